@@ -1,0 +1,35 @@
+"""What every flow shares: settings from a config path, the warehouse, stage failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+from prefect import get_run_logger
+
+from jointcast.config import Settings, load_settings
+from warehouse.db import open_warehouse
+
+
+class StageFailed(RuntimeError):
+    """A stage finished its work but some part of it failed; each line names where."""
+
+    def __init__(self, stage: str, problems: list[str]):
+        self.stage = stage
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def settings_for(config: str | None) -> Settings:
+    return load_settings(config)
+
+
+@contextmanager
+def warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    with open_warehouse(settings.warehouse_path) as con:
+        yield con
+
+
+def logger():
+    return get_run_logger()

@@ -1,0 +1,364 @@
+"""Typed settings for jointcast, loaded once from ``jointcast.toml`` at the entry point.
+
+Every relative path in the file (the warehouse, feed URIs, the events file, a SQLite
+MLflow store) resolves against the folder that holds the config file, so a workspace
+can be moved or cloned as a whole. Unknown keys and bad values are errors that name
+the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+CONFIG_ENV = "JOINTCAST_CONFIG"
+DEFAULT_CONFIG = "jointcast.toml"
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+"""A lower-case SQL-safe identifier: agency and feed ids become table and view names."""
+
+CallSource = Literal["citizen", "officer", "alarm", "other"]
+CALL_SOURCES: tuple[str, ...] = ("citizen", "officer", "alarm", "other")
+AgencyKind = Literal["police", "sheriff", "transit_police", "fire", "ems", "dispatch", "other"]
+POLICE_KINDS = {"police", "sheriff", "transit_police"}
+REMOTE_PROTOCOLS = ("http://", "https://", "s3://", "gs://", "az://", "abfs://", "memory://")
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased as one line that names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseSettings(_Strict):
+    path: Path = Path("warehouse.duckdb")
+
+
+class MlflowSettings(_Strict):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_root: Path = Path("mlartifacts")
+    experiment: str = "jointcast"
+    registered_model: str = "jointcast-demand"
+
+
+class ForecastSettings(_Strict):
+    bucket: Literal["1h"] = "1h"
+    horizon_hours: int = Field(336, ge=1, le=24 * 62)
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    backtest_folds: int = Field(3, ge=1, le=52)
+    events_file: Path | None = None
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantiles_in_unit_interval(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(not 0 < q < 1 for q in value) or list(value) != sorted(set(value)):
+            raise ValueError("quantiles must be increasing values strictly between 0 and 1")
+        return value
+
+
+class Shift(_Strict):
+    name: Identifier
+    start: time
+    hours: float = Field(gt=0, le=24)
+
+
+def _default_shifts() -> tuple[Shift, ...]:
+    return (
+        Shift(name="day", start=time(7), hours=8),
+        Shift(name="evening", start=time(15), hours=8),
+        Shift(name="night", start=time(23), hours=8),
+    )
+
+
+class StaffingSettings(_Strict):
+    shifts: tuple[Shift, ...] = Field(default_factory=_default_shifts)
+    proactive_share: float = Field(0.0, ge=0, lt=1)
+    min_units: int = Field(1, ge=0)
+    relief_factor: float = Field(1.6, ge=1, le=3)
+    units_per_incident: float | dict[str, float] = 1.0
+    service_minutes: Literal["estimate"] | dict[str, float] = "estimate"
+    method: Literal["workload", "erlang_c"] = "workload"
+    service_level_target: float = Field(0.9, gt=0, lt=1)
+    answer_seconds: float = Field(15, gt=0)
+
+    @property
+    def target_utilisation(self) -> float:
+        return 1.0 - self.proactive_share
+
+
+class AgencySettings(_Strict):
+    id: Identifier
+    name: str
+    kind: AgencyKind = "other"
+    timezone: str = "UTC"
+    country: str = "US"
+    subdivision: str | None = None
+    bbox: tuple[float, float, float, float] | None = Field(
+        None, description="min_lon, min_lat, max_lon, max_lat of the jurisdiction"
+    )
+    demand_call_sources: tuple[CallSource, ...] | None = None
+    max_lag_hours: float = Field(24, gt=0)
+    staffing: StaffingSettings = Field(default_factory=StaffingSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @field_validator("bbox")
+    @classmethod
+    def _ordered_bbox(cls, value):
+        if value is not None and not (value[0] < value[2] and value[1] < value[3]):
+            raise ValueError("bbox must be [min_lon, min_lat, max_lon, max_lat]")
+        return value
+
+    @property
+    def counted_call_sources(self) -> tuple[str, ...]:
+        """Call sources counted as demand: police-like agencies skip officer-initiated work."""
+        if self.demand_call_sources is not None:
+            return self.demand_call_sources
+        if self.kind in POLICE_KINDS:
+            return tuple(s for s in CALL_SOURCES if s != "officer")
+        return CALL_SOURCES
+
+
+class ColumnMap(_Strict):
+    """Source column names for each field of the common schema."""
+
+    source_incident_id: str
+    received_at: str
+    source_type: str
+    priority: str | None = None
+    call_source: str | None = None
+    dispatched_at: str | None = None
+    on_scene_at: str | None = None
+    cleared_at: str | None = None
+    area_id: str | None = None
+    lat: str | None = None
+    lon: str | None = None
+
+    def mapped(self) -> dict[str, str]:
+        """Common field -> source column, for the fields this feed maps."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class AgencyFrom(_Strict):
+    """Take the agency of each row from a column, optionally through a regex's first group."""
+
+    column: str
+    pattern: str | None = None
+    map: dict[str, Identifier]
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                if re.compile(value).groups < 1:
+                    raise ValueError("pattern needs one capture group")
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from exc
+        return value
+
+
+class PiiSettings(_Strict):
+    drop: tuple[str, ...] = ()
+    hash: tuple[str, ...] = ()
+
+
+class FeedSettings(_Strict):
+    id: Identifier
+    agency: Identifier | None = None
+    agency_from: AgencyFrom | None = None
+    uri: str
+    format: Literal["csv", "jsonl", "parquet"]
+    delimiter: str = ","
+    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
+    columns: ColumnMap
+    type_codes: dict[str, Identifier] = Field(default_factory=dict)
+    type_pattern: str | None = Field(
+        None, description="regex whose first group is the type code, e.g. '^\\w+: (.*)$'"
+    )
+    call_source_codes: dict[str, CallSource] = Field(default_factory=dict)
+    default_call_source: CallSource = "citizen"
+    timestamp_format: str = "iso"
+    timezone: str = "UTC"
+    priority_range: tuple[int, int] = (1, 5)
+    pii: PiiSettings = Field(default_factory=PiiSettings)
+    expected_rows_band: float = Field(
+        0.5, gt=0, le=1, description="a batch's rows may differ this much from the trailing mean"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _one_agency_source(self) -> FeedSettings:
+        if (self.agency is None) == (self.agency_from is None):
+            raise ValueError("give exactly one of 'agency' or 'agency_from'")
+        return self
+
+    @property
+    def agency_ids(self) -> tuple[str, ...]:
+        if self.agency is not None:
+            return (self.agency,)
+        assert self.agency_from is not None
+        return tuple(dict.fromkeys(self.agency_from.map.values()))
+
+    @property
+    def is_remote(self) -> bool:
+        return self.uri.startswith(REMOTE_PROTOCOLS)
+
+
+class RoleSettings(_Strict):
+    incident_type: Identifier
+    lead: Identifier
+    supporting: tuple[Identifier, ...] = ()
+
+
+class Settings(_Strict):
+    """The whole of ``jointcast.toml``; ``root`` is the folder that holds it."""
+
+    root: Path = Field(default_factory=Path.cwd, exclude=True)
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    agencies: tuple[AgencySettings, ...]
+    feeds: tuple[FeedSettings, ...]
+    roles: tuple[RoleSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Settings:
+        agencies = [a.id for a in self.agencies]
+        _unique("agencies", agencies)
+        _unique("feeds", [f.id for f in self.feeds])
+        for i, feed in enumerate(self.feeds):
+            for agency in feed.agency_ids:
+                if agency not in agencies:
+                    where = "agency" if feed.agency else "agency_from.map"
+                    raise ValueError(f"feeds[{i}].{where}: unknown agency '{agency}'")
+        for i, role in enumerate(self.roles):
+            for agency in (role.lead, *role.supporting):
+                if agency not in agencies:
+                    raise ValueError(f"roles[{i}]: unknown agency '{agency}'")
+        return self
+
+    # -- resolved locations -------------------------------------------------------------
+    def resolve(self, path: Path | str) -> Path:
+        path = Path(path)
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.resolve(self.warehouse.path)
+
+    @property
+    def tracking_uri(self) -> str:
+        uri = self.mlflow.tracking_uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+            return prefix + str(self.resolve(uri[len(prefix) :]))
+        return uri
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.resolve(self.mlflow.artifact_root)
+
+    @property
+    def events_path(self) -> Path | None:
+        events = self.forecast.events_file
+        return None if events is None else self.resolve(events)
+
+    def feed_uri(self, feed: FeedSettings) -> str:
+        """The feed's URI with a relative local path resolved against the config folder."""
+        uri = feed.uri
+        if feed.is_remote:
+            return uri
+        if uri.startswith("file://"):
+            uri = uri[len("file://") :]
+        return str(self.resolve(uri))
+
+    def agency(self, agency_id: str) -> AgencySettings:
+        for agency in self.agencies:
+            if agency.id == agency_id:
+                return agency
+        raise KeyError(f"unknown agency '{agency_id}'")
+
+    def feed(self, feed_id: str) -> FeedSettings:
+        for feed in self.feeds:
+            if feed.id == feed_id:
+                return feed
+        raise KeyError(f"unknown feed '{feed_id}'")
+
+
+def _unique(section: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(ids):
+        if item in seen:
+            raise ValueError(f"{section}[{i}].id: duplicate id '{item}'")
+        seen.add(item)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone '{value}'") from exc
+    return value
+
+
+def _format_error(path: Path, error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    key = key.lstrip(".")
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
+    where = f"{path}: {key}: " if key else f"{path}: "
+    return f"config error in {where}{message}{suffix}"
+
+
+def config_path(explicit: str | Path | None = None) -> Path:
+    """The config file to use: the explicit one, else $JOINTCAST_CONFIG, else ./jointcast.toml."""
+    chosen = explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    return Path(chosen).expanduser().resolve()
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read, validate and resolve a config file; raises ConfigError with one clear line."""
+    path = config_path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (pass --config or set {CONFIG_ENV})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config error in {path}: not valid TOML: {exc}") from exc
+    if "root" in data:
+        raise ConfigError(f"config error in {path}: root: unknown key")
+    try:
+        return Settings.model_validate({**data, "root": path.parent})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, exc)) from None
