@@ -16,8 +16,15 @@ import duckdb
 
 from jointcast.config import FeedSettings, Settings
 from warehouse.db import literal, quote, table_columns, table_exists, transaction
-from warehouse.mapping import stage_sql
-from warehouse.readers import FeedFileError, read_file
+from warehouse.mapping import duplicates_sql, stage_sql
+from warehouse.readers import (
+    FeedFileError,
+    SourceRows,
+    collect_csv_rejects,
+    describe_error,
+    open_rows,
+    renumber_sql,
+)
 from warehouse.sources import FeedSourceError, SourceFile, fetch, list_files
 
 log = logging.getLogger(__name__)
@@ -127,36 +134,57 @@ def _load_batch(
     con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch_id: int, source: SourceFile
 ) -> tuple[tuple[int, int, int], str | None]:
     """Read, keep raw, map, quarantine and upsert one batch; returns counts and a failure."""
-    result = read_file(con, source.local_path, feed)
-    _store_raw(con, feed.id, batch_id, result.columns)
-    absent = _absent_columns(feed, result.columns)
+    rows = open_rows(con, source.local_path, feed)
+    _store_raw(con, feed, batch_id, rows)
+    select = ", ".join(quote(c) for c in rows.columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _incoming AS SELECT _row_number, {select} "
+        f"FROM raw.{feed.id} WHERE _batch_id = {int(batch_id)}"
+    )
+    rows_read = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]
+    rejected = _quarantine_rejects(con, feed.id, batch_id)
+    rows_read += rejected
+    absent = _absent_columns(feed, rows.columns)
     if absent:
         failure = f"mapped column {absent[0]} is absent from the file"
         con.execute(
             f"""
             INSERT INTO quality.quarantine
             SELECT ?, ?, _row_number, [{literal("batch_rejected: " + failure)}],
-                to_json(_incoming) , now() FROM _incoming
+                to_json(i), now() FROM _incoming i
             """,
             [batch_id, feed.id],
         )
-        quarantined = _quarantine_rejects(con, feed.id, batch_id)
-        rows = result.rows_read
-        return (rows, 0, rows - result.rows_rejected + quarantined), failure
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {stage_sql(feed, result.columns)}")
+        return (rows_read, 0, rows_read), failure
+    con.execute("SET preserve_insertion_order = false")  # row numbers are fixed by now
+    try:
+        loaded, quarantined = _promote(con, feed, batch_id, rows.columns)
+    finally:
+        con.execute("RESET preserve_insertion_order")
+    return (rows_read, loaded, quarantined + rejected), None
+
+
+def _promote(con, feed: FeedSettings, batch_id: int, columns: tuple[str, ...]) -> tuple[int, int]:
+    """Map ``_incoming`` to the common schema; bad rows to quarantine, good ones to core."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {stage_sql(feed)}")
     con.execute(
+        f"""
+        UPDATE _staged SET parse_reasons = list_append(parse_reasons, d.reason)
+        FROM ({duplicates_sql(columns)}) d WHERE _staged._row_number = d._row_number
+        """
+    )
+    quarantined = con.execute(
         """
         INSERT INTO quality.quarantine
-        SELECT ?, ?, _row_number, parse_reasons, raw_values, now()
-        FROM _staged WHERE len(parse_reasons) > 0
+        SELECT ?, ?, s._row_number, s.parse_reasons, to_json(i), now()
+        FROM _staged s JOIN _incoming i ON i._row_number = s._row_number
+        WHERE len(s.parse_reasons) > 0
         """,
         [batch_id, feed.id],
-    )
-    quarantined = _quarantine_rejects(con, feed.id, batch_id)
-    quarantined += con.execute("SELECT count(*) FROM _staged WHERE len(parse_reasons) > 0").fetchone()[0]
+    ).fetchone()[0]
     loaded = upsert_incidents(con, feed.id, batch_id, "SELECT * FROM _staged WHERE len(parse_reasons) = 0")
     con.execute("DROP TABLE _staged")
-    return (result.rows_read, loaded, quarantined), None
+    return loaded, quarantined
 
 
 def _absent_columns(feed: FeedSettings, columns: tuple[str, ...]) -> list[str]:
@@ -166,29 +194,32 @@ def _absent_columns(feed: FeedSettings, columns: tuple[str, ...]) -> list[str]:
     return [f"'{column}' ({key})" for key, column in wanted.items() if column not in columns]
 
 
-def _store_raw(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int, columns) -> None:
+def _store_raw(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch_id: int, rows: SourceRows) -> None:
     """Append the batch's rows, as received, to raw.<feed_id> (new source columns are added)."""
-    if not table_exists(con, "raw", feed_id):
-        con.execute(
-            f"CREATE TABLE raw.{feed_id} AS SELECT CAST(NULL AS BIGINT) AS _batch_id, * "
-            "FROM _incoming WITH NO DATA"
-        )
-    known = set(table_columns(con, "raw", feed_id))
-    for column in columns:
+    if not table_exists(con, "raw", feed.id):
+        con.execute(f"CREATE TABLE raw.{feed.id} (_batch_id BIGINT NOT NULL, _row_number BIGINT NOT NULL)")
+    known = set(table_columns(con, "raw", feed.id))
+    for column in rows.columns:
         if column not in known:
-            con.execute(f"ALTER TABLE raw.{feed_id} ADD COLUMN {quote(column)} VARCHAR")
-    con.execute(f"INSERT INTO raw.{feed_id} BY NAME SELECT ? AS _batch_id, * FROM _incoming", [batch_id])
+            con.execute(f"ALTER TABLE raw.{feed.id} ADD COLUMN {quote(column)} VARCHAR")
+    try:
+        con.execute(
+            f"INSERT INTO raw.{feed.id} BY NAME SELECT {int(batch_id)} AS _batch_id, * FROM ({rows.select_sql})"
+        )
+    except duckdb.Error as exc:
+        raise FeedFileError(describe_error(exc, feed.format)) from exc
+    if feed.format == "csv" and collect_csv_rejects(con):
+        con.execute(renumber_sql(f"raw.{feed.id}", f"_batch_id = {int(batch_id)}"))
 
 
 def _quarantine_rejects(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int) -> int:
-    con.execute(
+    return con.execute(
         """
         INSERT INTO quality.quarantine
         SELECT ?, ?, _row_number, [reason], to_json({'line': raw_line}), now() FROM _rejects
         """,
         [batch_id, feed_id],
-    )
-    return con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
+    ).fetchone()[0]
 
 
 def upsert_incidents(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int, rows_sql: str) -> int:
@@ -208,8 +239,9 @@ def upsert_incidents(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int
     con.execute(
         "DELETE FROM core.incidents WHERE incident_key IN (SELECT incident_key FROM _accepted)"
     )
-    con.execute(f"INSERT INTO core.incidents ({columns}) SELECT {columns} FROM _accepted")
-    loaded = con.execute("SELECT count(*) FROM _accepted").fetchone()[0]
+    loaded = con.execute(
+        f"INSERT INTO core.incidents ({columns}) SELECT {columns} FROM _accepted"
+    ).fetchone()[0]
     con.execute("DROP TABLE _accepted")
     return loaded
 

@@ -77,20 +77,18 @@ def _call_source_expr(feed: FeedSettings) -> str:
     return f"CASE {_text(feed.columns.call_source)} {cases} ELSE 'other' END"
 
 
-def stage_sql(feed: FeedSettings, source_columns: tuple[str, ...]) -> str:
-    """SELECT over ``_incoming`` giving the common schema, parse reasons and raw values."""
+def stage_sql(feed: FeedSettings) -> str:
+    """SELECT over ``_incoming``: the common schema and the row's own parse reasons."""
     cols = feed.columns
-    texts = {field: _text(getattr(cols, field)) for field in TIMESTAMP_FIELDS}
+    texts = ",\n            ".join(
+        f"{_text(getattr(cols, field))} AS {field}_text" for field in TIMESTAMP_FIELDS
+    )
     stamps = ",\n        ".join(
         f"{timestamp_expr(field + '_text', feed)} AS {field}" for field in TIMESTAMP_FIELDS
     )
-    raw_texts = ",\n        ".join(f"{texts[field]} AS {field}_text" for field in TIMESTAMP_FIELDS)
-    raw_struct = ", ".join(f"{literal(c)}: {quote(c)}" for c in source_columns)
-    row_hash = "hash(" + ", ".join(quote(c) for c in source_columns) + ")"
-    optional_stamps = [f for f in TIMESTAMP_FIELDS if f != "received_at"]
-    unparseable_optional = " ".join(
-        f", CASE WHEN {f}_text IS NOT NULL AND {f} IS NULL THEN 'unparseable_{f}' END"
-        for f in optional_stamps
+    unparseable_optional = "".join(
+        f",\n            CASE WHEN {f}_text IS NOT NULL AND {f} IS NULL THEN 'unparseable_{f}' END"
+        for f in TIMESTAMP_FIELDS[1:]
     )
     return f"""
 WITH source AS (
@@ -101,12 +99,10 @@ WITH source AS (
         {_text(cols.source_type)} AS source_type,
         {_call_source_expr(feed)} AS call_source,
         {_text(cols.priority)} AS priority_text,
-        {raw_texts},
+        {texts},
         {_text(cols.area_id)} AS area_id,
         {_text(cols.lat)} AS lat_text,
-        {_text(cols.lon)} AS lon_text,
-        {row_hash} AS row_hash,
-        to_json({{{raw_struct}}}) AS raw_values
+        {_text(cols.lon)} AS lon_text
     FROM _incoming
 ),
 coded AS (
@@ -122,39 +118,58 @@ typed AS (
         try_cast(lon_text AS DOUBLE) AS lon
     FROM coded
 ),
-copies AS (
-    SELECT *, row_number() OVER (PARTITION BY row_hash ORDER BY _row_number) AS copy_number
-    FROM typed
-),
-ranked AS (
-    -- a row is superseded when a later, different row of the file has the same id
-    SELECT
-        *,
-        count(*) FILTER (WHERE copy_number = 1) OVER (
-            PARTITION BY agency_id, source_incident_id ORDER BY _row_number
-            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
-        ) AS later_versions
-    FROM copies
-),
 final AS (
     SELECT
         *,
         list_filter([
-            CASE WHEN copy_number > 1 THEN 'duplicate_row' END,
             CASE WHEN source_incident_id IS NULL THEN 'blank_id' END,
             CASE WHEN agency_id IS NULL THEN 'unknown_agency' END,
             CASE WHEN received_at_text IS NULL THEN 'missing_timestamp' END,
             CASE WHEN received_at_text IS NOT NULL AND received_at IS NULL
                 THEN 'unparseable_timestamp' END,
-            CASE WHEN copy_number = 1 AND later_versions > 0
-                AND source_incident_id IS NOT NULL THEN 'duplicate_id' END,
             CASE WHEN priority_text IS NOT NULL AND priority IS NULL
                 THEN 'unparseable_priority' END,
             CASE WHEN (lat_text IS NOT NULL AND lat IS NULL)
-                OR (lon_text IS NOT NULL AND lon IS NULL) THEN 'unparseable_coordinates' END
-            {unparseable_optional}
+                OR (lon_text IS NOT NULL AND lon IS NULL) THEN 'unparseable_coordinates' END{unparseable_optional}
         ], lambda reason: reason IS NOT NULL) AS parse_reasons
-    FROM ranked
+    FROM typed
+)
+SELECT * FROM final
+"""
+
+
+def duplicates_sql(source_columns: tuple[str, ...]) -> str:
+    """Rows of ``_staged`` that repeat an id of the same file, with their reason.
+
+    An exact copy of an earlier row is a ``duplicate_row``; a row replaced by a later,
+    different row with the same id is a ``duplicate_id`` (the latest version wins).
+    Only ids that occur more than once are looked at, so a clean file costs one GROUP BY.
+    """
+    row_hash = "hash(" + ", ".join(f"i.{quote(c)}" for c in source_columns) + ")"
+    return f"""
+WITH repeated AS (
+    SELECT agency_id, source_incident_id FROM _staged
+    WHERE source_incident_id IS NOT NULL AND agency_id IS NOT NULL
+    GROUP BY agency_id, source_incident_id HAVING count(*) > 1
+),
+copies AS (
+    SELECT s._row_number, s.agency_id, s.source_incident_id,
+        row_number() OVER (PARTITION BY {row_hash} ORDER BY s._row_number) AS copy_number
+    FROM _staged s
+    JOIN repeated r ON r.agency_id = s.agency_id AND r.source_incident_id = s.source_incident_id
+    JOIN _incoming i ON i._row_number = s._row_number
+),
+versions AS (
+    SELECT *, count(*) FILTER (WHERE copy_number = 1) OVER (
+        PARTITION BY agency_id, source_incident_id ORDER BY _row_number
+        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+    ) AS later_versions
+    FROM copies
+),
+final AS (
+    SELECT _row_number,
+        CASE WHEN copy_number > 1 THEN 'duplicate_row' ELSE 'duplicate_id' END AS reason
+    FROM versions WHERE copy_number > 1 OR later_versions > 0
 )
 SELECT * FROM final
 """

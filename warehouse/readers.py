@@ -1,13 +1,13 @@
-"""Read one feed file into DuckDB temp tables: every source value as text, numbered rows.
+"""Read one feed file: every source value as text, every data row numbered.
 
-Each reader leaves two temp tables on the connection:
-
-- ``_incoming``: ``_row_number`` (1-based data row of the file) and one VARCHAR column per
-  source column, PII already dropped or hashed as the feed's config says;
-- ``_rejects``: rows the format itself could not read (a CSV line with the wrong number of
-  fields or bad bytes, a JSON line that is not a JSON object), with the reason.
-
-Together they hold every data row of the file exactly once.
+A reader returns the file's columns (PII already dropped) and a SELECT that yields
+``_row_number`` (the 1-based data row of the file) and one VARCHAR column per source
+column, PII columns hashed as the feed's config says. It also fills the temp table
+``_rejects`` with the rows the format itself could not read (a CSV line with the wrong
+number of fields or bytes that are not valid in the file's encoding, a JSON line that is
+not a JSON object), each with its reason. The SELECT and ``_rejects`` together hold every
+data row of the file exactly once. Rows are numbered in file order, so the SELECT must
+run with DuckDB's ``preserve_insertion_order`` on (the default).
 """
 
 from __future__ import annotations
@@ -26,51 +26,52 @@ class FeedFileError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ReadResult:
+class SourceRows:
     columns: tuple[str, ...]
-    rows_read: int
-    rows_rejected: int
+    select_sql: str
 
 
 _REJECTS = """
-CREATE OR REPLACE TEMP TABLE _rejects (
-    _row_number BIGINT, reason VARCHAR, raw_line VARCHAR
-)
+CREATE OR REPLACE TEMP TABLE _rejects (_row_number BIGINT, reason VARCHAR, raw_line VARCHAR)
 """
 
 
-def read_file(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> ReadResult:
-    """Load ``path`` into ``_incoming`` / ``_rejects`` according to the feed's format."""
+def open_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
+    """Prepare to read ``path`` as the feed's format; the SELECT is run by the caller."""
     if path.stat().st_size == 0:
         raise FeedFileError("empty file")
     con.execute(_REJECTS)
-    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[feed.format]
+    reader = {"csv": _csv_rows, "jsonl": _jsonl_rows, "parquet": _parquet_rows}[feed.format]
     try:
-        columns = reader(con, path, feed)
+        return reader(con, path, feed)
     except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise FeedFileError(f"cannot read as {feed.format}: {first_line}") from exc
-    columns = _apply_pii(con, columns, feed)
-    incoming = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]
-    rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
-    return ReadResult(tuple(columns), incoming + rejected, rejected)
+        raise FeedFileError(describe_error(exc, feed.format)) from exc
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> list[str]:
-    for table in ("_csv_rejects", "_csv_scans"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _read AS
-        SELECT * FROM read_csv({literal(str(path))},
-            header = true, all_varchar = true,
-            delim = {literal(feed.delimiter)}, quote = '"', escape = '"',
-            encoding = {literal(feed.encoding)},
-            store_rejects = true, rejects_table = '_csv_rejects', rejects_scan = '_csv_scans')
-        """
+def describe_error(exc: duckdb.Error, file_format: str) -> str:
+    first_line = str(exc).strip().splitlines()[0]
+    return f"cannot read as {file_format}: {first_line}"
+
+
+def _csv_source(path: Path, feed: FeedSettings) -> str:
+    return f"""read_csv({literal(str(path))},
+        header = true, all_varchar = true,
+        delim = {literal(feed.delimiter)}, quote = '"', escape = '"',
+        encoding = {literal(feed.encoding)},
+        store_rejects = true, rejects_table = '_csv_rejects', rejects_scan = '_csv_scans')"""
+
+
+def _csv_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
+    source = _csv_source(path, feed)
+    header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    columns, values = _pii_projection(header, feed)
+    return SourceRows(
+        tuple(columns), f"SELECT row_number() OVER () AS _row_number, {values} FROM {source}"
     )
-    columns = [row[0] for row in con.execute("DESCRIBE _read").fetchall()]
-    # A rejected line leaves a gap: shift the numbers of the rows after it.
+
+
+def collect_csv_rejects(con: duckdb.DuckDBPyConnection) -> int:
+    """Move the CSV reader's rejected lines into ``_rejects``; returns how many there were."""
     con.execute(
         """
         INSERT INTO _rejects
@@ -79,113 +80,98 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) ->
         FROM _csv_rejects ORDER BY line
         """
     )
-    select = ", ".join(quote(c) for c in columns)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _incoming AS
-        WITH numbered AS (
-            SELECT rowid - (SELECT min(rowid) FROM _read) + 1 AS n, {select} FROM _read
-        ),
-        gaps AS (
-            SELECT _row_number - row_number() OVER (ORDER BY _row_number) AS before
+    for table in ("_csv_rejects", "_csv_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
+
+
+def renumber_sql(table: str, where: str) -> str:
+    """An UPDATE giving the rows read around rejected lines their true row numbers.
+
+    The reader numbers the rows it kept 1..n; a rejected line leaves a gap, so every kept
+    row moves down by the number of rejected lines that come before it.
+    """
+    return f"""
+    UPDATE {table} SET _row_number = _row_number + (
+        SELECT count(*) FROM (
+            SELECT _row_number - row_number() OVER (ORDER BY _row_number) AS kept_before
             FROM _rejects
-        )
-        SELECT n + (SELECT count(*) FROM gaps WHERE gaps.before < n) AS _row_number, {select}
-        FROM numbered
-        """
-    )
-    con.execute("DROP TABLE _read")
-    return columns
+        ) AS gaps WHERE gaps.kept_before < {table}._row_number
+    ) WHERE {where}
+    """
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> list[str]:
+def _jsonl_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
     # Read whole lines (JSON text never holds a raw 0x1e byte), then parse them here so a
-    # malformed line is a quarantined row rather than a failed file.
+    # malformed line is a quarantined row rather than a failed file. Blank lines are not rows.
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _all_lines AS
-        SELECT line FROM read_csv({literal(str(path))}, columns = {{'line': 'VARCHAR'}},
+        CREATE OR REPLACE TEMP TABLE _lines AS
+        SELECT row_number() OVER () AS _row_number, line
+        FROM read_csv({literal(str(path))}, columns = {{'line': 'VARCHAR'}},
             header = false, delim = '\x1e', quote = '', escape = '', auto_detect = false,
             encoding = {literal(feed.encoding)})
         """
     )
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE _lines AS
-        SELECT rowid - (SELECT min(rowid) FROM _all_lines) + 1 AS _row_number, line
-        FROM _all_lines WHERE line IS NOT NULL AND trim(line) <> ''
-        """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _valid AS
-        SELECT _row_number, line FROM _lines WHERE json_valid(line)
-        """
-    )
-    con.execute(
-        """
+        DELETE FROM _lines WHERE line IS NULL OR trim(line) = '';
+        CREATE OR REPLACE TEMP TABLE _objects AS
+        SELECT _row_number, line FROM _lines
+        WHERE json_valid(line) AND json_type(line) = 'OBJECT';
         INSERT INTO _rejects
-        SELECT _row_number, 'malformed_json', line FROM _lines
-        WHERE NOT json_valid(line)
-        UNION ALL
-        SELECT _row_number, 'not_a_json_object', line FROM _valid
-        WHERE json_type(line) <> 'OBJECT'
+        SELECT _row_number, CASE WHEN json_valid(line) THEN 'not_a_json_object'
+            ELSE 'malformed_json' END, line
+        FROM _lines WHERE _row_number NOT IN (SELECT _row_number FROM _objects);
+        DROP TABLE _lines;
         """
     )
-    columns = [
-        row[0]
-        for row in con.execute(
-            """
-            SELECT key FROM (
-                SELECT unnest(json_keys(line)) AS key, _row_number FROM _valid
-                WHERE json_type(line) = 'OBJECT'
-            ) GROUP BY key ORDER BY min(_row_number), key
-            """
-        ).fetchall()
-    ]
-    if not columns:
+    keys = con.execute(
+        """
+        SELECT key FROM (SELECT unnest(json_keys(line)) AS key, _row_number FROM _objects)
+        GROUP BY key ORDER BY min(_row_number), key
+        """
+    ).fetchall()
+    header = [row[0] for row in keys]
+    if not header:
         raise FeedFileError("no JSON object lines")
-    paths = "[" + ", ".join(literal('$."' + c.replace('"', '\\"') + '"') for c in columns) + "]"
-    values = ", ".join(f"v[{i + 1}] AS {quote(c)}" for i, c in enumerate(columns))
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _incoming AS
-        SELECT _row_number, {values} FROM (
-            SELECT _row_number, json_extract_string(line, {paths}) AS v FROM _valid
-            WHERE json_type(line) = 'OBJECT'
-        )
-        """
+    paths = "[" + ", ".join(literal('$."' + c.replace('"', '\\"') + '"') for c in header) + "]"
+    extracted = ", ".join(f"v[{i + 1}] AS {quote(c)}" for i, c in enumerate(header))
+    columns, values = _pii_projection(header, feed)
+    return SourceRows(
+        tuple(columns),
+        f"""SELECT _row_number, {values} FROM (
+            SELECT _row_number, {extracted} FROM (
+                SELECT _row_number, json_extract_string(line, {paths}) AS v FROM _objects
+            ) ORDER BY _row_number
+        )""",
     )
-    con.execute("DROP TABLE _all_lines; DROP TABLE _lines; DROP TABLE _valid")
-    return columns
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> list[str]:
-    source = f"read_parquet({literal(str(path))})"
-    columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-    values = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in columns)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _incoming AS
-        SELECT file_row_number + 1 AS _row_number, {values}
-        FROM read_parquet({literal(str(path))}, file_row_number = true)
-        """
+def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
+    source = f"read_parquet({literal(str(path))}, file_row_number = true)"
+    header = [
+        row[0]
+        for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()
+    ]
+    texts = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in header)
+    columns, values = _pii_projection(header, feed)
+    return SourceRows(
+        tuple(columns),
+        f"""SELECT _row_number, {values} FROM (
+            SELECT file_row_number + 1 AS _row_number, {texts} FROM {source}
+        )""",
     )
-    return columns
 
 
-def _apply_pii(con: duckdb.DuckDBPyConnection, columns: list[str], feed: FeedSettings) -> list[str]:
-    """Drop or hash the feed's PII columns before anything is stored."""
-    drop = set(feed.pii.drop)
-    hashed = set(feed.pii.hash)
-    if not (drop | hashed) & set(columns):
-        return columns
-    kept = [c for c in columns if c not in drop]
+def _pii_projection(header: list[str], feed: FeedSettings) -> tuple[list[str], str]:
+    """The columns kept and a select list that drops or hashes the feed's PII columns."""
+    drop, hashed = set(feed.pii.drop), set(feed.pii.hash)
+    kept = [c for c in header if c not in drop]
     values = ", ".join(
         f"CASE WHEN {quote(c)} IS NULL THEN NULL ELSE sha256({quote(c)}) END AS {quote(c)}"
         if c in hashed
         else quote(c)
         for c in kept
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT _row_number, {values} FROM _incoming")
-    return kept
+    return kept, values

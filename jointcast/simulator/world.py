@@ -46,7 +46,9 @@ class World:
 
     def mix(self, **shares: float) -> np.ndarray:
         """A cell weight vector summing to one, from layers each scaled to sum to one."""
-        total = sum(share * self.layers[name] / self.layers[name].sum() for name, share in shares.items())
+        total = sum(
+            share * self.layers[name] / self.layers[name].sum() for name, share in shares.items()
+        )
         return total / total.sum()
 
 
@@ -153,11 +155,14 @@ def sample_cells(
     within = (cumulative - area_offset[sorted_area]) / area_total[sorted_area]
     last = np.r_[sorted_area[1:] != sorted_area[:-1], True]
     within[last] = 1.0
-    index = np.searchsorted(sorted_area + within, areas + rng.random(areas.size) * 0.999999, side="right")
+    target = areas + rng.random(areas.size) * 0.999999
+    index = np.searchsorted(sorted_area + within, target, side="right")
     return order[index]
 
 
-def points_in_cells(world: World, cells: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def points_in_cells(
+    world: World, cells: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Uniform random (lon, lat) inside each given cell."""
     lon = world.lon[cells] + (rng.random(cells.size) - 0.5) * world.cell_lon_size
     lat = world.lat[cells] + (rng.random(cells.size) - 0.5) * world.cell_lat_size

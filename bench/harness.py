@@ -1,0 +1,41 @@
+"""Run one benchmark case in a fresh process and report wall time and peak memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+OUT = Path(__file__).parent / "out"
+
+
+def measure(case: Callable[[], dict]) -> dict:
+    """Call ``case`` here; returns its figures plus seconds and this process's peak RSS."""
+    started = time.perf_counter()
+    figures = case()
+    figures["seconds"] = round(time.perf_counter() - started, 3)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return figures
+
+
+def run_isolated(module: str, case: str, *args: str) -> dict:
+    """Run ``python -m module case args`` and parse the JSON line it prints last."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, case, *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def emit(figures: dict) -> None:
+    print(json.dumps(figures))
+
+
+def save(name: str, results: dict) -> Path:
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path

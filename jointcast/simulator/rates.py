@@ -1,0 +1,70 @@
+"""True expected demand per agency x area x hour, and the truth table that records it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from jointcast.simulator.agencies import AgencySpec
+from jointcast.simulator.timeline import holiday_factor, temporal_factor
+from jointcast.simulator.world import Geography
+
+
+@dataclass(frozen=True)
+class AgencyRates:
+    """Expected incidents per area (rows) and hour (columns) by the process that makes them."""
+
+    independent: np.ndarray
+    """Counted calls that are not joint events, planned-event uplift included."""
+    joint: np.ndarray
+    officer: np.ndarray
+    """Officer-initiated work: generated but not counted as demand."""
+
+    @property
+    def counted(self) -> np.ndarray:
+        return self.independent + self.joint
+
+
+def agency_rates(
+    spec: AgencySpec,
+    geography: Geography,
+    hours: pl.DataFrame,
+    joint: np.ndarray,
+    uplift: np.ndarray,
+) -> AgencyRates:
+    """Base level x area weight x local-time profile x holiday effect, plus events and joint
+    events. The base level is set so counted calls per day average ``spec.calls_per_day``."""
+    days = len(hours) / 24
+    joint_per_day = joint.sum() / days
+    base_per_hour = max(spec.calls_per_day - joint_per_day, 0.0) / 24
+    factor = temporal_factor(
+        hours,
+        spec.weekday_hours,
+        spec.weekend_hours,
+        spec.day_of_week,
+        spec.season_amplitude,
+        spec.season_peak_day,
+    ) * holiday_factor(hours, spec.kind)
+    independent = base_per_hour * np.outer(geography.area_weight, factor) + uplift
+    officer_factor = temporal_factor(hours, spec.officer_hours, spec.officer_hours)
+    officer = spec.officer_per_day / 24 * np.outer(geography.area_weight, officer_factor)
+    return AgencyRates(independent, joint, officer)
+
+
+def truth_frame(
+    agency_id: str, geography: Geography, hours: pl.DataFrame, counted: np.ndarray
+) -> pl.DataFrame:
+    """Long truth table: agency_id, area_id, bucket_start (UTC), rate; every area x hour."""
+    area_count, hour_count = counted.shape
+    return pl.DataFrame(
+        {
+            "agency_id": pl.Series([agency_id] * (area_count * hour_count), dtype=pl.String),
+            "area_id": pl.Series(geography.area_ids, dtype=pl.String).gather(
+                np.repeat(np.arange(area_count), hour_count)
+            ),
+            "bucket_start": pl.concat([hours["bucket_start"]] * area_count),
+            "rate": counted.reshape(-1).astype(np.float64),
+        }
+    )

@@ -1,0 +1,203 @@
+"""``simulate``: write a whole synthetic workspace — feeds, config, events and ground truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from jointcast.simulator import events as planned
+from jointcast.simulator import joint
+from jointcast.simulator.agencies import AGENCIES, AgencySpec
+from jointcast.simulator.attributes import completed_records
+from jointcast.simulator.defects import with_defects
+from jointcast.simulator.exports import coded_rows, with_resent
+from jointcast.simulator.feeds import FEEDS, FeedSpec
+from jointcast.simulator.formats import write_feed
+from jointcast.simulator.incidents import sampled_records, with_joint_index
+from jointcast.simulator.rates import agency_rates, truth_frame
+from jointcast.simulator.settings_file import EVENTS_FILE, settings_text
+from jointcast.simulator.timeline import hour_table, utc_midnight
+from jointcast.simulator.world import World, build_world, partition
+
+logger = logging.getLogger(__name__)
+
+FORECAST_DAYS = 14
+"""The truth runs this far past the end, so a published forecast can be scored later."""
+CONFIG_FILE = "jointcast.toml"
+_WORLD, _EVENTS, _JOINT, _AGENCY = 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    out: Path
+    config_path: Path
+    start: date
+    end: date
+    rows: Mapping[str, int]
+    """Rows written per feed (re-sent copies and duplicate rows included)."""
+    files: Mapping[str, tuple[Path, ...]]
+    defects: Mapping[str, Mapping[str, int]]
+
+
+def _rng(seed: int, *stream: int) -> np.random.Generator:
+    """An independent random stream per part, so agency k's data do not depend on K."""
+    return np.random.default_rng([seed, *stream])
+
+
+def _feed_of(spec: AgencySpec) -> FeedSpec:
+    return next(feed for feed in FEEDS if feed.id == spec.feed_id)
+
+
+def _clear_old_files(folder: Path, feed: FeedSpec) -> None:
+    for old in folder.glob(f"{feed.id}_*.{feed.extension}"):
+        old.unlink()
+
+
+def _agency_rows(
+    spec: AgencySpec,
+    index: int,
+    world: World,
+    context: dict,
+    seed: int,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Truth frame and completed records of one agency."""
+    hours, micros, window = context["hours"], context["micros"], context["window"]
+    rng = _rng(seed, _AGENCY, index)
+    cell_weight = world.mix(**dict(spec.cell_mix))
+    centroid_weight = world.mix(**dict(spec.centroid_mix))
+    geography = partition(world, cell_weight, centroid_weight, spec.area_ids, rng)
+    context["geographies"][spec.id] = geography
+    uplift = planned.event_uplift(
+        context["events"], context["touched"], geography, micros, spec.event_uplift
+    )
+    expected_joint = joint.expected_joint_records(
+        spec.id, geography, context["joint_hourly"], context["joint_cells"]
+    )
+    rates = agency_rates(spec, geography, hours, expected_joint, uplift)
+    local_hour, buckets = hours["local_hour"].to_numpy(), micros[:window]
+    joint_records = joint.joint_records(context["joint_events"], spec.id, geography, rng)
+    parts = [
+        sampled_records(spec, world, geography, rates.independent, buckets, local_hour, rng),
+        with_joint_index(spec, joint_records),
+    ]
+    if spec.officer_types:
+        officer = sampled_records(
+            spec, world, geography, rates.officer, buckets, local_hour, rng, officer=True
+        )
+        parts.append(officer)
+    records = completed_records(
+        spec, _feed_of(spec), spec.area_ids, pl.concat(parts), context["end_micros"], rng
+    )
+    return truth_frame(spec.id, geography, hours, rates.counted), records
+
+
+def simulate(
+    out: Path,
+    *,
+    days: int = 365,
+    seed: int = 7,
+    agencies: int = 4,
+    messy_rate: float = 0.0,
+    end: date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SimulationSummary:
+    """Write K agencies' feeds for the ``days`` before ``end`` (exclusive, midnight UTC; default
+    today), a ready ``jointcast.toml``, ``events.csv`` and the truth under ``truth/``. The same
+    arguments give byte-identical files."""
+    if not 1 <= agencies <= len(AGENCIES):
+        raise ValueError(f"agencies must be between 1 and {len(AGENCIES)}, got {agencies}")
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    if not 0 <= messy_rate <= 0.5:
+        raise ValueError(f"messy_rate must be between 0 and 0.5, got {messy_rate}")
+
+    def report(message: str) -> None:
+        logger.info(message)
+        if progress is not None:
+            progress(message)
+
+    began = time.perf_counter()
+    out = Path(out)
+    end = end or datetime.now(UTC).date()
+    start = end - timedelta(days=days)
+    end_time = utc_midnight(end)
+    specs = AGENCIES[:agencies]
+    world = build_world(_rng(seed, _WORLD))
+    hours = hour_table(start, end + timedelta(days=FORECAST_DAYS))
+    micros = hours["bucket_start"].dt.epoch("us").to_numpy()
+    events = planned.planned_events(start, end + timedelta(days=FORECAST_DAYS), _rng(seed, _EVENTS))
+    joint_cells = joint.joint_cell_weights(world)
+    joint_hourly = joint.joint_hourly(hours)
+    context = {
+        "hours": hours,
+        "micros": micros,
+        "window": days * 24,
+        "end_micros": int(end_time.timestamp() * 1_000_000),
+        "events": events,
+        "touched": planned.event_cells(world, events),
+        "joint_hourly": joint_hourly,
+        "joint_cells": joint_cells,
+        "joint_events": joint.sample_joint_events(
+            world, joint_hourly, micros[: days * 24], joint_cells, _rng(seed, _JOINT)
+        ),
+        "geographies": {},
+    }
+    report(f"simulating {days} days from {start} to {end} for {agencies} agencies (seed {seed})")
+
+    truths, rows, files, defects, joint_links = [], {}, {}, {}, []
+    for index, spec in enumerate(specs):
+        feed = _feed_of(spec)
+        truth, records = _agency_rows(spec, index, world, context, seed)
+        truths.append(truth)
+        linked = records.filter(pl.col("joint_event_id").is_not_null())
+        joint_links.append(
+            linked.select(
+                "joint_event_id",
+                "incident_type",
+                pl.lit(spec.id).alias("agency_id"),
+                "source_incident_id",
+            )
+        )
+        export_rng = _rng(seed, _AGENCY, index, 1)
+        exported = with_resent(coded_rows(feed, records), end_time, export_rng)
+        exported, defects[feed.id] = with_defects(feed, exported, messy_rate, end_time, export_rng)
+        folder = out / "feeds" / feed.id
+        folder.mkdir(parents=True, exist_ok=True)
+        _clear_old_files(folder, feed)
+        files[feed.id] = tuple(write_feed(feed, exported, folder))
+        rows[feed.id] = len(exported)
+        report(
+            f"{feed.id}: {len(records)} incidents, {len(exported)} rows "
+            f"in {len(files[feed.id])} files"
+        )
+
+    truth_folder = out / "truth"
+    truth_folder.mkdir(parents=True, exist_ok=True)
+    pl.concat(truths).write_parquet(truth_folder / "rates.parquet", compression="zstd")
+    pl.concat(joint_links).sort("joint_event_id", "agency_id").write_parquet(
+        truth_folder / "joint_records.parquet", compression="zstd"
+    )
+    defects_text = json.dumps(defects, indent=2) + "\n"
+    (truth_folder / "defects.json").write_text(defects_text, encoding="utf-8")
+    planned.events_table(events, context["touched"], context["geographies"]).write_csv(
+        out / EVENTS_FILE, float_precision=5, line_terminator="\n"
+    )
+    config_path = out / CONFIG_FILE
+    header = (
+        "jointcast workspace written by the simulator.\n"
+        f"{agencies} agencies, {days} days from {start} to {end} (exclusive), seed {seed}, "
+        f"messy rate {messy_rate:g}.\nEvery path is relative to this file's folder."
+    )
+    config_path.write_text(
+        settings_text(specs, [_feed_of(s) for s in specs], world.bbox, header), encoding="utf-8"
+    )
+    report(f"wrote {sum(rows.values())} rows to {out} in {time.perf_counter() - began:.1f}s")
+    return SimulationSummary(out, config_path, start, end, rows, files, defects)

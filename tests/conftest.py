@@ -1,0 +1,70 @@
+"""Shared fixtures: small workspaces written by the project's own simulator or by hand."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+
+POLICE_FEED = """
+[warehouse]
+path = "warehouse.duckdb"
+
+[[agencies]]
+id = "pd"
+name = "Police Department"
+kind = "police"
+timezone = "America/New_York"
+bbox = [-75.5, 39.9, -75.0, 40.3]
+
+[[feeds]]
+id = "pd_cad"
+agency = "pd"
+uri = "feeds/pd/*.csv"
+format = "csv"
+timestamp_format = "%m/%d/%Y %I:%M:%S %p"
+timezone = "America/New_York"
+type_codes = {{ TC = "traffic_collision", THEFT = "theft" }}
+call_source_codes = {{ "911" = "citizen", SELF = "officer" }}
+pii = {{ drop = ["Phone"], hash = ["Caller"] }}
+{extra}
+
+[feeds.columns]
+source_incident_id = "Id"
+received_at = "Rcvd"
+source_type = "Type"
+priority = "Prio"
+call_source = "Src"
+dispatched_at = "Disp"
+area_id = "Area"
+lat = "Lat"
+lon = "Lon"
+"""
+
+HEADER = "Id,Type,Prio,Src,Rcvd,Disp,Area,Lat,Lon,Phone,Caller"
+
+
+def police_row(incident_id: str, received: str, dispatched: str = "", type_code: str = "TC") -> str:
+    return f"{incident_id},{type_code},2,911,{received},{dispatched},B01,40.1,-75.2,555-0100,Jane Roe"
+
+
+@pytest.fixture
+def police_workspace(tmp_path: Path):
+    """A one-feed workspace; returns a writer for feed files and the config path."""
+    config = tmp_path / "jointcast.toml"
+    config.write_text(POLICE_FEED.format(extra=""), encoding="utf-8")
+    (tmp_path / "feeds" / "pd").mkdir(parents=True)
+
+    def write(name: str, rows: list[str], header: str = HEADER, encoding: str = "utf-8") -> Path:
+        path = tmp_path / "feeds" / "pd" / name
+        path.write_bytes(("\n".join([header, *rows]) + "\n").encode(encoding))
+        return path
+
+    write.config = config
+    write.root = tmp_path
+    return write

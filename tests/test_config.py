@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from jointcast.config import ConfigError, load_settings
+from tests.conftest import POLICE_FEED
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "jointcast.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    settings = load_settings(_write(tmp_path, POLICE_FEED.format(extra="")))
+    assert settings.warehouse_path == tmp_path / "warehouse.duckdb"
+    assert settings.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
+    assert settings.feed_uri(settings.feeds[0]) == str(tmp_path / "feeds/pd/*.csv")
+
+
+def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
+    agency = load_settings(_write(tmp_path, POLICE_FEED.format(extra=""))).agencies[0]
+    assert "officer" not in agency.counted_call_sources
+    assert "citizen" in agency.counted_call_sources
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('format = "csv"', 'format = "csv"\ncolour = "blue"'), "feeds[0].colour: unknown key"),
+        (('format = "csv"', 'format = "xml"'), "feeds[0].format: Input should be"),
+        (('agency = "pd"', 'agency = "fire"'), "feeds[0].agency: unknown agency 'fire'"),
+        (('id = "pd_cad"', 'id = "pd-cad; drop"'), "feeds[0].id: String should match pattern"),
+        (('timezone = "America/New_York"\nbbox', 'timezone = "Mars/Olympus"\nbbox'),
+         "agencies[0].timezone: unknown time zone 'Mars/Olympus'"),
+        (('received_at = "Rcvd"\n', ""), "feeds[0].columns.received_at: required key is missing"),
+    ],
+)
+def test_a_bad_config_is_one_line_naming_the_key(tmp_path, change, message):
+    text = POLICE_FEED.format(extra="").replace(*change)
+    with pytest.raises(ConfigError) as error:
+        load_settings(_write(tmp_path, text))
+    line = str(error.value)
+    assert "\n" not in line
+    assert message in line
+    assert str(tmp_path / "jointcast.toml") in line
+
+
+def test_a_missing_config_file_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(ConfigError, match="JOINTCAST_CONFIG"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_the_config_env_var_is_honoured(tmp_path, monkeypatch):
+    path = _write(tmp_path, POLICE_FEED.format(extra=""))
+    monkeypatch.setenv("JOINTCAST_CONFIG", str(path))
+    assert load_settings().root == tmp_path
