@@ -7,7 +7,7 @@ import polars as pl
 
 from jointcast.simulator.agencies import AgencySpec
 from jointcast.simulator.feeds import NEW_YORK, FeedSpec
-from jointcast.simulator.timeline import MICROSECONDS_PER_MINUTE
+from jointcast.simulator.timeline import MICROSECONDS_PER_MINUTE, wall_clock_ordered
 
 CANCELLED_SHARE = 0.05
 MICROSECONDS_PER_SECOND = 1_000_000
@@ -159,4 +159,6 @@ def completed_records(
         phone=pl.when(caller & (pl.col("channel") != "other")).then("phones"),
         counted=pl.col("channel") != "officer",
     ).drop("names", "phones", "named")
+    if feed.local_wall_clock:
+        frame = wall_clock_ordered(frame, feed.timezone)
     return _with_ids(ID_STYLES[spec.id], frame)

@@ -8,7 +8,11 @@ import numpy as np
 import polars as pl
 
 from jointcast.simulator.feeds import TIMESTAMP_FIELDS, FeedSpec
-from jointcast.simulator.timeline import MICROSECONDS_PER_MINUTE
+from jointcast.simulator.timeline import (
+    MICROSECONDS_PER_MINUTE,
+    near_clock_change,
+    wall_clock_ordered,
+)
 
 DEFECT_KINDS = (
     "duplicate_row",
@@ -38,11 +42,22 @@ def _split(total: int, kinds: tuple[str, ...], rng: np.random.Generator) -> dict
     return dict(zip(kinds, counts.tolist(), strict=True))
 
 
-def _assign(rows: pl.DataFrame, counts: dict[str, int], rng: np.random.Generator) -> np.ndarray:
+def _assign(
+    feed: FeedSpec, rows: pl.DataFrame, counts: dict[str, int], rng: np.random.Generator
+) -> np.ndarray:
     """Kind index per row (-1 = clean): distinct rows, never a re-sent one; negative durations
-    only where dispatched and cleared are both present."""
+    only where dispatched and cleared are both present and, on a local wall clock, not near a
+    DST change (where the fall-back hour could hide the inversion)."""
     eligible = ~rows["resent"].to_numpy()
-    timed = (rows["dispatched_at"].is_not_null() & rows["cleared_at"].is_not_null()).to_numpy()
+    timed = (
+        rows.select(
+            pl.col("dispatched_at").is_not_null()
+            & pl.col("cleared_at").is_not_null()
+            & ~near_clock_change(pl.col("dispatched_at"), feed.timezone).fill_null(False)
+        )
+        .to_series()
+        .to_numpy()
+    )
     kind = np.full(len(rows), -1)
     negative = DEFECT_KINDS.index("negative_duration")
     candidates = np.flatnonzero(eligible & timed)
@@ -86,7 +101,7 @@ def with_defects(
     size = len(rows)
     kinds = applicable_kinds(feed)
     counts = _split(round(rate * size), kinds, rng) if rate > 0 else dict.fromkeys(kinds, 0)
-    kind = _assign(rows, counts, rng)
+    kind = _assign(feed, rows, counts, rng)
     end_micros = int(end.timestamp() * 1_000_000)
     received = rows["received_at"].dt.epoch("us").to_numpy()
     future = end_micros + (rng.uniform(*FUTURE_DAYS, size) * MICROSECONDS_PER_DAY).astype(np.int64)
@@ -103,10 +118,12 @@ def with_defects(
         _position=pl.Series(np.arange(size, dtype=np.float64)),
         _later=pl.Series(rng.random(size)),
     ).with_columns(_last=pl.col("_position").max().over("file_month"))
-    shifted = marked.with_columns(
-        pl.when(_is("future_timestamp")).then(pl.col(t) + pl.col("_shift")).otherwise(t).alias(t)
-        for t in TIMESTAMP_FIELDS
+    future = marked.filter(_is("future_timestamp")).with_columns(
+        pl.col(t) + pl.col("_shift") for t in TIMESTAMP_FIELDS
     )
+    if feed.local_wall_clock:
+        future = wall_clock_ordered(future, feed.timezone)
+    shifted = pl.concat([marked.filter(~_is("future_timestamp")), future]).sort("_position")
     outside = _is("out_of_jurisdiction")
     defective = shifted.with_columns(
         received_at=pl.when(_is("missing_timestamp") | _is("unparseable_timestamp"))

@@ -25,7 +25,7 @@ from jointcast.simulator.incidents import sampled_records, with_joint_index
 from jointcast.simulator.rates import agency_rates, truth_frame
 from jointcast.simulator.settings_file import EVENTS_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
-from jointcast.simulator.world import World, build_world, partition
+from jointcast.simulator.world import Geography, World, build_world, partition
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,58 @@ class SimulationSummary:
     config_path: Path
     start: date
     end: date
-    rows: Mapping[str, int]
+    rows_per_feed: Mapping[str, int]
     """Rows written per feed (re-sent copies and duplicate rows included)."""
-    files: Mapping[str, tuple[Path, ...]]
-    defects: Mapping[str, Mapping[str, int]]
+    files_per_feed: Mapping[str, int]
+    defects_per_feed: Mapping[str, Mapping[str, int]]
+    """As in truth/defects.json: feed -> defect kind -> rows."""
+    feed_files: Mapping[str, tuple[Path, ...]]
+    """The files written per feed, in month order."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What every agency shares: the world, the hours, planned events and joint events."""
+
+    world: World
+    hours: pl.DataFrame
+    """Every UTC hour of the window and the forecast days after it."""
+    window_hours: int
+    end: datetime
+    events: pl.DataFrame
+    event_cells: list[np.ndarray]
+    joint_hourly: dict[str, np.ndarray]
+    joint_cells: dict[str, np.ndarray]
+    joint_events: pl.DataFrame
+
+    @property
+    def bucket_micros(self) -> np.ndarray:
+        return self.hours["bucket_start"].dt.epoch("us").to_numpy()
+
+
+def build_scenario(start: date, end: date, seed: int) -> Scenario:
+    world = build_world(_rng(seed, _WORLD))
+    stop = end + timedelta(days=FORECAST_DAYS)
+    hours = hour_table(start, stop)
+    window_hours = (end - start).days * 24
+    events = planned.planned_events(start, stop, _rng(seed, _EVENTS))
+    joint_cells = joint.joint_cell_weights(world)
+    joint_hourly = joint.joint_hourly(hours)
+    micros = hours["bucket_start"].dt.epoch("us").to_numpy()[:window_hours]
+    joint_events = joint.sample_joint_events(
+        world, joint_hourly, micros, joint_cells, _rng(seed, _JOINT)
+    )
+    return Scenario(
+        world,
+        hours,
+        window_hours,
+        utc_midnight(end),
+        events,
+        planned.event_cells(world, events),
+        joint_hourly,
+        joint_cells,
+        joint_events,
+    )
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -56,34 +104,24 @@ def _feed_of(spec: AgencySpec) -> FeedSpec:
     return next(feed for feed in FEEDS if feed.id == spec.feed_id)
 
 
-def _clear_old_files(folder: Path, feed: FeedSpec) -> None:
-    for old in folder.glob(f"{feed.id}_*.{feed.extension}"):
-        old.unlink()
-
-
 def _agency_rows(
-    spec: AgencySpec,
-    index: int,
-    world: World,
-    context: dict,
-    seed: int,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Truth frame and completed records of one agency."""
-    hours, micros, window = context["hours"], context["micros"], context["window"]
+    spec: AgencySpec, index: int, scenario: Scenario, seed: int
+) -> tuple[Geography, pl.DataFrame, pl.DataFrame]:
+    """One agency's areas, truth frame and completed records."""
+    world, hours, micros = scenario.world, scenario.hours, scenario.bucket_micros
     rng = _rng(seed, _AGENCY, index)
     cell_weight = world.mix(**dict(spec.cell_mix))
     centroid_weight = world.mix(**dict(spec.centroid_mix))
     geography = partition(world, cell_weight, centroid_weight, spec.area_ids, rng)
-    context["geographies"][spec.id] = geography
     uplift = planned.event_uplift(
-        context["events"], context["touched"], geography, micros, spec.event_uplift
+        scenario.events, scenario.event_cells, geography, micros, spec.event_uplift
     )
     expected_joint = joint.expected_joint_records(
-        spec.id, geography, context["joint_hourly"], context["joint_cells"]
+        spec.id, geography, scenario.joint_hourly, scenario.joint_cells
     )
     rates = agency_rates(spec, geography, hours, expected_joint, uplift)
-    local_hour, buckets = hours["local_hour"].to_numpy(), micros[:window]
-    joint_records = joint.joint_records(context["joint_events"], spec.id, geography, rng)
+    local_hour, buckets = hours["local_hour"].to_numpy(), micros[: scenario.window_hours]
+    joint_records = joint.joint_records(scenario.joint_events, spec.id, geography, rng)
     parts = [
         sampled_records(spec, world, geography, rates.independent, buckets, local_hour, rng),
         with_joint_index(spec, joint_records),
@@ -93,10 +131,28 @@ def _agency_rows(
             spec, world, geography, rates.officer, buckets, local_hour, rng, officer=True
         )
         parts.append(officer)
+    end_micros = int(scenario.end.timestamp() * 1_000_000)
     records = completed_records(
-        spec, _feed_of(spec), spec.area_ids, pl.concat(parts), context["end_micros"], rng
+        spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng
     )
-    return truth_frame(spec.id, geography, hours, rates.counted), records
+    return geography, truth_frame(spec.id, geography, hours, rates.counted), records
+
+
+def _joint_links(agency_id: str, records: pl.DataFrame) -> pl.DataFrame:
+    return records.filter(pl.col("joint_event_id").is_not_null()).select(
+        "joint_event_id",
+        "incident_type",
+        pl.lit(agency_id).alias("agency_id"),
+        "source_incident_id",
+    )
+
+
+def _write_feed(feed: FeedSpec, rows: pl.DataFrame, out: Path) -> tuple[Path, ...]:
+    folder = out / "feeds" / feed.id
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{feed.id}_*.{feed.extension}"):
+        old.unlink()  # a month no longer simulated must not match the feed's glob
+    return tuple(write_feed(feed, rows, folder))
 
 
 def simulate(
@@ -128,76 +184,55 @@ def simulate(
     out = Path(out)
     end = end or datetime.now(UTC).date()
     start = end - timedelta(days=days)
-    end_time = utc_midnight(end)
     specs = AGENCIES[:agencies]
-    world = build_world(_rng(seed, _WORLD))
-    hours = hour_table(start, end + timedelta(days=FORECAST_DAYS))
-    micros = hours["bucket_start"].dt.epoch("us").to_numpy()
-    events = planned.planned_events(start, end + timedelta(days=FORECAST_DAYS), _rng(seed, _EVENTS))
-    joint_cells = joint.joint_cell_weights(world)
-    joint_hourly = joint.joint_hourly(hours)
-    context = {
-        "hours": hours,
-        "micros": micros,
-        "window": days * 24,
-        "end_micros": int(end_time.timestamp() * 1_000_000),
-        "events": events,
-        "touched": planned.event_cells(world, events),
-        "joint_hourly": joint_hourly,
-        "joint_cells": joint_cells,
-        "joint_events": joint.sample_joint_events(
-            world, joint_hourly, micros[: days * 24], joint_cells, _rng(seed, _JOINT)
-        ),
-        "geographies": {},
-    }
     report(f"simulating {days} days from {start} to {end} for {agencies} agencies (seed {seed})")
+    scenario = build_scenario(start, end, seed)
 
-    truths, rows, files, defects, joint_links = [], {}, {}, {}, []
+    truths, links, geographies = [], [], {}
+    rows, files, defects = {}, {}, {}
     for index, spec in enumerate(specs):
         feed = _feed_of(spec)
-        truth, records = _agency_rows(spec, index, world, context, seed)
+        geographies[spec.id], truth, records = _agency_rows(spec, index, scenario, seed)
         truths.append(truth)
-        linked = records.filter(pl.col("joint_event_id").is_not_null())
-        joint_links.append(
-            linked.select(
-                "joint_event_id",
-                "incident_type",
-                pl.lit(spec.id).alias("agency_id"),
-                "source_incident_id",
-            )
-        )
+        links.append(_joint_links(spec.id, records))
         export_rng = _rng(seed, _AGENCY, index, 1)
-        exported = with_resent(coded_rows(feed, records), end_time, export_rng)
-        exported, defects[feed.id] = with_defects(feed, exported, messy_rate, end_time, export_rng)
-        folder = out / "feeds" / feed.id
-        folder.mkdir(parents=True, exist_ok=True)
-        _clear_old_files(folder, feed)
-        files[feed.id] = tuple(write_feed(feed, exported, folder))
+        exported = with_resent(coded_rows(feed, records), scenario.end, export_rng)
+        exported, defects[feed.id] = with_defects(
+            feed, exported, messy_rate, scenario.end, export_rng
+        )
+        files[feed.id] = _write_feed(feed, exported, out)
         rows[feed.id] = len(exported)
         report(
-            f"{feed.id}: {len(records)} incidents, {len(exported)} rows "
-            f"in {len(files[feed.id])} files"
+            f"{feed.id}: {len(records)} incidents, {len(exported)} rows, "
+            f"{len(files[feed.id])} files"
         )
 
     truth_folder = out / "truth"
     truth_folder.mkdir(parents=True, exist_ok=True)
     pl.concat(truths).write_parquet(truth_folder / "rates.parquet", compression="zstd")
-    pl.concat(joint_links).sort("joint_event_id", "agency_id").write_parquet(
+    pl.concat(links).sort("joint_event_id", "agency_id").write_parquet(
         truth_folder / "joint_records.parquet", compression="zstd"
     )
     defects_text = json.dumps(defects, indent=2) + "\n"
     (truth_folder / "defects.json").write_text(defects_text, encoding="utf-8")
-    planned.events_table(events, context["touched"], context["geographies"]).write_csv(
-        out / EVENTS_FILE, float_precision=5, line_terminator="\n"
-    )
+    events = planned.events_table(scenario.events, scenario.event_cells, geographies)
+    events.write_csv(out / EVENTS_FILE, float_precision=5, line_terminator="\n")
     config_path = out / CONFIG_FILE
     header = (
         "jointcast workspace written by the simulator.\n"
         f"{agencies} agencies, {days} days from {start} to {end} (exclusive), seed {seed}, "
         f"messy rate {messy_rate:g}.\nEvery path is relative to this file's folder."
     )
-    config_path.write_text(
-        settings_text(specs, [_feed_of(s) for s in specs], world.bbox, header), encoding="utf-8"
-    )
+    text = settings_text(specs, [_feed_of(s) for s in specs], scenario.world.bbox, header)
+    config_path.write_text(text, encoding="utf-8")
     report(f"wrote {sum(rows.values())} rows to {out} in {time.perf_counter() - began:.1f}s")
-    return SimulationSummary(out, config_path, start, end, rows, files, defects)
+    return SimulationSummary(
+        out,
+        config_path,
+        start,
+        end,
+        rows_per_feed=rows,
+        files_per_feed={feed_id: len(paths) for feed_id, paths in files.items()},
+        defects_per_feed=defects,
+        feed_files=files,
+    )

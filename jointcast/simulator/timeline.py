@@ -97,3 +97,34 @@ def holiday_factor(hours: pl.DataFrame, kind: str) -> np.ndarray:
         factor[window] *= by_kind.get(kind, 1.0)
     factor[hours["is_thanksgiving"].to_numpy()] *= _THANKSGIVING.get(kind, 1.0)
     return factor
+
+
+def wall_clock_ordered(records: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """Times as read off a naive local clock never go backwards within a record: at the DST
+    fall-back a later time that would read earlier than a previous one takes that previous time
+    (UTC order is kept; only that leg's duration shrinks). Written as naive local text, such a
+    record would otherwise look like a negative duration."""
+
+    def wall(column: str) -> pl.Expr:
+        return pl.col(column).dt.convert_time_zone(timezone).dt.replace_time_zone(None)
+
+    ordered = records.with_columns(_previous=pl.col("received_at"))
+    for column in ("dispatched_at", "on_scene_at", "cleared_at"):
+        ordered = ordered.with_columns(
+            pl.when(wall(column) < wall("_previous"))
+            .then("_previous")
+            .otherwise(column)
+            .alias(column)
+        ).with_columns(_previous=pl.coalesce(column, "_previous"))
+    return ordered.drop("_previous")
+
+
+def near_clock_change(times: pl.Expr, timezone: str, hours: int = 3) -> pl.Expr:
+    """True where the UTC offset of ``timezone`` changes within ``hours`` of the time."""
+
+    def offset(moment: pl.Expr) -> pl.Expr:
+        local = moment.dt.convert_time_zone(timezone)
+        return local.dt.base_utc_offset() + local.dt.dst_offset()
+
+    window = pl.duration(hours=hours)
+    return (offset(times - window) != offset(times)) | (offset(times + window) != offset(times))

@@ -1,0 +1,158 @@
+"""Expectation suites per feed, derived from the config, plus hand-written additions.
+
+A feed's suite guards one batch, seen as a frame with one row per source row: the mapped
+source columns as received, and the typed common fields the staging step derived from
+them. Every row-level expectation carries, in its ``meta``, the quarantine reason a
+failing row gets; batch-level expectations (columns present, row count, freshness) carry
+``"level": "batch"``.
+
+Hand-written additions live beside this module as ``<feed_id>.json`` (or in the
+workspace's ``expectations/`` folder): a JSON list of ``{"type": ..., "kwargs": ...,
+"meta": {"reason": ...}}`` objects in Great Expectations' own format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+from jointcast.config import AgencySettings, FeedSettings
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(hours=1)
+SUITE_SUFFIX = "suite"
+
+
+@dataclass(frozen=True)
+class BatchBounds:
+    """What a batch is checked against besides the config: its expected size and age."""
+
+    now: datetime
+    min_rows: int | None = None
+    max_rows: int | None = None
+    fresh_after: datetime | None = None
+
+
+def suite_name(feed: FeedSettings) -> str:
+    return f"{feed.id}_{SUITE_SUFFIX}"
+
+
+def _row(expectation, reason: str):
+    expectation.meta = {"reason": reason, "level": "row"}
+    return expectation
+
+
+def _batch(expectation, check: str):
+    expectation.meta = {"reason": f"batch_rejected: {check}", "level": "batch", "check": check}
+    return expectation
+
+
+def batch_expectations(feed: FeedSettings, bounds: BatchBounds) -> list:
+    """Columns present, row count within the band, newest record fresh enough."""
+    found = [
+        _batch(gxe.ExpectColumnToExist(column=column), f"mapped column '{column}' ({key}) present")
+        for key, column in _mapped_source_columns(feed).items()
+    ]
+    if bounds.min_rows is not None or bounds.max_rows is not None:
+        found.append(
+            _batch(
+                gxe.ExpectTableRowCountToBeBetween(min_value=bounds.min_rows, max_value=bounds.max_rows),
+                f"row count within {bounds.min_rows}..{bounds.max_rows}",
+            )
+        )
+    if bounds.fresh_after is not None:
+        expectation = gxe.ExpectColumnMaxToBeBetween(
+            column="received_at", min_value=bounds.fresh_after, strict_min=False
+        )
+        expectation.meta = {
+            "reason": "stale",
+            "level": "freshness",
+            "check": f"newest record after {bounds.fresh_after:%Y-%m-%d %H:%M} UTC",
+        }
+        found.append(expectation)
+    return found
+
+
+def row_expectations(feed: FeedSettings, agency: AgencySettings, bounds: BatchBounds) -> list:
+    """One expectation per row-level rule; the reason is what a failing row is quarantined for."""
+    found = [
+        _row(gxe.ExpectColumnValuesToNotBeNull(column="source_incident_id"), "blank_id"),
+        _row(gxe.ExpectColumnValuesToBeUnique(column="incident_key"), "duplicate_id"),
+        _row(gxe.ExpectColumnValuesToNotBeNull(column="received_at_text"), "missing_timestamp"),
+        _row(gxe.ExpectColumnValuesToBeInSet(column="received_at_parsed", value_set=[True]),
+             "unparseable_timestamp"),
+        _row(gxe.ExpectColumnValuesToBeBetween(column="received_at", min_value=EARLIEST),
+             "timestamp_before_2000"),
+        _row(gxe.ExpectColumnValuesToBeBetween(column="received_at", max_value=bounds.now + FUTURE_SLACK),
+             "future_timestamp"),
+        _row(gxe.ExpectColumnValuesToBeBetween(
+            column="priority", min_value=feed.priority_range[0], max_value=feed.priority_range[1]),
+            "priority_out_of_range"),
+    ]  # fmt: skip
+    if feed.type_codes:
+        found.append(
+            _row(gxe.ExpectColumnValuesToBeInSet(column="code", value_set=sorted(feed.type_codes)),
+                 "unknown_type_code")
+        )  # fmt: skip
+    if agency.bbox is not None:
+        min_lon, min_lat, max_lon, max_lat = agency.bbox
+        found += [
+            _row(gxe.ExpectColumnValuesToBeBetween(column="lat", min_value=min_lat, max_value=max_lat),
+                 "out_of_jurisdiction"),
+            _row(gxe.ExpectColumnValuesToBeBetween(column="lon", min_value=min_lon, max_value=max_lon),
+                 "out_of_jurisdiction"),
+        ]  # fmt: skip
+    for earlier, later in (("dispatched_at", "on_scene_at"), ("on_scene_at", "cleared_at"),
+                           ("dispatched_at", "cleared_at")):  # fmt: skip
+        found.append(
+            _row(
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A=later, column_B=earlier, or_equal=True,
+                    ignore_row_if="either_value_is_missing",
+                ),
+                "negative_duration",
+            )
+        )  # fmt: skip
+    return found
+
+
+def hand_written(feed: FeedSettings, folders: list[Path]) -> list[ExpectationConfiguration]:
+    """Additions kept as ``<feed_id>.json`` files in the given folders."""
+    found = []
+    for folder in folders:
+        path = folder / f"{feed.id}.json"
+        if path.is_file():
+            for item in json.loads(path.read_text(encoding="utf-8")):
+                meta = {"level": "row", "reason": item.get("meta", {}).get("reason", item["type"])}
+                found.append(
+                    ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"], meta=meta)
+                )
+    return found
+
+
+def build_suite(
+    feed: FeedSettings, agency: AgencySettings, bounds: BatchBounds, extra_folders: list[Path]
+) -> gx.ExpectationSuite:
+    suite = gx.ExpectationSuite(name=suite_name(feed))
+    for expectation in batch_expectations(feed, bounds) + row_expectations(feed, agency, bounds):
+        suite.add_expectation(expectation)
+    for configuration in hand_written(feed, extra_folders):
+        suite.add_expectation_configuration(configuration)
+    return suite
+
+
+def _mapped_source_columns(feed: FeedSettings) -> dict[str, str]:
+    mapped = {f"columns.{key}": column for key, column in feed.columns.mapped().items()}
+    if feed.agency_from is not None:
+        mapped["agency_from.column"] = feed.agency_from.column
+    return mapped
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
