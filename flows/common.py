@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import duckdb
 from prefect import get_run_logger
+from prefect.states import Failed, State
 
 from jointcast.config import Settings, load_settings
 from warehouse.db import open_warehouse
@@ -33,3 +34,19 @@ def warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def logger():
     return get_run_logger()
+
+
+def failed(stage: str, problems: list[str]) -> State:
+    """A Failed final state carrying the problems: the run ends Failed with no traceback."""
+    return Failed(message="; ".join(problems), data=StageFailed(stage, problems))
+
+
+def run_stages(stages, config: str | None) -> State | dict:
+    """Run stage flows in order as subflows; the first that fails ends the run with its state."""
+    results = {}
+    for stage in stages:
+        state = stage(config=config, return_state=True)
+        if not state.is_completed():
+            return state
+        results[stage.name] = state.result()
+    return results

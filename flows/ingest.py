@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import StageFailed, logger, settings_for, warehouse
+from flows.common import StageFailed, failed, logger, settings_for, warehouse
 from warehouse.ingest import FeedOutcome, ingest_feed
 
 
@@ -20,7 +20,7 @@ def ingest_feed_task(con, settings, feed_id: str) -> FeedOutcome:
 
 
 @flow(name="ingest", log_prints=False, persist_result=False)
-def ingest_flow(config: str | None = None) -> list[dict]:
+def ingest_flow(config: str | None = None):
     """Load every feed's new files; a failing feed never stops the others."""
     settings = settings_for(config)
     log = logger()
@@ -42,7 +42,7 @@ def ingest_flow(config: str | None = None) -> list[dict]:
             )
     problems = [problem for outcome in outcomes for problem in outcome.errors]
     if problems:
-        raise StageFailed("ingest", problems)
+        return failed("ingest", problems)
     return [_summary(o) for o in outcomes]
 
 

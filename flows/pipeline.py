@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.common import run_stages
 from flows.ingest import ingest_flow
+
+STAGES = (ingest_flow,)
 
 
 @flow(name="pipeline", persist_result=False)
-def pipeline_flow(config: str | None = None) -> dict:
+def pipeline_flow(config: str | None = None):
     """Run every stage in order; the first failing stage fails the run."""
-    return {"ingest": ingest_flow(config=config)}
+    return run_stages(STAGES, config)

@@ -68,3 +68,37 @@ def police_workspace(tmp_path: Path):
     write.config = config
     write.root = tmp_path
     return write
+
+
+SIM_END = "2024-11-12"  # a window over a month boundary and the autumn DST change
+
+
+@pytest.fixture(scope="session")
+def simulated_feeds(tmp_path_factory) -> Path:
+    """Three weeks of four agencies' feeds with 2% injected defects (read-only: copy it)."""
+    from datetime import date
+
+    from jointcast.simulator import simulate
+
+    out = tmp_path_factory.mktemp("simulated")
+    simulate(out, days=21, seed=11, messy_rate=0.02, end=date.fromisoformat(SIM_END))
+    return out
+
+
+@pytest.fixture
+def workspace(simulated_feeds, tmp_path) -> Path:
+    """A private copy of the simulated workspace, so a test may write its warehouse."""
+    import shutil
+
+    target = tmp_path / "workspace"
+    shutil.copytree(simulated_feeds, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def prefect():
+    """One temporary Prefect API (its own database) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

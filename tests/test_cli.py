@@ -1,0 +1,57 @@
+"""The command line: every verb loads, stages run as Prefect flows, failures exit non-zero."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from jointcast.cli import app
+from tests.test_ingest import _query
+
+runner = CliRunner()
+
+
+def jointcast(*args: str) -> subprocess.CompletedProcess:
+    """The real command in its own process (it reaches the test's Prefect API through the env)."""
+    return subprocess.run(
+        [sys.executable, "-m", "jointcast", *args], capture_output=True, text=True, timeout=600
+    )
+VERBS = ("simulate", "ingest", "run", "demo")
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb):
+    result = runner.invoke(app, [verb, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_ingest_runs_as_a_flow_and_reports_per_feed(prefect, workspace):
+    result = jointcast("ingest", "--config", str(workspace / "jointcast.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "city_police_cad" in result.stdout
+    assert _query(workspace / "jointcast.toml", "SELECT count(*) > 0 FROM core.incidents") == [(True,)]
+
+
+def test_a_feed_that_fails_exits_non_zero_naming_it_while_the_others_load(prefect, workspace):
+    shutil.rmtree(workspace / "feeds" / "county_fire_cad")
+    result = jointcast("ingest", "--config", str(workspace / "jointcast.toml"))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith("error: feed county_fire_cad: no files match")
+    assert "Traceback" not in result.stderr
+    loaded = dict(_query(workspace / "jointcast.toml", "SELECT feed_id, count(*) FROM core.incidents GROUP BY 1"))
+    assert set(loaded) == {"city_police_cad", "ems_epcr", "transit_police_rms"}
+
+
+def test_a_bad_config_is_one_line_and_exit_status_2(tmp_path):
+    config = tmp_path / "jointcast.toml"
+    config.write_text('[warehouse]\npath = "w.duckdb"\ncolour = "red"\n')
+    result = runner.invoke(app, ["ingest", "--config", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: config error in {config}: warehouse.colour: unknown key (and 2 more problems)"
+    ]
