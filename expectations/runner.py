@@ -74,7 +74,13 @@ class Validator:
                 continue
             meta = item.expectation_config.meta or {}
             level, reason = meta.get("level", "row"), meta.get("reason", item.expectation_config.type)
-            if level == "batch":
+            error = (item.exception_info or {}).get("exception_message")
+            if error and level != "batch":
+                column = item.expectation_config.kwargs.get("column", "")
+                outcome.batch_failures.append(
+                    f"{item.expectation_config.type}({column}) could not run: {error.splitlines()[0]}"
+                )
+            elif level == "batch":
                 outcome.batch_failures.append(meta.get("check", reason))
             elif level == "freshness":
                 outcome.warnings.append(meta.get("check", reason))

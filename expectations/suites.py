@@ -139,12 +139,9 @@ def hand_written(feed: FeedSettings, folders: list[Path]) -> list[ExpectationCon
 def build_suite(
     feed: FeedSettings, agency: AgencySettings, bounds: BatchBounds, extra_folders: list[Path]
 ) -> gx.ExpectationSuite:
-    suite = gx.ExpectationSuite(name=suite_name(feed))
-    for expectation in batch_expectations(feed, bounds) + row_expectations(feed, agency, bounds):
-        suite.add_expectation(expectation)
-    for configuration in hand_written(feed, extra_folders):
-        suite.add_expectation_configuration(configuration)
-    return suite
+    expectations = batch_expectations(feed, bounds) + row_expectations(feed, agency, bounds)
+    expectations += [c.to_domain_obj() for c in hand_written(feed, extra_folders)]
+    return gx.ExpectationSuite(name=suite_name(feed), expectations=expectations)
 
 
 def _mapped_source_columns(feed: FeedSettings) -> dict[str, str]:

@@ -6,8 +6,9 @@ from prefect import flow
 
 from flows.common import run_stages
 from flows.ingest import ingest_flow
+from flows.validate import validate_flow
 
-STAGES = (ingest_flow,)
+STAGES = (ingest_flow, validate_flow)
 
 
 @flow(name="pipeline", persist_result=False)

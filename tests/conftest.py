@@ -70,18 +70,17 @@ def police_workspace(tmp_path: Path):
     return write
 
 
-SIM_END = "2024-11-12"  # a window over a month boundary and the autumn DST change
-
-
 @pytest.fixture(scope="session")
 def simulated_feeds(tmp_path_factory) -> Path:
-    """Three weeks of four agencies' feeds with 2% injected defects (read-only: copy it)."""
-    from datetime import date
+    """Five weeks of four agencies' feeds up to today, 2% injected defects (read-only: copy it).
 
+    The window ends today so that the simulator's future-timestamp defects lie in the future
+    and the newest data is fresh, as in a live deployment; it always spans a month boundary.
+    """
     from jointcast.simulator import simulate
 
     out = tmp_path_factory.mktemp("simulated")
-    simulate(out, days=21, seed=11, messy_rate=0.02, end=date.fromisoformat(SIM_END))
+    simulate(out, days=35, seed=11, messy_rate=0.02)
     return out
 
 

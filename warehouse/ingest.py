@@ -1,10 +1,10 @@
-"""Load feed files into the warehouse: raw rows as received, common-schema incidents in core.
+"""Receive feed files into the warehouse: every source row as received, in raw.<feed_id>.
 
 Every file is one batch in ``meta.batches``, known by its SHA-256: the same bytes are
-never loaded twice, so re-running ingest changes nothing. One file is one transaction:
-its raw rows, its incidents and its quarantined rows land together or not at all.
-Within a batch ``rows_read = rows_loaded + rows_quarantined``. An incident re-sent in a
-later file replaces the earlier version (latest wins).
+never received twice, so re-running ingest changes nothing. One file is one transaction.
+A received batch waits in raw until validation (warehouse.staging) moves its rows on to
+core.incidents or quality.quarantine. Rows the file format itself cannot read are
+quarantined here, at once, with their reason.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from jointcast.config import FeedSettings, Settings
-from warehouse.db import literal, quote, table_columns, table_exists, transaction
-from warehouse.mapping import duplicates_sql, stage_sql
+from warehouse.db import quote, table_columns, table_exists, transaction
 from warehouse.readers import (
     FeedFileError,
     SourceRows,
@@ -29,12 +28,9 @@ from warehouse.sources import FeedSourceError, SourceFile, fetch, list_files
 
 log = logging.getLogger(__name__)
 
-CORE_COLUMNS = (
-    "incident_key", "agency_id", "feed_id", "source_incident_id", "incident_type",
-    "source_type", "call_source", "priority", "received_at", "dispatched_at", "on_scene_at",
-    "cleared_at", "area_id", "lat", "lon", "joint_event_id", "batch_id", "row_number",
-)  # fmt: skip
 DONE_STATUSES = ("received", "loaded")  # a failed batch is retried on the next run
+# A batch rejected by validation stays failed until its file changes (then it is a new batch).
+SETTLED_STATUSES = (*DONE_STATUSES, "rejected")
 
 
 @dataclass(frozen=True)
@@ -42,7 +38,7 @@ class BatchOutcome:
     feed_id: str
     uri: str
     batch_id: int | None
-    status: str  # loaded | skipped | failed
+    status: str  # received | skipped | failed
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -87,20 +83,16 @@ def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str) ->
                 "SELECT batch_id, status FROM meta.batches WHERE feed_id = ? AND content_sha256 = ?",
                 [feed.id, source.sha256],
             ).fetchone()
-            if known and known[1] in DONE_STATUSES:
+            if known and known[1] in SETTLED_STATUSES:
                 log.info("feed %s: %s already loaded as batch %s", feed.id, uri, known[0])
                 return BatchOutcome(feed.id, uri, known[0], "skipped")
             batch_id = known[0] if known else _next_batch_id(con)
             try:
                 with transaction(con):
                     _forget_batch(con, feed.id, batch_id)
-                    counts, failure = _load_batch(con, feed, batch_id, source)
-                    status = "failed" if failure else "loaded"
-                    message = f"feed {feed.id}: file {uri}: {failure}" if failure else None
-                    _record_batch(con, feed.id, batch_id, source, counts, status, message)
-                if failure:
-                    log.error(message)
-                    return BatchOutcome(feed.id, uri, batch_id, "failed", *counts, message)
+                    _record_batch(con, feed.id, batch_id, source, (0, 0, 0), "received", None)
+                    counts, _ = _load_batch(con, feed, batch_id, source)
+                    _record_batch(con, feed.id, batch_id, source, counts, "received", None)
             except FeedFileError as exc:
                 message = f"feed {feed.id}: file {uri}: {exc}"
                 with transaction(con):
@@ -113,10 +105,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str) ->
         return BatchOutcome(feed.id, uri, None, "failed", message=message)
     rows_read, rows_loaded, rows_quarantined = counts
     log.info(
-        "feed %s: %s -> batch %s: %d read, %d loaded, %d quarantined",
-        feed.id, uri, batch_id, rows_read, rows_loaded, rows_quarantined,
+        "feed %s: %s -> batch %s: %d rows received, %d unreadable",
+        feed.id, uri, batch_id, rows_read, rows_quarantined,
     )  # fmt: skip
-    return BatchOutcome(feed.id, uri, batch_id, "loaded", *counts)
+    return BatchOutcome(feed.id, uri, batch_id, "received", *counts)
 
 
 def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -133,65 +125,15 @@ def _forget_batch(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int) -
 def _load_batch(
     con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch_id: int, source: SourceFile
 ) -> tuple[tuple[int, int, int], str | None]:
-    """Read, keep raw, map, quarantine and upsert one batch; returns counts and a failure."""
+    """Keep the file's rows in raw and quarantine its unreadable ones; returns the counts."""
     rows = open_rows(con, source.local_path, feed)
     _store_raw(con, feed, batch_id, rows)
-    select = ", ".join(quote(c) for c in rows.columns)
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _incoming AS SELECT _row_number, {select} "
-        f"FROM raw.{feed.id} WHERE _batch_id = {int(batch_id)}"
-    )
-    rows_read = con.execute("SELECT count(*) FROM _incoming").fetchone()[0]
+    kept = con.execute(f"SELECT count(*) FROM raw.{feed.id} WHERE _batch_id = ?", [batch_id]).fetchone()[0]
     rejected = _quarantine_rejects(con, feed.id, batch_id)
-    rows_read += rejected
-    absent = _absent_columns(feed, rows.columns)
-    if absent:
-        failure = f"mapped column {absent[0]} is absent from the file"
-        con.execute(
-            f"""
-            INSERT INTO quality.quarantine
-            SELECT ?, ?, _row_number, [{literal("batch_rejected: " + failure)}],
-                to_json(i), now() FROM _incoming i
-            """,
-            [batch_id, feed.id],
-        )
-        return (rows_read, 0, rows_read), failure
-    con.execute("SET preserve_insertion_order = false")  # row numbers are fixed by now
-    try:
-        loaded, quarantined = _promote(con, feed, batch_id, rows.columns)
-    finally:
-        con.execute("RESET preserve_insertion_order")
-    return (rows_read, loaded, quarantined + rejected), None
-
-
-def _promote(con, feed: FeedSettings, batch_id: int, columns: tuple[str, ...]) -> tuple[int, int]:
-    """Map ``_incoming`` to the common schema; bad rows to quarantine, good ones to core."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {stage_sql(feed)}")
     con.execute(
-        f"""
-        UPDATE _staged SET parse_reasons = list_append(parse_reasons, d.reason)
-        FROM ({duplicates_sql(columns)}) d WHERE _staged._row_number = d._row_number
-        """
+        "UPDATE meta.batches SET source_columns = ? WHERE batch_id = ?", [list(rows.columns), batch_id]
     )
-    quarantined = con.execute(
-        """
-        INSERT INTO quality.quarantine
-        SELECT ?, ?, s._row_number, s.parse_reasons, to_json(i), now()
-        FROM _staged s JOIN _incoming i ON i._row_number = s._row_number
-        WHERE len(s.parse_reasons) > 0
-        """,
-        [batch_id, feed.id],
-    ).fetchone()[0]
-    loaded = upsert_incidents(con, feed.id, batch_id, "SELECT * FROM _staged WHERE len(parse_reasons) = 0")
-    con.execute("DROP TABLE _staged")
-    return loaded, quarantined
-
-
-def _absent_columns(feed: FeedSettings, columns: tuple[str, ...]) -> list[str]:
-    wanted = {f"columns.{name}": column for name, column in feed.columns.mapped().items()}
-    if feed.agency_from is not None:
-        wanted["agency_from.column"] = feed.agency_from.column
-    return [f"'{column}' ({key})" for key, column in wanted.items() if column not in columns]
+    return (kept + rejected, 0, rejected), None
 
 
 def _store_raw(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch_id: int, rows: SourceRows) -> None:
@@ -222,35 +164,13 @@ def _quarantine_rejects(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: 
     ).fetchone()[0]
 
 
-def upsert_incidents(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int, rows_sql: str) -> int:
-    """Insert the staged rows into core.incidents, replacing earlier versions (latest wins)."""
-    columns = ", ".join(CORE_COLUMNS)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _accepted AS
-        SELECT agency_id || ':' || source_incident_id AS incident_key, agency_id,
-            {literal(feed_id)} AS feed_id, source_incident_id, incident_type, source_type,
-            call_source, priority, received_at, dispatched_at, on_scene_at, cleared_at,
-            area_id, lat, lon, CAST(NULL AS VARCHAR) AS joint_event_id,
-            CAST({int(batch_id)} AS BIGINT) AS batch_id, _row_number AS row_number
-        FROM ({rows_sql})
-        """
-    )
-    con.execute(
-        "DELETE FROM core.incidents WHERE incident_key IN (SELECT incident_key FROM _accepted)"
-    )
-    loaded = con.execute(
-        f"INSERT INTO core.incidents ({columns}) SELECT {columns} FROM _accepted"
-    ).fetchone()[0]
-    con.execute("DROP TABLE _accepted")
-    return loaded
-
-
 def _record_batch(con, feed_id, batch_id, source, counts, status, message) -> None:
     rows_read, rows_loaded, rows_quarantined = counts
     con.execute(
         """
-        INSERT INTO meta.batches AS b VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)
+        INSERT INTO meta.batches (batch_id, feed_id, source_uri, content_sha256, size_bytes,
+            rows_read, rows_loaded, rows_quarantined, loaded_at, status, message)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)
         ON CONFLICT (batch_id) DO UPDATE SET
             rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded,
             rows_quarantined = excluded.rows_quarantined, status = excluded.status,

@@ -23,6 +23,10 @@ CREATE TABLE IF NOT EXISTS meta.batches (
     loaded_at         TIMESTAMPTZ NOT NULL,
     status            VARCHAR NOT NULL,  -- received | loaded | failed
     message           VARCHAR,
+    source_columns    VARCHAR[],
+    oldest_record_at  TIMESTAMPTZ,
+    newest_record_at  TIMESTAMPTZ,
+    validated_at      TIMESTAMPTZ,
     UNIQUE (feed_id, content_sha256)
 );
 

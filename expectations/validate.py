@@ -1,0 +1,158 @@
+"""The validation step: run each received batch through its feed's suite, then load or quarantine.
+
+Row-level failures quarantine the row with every reason found; a batch-level failure
+(a mapped column absent, a row count outside the feed's usual band) rejects the whole
+batch: nothing of it reaches core and its rows are quarantined as ``batch_rejected``.
+A stale feed (newest record older than the agency's ``max_lag_hours``) is a warning:
+its data still loads, and downstream stages flag it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+
+from expectations.runner import SuiteOutcome, Validator, validation_frame
+from expectations.suites import EARLIEST, FUTURE_SLACK, BatchBounds, build_suite, now_utc
+from jointcast.config import FeedSettings, Settings
+from warehouse.db import transaction
+from warehouse.staging import (
+    PendingBatch,
+    absent_columns,
+    finish_batch,
+    pending_batches,
+    promote_batch,
+    reject_batch,
+    stage_batch,
+    trailing_rows_per_day,
+)
+
+log = logging.getLogger(__name__)
+PACKAGE_SUITES = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class BatchValidation:
+    feed_id: str
+    batch_id: int
+    source_uri: str
+    success: bool
+    rows_loaded: int
+    rows_quarantined: int
+    problem: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class FeedValidation:
+    feed_id: str
+    batches: list[BatchValidation] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return [b.problem for b in self.batches if b.problem]
+
+
+def validate_feed(
+    con: duckdb.DuckDBPyConnection, settings: Settings, feed: FeedSettings, validator: Validator
+) -> FeedValidation:
+    """Validate every pending batch of one feed, oldest first; the newest is checked for age."""
+    result = FeedValidation(feed.id)
+    pending = pending_batches(con, feed.id)
+    for batch in pending:
+        newest = batch is pending[-1]
+        result.batches.append(validate_batch(con, settings, feed, batch, validator, newest=newest))
+    return result
+
+
+def validate_batch(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    feed: FeedSettings,
+    batch: PendingBatch,
+    validator: Validator,
+    *,
+    newest: bool,
+) -> BatchValidation:
+    agency = settings.agency(feed.agency_ids[0])
+    frame = stage_batch(con, feed, batch)
+    bounds = _bounds(con, feed, batch, frame, newest, lag_hours=agency.max_lag_hours)
+    extra = [PACKAGE_SUITES, settings.root / "expectations"]
+    outcome = validator.validate(build_suite(feed, agency, bounds, extra), validation_frame(frame))
+    span = _record_span(frame, bounds)
+    with transaction(con):
+        if outcome.batch_failures or absent_columns(feed, batch.columns):
+            check = (outcome.batch_failures or ["mapped columns present"])[0]
+            quarantined = reject_batch(con, feed, batch, check)
+            problem = f"feed {feed.id}: file {batch.source_uri}: expectation failed: {check}"
+            finish_batch(con, batch, loaded=0, quarantined=quarantined, status="rejected",
+                         message=problem, record_span=span)  # fmt: skip
+            loaded = 0
+            log.error(problem)
+        else:
+            loaded, quarantined = promote_batch(con, feed, batch, outcome.row_failures)
+            problem = None
+            finish_batch(con, batch, loaded=loaded, quarantined=quarantined, status="loaded",
+                         message=None, record_span=span)  # fmt: skip
+        _record_run(con, feed, batch, outcome, rows_checked=len(frame))
+    for warning in outcome.warnings:
+        log.warning("feed %s: file %s: stale: %s", feed.id, batch.source_uri, warning)
+    log.info("feed %s: batch %s: %d loaded, %d quarantined", feed.id, batch.batch_id, loaded, quarantined)
+    return BatchValidation(
+        feed.id, batch.batch_id, batch.source_uri, problem is None, loaded, quarantined,
+        problem, tuple(outcome.warnings),
+    )  # fmt: skip
+
+
+def _bounds(con, feed: FeedSettings, batch: PendingBatch, frame, newest: bool, lag_hours: float) -> BatchBounds:
+    now = now_utc()
+    bounds = BatchBounds(now=now, fresh_after=now - timedelta(hours=lag_hours) if newest else None)
+    per_day = trailing_rows_per_day(con, feed.id)
+    oldest, latest = _record_span(frame, bounds)
+    if per_day is None or oldest is None:
+        return bounds
+    days = max(1.0, (latest - oldest).total_seconds() / 86400)
+    expected = per_day * days
+    band = feed.expected_rows_band
+    return BatchBounds(
+        now=now,
+        fresh_after=bounds.fresh_after,
+        min_rows=int(expected * (1 - band)),
+        max_rows=int(expected * (1 + band)) + 1,
+    )
+
+
+def _record_span(frame, bounds: BatchBounds):
+    """Oldest and newest plausible received time in the batch (defective stamps left out)."""
+    if "received_at" not in frame:
+        return None, None
+    stamps = frame["received_at"].dropna()
+    stamps = stamps[(stamps >= EARLIEST) & (stamps <= bounds.now + FUTURE_SLACK)]
+    if stamps.empty:
+        return None, None
+    return stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
+
+
+def _record_run(con, feed: FeedSettings, batch: PendingBatch, outcome: SuiteOutcome, rows_checked: int) -> None:
+    con.execute(
+        """
+        INSERT INTO quality.validation_runs
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, now())
+        """,
+        [
+            str(uuid.uuid4()), feed.id, batch.batch_id, outcome.suite, outcome.success,
+            json.dumps(outcome.statistics, default=float), outcome.batch_failures, outcome.warnings,
+            rows_checked, len(outcome.row_failures),
+        ],
+    )  # fmt: skip
+
+
+def record_docs(con: duckdb.DuckDBPyConnection, docs: Path) -> None:
+    """Store where the Data Docs are on the runs that do not have it yet."""
+    con.execute("UPDATE quality.validation_runs SET docs_uri = ? WHERE docs_uri IS NULL", [docs.as_uri()])

@@ -1,0 +1,43 @@
+"""The validate stage: every received batch through its feed's expectation suite."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from flows.common import failed, logger, settings_for, warehouse
+
+
+@task(name="validate-feed", cache_policy=NONE, persist_result=False)
+def validate_feed_task(con, settings, feed_id: str, validator):
+    from expectations.validate import validate_feed
+
+    return validate_feed(con, settings, settings.feed(feed_id), validator)
+
+
+@flow(name="validate", persist_result=False)
+def validate_flow(config: str | None = None):
+    """Validate what ingest received; rows that pass reach core, the rest are quarantined."""
+    from expectations.runner import Validator
+    from expectations.validate import record_docs
+
+    settings = settings_for(config)
+    log = logger()
+    validator = Validator(settings.root)
+    results = []
+    with warehouse(settings) as con:
+        for feed in settings.feeds:
+            result = validate_feed_task(con, settings, feed.id, validator)
+            results.append(result)
+            log.info(
+                "feed %s: %d batches validated, %d rows loaded, %d quarantined, %d rejected batches",
+                feed.id, len(result.batches), sum(b.rows_loaded for b in result.batches),
+                sum(b.rows_quarantined for b in result.batches), len(result.problems),
+            )  # fmt: skip
+        docs = validator.build_docs()
+        record_docs(con, docs)
+    log.info("Data Docs: %s", docs)
+    problems = [problem for result in results for problem in result.problems]
+    if problems:
+        return failed("validate", problems)
+    return {"docs": str(docs), "batches": sum(len(r.batches) for r in results)}

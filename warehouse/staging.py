@@ -1,0 +1,212 @@
+"""Move a received batch on from raw: stage it, then load its good rows and quarantine the rest.
+
+The staging query maps raw text onto the common schema (warehouse.mapping) and notes
+what could not be parsed; the validation step adds what its expectation suite found.
+``promote_batch`` then writes, in one transaction with the batch's status, every row
+with a reason to quality.quarantine and every other row to core.incidents, where a
+later batch's version of an incident replaces an earlier one (latest wins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from jointcast.config import FeedSettings
+from warehouse.db import literal, quote
+from warehouse.mapping import TIMESTAMP_FIELDS, duplicates_sql, stage_sql
+
+CORE_COLUMNS = (
+    "incident_key", "agency_id", "feed_id", "source_incident_id", "incident_type",
+    "source_type", "call_source", "priority", "received_at", "dispatched_at", "on_scene_at",
+    "cleared_at", "area_id", "lat", "lon", "joint_event_id", "batch_id", "row_number",
+)  # fmt: skip
+
+# Common field -> the staged text column that holds the mapped source column's value.
+_STAGED_TEXT = {
+    "source_incident_id": "source_incident_id", "source_type": "source_type",
+    "priority": "priority_text", "area_id": "area_id", "lat": "lat_text", "lon": "lon_text",
+    **{field: f"{field}_text" for field in TIMESTAMP_FIELDS},
+}  # fmt: skip
+
+
+_FRAME = {
+    "_row_number", "source_incident_id", "incident_key", "received_at_text", "received_at_parsed",
+    "received_at", "dispatched_at", "on_scene_at", "cleared_at", "priority", "code", "lat", "lon",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    batch_id: int
+    feed_id: str
+    source_uri: str
+    columns: tuple[str, ...]
+    rows_read: int
+
+
+def pending_batches(con: duckdb.DuckDBPyConnection, feed_id: str) -> list[PendingBatch]:
+    """Batches of the feed received but not yet validated, oldest first."""
+    rows = con.execute(
+        """
+        SELECT batch_id, feed_id, source_uri, source_columns, rows_read FROM meta.batches
+        WHERE feed_id = ? AND status = 'received' ORDER BY batch_id
+        """,
+        [feed_id],
+    ).fetchall()
+    return [PendingBatch(r[0], r[1], r[2], tuple(r[3] or ()), r[4]) for r in rows]
+
+
+def absent_columns(feed: FeedSettings, columns: tuple[str, ...]) -> dict[str, str]:
+    """Config key -> source column, for the mapped columns the batch does not have."""
+    wanted = {f"columns.{name}": column for name, column in feed.columns.mapped().items()}
+    if feed.agency_from is not None:
+        wanted["agency_from.column"] = feed.agency_from.column
+    return {key: column for key, column in wanted.items() if column not in columns}
+
+
+def stage_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch) -> pd.DataFrame:
+    """Stage the batch into ``_staged`` and return the frame its expectation suite checks.
+
+    Where mapped columns are absent, nothing can be mapped: the frame holds the source
+    columns the batch does have, for the suite's column checks to fail on.
+    """
+    select = ", ".join(quote(c) for c in batch.columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _incoming AS SELECT _row_number, {select} "
+        f"FROM raw.{feed.id} WHERE _batch_id = {int(batch.batch_id)}"
+    )
+    if absent_columns(feed, batch.columns):
+        return con.execute(f"SELECT _row_number, {select} FROM _incoming").df()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {stage_sql(feed)}")
+    con.execute(
+        f"""
+        UPDATE _staged SET parse_reasons = list_append(parse_reasons, d.reason)
+        FROM ({duplicates_sql(batch.columns)}) d WHERE _staged._row_number = d._row_number
+        """
+    )
+    # The suite checks that each mapped source column is present: give each a column of
+    # the frame under its source name (the staged text it was read into; pandas shares it).
+    sources = {column: _STAGED_TEXT.get(field, field) for field, column in feed.columns.mapped().items()}
+    if feed.agency_from is not None:
+        sources.setdefault(feed.agency_from.column, "agency_id")
+    extra = {column: staged for column, staged in sources.items() if column not in _FRAME}
+    aliases = "".join(f", {staged} AS _source_{i}" for i, staged in enumerate(extra.values()))
+    frame = con.execute(
+        f"""
+        SELECT _row_number, source_incident_id,
+            -- rows the staging step already holds as duplicates leave the uniqueness check
+            CASE WHEN list_contains(parse_reasons, 'duplicate_row')
+                OR list_contains(parse_reasons, 'duplicate_id') THEN NULL
+                ELSE agency_id || ':' || source_incident_id END AS incident_key,
+            received_at_text,
+            CASE WHEN received_at_text IS NOT NULL THEN received_at IS NOT NULL END
+                AS received_at_parsed,
+            received_at, dispatched_at, on_scene_at, cleared_at, priority, code, lat, lon
+            {aliases}
+        FROM _staged
+        """
+    ).df()
+    # DuckDB names are case-insensitive ("Priority" would clash with "priority"); pandas' are not.
+    return frame.rename(columns={f"_source_{i}": column for i, column in enumerate(extra)})
+
+
+def promote_batch(
+    con: duckdb.DuckDBPyConnection,
+    feed: FeedSettings,
+    batch: PendingBatch,
+    row_reasons: dict[int, list[str]],
+) -> tuple[int, int]:
+    """Quarantine rows with any reason, load the others; returns (loaded, quarantined)."""
+    found = pa.table({
+        "_row_number": pa.array(list(row_reasons), pa.int64()),
+        "reasons": pa.array(list(row_reasons.values()), pa.list_(pa.string())),
+    })  # fmt: skip
+    con.register("_found", found)
+    try:
+        con.execute(
+            """
+            UPDATE _staged SET parse_reasons = list_distinct(list_concat(parse_reasons, f.reasons))
+            FROM _found f WHERE _staged._row_number = f._row_number
+            """
+        )
+    finally:
+        con.unregister("_found")
+    quarantined = con.execute(
+        """
+        INSERT INTO quality.quarantine
+        SELECT ?, ?, s._row_number, s.parse_reasons, to_json(i), now()
+        FROM _staged s JOIN _incoming i ON i._row_number = s._row_number
+        WHERE len(s.parse_reasons) > 0
+        """,
+        [batch.batch_id, feed.id],
+    ).fetchone()[0]
+    columns = ", ".join(CORE_COLUMNS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _accepted AS
+        SELECT agency_id || ':' || source_incident_id AS incident_key, agency_id,
+            {literal(feed.id)} AS feed_id, source_incident_id, incident_type, source_type,
+            call_source, priority, received_at, dispatched_at, on_scene_at, cleared_at,
+            area_id, lat, lon, CAST(NULL AS VARCHAR) AS joint_event_id,
+            CAST({int(batch.batch_id)} AS BIGINT) AS batch_id, _row_number AS row_number
+        FROM _staged WHERE len(parse_reasons) = 0
+        """
+    )
+    con.execute("DELETE FROM core.incidents WHERE incident_key IN (SELECT incident_key FROM _accepted)")
+    loaded = con.execute(
+        f"INSERT INTO core.incidents ({columns}) SELECT {columns} FROM _accepted"
+    ).fetchone()[0]
+    con.execute("DROP TABLE _accepted")
+    return loaded, quarantined
+
+
+def reject_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch, check: str) -> int:
+    """Quarantine every readable row of a batch that failed a batch-level check."""
+    return con.execute(
+        """
+        INSERT INTO quality.quarantine
+        SELECT ?, ?, _row_number, [?], to_json(i), now() FROM _incoming i
+        """,
+        [batch.batch_id, feed.id, f"batch_rejected: {check}"],
+    ).fetchone()[0]
+
+
+def finish_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: PendingBatch,
+    *,
+    loaded: int,
+    quarantined: int,
+    status: str,
+    message: str | None,
+    record_span: tuple[datetime | None, datetime | None],
+) -> None:
+    con.execute(
+        """
+        UPDATE meta.batches SET rows_loaded = ?, rows_quarantined = rows_quarantined + ?,
+            status = ?, message = ?, oldest_record_at = ?, newest_record_at = ?, validated_at = now()
+        WHERE batch_id = ?
+        """,
+        [loaded, quarantined, status, message, *record_span, batch.batch_id],
+    )
+
+
+def trailing_rows_per_day(con: duckdb.DuckDBPyConnection, feed_id: str, batches: int = 6) -> float | None:
+    """Mean rows per covered day over the feed's last loaded batches (None with no history)."""
+    row = con.execute(
+        """
+        SELECT avg(rows_read / greatest(1.0, date_diff('second', oldest_record_at, newest_record_at) / 86400.0))
+        FROM (
+            SELECT * FROM meta.batches
+            WHERE feed_id = ? AND status = 'loaded' AND oldest_record_at IS NOT NULL
+            ORDER BY batch_id DESC LIMIT ?
+        )
+        """,
+        [feed_id, batches],
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
