@@ -39,6 +39,8 @@ def _prepare_environment() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in LIBRARY_LOGGERS.split(","):  # Prefect shows these loggers' INFO records too
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def _fail(lines: list[str], code: int = 1) -> typer.Exit:
@@ -109,6 +111,50 @@ def ingest(config: ConfigOption = None) -> None:
 
 
 @app.command()
+def validate(config: ConfigOption = None) -> None:
+    """Run each feed's expectation suite on every batch not yet validated."""
+    _prepare_environment()
+    from flows.validate import validate_flow
+
+    try:
+        result = _run_stage(validate_flow, config)
+        console.print(f"Data Docs: {result['docs']}")
+    finally:
+        _print_batches(config)
+
+
+@app.command()
+def quality(config: ConfigOption = None) -> None:
+    """Per feed: batches, rows loaded, rows quarantined by reason, the last failure."""
+    from warehouse.db import open_warehouse
+    from warehouse.reports import feed_summary, last_failures, latest_docs, quarantine_reasons
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise _fail([str(exc)], 2) from None
+    if not settings.warehouse_path.exists():
+        raise _fail([f"no warehouse at {settings.warehouse_path}: run `jointcast ingest` first"])
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        summary, reasons = feed_summary(con), quarantine_reasons(con)
+        failures, docs = last_failures(con), latest_docs(con)
+    table = Table("feed", "batches", "rows loaded", "quarantined", "last failure", title="data quality")
+    for feed_id, batches, _pending, _failed, _read, loaded, quarantined in summary:
+        when = failures.get(feed_id, (None, None))[0]
+        table.add_row(feed_id, str(batches), f"{loaded or 0:,}", f"{quarantined or 0:,}",
+                      f"{when:%Y-%m-%d %H:%M}" if when else "—")  # fmt: skip
+    console.print(table)
+    by_reason = Table("feed", "reason", "rows", title="quarantined by reason")
+    for feed_id, reason, count in reasons:
+        by_reason.add_row(feed_id, reason, f"{count:,}")
+    console.print(by_reason)
+    for feed_id, (when, message) in sorted(failures.items()):
+        console.print(f"last failure of {feed_id} ({when:%Y-%m-%d %H:%M}): {message}", soft_wrap=True)
+    if docs:
+        console.print(f"Data Docs: {docs}")
+
+
+@app.command()
 def run(config: ConfigOption = None) -> None:
     """Every stage in order, as one Prefect flow."""
     _prepare_environment()
@@ -149,7 +195,9 @@ def _print_batches(config: Path | None) -> None:
     except Exception as exc:  # the summary is a courtesy; never mask the real outcome
         logging.getLogger(__name__).debug("no summary: %s", exc)
         return
-    table = Table("feed", "batches", "failed", "rows read", "loaded", "quarantined", title="feeds")
+    table = Table(
+        "feed", "batches", "pending", "failed", "rows read", "loaded", "quarantined", title="feeds"
+    )
     for row in rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
     console.print(table)

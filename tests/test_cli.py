@@ -18,7 +18,7 @@ def jointcast(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "jointcast", *args], capture_output=True, text=True, timeout=600
     )
-VERBS = ("simulate", "ingest", "run", "demo")
+VERBS = ("simulate", "ingest", "validate", "quality", "run", "demo")
 
 
 @pytest.mark.parametrize("verb", VERBS)
@@ -28,10 +28,13 @@ def test_every_verb_has_help(verb):
     assert "Usage" in result.output
 
 
-def test_ingest_runs_as_a_flow_and_reports_per_feed(prefect, workspace):
-    result = jointcast("ingest", "--config", str(workspace / "jointcast.toml"))
+def test_run_ingests_and_validates_as_flows_and_quality_reports_per_feed(prefect, workspace):
+    result = jointcast("run", "--config", str(workspace / "jointcast.toml"))
     assert result.returncode == 0, result.stderr
     assert "city_police_cad" in result.stdout
+    quality = runner.invoke(app, ["quality", "--config", str(workspace / "jointcast.toml")])
+    assert quality.exit_code == 0, quality.output
+    assert "missing_timestamp" in quality.output and "Data Docs: file://" in quality.output
     assert _query(workspace / "jointcast.toml", "SELECT count(*) > 0 FROM core.incidents") == [(True,)]
 
 

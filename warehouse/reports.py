@@ -6,11 +6,43 @@ import duckdb
 
 
 def feed_summary(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """Per feed: batches, failed batches, rows read, loaded and quarantined."""
+    """Per feed: batches, pending and failed batches, rows read, loaded and quarantined."""
     return con.execute(
         """
-        SELECT feed_id, count(*) AS batches, count(*) FILTER (WHERE status = 'failed') AS failed,
+        SELECT feed_id, count(*) AS batches,
+            count(*) FILTER (WHERE status = 'received') AS pending,
+            count(*) FILTER (WHERE status IN ('failed', 'rejected')) AS failed,
             sum(rows_read)::BIGINT, sum(rows_loaded)::BIGINT, sum(rows_quarantined)::BIGINT
         FROM meta.batches GROUP BY feed_id ORDER BY feed_id
         """
     ).fetchall()
+
+
+def quarantine_reasons(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Per feed and reason (the code before any ':' detail): rows quarantined."""
+    return con.execute(
+        """
+        SELECT feed_id, split_part(reason, ':', 1) AS reason, count(*)::BIGINT
+        FROM (SELECT feed_id, unnest(reasons) AS reason FROM quality.quarantine)
+        GROUP BY ALL ORDER BY feed_id, 3 DESC
+        """
+    ).fetchall()
+
+
+def last_failures(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
+    """Per feed: when its last failed or rejected batch was, and why."""
+    rows = con.execute(
+        """
+        SELECT feed_id, arg_max(loaded_at, batch_id), arg_max(message, batch_id)
+        FROM meta.batches WHERE status IN ('failed', 'rejected') GROUP BY feed_id
+        """
+    ).fetchall()
+    return {feed: (when, message) for feed, when, message in rows}
+
+
+def latest_docs(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute(
+        "SELECT docs_uri FROM quality.validation_runs WHERE docs_uri IS NOT NULL"
+        " ORDER BY validated_at DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
