@@ -42,11 +42,26 @@ def failed(stage: str, problems: list[str]) -> State:
 
 
 def run_stages(stages, config: str | None) -> State | dict:
-    """Run stage flows in order as subflows; the first that fails ends the run with its state."""
-    results = {}
+    """Run stage flows in order as subflows.
+
+    A stage that fails in part (one feed of four) lets the later stages go on with what
+    did work, and the run ends Failed with every problem; a stage that fails outright
+    (anything but StageFailed) ends the run there.
+    """
+    results, problems = {}, []
     for stage in stages:
         state = stage(config=config, return_state=True)
-        if not state.is_completed():
+        if state.is_completed():
+            results[stage.name] = state.result()
+            continue
+        try:
+            state.result()
+        except StageFailed as exc:
+            problems += exc.problems
+            continue
+        except Exception:
             return state
-        results[stage.name] = state.result()
+        return state
+    if problems:
+        return failed("pipeline", problems)
     return results

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from jointcast.config import ConfigError, config_path, load_settings
 
@@ -41,6 +41,12 @@ def _prepare_environment() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in LIBRARY_LOGGERS.split(","):  # Prefect shows these loggers' INFO records too
         logging.getLogger(name).setLevel(logging.INFO)
+
+
+def _table(title: str, *headers: str) -> Table:
+    """A table whose first column (an id) is never cut short."""
+    first, *rest = headers
+    return Table(Column(first, no_wrap=True, min_width=18), *rest, title=title)
 
 
 def _fail(lines: list[str], code: int = 1) -> typer.Exit:
@@ -91,7 +97,7 @@ def simulate(
         summary = run_simulation(
             out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day
         )
-    table = Table("feed", "files", "rows", title=f"simulated {days} days into {out}")
+    table = _table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
         table.add_row(feed_id, str(summary.files_per_feed[feed_id]), f"{rows:,}")
     console.print(table)
@@ -118,7 +124,7 @@ def validate(config: ConfigOption = None) -> None:
 
     try:
         result = _run_stage(validate_flow, config)
-        console.print(f"Data Docs: {result['docs']}")
+        console.print(f"Data Docs: {result['docs']}", soft_wrap=True)
     finally:
         _print_batches(config)
 
@@ -138,20 +144,20 @@ def quality(config: ConfigOption = None) -> None:
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         summary, reasons = feed_summary(con), quarantine_reasons(con)
         failures, docs = last_failures(con), latest_docs(con)
-    table = Table("feed", "batches", "rows loaded", "quarantined", "last failure", title="data quality")
+    table = _table("data quality", "feed", "batches", "rows loaded", "quarantined", "last failure")
     for feed_id, batches, _pending, _failed, _read, loaded, quarantined in summary:
         when = failures.get(feed_id, (None, None))[0]
         table.add_row(feed_id, str(batches), f"{loaded or 0:,}", f"{quarantined or 0:,}",
                       f"{when:%Y-%m-%d %H:%M}" if when else "—")  # fmt: skip
     console.print(table)
-    by_reason = Table("feed", "reason", "rows", title="quarantined by reason")
+    by_reason = _table("quarantined by reason", "feed", "reason", "rows")
     for feed_id, reason, count in reasons:
         by_reason.add_row(feed_id, reason, f"{count:,}")
     console.print(by_reason)
     for feed_id, (when, message) in sorted(failures.items()):
         console.print(f"last failure of {feed_id} ({when:%Y-%m-%d %H:%M}): {message}", soft_wrap=True)
     if docs:
-        console.print(f"Data Docs: {docs}")
+        console.print(f"Data Docs: {docs}", soft_wrap=True)
 
 
 @app.command()
@@ -195,9 +201,7 @@ def _print_batches(config: Path | None) -> None:
     except Exception as exc:  # the summary is a courtesy; never mask the real outcome
         logging.getLogger(__name__).debug("no summary: %s", exc)
         return
-    table = Table(
-        "feed", "batches", "pending", "failed", "rows read", "loaded", "quarantined", title="feeds"
-    )
+    table = _table("feeds", "feed", "batches", "pending", "failed", "rows read", "loaded", "quarantined")
     for row in rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
     console.print(table)

@@ -1,5 +1,6 @@
 """The command line: every verb loads, stages run as Prefect flows, failures exit non-zero."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,10 +15,14 @@ runner = CliRunner()
 
 
 def jointcast(*args: str) -> subprocess.CompletedProcess:
-    """The real command in its own process (it reaches the test's Prefect API through the env)."""
+    """The real command in its own process, talking to the test session's Prefect API."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "", "COLUMNS": "160"}
     return subprocess.run(
-        [sys.executable, "-m", "jointcast", *args], capture_output=True, text=True, timeout=600
-    )
+        [sys.executable, "-m", "jointcast", *args],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
 VERBS = ("simulate", "ingest", "validate", "quality", "run", "demo")
 
 
@@ -40,7 +45,7 @@ def test_run_ingests_and_validates_as_flows_and_quality_reports_per_feed(prefect
 
 def test_a_feed_that_fails_exits_non_zero_naming_it_while_the_others_load(prefect, workspace):
     shutil.rmtree(workspace / "feeds" / "county_fire_cad")
-    result = jointcast("ingest", "--config", str(workspace / "jointcast.toml"))
+    result = jointcast("run", "--config", str(workspace / "jointcast.toml"))
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
