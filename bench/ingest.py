@@ -64,7 +64,9 @@ def write_feed(root: Path, rows: int, files: int, seed: int = 1) -> None:
     start = np.datetime64("2022-01-01T00:00:00", "ms")
     for index in range(files):
         n = per_file + (rows - per_file * files if index == files - 1 else 0)
-        received = start + np.sort(rng.integers(0, 3 * 365 * 86400, n)).astype("timedelta64[s]").astype("timedelta64[ms]")
+        received = start + np.sort(rng.integers(0, 3 * 365 * 86400, n)).astype("timedelta64[s]").astype(
+            "timedelta64[ms]"
+        )
         dispatch = received + rng.integers(30, 600, n).astype("timedelta64[s]").astype("timedelta64[ms]")
         arrive = dispatch + rng.integers(120, 1200, n).astype("timedelta64[s]").astype("timedelta64[ms]")
         clear = arrive + rng.integers(600, 5400, n).astype("timedelta64[s]").astype("timedelta64[ms]")
@@ -135,7 +137,9 @@ def main(argv: list[str]) -> dict:
         "duckdb_read_csv": {**duck, "rows_per_s": round(duck["rows"] / duck["seconds"])},
         "jointcast_ingest": {**ours, "rows_per_s": round(ours["rows"] / ours["seconds"])},
     }
-    results["speed_ratio"] = round(results["jointcast_ingest"]["rows_per_s"] / results["duckdb_read_csv"]["rows_per_s"], 3)
+    results["speed_ratio"] = round(
+        results["jointcast_ingest"]["rows_per_s"] / results["duckdb_read_csv"]["rows_per_s"], 3
+    )
     print(f"saved {save('ingest', results)}")
     print(results)
     return results

@@ -130,9 +130,7 @@ def hand_written(feed: FeedSettings, folders: list[Path]) -> list[ExpectationCon
         if path.is_file():
             for item in json.loads(path.read_text(encoding="utf-8")):
                 meta = {"level": "row", "reason": item.get("meta", {}).get("reason", item["type"])}
-                found.append(
-                    ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"], meta=meta)
-                )
+                found.append(ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"], meta=meta))
     return found
 
 

@@ -23,6 +23,7 @@ from expectations.suites import EARLIEST, FUTURE_SLACK, BatchBounds, build_suite
 from jointcast.config import FeedSettings, Settings
 from warehouse.db import transaction
 from warehouse.staging import (
+    MissingRawBatch,
     PendingBatch,
     absent_columns,
     finish_batch,
@@ -81,7 +82,15 @@ def validate_batch(
     newest: bool,
 ) -> BatchValidation:
     agency = settings.agency(feed.agency_ids[0])
-    frame = stage_batch(con, feed, batch)
+    try:
+        frame = stage_batch(con, feed, batch, settings.raw_root)
+    except MissingRawBatch as exc:
+        problem = f"feed {feed.id}: file {batch.source_uri}: {exc}; it is received again next run"
+        with transaction(con):
+            finish_batch(con, batch, loaded=0, quarantined=0, status="failed", message=problem,
+                         record_span=(None, None))  # fmt: skip
+        log.error(problem)
+        return BatchValidation(feed.id, batch.batch_id, batch.source_uri, False, 0, 0, problem)
     bounds = _bounds(con, feed, batch, frame, newest, lag_hours=agency.max_lag_hours)
     extra = [PACKAGE_SUITES, settings.root / "expectations"]
     outcome = validator.validate(build_suite(feed, agency, bounds, extra), validation_frame(frame))
@@ -110,7 +119,9 @@ def validate_batch(
     )  # fmt: skip
 
 
-def _bounds(con, feed: FeedSettings, batch: PendingBatch, frame, newest: bool, lag_hours: float) -> BatchBounds:
+def _bounds(
+    con, feed: FeedSettings, batch: PendingBatch, frame, newest: bool, lag_hours: float
+) -> BatchBounds:
     now = now_utc()
     bounds = BatchBounds(now=now, fresh_after=now - timedelta(hours=lag_hours) if newest else None)
     per_day = trailing_rows_per_day(con, feed.id)
@@ -139,7 +150,9 @@ def _record_span(frame, bounds: BatchBounds):
     return stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
 
 
-def _record_run(con, feed: FeedSettings, batch: PendingBatch, outcome: SuiteOutcome, rows_checked: int) -> None:
+def _record_run(
+    con, feed: FeedSettings, batch: PendingBatch, outcome: SuiteOutcome, rows_checked: int
+) -> None:
     con.execute(
         """
         INSERT INTO quality.validation_runs

@@ -272,6 +272,11 @@ class Settings(_Strict):
         return self.resolve(self.warehouse.path)
 
     @property
+    def raw_root(self) -> Path:
+        """Where the raw layer's Parquet files live: beside the warehouse file."""
+        return self.warehouse_path.parent / "raw"
+
+    @property
     def tracking_uri(self) -> str:
         uri = self.mlflow.tracking_uri
         prefix = "sqlite:///"

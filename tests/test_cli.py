@@ -23,6 +23,8 @@ def jointcast(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "jointcast", *args],
         capture_output=True, text=True, timeout=600, env=env,
     )  # fmt: skip
+
+
 VERBS = ("simulate", "ingest", "validate", "quality", "run", "demo")
 
 
@@ -51,7 +53,9 @@ def test_a_feed_that_fails_exits_non_zero_naming_it_while_the_others_load(prefec
     assert len(errors) == 1
     assert errors[0].startswith("error: feed county_fire_cad: no files match")
     assert "Traceback" not in result.stderr
-    loaded = dict(_query(workspace / "jointcast.toml", "SELECT feed_id, count(*) FROM core.incidents GROUP BY 1"))
+    loaded = dict(
+        _query(workspace / "jointcast.toml", "SELECT feed_id, count(*) FROM core.incidents GROUP BY 1")
+    )
     assert set(loaded) == {"city_police_cad", "ems_epcr", "transit_police_rms"}
 
 

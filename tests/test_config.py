@@ -32,8 +32,10 @@ def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
         (('format = "csv"', 'format = "xml"'), "feeds[0].format: Input should be"),
         (('agency = "pd"', 'agency = "fire"'), "feeds[0].agency: unknown agency 'fire'"),
         (('id = "pd_cad"', 'id = "pd-cad; drop"'), "feeds[0].id: String should match pattern"),
-        (('timezone = "America/New_York"\nbbox', 'timezone = "Mars/Olympus"\nbbox'),
-         "agencies[0].timezone: unknown time zone 'Mars/Olympus'"),
+        (
+            ('timezone = "America/New_York"\nbbox', 'timezone = "Mars/Olympus"\nbbox'),
+            "agencies[0].timezone: unknown time zone 'Mars/Olympus'",
+        ),
         (('received_at = "Rcvd"\n', ""), "feeds[0].columns.received_at: required key is missing"),
     ],
 )

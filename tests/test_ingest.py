@@ -3,13 +3,12 @@
 from datetime import UTC, datetime
 
 import polars as pl
-import pytest
 
+from expectations.runner import Validator
+from expectations.validate import validate_feed
 from jointcast.config import load_settings
 from tests.conftest import police_row
 from warehouse.db import open_warehouse
-from expectations.runner import Validator
-from expectations.validate import validate_feed
 from warehouse.ingest import ingest_feed
 
 
@@ -70,10 +69,15 @@ def test_local_times_become_utc_across_both_dst_changes(police_workspace):
 
 
 def test_a_resent_incident_is_updated_not_duplicated(police_workspace):
-    police_workspace("pd_01.csv", [police_row("R1", "01/31/2024 11:50:00 PM"), police_row("R2", "01/31/2024 11:55:00 PM")])
+    police_workspace(
+        "pd_01.csv", [police_row("R1", "01/31/2024 11:50:00 PM"), police_row("R2", "01/31/2024 11:55:00 PM")]
+    )
     police_workspace("pd_02.csv", [police_row("R1", "01/31/2024 11:50:00 PM", "02/01/2024 12:05:00 AM")])
     _ingest(police_workspace.config)
-    rows = _query(police_workspace.config, "SELECT source_incident_id, dispatched_at, batch_id FROM core.incidents ORDER BY 1")
+    rows = _query(
+        police_workspace.config,
+        "SELECT source_incident_id, dispatched_at, batch_id FROM core.incidents ORDER BY 1",
+    )
     assert [r[0] for r in rows] == ["R1", "R2"]
     assert rows[0][1] == _utc(2024, 2, 1, 5, 5)
     assert rows[0][2] > rows[1][2]  # R1 now comes from the later batch
@@ -85,9 +89,13 @@ def test_reloading_the_same_files_changes_nothing(police_workspace):
     police_workspace.root.joinpath("feeds/pd/pd_01_copy.csv").write_bytes(
         police_workspace.root.joinpath("feeds/pd/pd_01.csv").read_bytes()
     )
-    before = _query(police_workspace.config, "SELECT count(*), (SELECT count(*) FROM meta.batches) FROM core.incidents")
+    before = _query(
+        police_workspace.config, "SELECT count(*), (SELECT count(*) FROM meta.batches) FROM core.incidents"
+    )
     second = _ingest(police_workspace.config)
-    after = _query(police_workspace.config, "SELECT count(*), (SELECT count(*) FROM meta.batches) FROM core.incidents")
+    after = _query(
+        police_workspace.config, "SELECT count(*), (SELECT count(*) FROM meta.batches) FROM core.incidents"
+    )
     assert first[0].batches[0].status == "received"
     assert {b.status for b in second[0].batches} == {"skipped"}
     assert before == after == [(50, 1)]
@@ -119,13 +127,21 @@ def test_bad_rows_are_quarantined_with_their_reasons(police_workspace):
     assert reasons[4] == ["unparseable_timestamp"]
     assert reasons[5] == ["duplicate_row"]
     assert reasons[6][0].startswith("unreadable_row: too many columns")
-    assert _query(police_workspace.config, "SELECT source_incident_id, row_number FROM core.incidents") == [("G1", 1)]
+    assert _query(police_workspace.config, "SELECT source_incident_id, row_number FROM core.incidents") == [
+        ("G1", 1)
+    ]
     assert_rows_accounted(police_workspace.config)
 
 
 def test_a_file_in_the_wrong_encoding_quarantines_the_rows_it_cannot_decode(police_workspace):
-    police_workspace("pd_01.csv", [police_row("E1", "01/02/2024 10:00:00 AM").replace("Jane", "Renée"),
-                                    police_row("E2", "01/02/2024 10:00:00 AM")], encoding="latin-1")
+    police_workspace(
+        "pd_01.csv",
+        [
+            police_row("E1", "01/02/2024 10:00:00 AM").replace("Jane", "Renée"),
+            police_row("E2", "01/02/2024 10:00:00 AM"),
+        ],
+        encoding="latin-1",
+    )
     _ingest(police_workspace.config)
     reasons = _query(police_workspace.config, "SELECT row_number, reasons FROM quality.quarantine")
     assert [(n, r[0].split(":")[:2]) for n, r in reasons] == [(1, ["unreadable_row", " invalid encoding"])]
@@ -139,7 +155,9 @@ def test_an_empty_file_fails_its_batch_but_not_the_feed(police_workspace):
     [outcome] = _ingest(police_workspace.config)
     assert [b.status for b in outcome.batches] == ["received", "failed"]
     [message] = outcome.errors
-    assert message.startswith("feed pd_cad: file ") and "pd_02.csv" in message and message.endswith("empty file")
+    assert (
+        message.startswith("feed pd_cad: file ") and "pd_02.csv" in message and message.endswith("empty file")
+    )
 
 
 def test_a_feed_with_no_files_is_one_clear_error(police_workspace):
@@ -170,12 +188,14 @@ def test_jsonl_with_epoch_milliseconds_and_a_malformed_line(tmp_path):
     (tmp_path / "fd.jsonl").write_text(
         '{"incident_id": "1", "nature_code": "STRUC", "alarm_ts": 1704200400000}\n'
         '{"incident_id": "2", "nature_code": "VEH", "alarm_ts": 17042\n'
-        '\n'
+        "\n"
         '{"incident_id": "3", "nature_code": "VEH", "alarm_ts": 1704204000000, "extra": [1]}\n'
     )
     _ingest(tmp_path / "jointcast.toml")
     config = tmp_path / "jointcast.toml"
-    assert _query(config, "SELECT source_incident_id, incident_type, received_at FROM core.incidents ORDER BY 1") == [
+    assert _query(
+        config, "SELECT source_incident_id, incident_type, received_at FROM core.incidents ORDER BY 1"
+    ) == [
         ("1", "struc", _utc(2024, 1, 2, 13, 0)),
         ("3", "veh", _utc(2024, 1, 2, 14, 0)),
     ]
@@ -216,7 +236,10 @@ def test_a_shared_parquet_feed_carries_several_agencies(tmp_path):
         "ts": [datetime(2024, 1, 2, 10), datetime(2024, 1, 2, 11), datetime(2024, 1, 2, 12)],
     }).write_parquet(tmp_path / "calls.parquet")  # fmt: skip
     _ingest(config)
-    assert _query(config, "SELECT agency_id, source_incident_id, incident_type, received_at FROM core.incidents ORDER BY 1") == [
+    assert _query(
+        config,
+        "SELECT agency_id, source_incident_id, incident_type, received_at FROM core.incidents ORDER BY 1",
+    ) == [
         ("ems", "a", "ems_fall_victim", _utc(2024, 1, 2, 10)),
         ("fire", "b", "fire_fire_alarm", _utc(2024, 1, 2, 11)),
     ]

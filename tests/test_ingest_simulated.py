@@ -10,7 +10,6 @@ from jointcast.config import load_settings
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 
 
-
 @pytest.fixture(scope="module")
 def ingested(simulated_feeds, tmp_path_factory):
     """The simulated feeds ingested and validated once for the module's read-mostly tests."""

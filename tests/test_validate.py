@@ -26,7 +26,10 @@ def test_a_batch_missing_a_mapped_column_is_rejected_and_the_other_feeds_still_l
         f"feed city_police_cad: file {newest}: expectation failed: "
         "mapped column 'OnScene' (columns.on_scene_at) present"
     )
-    in_core = _query(config, f"SELECT count(*) FROM core.incidents i JOIN meta.batches b USING (batch_id) WHERE b.source_uri = '{newest}'")
+    in_core = _query(
+        config,
+        f"SELECT count(*) FROM core.incidents i JOIN meta.batches b USING (batch_id) WHERE b.source_uri = '{newest}'",
+    )
     assert in_core == [(0,)]
     loaded = dict(_query(config, "SELECT feed_id, count(*) FROM core.incidents GROUP BY 1"))
     assert set(loaded) == {"city_police_cad", "county_fire_cad", "ems_epcr", "transit_police_rms"}
@@ -40,7 +43,9 @@ def test_a_batch_far_smaller_than_usual_is_rejected(workspace):
     frame = pl.read_parquet(files[-1])
     frame.head(3).vstack(frame.tail(3)).write_parquet(files[-1].with_name("ems_epcr_trickle.parquet"))
     _ingest(config)
-    [(status, message)] = _query(config, "SELECT status, message FROM meta.batches WHERE source_uri LIKE '%trickle%'")
+    [(status, message)] = _query(
+        config, "SELECT status, message FROM meta.batches WHERE source_uri LIKE '%trickle%'"
+    )
     assert status == "rejected"
     assert re.search(r"expectation failed: row count within \d+\.\.\d+$", message)
 
@@ -62,7 +67,10 @@ def test_the_data_docs_list_every_suite_and_its_latest_result(workspace):
 def test_every_validation_run_is_recorded_and_validating_again_changes_nothing(workspace):
     config = workspace / "jointcast.toml"
     _ingest(config)
-    runs = _query(config, "SELECT feed_id, count(*), bool_and(success) FROM quality.validation_runs GROUP BY 1 ORDER BY 1")
+    runs = _query(
+        config,
+        "SELECT feed_id, count(*), bool_and(success) FROM quality.validation_runs GROUP BY 1 ORDER BY 1",
+    )
     batches = _query(config, "SELECT feed_id, count(*) FROM meta.batches GROUP BY 1 ORDER BY 1")
     assert [(f, n) for f, n, _ in runs] == batches
     assert all(ok for _, _, ok in runs)

@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
 from jointcast.config import FeedSettings, Settings
-from warehouse.db import quote, table_columns, table_exists, transaction
-from warehouse.readers import (
-    FeedFileError,
-    SourceRows,
-    collect_csv_rejects,
-    describe_error,
-    open_rows,
-    renumber_sql,
-)
+from warehouse.db import literal, transaction
+from warehouse.raw_store import batch_path, discard, publish, refresh_view, write_batch
+from warehouse.readers import FeedFileError, SourceRows, describe_error, open_rows
 from warehouse.sources import FeedSourceError, SourceFile, fetch, list_files
 
 log = logging.getLogger(__name__)
@@ -69,14 +64,21 @@ def ingest_feed(con: duckdb.DuckDBPyConnection, settings: Settings, feed: FeedSe
         outcome.error = f"feed {feed.id}: {exc}"
         log.error(outcome.error)
         return outcome
+    raw_root = settings.raw_root
     for uri in uris:
-        batch = ingest_file(con, feed, uri)
+        batch = ingest_file(con, feed, uri, raw_root)
         outcome.batches.append(batch)
+    refresh_view(con, raw_root, feed.id)
     return outcome
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str) -> BatchOutcome:
-    """Load one file as one batch, or skip it when its exact content is already loaded."""
+def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str, raw_root: Path) -> BatchOutcome:
+    """Receive one file as one batch, or skip it when its exact content is already known.
+
+    The batch's raw Parquet file is written first under a temporary name, the warehouse
+    records the batch in one transaction, and only then is the file put in place; a
+    failure at any point leaves no trace of the batch but a failed row in meta.batches.
+    """
     try:
         with fetch(uri, suffix=f".{feed.format}") as source:
             known = con.execute(
@@ -87,13 +89,20 @@ def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str) ->
                 log.info("feed %s: %s already loaded as batch %s", feed.id, uri, known[0])
                 return BatchOutcome(feed.id, uri, known[0], "skipped")
             batch_id = known[0] if known else _next_batch_id(con)
+            target = batch_path(raw_root, feed.id, batch_id)
+            staging = None
             try:
+                rows = open_rows(con, source.local_path, feed)
+                try:
+                    staging = write_batch(con, rows, target, batch_id, feed.format)
+                except duckdb.Error as exc:
+                    raise FeedFileError(describe_error(exc, feed.format)) from exc
                 with transaction(con):
-                    _forget_batch(con, feed.id, batch_id)
-                    _record_batch(con, feed.id, batch_id, source, (0, 0, 0), "received", None)
-                    counts, _ = _load_batch(con, feed, batch_id, source)
-                    _record_batch(con, feed.id, batch_id, source, counts, "received", None)
+                    con.execute("DELETE FROM quality.quarantine WHERE batch_id = ?", [batch_id])
+                    counts = _record_received(con, feed, batch_id, source, rows, staging)
+                publish(staging, target)
             except FeedFileError as exc:
+                discard(*(p for p in (staging, target) if p is not None))
                 message = f"feed {feed.id}: file {uri}: {exc}"
                 with transaction(con):
                     _record_batch(con, feed.id, batch_id, source, (0, 0, 0), "failed", message)
@@ -115,43 +124,18 @@ def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT nextval('meta.batch_id_seq')").fetchone()[0]
 
 
-def _forget_batch(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int) -> None:
-    """Remove what an earlier failed attempt at this batch left, so a retry starts clean."""
-    if table_exists(con, "raw", feed_id):
-        con.execute(f"DELETE FROM raw.{feed_id} WHERE _batch_id = ?", [batch_id])
-    con.execute("DELETE FROM quality.quarantine WHERE batch_id = ?", [batch_id])
-
-
-def _load_batch(
-    con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch_id: int, source: SourceFile
-) -> tuple[tuple[int, int, int], str | None]:
-    """Keep the file's rows in raw and quarantine its unreadable ones; returns the counts."""
-    rows = open_rows(con, source.local_path, feed)
-    _store_raw(con, feed, batch_id, rows)
-    kept = con.execute(f"SELECT count(*) FROM raw.{feed.id} WHERE _batch_id = ?", [batch_id]).fetchone()[0]
-    rejected = _quarantine_rejects(con, feed.id, batch_id)
+def _record_received(con, feed: FeedSettings, batch_id: int, source: SourceFile, rows: SourceRows,
+                     staging: Path) -> tuple[int, int, int]:  # fmt: skip
+    """Record the batch as received and quarantine its unreadable rows; returns the counts."""
+    kept = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(staging))})").fetchone()[0]
+    rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
+    counts = (kept + rejected, 0, rejected)
+    _record_batch(con, feed.id, batch_id, source, counts, "received", None)
+    _quarantine_rejects(con, feed.id, batch_id)
     con.execute(
         "UPDATE meta.batches SET source_columns = ? WHERE batch_id = ?", [list(rows.columns), batch_id]
     )
-    return (kept + rejected, 0, rejected), None
-
-
-def _store_raw(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch_id: int, rows: SourceRows) -> None:
-    """Append the batch's rows, as received, to raw.<feed_id> (new source columns are added)."""
-    if not table_exists(con, "raw", feed.id):
-        con.execute(f"CREATE TABLE raw.{feed.id} (_batch_id BIGINT NOT NULL, _row_number BIGINT NOT NULL)")
-    known = set(table_columns(con, "raw", feed.id))
-    for column in rows.columns:
-        if column not in known:
-            con.execute(f"ALTER TABLE raw.{feed.id} ADD COLUMN {quote(column)} VARCHAR")
-    try:
-        con.execute(
-            f"INSERT INTO raw.{feed.id} BY NAME SELECT {int(batch_id)} AS _batch_id, * FROM ({rows.select_sql})"
-        )
-    except duckdb.Error as exc:
-        raise FeedFileError(describe_error(exc, feed.format)) from exc
-    if feed.format == "csv" and collect_csv_rejects(con):
-        con.execute(renumber_sql(f"raw.{feed.id}", f"_batch_id = {int(batch_id)}"))
+    return counts
 
 
 def _quarantine_rejects(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int) -> int:

@@ -61,9 +61,7 @@ def _type_expr(feed: FeedSettings) -> str:
     """The common incident type; with no type_codes map, the code itself, normalised."""
     if not feed.type_codes:
         return "nullif(trim(regexp_replace(lower(code), '[^a-z0-9]+', '_', 'g'), '_'), '')"
-    cases = " ".join(
-        f"WHEN {literal(code)} THEN {literal(kind)}" for code, kind in feed.type_codes.items()
-    )
+    cases = " ".join(f"WHEN {literal(code)} THEN {literal(kind)}" for code, kind in feed.type_codes.items())
     return f"CASE code {cases} ELSE NULL END"
 
 
@@ -129,8 +127,8 @@ final AS (
                 THEN 'unparseable_timestamp' END,
             CASE WHEN priority_text IS NOT NULL AND priority IS NULL
                 THEN 'unparseable_priority' END,
-            CASE WHEN (lat_text IS NOT NULL AND lat IS NULL)
-                OR (lon_text IS NOT NULL AND lon IS NULL) THEN 'unparseable_coordinates' END{unparseable_optional}
+            CASE WHEN (lat_text IS NOT NULL AND lat IS NULL) OR (lon_text IS NOT NULL AND lon IS NULL)
+                THEN 'unparseable_coordinates' END{unparseable_optional}
         ], lambda reason: reason IS NOT NULL) AS parse_reasons
     FROM typed
 )

@@ -65,9 +65,7 @@ def _csv_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) ->
     source = _csv_source(path, feed)
     header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     columns, values = _pii_projection(header, feed)
-    return SourceRows(
-        tuple(columns), f"SELECT row_number() OVER () AS _row_number, {values} FROM {source}"
-    )
+    return SourceRows(tuple(columns), f"SELECT row_number() OVER () AS _row_number, {values} FROM {source}")
 
 
 def collect_csv_rejects(con: duckdb.DuckDBPyConnection) -> int:
@@ -83,22 +81,6 @@ def collect_csv_rejects(con: duckdb.DuckDBPyConnection) -> int:
     for table in ("_csv_rejects", "_csv_scans"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
-
-
-def renumber_sql(table: str, where: str) -> str:
-    """An UPDATE giving the rows read around rejected lines their true row numbers.
-
-    The reader numbers the rows it kept 1..n; a rejected line leaves a gap, so every kept
-    row moves down by the number of rejected lines that come before it.
-    """
-    return f"""
-    UPDATE {table} SET _row_number = _row_number + (
-        SELECT count(*) FROM (
-            SELECT _row_number - row_number() OVER (ORDER BY _row_number) AS kept_before
-            FROM _rejects
-        ) AS gaps WHERE gaps.kept_before < {table}._row_number
-    ) WHERE {where}
-    """
 
 
 def _jsonl_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
@@ -151,8 +133,7 @@ def _jsonl_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) 
 def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
     source = f"read_parquet({literal(str(path))}, file_row_number = true)"
     header = [
-        row[0]
-        for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()
+        row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()
     ]
     texts = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in header)
     columns, values = _pii_projection(header, feed)

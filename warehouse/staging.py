@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -19,6 +20,7 @@ import pyarrow as pa
 from jointcast.config import FeedSettings
 from warehouse.db import literal, quote
 from warehouse.mapping import TIMESTAMP_FIELDS, duplicates_sql, stage_sql
+from warehouse.raw_store import batch_path, batch_rows_sql
 
 CORE_COLUMNS = (
     "incident_key", "agency_id", "feed_id", "source_incident_id", "incident_type",
@@ -38,6 +40,10 @@ _FRAME = {
     "_row_number", "source_incident_id", "incident_key", "received_at_text", "received_at_parsed",
     "received_at", "dispatched_at", "on_scene_at", "cleared_at", "priority", "code", "lat", "lon",
 }  # fmt: skip
+
+
+class MissingRawBatch(RuntimeError):
+    """A received batch whose raw file is gone (the run that wrote it died before placing it)."""
 
 
 @dataclass(frozen=True)
@@ -69,17 +75,19 @@ def absent_columns(feed: FeedSettings, columns: tuple[str, ...]) -> dict[str, st
     return {key: column for key, column in wanted.items() if column not in columns}
 
 
-def stage_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch) -> pd.DataFrame:
+def stage_batch(
+    con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch, raw_root: Path
+) -> pd.DataFrame:
     """Stage the batch into ``_staged`` and return the frame its expectation suite checks.
 
     Where mapped columns are absent, nothing can be mapped: the frame holds the source
     columns the batch does have, for the suite's column checks to fail on.
     """
     select = ", ".join(quote(c) for c in batch.columns)
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _incoming AS SELECT _row_number, {select} "
-        f"FROM raw.{feed.id} WHERE _batch_id = {int(batch.batch_id)}"
-    )
+    path = batch_path(raw_root, feed.id, batch.batch_id)
+    if not path.is_file():
+        raise MissingRawBatch(f"raw file {path} of batch {batch.batch_id} is missing")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS {batch_rows_sql(path, batch.columns)}")
     if absent_columns(feed, batch.columns):
         return con.execute(f"SELECT _row_number, {select} FROM _incoming").df()
     con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {stage_sql(feed)}")
@@ -200,7 +208,7 @@ def trailing_rows_per_day(con: duckdb.DuckDBPyConnection, feed_id: str, batches:
     """Mean rows per covered day over the feed's last loaded batches (None with no history)."""
     row = con.execute(
         """
-        SELECT avg(rows_read / greatest(1.0, date_diff('second', oldest_record_at, newest_record_at) / 86400.0))
+        SELECT avg(rows_read / greatest(1.0, epoch(newest_record_at - oldest_record_at) / 86400.0))
         FROM (
             SELECT * FROM meta.batches
             WHERE feed_id = ? AND status = 'loaded' AND oldest_record_at IS NOT NULL

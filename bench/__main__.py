@@ -1,0 +1,7 @@
+"""`python -m bench`: every benchmark at its issue's size; figures saved under bench/out/."""
+
+from bench import ingest, validate
+
+if __name__ == "__main__":
+    ingest.main([])
+    validate.main([])
