@@ -187,7 +187,10 @@ def _cast(frame: pl.DataFrame, column: str, dtype: pl.DataType) -> pl.Series:
     if series.dtype == pl.String:
         series = series.str.strip_chars().replace("", None)
     if series.dtype == pl.String and isinstance(dtype, pl.Datetime):
-        parsed = series.str.to_datetime(time_unit="us", strict=False)
+        text = series.str.replace("T", " ", literal=True)
+        formats = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M")  # ISO 8601, 'T' or space
+        parsed = pl.select(pl.coalesce(text.str.to_datetime(f, strict=False) for f in formats))
+        parsed = parsed.to_series().dt.cast_time_unit("us")
     else:
         parsed = series.cast(dtype, strict=False)
     unreadable = series.is_not_null() & parsed.is_null()

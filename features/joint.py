@@ -37,6 +37,7 @@ def link_joint_events(
     Components are found by iterative min-label propagation over the (small) edge list. That
     loop needs materialised data, so the work is wrapped in ``pl.defer``: nothing runs until
     the caller collects the returned frame, and then the candidate edges are collected once.
+    Each use of the returned frame in a query re-runs the linking, so use it once per query.
 
     Args:
         incidents: incident_key (unique), agency_id, incident_type, received_at (UTC), lat, lon.
@@ -167,17 +168,16 @@ def joint_demand(incidents_with_events: pl.LazyFrame) -> pl.LazyFrame:
     Returns:
         agency_id, area_id, bucket_start, joint_events (Int64), joint_agencies_mean (Float64).
     """
-    linked = incidents_with_events.filter(pl.col("joint_event_id").is_not_null())
-    agencies = linked.group_by("joint_event_id").agg(agencies=pl.col("agency_id").n_unique())
     return (
-        linked.select(
+        incidents_with_events.filter(pl.col("joint_event_id").is_not_null())
+        .select(
             "joint_event_id",
             "agency_id",
             "area_id",
             bucket_start=pl.col("received_at").dt.truncate("1h"),
+            agencies=pl.col("agency_id").n_unique().over("joint_event_id"),
         )
         .unique()
-        .join(agencies, on="joint_event_id")
         .group_by("agency_id", "area_id", "bucket_start")
         .agg(
             joint_events=pl.len().cast(pl.Int64),

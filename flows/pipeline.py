@@ -5,10 +5,11 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.common import run_stages
+from flows.features import features_flow
 from flows.ingest import ingest_flow
 from flows.validate import validate_flow
 
-STAGES = (ingest_flow, validate_flow)
+STAGES = (ingest_flow, validate_flow, features_flow)
 
 
 @flow(name="pipeline", persist_result=False)

@@ -130,6 +130,16 @@ def validate(config: ConfigOption = None) -> None:
 
 
 @app.command()
+def features(config: ConfigOption = None) -> None:
+    """Link joint events, count the demand panel and build the model inputs."""
+    _prepare_environment()
+    from flows.features import features_flow
+
+    counts = _run_stage(features_flow, config)
+    console.print(", ".join(f"features.{name}: {rows:,} rows" for name, rows in counts.items()))
+
+
+@app.command()
 def quality(config: ConfigOption = None) -> None:
     """Per feed: batches, rows loaded, rows quarantined by reason, the last failure."""
     from warehouse.db import open_warehouse

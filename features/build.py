@@ -1,0 +1,48 @@
+"""Everything the features stage derives from core incidents, in one pure function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from features.cross import cross_agency_demand
+from features.history import horizon_bands
+from features.joint import joint_demand, link_joint_events
+from features.model_inputs import AgencyCalendar, extend_panel, model_features
+from features.panel import counted_incidents, demand_panel
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    joint_events: pl.DataFrame  # incident_key, joint_event_id
+    demand: pl.DataFrame  # features.demand
+    joint_demand: pl.DataFrame  # features.joint_demand
+    model_inputs: pl.DataFrame  # features.model_inputs: every band, future hours included
+
+
+@dataclass(frozen=True)
+class FeatureParameters:
+    counted_sources: dict[str, tuple[str, ...]]
+    calendars: list[AgencyCalendar]
+    horizon_hours: int
+    events_timezone: str
+    max_distance_m: float = 300.0
+    max_minutes: float = 15.0
+
+
+def build_features(incidents: pl.LazyFrame, events: pl.DataFrame | None, params: FeatureParameters) -> FeatureSet:
+    """Link joint events, count the demand panel and derive the model inputs of every band."""
+    links = link_joint_events(incidents, max_distance_m=params.max_distance_m, max_minutes=params.max_minutes)
+    links = links.collect()
+    linked = incidents.drop("joint_event_id", strict=False).join(links.lazy(), on="incident_key", how="left")
+    counted = counted_incidents(linked, params.counted_sources)
+    demand = demand_panel(counted).collect()
+    cross = cross_agency_demand(counted).collect()
+    extended = extend_panel(demand.lazy(), params.horizon_hours)
+    bands = [
+        model_features(extended, cross.lazy(), params.calendars, events, params.events_timezone, band)
+        for band in horizon_bands(params.horizon_hours)
+    ]
+    inputs = pl.concat(bands).collect()
+    return FeatureSet(links, demand, joint_demand(counted).collect(), inputs)

@@ -1,0 +1,59 @@
+"""Reads and writes around the features stage: core incidents in, features.* tables out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from warehouse.db import transaction
+
+INCIDENT_COLUMNS = (
+    "incident_key", "agency_id", "area_id", "incident_type", "call_source", "received_at",
+    "on_scene_at", "cleared_at", "lat", "lon",
+)  # fmt: skip
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> pl.DataFrame:
+    return pl.from_arrow(con.execute(sql, parameters or []).to_arrow_table())
+
+
+def read_incidents(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return read_frame(con, f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM core.incidents ORDER BY incident_key")
+
+
+def read_events(path: Path | None) -> pl.DataFrame | None:
+    """The planned-events file as text columns (features.calendar parses and checks it)."""
+    if path is None:
+        return None
+    return pl.read_csv(path, infer_schema=False)
+
+
+def write_features(
+    con: duckdb.DuckDBPyConnection,
+    joint_events: pl.DataFrame,
+    tables: dict[str, pl.DataFrame],
+) -> dict[str, int]:
+    """Replace the features.* tables and core's joint_event_id in one transaction."""
+    counts = {}
+    with transaction(con):
+        con.register("_links", joint_events.to_arrow())
+        con.execute(
+            """
+            UPDATE core.incidents SET joint_event_id = l.joint_event_id
+            FROM (
+                SELECT i.incident_key, l.joint_event_id FROM core.incidents i
+                LEFT JOIN _links l USING (incident_key)
+            ) l
+            WHERE core.incidents.incident_key = l.incident_key
+              AND core.incidents.joint_event_id IS DISTINCT FROM l.joint_event_id
+            """
+        )
+        con.unregister("_links")
+        for name, frame in tables.items():
+            con.register("_frame", frame.to_arrow())
+            con.execute(f"CREATE OR REPLACE TABLE features.{name} AS SELECT * FROM _frame")
+            con.unregister("_frame")
+            counts[name] = frame.height
+    return counts
