@@ -30,7 +30,8 @@ def link_joint_events(
 
     Candidate pairs come from an equi-join on incident type, a ``max_minutes``-wide time bin
     (the record's bin and the next) and a ``max_distance_m``-high latitude band (the record's
-    band and its neighbours), never from a global cross join; the exact tests follow.
+    band and its neighbours), never from a global cross join; each candidate is then tested
+    exactly.
     Distance is equirectangular at the pair's mean latitude (exact to well under 1% at city
     scale; no antimeridian handling). Records with a null type, time or coordinate never link.
 
