@@ -31,7 +31,9 @@ class FeatureParameters:
     max_minutes: float = 15.0
 
 
-def build_features(incidents: pl.LazyFrame, events: pl.DataFrame | None, params: FeatureParameters) -> FeatureSet:
+def build_features(
+    incidents: pl.LazyFrame, events: pl.DataFrame | None, params: FeatureParameters
+) -> FeatureSet:
     """Link joint events, count the demand panel and derive the model inputs of every band."""
     links = link_joint_events(incidents, max_distance_m=params.max_distance_m, max_minutes=params.max_minutes)
     links = links.collect()

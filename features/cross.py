@@ -17,7 +17,9 @@ CELL_DEGREES = 0.002  # about 200 m
 def area_centroids(incidents: pl.LazyFrame) -> pl.LazyFrame:
     """Median location of each agency x area's own incidents (areas without locations drop out)."""
     return (
-        incidents.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null() & pl.col("area_id").is_not_null())
+        incidents.filter(
+            pl.col("lat").is_not_null() & pl.col("lon").is_not_null() & pl.col("area_id").is_not_null()
+        )
         .group_by("agency_id", "area_id")
         .agg(pl.col("lat").median().alias("area_lat"), pl.col("lon").median().alias("area_lon"))
     )

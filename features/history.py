@@ -64,7 +64,11 @@ def _series_history(value: str, min_lag: int, prefix: str = "") -> list[pl.Expr]
 def history_features(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
     """Adds the series' own history features (``HISTORY_FEATURES``) for one band."""
     workload = (
-        pl.col("workload_hours").cast(pl.Float32).rolling_mean(WEEK, min_samples=1).shift(min_lag).over(SERIES)
+        pl.col("workload_hours")
+        .cast(pl.Float32)
+        .rolling_mean(WEEK, min_samples=1)
+        .shift(min_lag)
+        .over(SERIES)
     )
     return panel.with_columns(*_series_history("incidents", min_lag), workload.alias("workload_mean_168"))
 

@@ -115,11 +115,7 @@ def _components(edges: pl.DataFrame) -> pl.DataFrame:
     smallest key. Labels only ever decrease, so an unchanged sum means nothing changed.
     """
     nodes = (
-        pl.concat([edges["a"], edges["b"]])
-        .unique()
-        .sort()
-        .to_frame("incident_key")
-        .with_row_index("node")
+        pl.concat([edges["a"], edges["b"]]).unique().sort().to_frame("incident_key").with_row_index("node")
     )
     pairs = (
         edges.join(nodes, left_on="a", right_on="incident_key")
@@ -131,9 +127,7 @@ def _components(edges: pl.DataFrame) -> pl.DataFrame:
     total = labels["label"].sum()
     while True:
         offered = (
-            arcs.join(labels, left_on="b", right_on="node")
-            .group_by("a")
-            .agg(offer=pl.col("label").min())
+            arcs.join(labels, left_on="b", right_on="node").group_by("a").agg(offer=pl.col("label").min())
         )
         labels = labels.join(offered, left_on="node", right_on="a", how="left").select(
             "node", label=pl.min_horizontal("label", "offer")

@@ -8,11 +8,14 @@ import pytest
 
 from features.cross import cross_agency_demand
 from features.history import band_for, horizon_bands
-from features.model_inputs import FEATURES, AgencyCalendar, extend_panel, model_features
+from features.model_inputs import FEATURES, AgencyCalendar, model_features
 from features.panel import counted_incidents, demand_panel, service_hours
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
-CALENDARS = [AgencyCalendar("pd", "America/New_York", "US", "PA"), AgencyCalendar("fd", "America/New_York", "US", "PA")]
+CALENDARS = [
+    AgencyCalendar("pd", "America/New_York", "US", "PA"),
+    AgencyCalendar("fd", "America/New_York", "US", "PA"),
+]
 
 
 def _incidents(rows: list[tuple]) -> pl.LazyFrame:
@@ -73,7 +76,9 @@ def test_no_feature_at_an_origin_changes_when_data_after_it_changes(band):
     origin = T0 + timedelta(days=50, hours=7)  # data before it is known; its hour is the first target
     later = pl.col("received_at") >= origin
     shuffled = incidents.with_columns(
-        received_at=pl.when(later).then(pl.col("received_at") + pl.duration(hours=3)).otherwise("received_at"),
+        received_at=pl.when(later)
+        .then(pl.col("received_at") + pl.duration(hours=3))
+        .otherwise("received_at"),
         area_id=pl.when(later & (pl.col("agency_id") == "pd")).then(pl.lit("B1")).otherwise("area_id"),
     )
 
@@ -81,8 +86,15 @@ def test_no_feature_at_an_origin_changes_when_data_after_it_changes(band):
         # built from ALL the data, later hours included: nothing after the origin may leak in
         panel = demand_panel(frame)
         built = model_features(panel, cross_agency_demand(frame), CALENDARS, None, "America/New_York", band)
-        targets = (pl.col("bucket_start") >= origin) & (pl.col("bucket_start") < origin + timedelta(hours=band))
-        return built.collect().filter(targets).select(*FEATURES, "bucket_start").sort("agency_id", "area_id", "bucket_start")
+        targets = (pl.col("bucket_start") >= origin) & (
+            pl.col("bucket_start") < origin + timedelta(hours=band)
+        )
+        return (
+            built.collect()
+            .filter(targets)
+            .select(*FEATURES, "bucket_start")
+            .sort("agency_id", "area_id", "bucket_start")
+        )
 
     full = features_at_origin(incidents)
     perturbed = features_at_origin(shuffled)

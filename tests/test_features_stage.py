@@ -65,7 +65,9 @@ def test_the_simulated_truth_and_the_panel_agree_in_total(workspace):
         ),
     )
     truth = pl.read_parquet(workspace / "truth" / "rates.parquet")
-    window = built.demand.select(pl.col("bucket_start").min().alias("lo"), pl.col("bucket_start").max().alias("hi"))
+    window = built.demand.select(
+        pl.col("bucket_start").min().alias("lo"), pl.col("bucket_start").max().alias("hi")
+    )
     lo, hi = window.row(0)
     expected = truth.filter(pl.col("bucket_start").is_between(lo, hi))["rate"].sum()
     assert abs(built.demand["incidents"].sum() - expected) < 5 * expected**0.5 + 0.03 * expected

@@ -164,9 +164,7 @@ def _brute_force_events(frame: pl.DataFrame, max_distance_m: float, max_minutes:
 
 
 @pytest.mark.parametrize(("max_distance_m", "max_minutes"), [(300.0, 15.0), (120.0, 4.0)])
-def test_binned_join_finds_exactly_the_events_a_brute_force_search_finds(
-    max_distance_m, max_minutes
-):
+def test_binned_join_finds_exactly_the_events_a_brute_force_search_finds(max_distance_m, max_minutes):
     frame = _random_incidents(seed=5)
     found = events(frame.lazy(), max_distance_m=max_distance_m, max_minutes=max_minutes)
     groups: dict[str, set] = {}
@@ -234,8 +232,7 @@ def test_links_on_simulated_feeds_match_the_simulators_joint_events(tmp_path):
     _ingest(tmp_path / "jointcast.toml")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
         core = con.sql(
-            "SELECT incident_key, agency_id, incident_type, received_at, lat, lon"
-            " FROM core.incidents"
+            "SELECT incident_key, agency_id, incident_type, received_at, lat, lon FROM core.incidents"
         ).pl()
     truth = pl.read_parquet(tmp_path / "truth" / "joint_records.parquet").select(
         "joint_event_id", incident_key=pl.col("agency_id") + ":" + pl.col("source_incident_id")
@@ -245,9 +242,11 @@ def test_links_on_simulated_feeds_match_the_simulators_joint_events(tmp_path):
     def pairs(frame: pl.DataFrame) -> set[tuple[str, str]]:
         keys = frame.select("joint_event_id", "incident_key")
         both = keys.join(keys, on="joint_event_id", suffix="_b")
-        return set(both.filter(pl.col("incident_key") < pl.col("incident_key_b")).select(
-            "incident_key", "incident_key_b"
-        ).iter_rows())
+        return set(
+            both.filter(pl.col("incident_key") < pl.col("incident_key_b"))
+            .select("incident_key", "incident_key_b")
+            .iter_rows()
+        )
 
     found_pairs, true_pairs = pairs(found), pairs(truth)
     assert len(true_pairs) > 300

@@ -75,9 +75,7 @@ def _utc(feed: FeedSettings, column: str) -> pl.Expr:
     if feed.timestamp_format == "iso":
         return text  # parquet: typed already
     local = text.str.strptime(pl.Datetime("us"), feed.timestamp_format, strict=False)
-    return local.dt.replace_time_zone(feed.timezone, ambiguous="earliest").dt.convert_time_zone(
-        "UTC"
-    )
+    return local.dt.replace_time_zone(feed.timezone, ambiguous="earliest").dt.convert_time_zone("UTC")
 
 
 def _all_bytes(folder: Path) -> dict[str, bytes]:
@@ -236,9 +234,7 @@ def test_truth_covers_every_area_and_hour_past_the_end(clean):
 
 def test_counted_records_match_truth_and_officer_work_is_not_counted(clean):
     settings = _settings(clean)
-    truth = pl.read_parquet(clean.out / "truth" / "rates.parquet").filter(
-        pl.col("bucket_start") < WINDOW_END
-    )
+    truth = pl.read_parquet(clean.out / "truth" / "rates.parquet").filter(pl.col("bucket_start") < WINDOW_END)
     for feed in settings.feeds:
         agency = settings.agency(feed.agency)
         frame = _read_feed(feed, clean.feed_files[feed.id])
@@ -281,9 +277,7 @@ def test_events_file_names_known_areas(clean):
         assert set(areas.split("|")) <= known
 
 
-@pytest.mark.parametrize(
-    "arguments", [{"agencies": 0}, {"agencies": 5}, {"days": 0}, {"messy_rate": -0.1}]
-)
+@pytest.mark.parametrize("arguments", [{"agencies": 0}, {"agencies": 5}, {"days": 0}, {"messy_rate": -0.1}])
 def test_bad_arguments_are_rejected(tmp_path, arguments):
     with pytest.raises(ValueError):
         simulate(tmp_path, **arguments)

@@ -34,9 +34,7 @@ ID_STYLES = {
 }
 
 
-def _lognormal_minutes(
-    median: np.ndarray, sigma: float, low: float, high: float, rng
-) -> np.ndarray:
+def _lognormal_minutes(median: np.ndarray, sigma: float, low: float, high: float, rng) -> np.ndarray:
     minutes = median * np.exp(sigma * rng.standard_normal(median.size))
     return (np.clip(minutes, low, high) * MICROSECONDS_PER_MINUTE).astype(np.int64)
 
@@ -54,9 +52,7 @@ def _timings(
 ) -> dict[str, np.ndarray]:
     """received, dispatched, on_scene, cleared in whole seconds (us); -1 where absent."""
     catalog = spec.catalog
-    service_median = np.array([t.service_minutes for t in catalog])[
-        records["type_index"].to_numpy()
-    ]
+    service_median = np.array([t.service_minutes for t in catalog])[records["type_index"].to_numpy()]
     officer = (records["channel"] == "officer").to_numpy()
     received = records["received"].to_numpy()
     dispatch = _lognormal_minutes(np.linspace(1.2, 6.0, levels)[rank], 0.45, 0.3, 45, rng)

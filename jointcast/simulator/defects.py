@@ -140,9 +140,7 @@ def with_defects(
         source_incident_id=pl.when(_is("blank_id")).then("_blank").otherwise("source_incident_id"),
     )
     duplicates = defective.filter(_is("duplicate_row")).with_columns(
-        _position=pl.col("_position")
-        + 0.5
-        + pl.col("_later") * (pl.col("_last") - pl.col("_position"))
+        _position=pl.col("_position") + 0.5 + pl.col("_later") * (pl.col("_last") - pl.col("_position"))
     )
     result = pl.concat([defective, duplicates]).sort("_position", maintain_order=True)
     private = [c for c in result.columns if c.startswith("_")]

@@ -21,9 +21,7 @@ def coded_rows(feed: FeedSpec, records: pl.DataFrame) -> pl.DataFrame:
         else pl.lit(None, dtype=pl.String)
     )
     return records.with_columns(
-        source_type=pl.col("incident_type").replace_strict(
-            feed.code_of_type, return_dtype=pl.String
-        ),
+        source_type=pl.col("incident_type").replace_strict(feed.code_of_type, return_dtype=pl.String),
         call_source=call_source,
         file_month=pl.col("received_at").dt.strftime("%Y-%m"),
     )

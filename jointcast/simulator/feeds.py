@@ -53,9 +53,7 @@ class FeedSpec:
     @property
     def local_wall_clock(self) -> bool:
         """Timestamps written as naive local text: a fall-back hour is ambiguous in the file."""
-        return (
-            self.timestamp_format not in ("epoch_ms", "epoch_s", "iso") and self.timezone != "UTC"
-        )
+        return self.timestamp_format not in ("epoch_ms", "epoch_s", "iso") and self.timezone != "UTC"
 
     @property
     def code_of_type(self) -> dict[str, str]:

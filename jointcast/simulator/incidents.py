@@ -30,15 +30,11 @@ def _occurrences(
     counts = rng.poisson(rates[:, :hour_count]).ravel()
     flat = np.repeat(np.arange(counts.size), counts)
     area, hour = np.divmod(flat, hour_count)
-    received = bucket_micros[hour] + (rng.random(flat.size) * MICROSECONDS_PER_HOUR).astype(
-        np.int64
-    )
+    received = bucket_micros[hour] + (rng.random(flat.size) * MICROSECONDS_PER_HOUR).astype(np.int64)
     return area, hour, received
 
 
-def _choose_types(
-    types: tuple[IncidentType, ...], night: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def _choose_types(types: tuple[IncidentType, ...], night: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Index of each record's type: day or night mix by the local hour."""
     day = np.array([t.day_share for t in types])
     dark = np.array([t.night_share for t in types])

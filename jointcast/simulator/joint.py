@@ -129,9 +129,7 @@ def sample_joint_events(
         cells = rng.choice(world.cells, size=hour_index.size, p=cell_weights[kind.name])
         lon, lat = points_in_cells(world, cells, rng)
         frames.append(
-            pl.DataFrame(
-                {"incident_type": kind.name, "at": at, "cell": cells, "lon": lon, "lat": lat}
-            )
+            pl.DataFrame({"incident_type": kind.name, "at": at, "cell": cells, "lon": lon, "lat": lat})
         )
     events = pl.concat(frames).sort("at", "incident_type")
     return events.with_row_index("joint_event_id", offset=1).with_columns(

@@ -79,9 +79,7 @@ def build_scenario(start: date, end: date, seed: int) -> Scenario:
     joint_cells = joint.joint_cell_weights(world)
     joint_hourly = joint.joint_hourly(hours)
     micros = hours["bucket_start"].dt.epoch("us").to_numpy()[:window_hours]
-    joint_events = joint.sample_joint_events(
-        world, joint_hourly, micros, joint_cells, _rng(seed, _JOINT)
-    )
+    joint_events = joint.sample_joint_events(world, joint_hourly, micros, joint_cells, _rng(seed, _JOINT))
     return Scenario(
         world,
         hours,
@@ -113,9 +111,7 @@ def _agency_rows(
     cell_weight = world.mix(**dict(spec.cell_mix))
     centroid_weight = world.mix(**dict(spec.centroid_mix))
     geography = partition(world, cell_weight, centroid_weight, spec.area_ids, rng)
-    uplift = planned.event_uplift(
-        scenario.events, scenario.event_cells, geography, micros, spec.event_uplift
-    )
+    uplift = planned.event_uplift(scenario.events, scenario.event_cells, geography, micros, spec.event_uplift)
     expected_joint = joint.expected_joint_records(
         spec.id, geography, scenario.joint_hourly, scenario.joint_cells
     )
@@ -132,9 +128,7 @@ def _agency_rows(
         )
         parts.append(officer)
     end_micros = int(scenario.end.timestamp() * 1_000_000)
-    records = completed_records(
-        spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng
-    )
+    records = completed_records(spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
     return geography, truth_frame(spec.id, geography, hours, rates.counted), records
 
 
@@ -197,15 +191,10 @@ def simulate(
         links.append(_joint_links(spec.id, records))
         export_rng = _rng(seed, _AGENCY, index, 1)
         exported = with_resent(coded_rows(feed, records), scenario.end, export_rng)
-        exported, defects[feed.id] = with_defects(
-            feed, exported, messy_rate, scenario.end, export_rng
-        )
+        exported, defects[feed.id] = with_defects(feed, exported, messy_rate, scenario.end, export_rng)
         files[feed.id] = _write_feed(feed, exported, out)
         rows[feed.id] = len(exported)
-        report(
-            f"{feed.id}: {len(records)} incidents, {len(exported)} rows, "
-            f"{len(files[feed.id])} files"
-        )
+        report(f"{feed.id}: {len(records)} incidents, {len(exported)} rows, {len(files[feed.id])} files")
 
     truth_folder = out / "truth"
     truth_folder.mkdir(parents=True, exist_ok=True)

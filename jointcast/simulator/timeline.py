@@ -91,9 +91,7 @@ def holiday_factor(hours: pl.DataFrame, kind: str) -> np.ndarray:
     local_hour = hours["local_hour"].to_numpy()
     factor = np.ones(len(hours))
     for on_month, on_day, first, last, by_kind in _HOLIDAY_WINDOWS:
-        window = (
-            (month == on_month) & (day == on_day) & (local_hour >= first) & (local_hour <= last)
-        )
+        window = (month == on_month) & (day == on_day) & (local_hour >= first) & (local_hour <= last)
         factor[window] *= by_kind.get(kind, 1.0)
     factor[hours["is_thanksgiving"].to_numpy()] *= _THANKSGIVING.get(kind, 1.0)
     return factor
@@ -111,10 +109,7 @@ def wall_clock_ordered(records: pl.DataFrame, timezone: str) -> pl.DataFrame:
     ordered = records.with_columns(_previous=pl.col("received_at"))
     for column in ("dispatched_at", "on_scene_at", "cleared_at"):
         ordered = ordered.with_columns(
-            pl.when(wall(column) < wall("_previous"))
-            .then("_previous")
-            .otherwise(column)
-            .alias(column)
+            pl.when(wall(column) < wall("_previous")).then("_previous").otherwise(column).alias(column)
         ).with_columns(_previous=pl.coalesce(column, "_previous"))
     return ordered.drop("_previous")
 

@@ -46,9 +46,7 @@ class World:
 
     def mix(self, **shares: float) -> np.ndarray:
         """A cell weight vector summing to one, from layers each scaled to sum to one."""
-        total = sum(
-            share * self.layers[name] / self.layers[name].sum() for name, share in shares.items()
-        )
+        total = sum(share * self.layers[name] / self.layers[name].sum() for name, share in shares.items())
         return total / total.sum()
 
 
@@ -118,9 +116,7 @@ def build_world(rng: np.random.Generator) -> World:
         "bumps": bumps + 1e-9,
         "residential": 0.6 + 0.4 * rng.random(lon.size),
     }
-    layers["general"] = (
-        0.15 + layers["downtown"] + 0.5 * layers["hub"] + 0.35 * layers["highway"] + bumps
-    )
+    layers["general"] = 0.15 + layers["downtown"] + 0.5 * layers["hub"] + 0.35 * layers["highway"] + bumps
     return World(lon, lat, lon_size, lat_size, layers)
 
 
