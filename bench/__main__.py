@@ -1,7 +1,8 @@
 """`python -m bench`: every benchmark at its issue's size; figures saved under bench/out/."""
 
-from bench import ingest, validate
+from bench import features, ingest, validate
 
 if __name__ == "__main__":
     ingest.main([])
     validate.main([])
+    features.main([])

@@ -9,16 +9,8 @@ import polars as pl
 from features.cross import cross_agency_demand
 from features.history import horizon_bands
 from features.joint import joint_demand, link_joint_events
-from features.model_inputs import AgencyCalendar, extend_panel, model_features
+from features.model_inputs import AgencyCalendar, band_inputs, extend_panel, static_inputs
 from features.panel import counted_incidents, demand_panel
-
-
-@dataclass(frozen=True)
-class FeatureSet:
-    joint_events: pl.DataFrame  # incident_key, joint_event_id
-    demand: pl.DataFrame  # features.demand
-    joint_demand: pl.DataFrame  # features.joint_demand
-    model_inputs: pl.DataFrame  # features.model_inputs: every band, future hours included
 
 
 @dataclass(frozen=True)
@@ -29,6 +21,19 @@ class FeatureParameters:
     events_timezone: str
     max_distance_m: float = 300.0
     max_minutes: float = 15.0
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    joint_events: pl.DataFrame  # incident_key, joint_event_id
+    demand: pl.DataFrame  # features.demand
+    joint_demand: pl.DataFrame  # features.joint_demand
+    bands: tuple[int, ...]
+    static: pl.DataFrame  # the panel, future hours included, with what every band shares
+
+    def model_inputs(self, band: int) -> pl.LazyFrame:
+        """features.model_inputs rows of one band; collect one band at a time."""
+        return band_inputs(self.static.lazy(), band)
 
 
 def build_features(
@@ -42,9 +47,6 @@ def build_features(
     demand = demand_panel(counted).collect()
     cross = cross_agency_demand(counted).collect()
     extended = extend_panel(demand.lazy(), params.horizon_hours)
-    bands = [
-        model_features(extended, cross.lazy(), params.calendars, events, params.events_timezone, band)
-        for band in horizon_bands(params.horizon_hours)
-    ]
-    inputs = pl.concat(bands).collect()
-    return FeatureSet(links, demand, joint_demand(counted).collect(), inputs)
+    static = static_inputs(extended, cross.lazy(), params.calendars, events, params.events_timezone).collect()
+    bands = horizon_bands(params.horizon_hours)
+    return FeatureSet(links, demand, joint_demand(counted).collect(), bands, static)

@@ -61,16 +61,15 @@ def _series_history(value: str, min_lag: int, prefix: str = "") -> list[pl.Expr]
     return [expr.over(SERIES).alias(prefix + name) for name, expr in named.items()]
 
 
+def history_exprs(min_lag: int) -> list[pl.Expr]:
+    """The series' own history features (``HISTORY_FEATURES``) for one band."""
+    workload = pl.col("workload_hours").cast(pl.Float32).rolling_mean(WEEK, min_samples=1).shift(min_lag)
+    return [*_series_history("incidents", min_lag), workload.over(SERIES).alias("workload_mean_168")]
+
+
 def history_features(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
     """Adds the series' own history features (``HISTORY_FEATURES``) for one band."""
-    workload = (
-        pl.col("workload_hours")
-        .cast(pl.Float32)
-        .rolling_mean(WEEK, min_samples=1)
-        .shift(min_lag)
-        .over(SERIES)
-    )
-    return panel.with_columns(*_series_history("incidents", min_lag), workload.alias("workload_mean_168"))
+    return panel.with_columns(history_exprs(min_lag))
 
 
 def agency_history(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
@@ -90,11 +89,10 @@ def agency_history(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
     return totals.with_columns(features).select("agency_id", "bucket_start", *(f"agency_{n}" for n in wanted))
 
 
-def cross_history(cross_panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
-    """Other agencies' demand in the series' area, lagged like its own: prefixed ``other_``."""
+def cross_history_exprs(min_lag: int) -> list[pl.Expr]:
+    """Other agencies' demand in the series' area (``other_incidents``), lagged like its own."""
     wanted = ("mean_24", "mean_168", "how_mean_4")
-    features = [
+    return [
         expr for expr in _series_history("other_incidents", min_lag, "other_")
         if expr.meta.output_name().removeprefix("other_") in wanted
     ]  # fmt: skip
-    return cross_panel.sort(*SERIES, "bucket_start").with_columns(features).drop("other_incidents")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from features.calendar import CALENDAR_COLUMNS, calendar_features, event_features
-from features.history import HISTORY_FEATURES, SERIES, agency_history, cross_history, history_features
+from features.history import HISTORY_FEATURES, SERIES, agency_history, cross_history_exprs, history_exprs
 from features.panel import KEYS, demand_grid
 
 CATEGORICAL = ("agency_id", "area_id")
@@ -41,7 +41,53 @@ def with_calendar(panel: pl.LazyFrame, calendars: list[AgencyCalendar]) -> pl.La
         for c in calendars
     ]
     calendar = pl.concat(parts) if parts else None
-    return panel if calendar is None else panel.join(calendar, on=["agency_id", "bucket_start"], how="left")
+    if calendar is None:
+        return panel
+    return panel.join(calendar, on=["agency_id", "bucket_start"], how="left", maintain_order="left")
+
+
+def static_inputs(
+    panel: pl.LazyFrame,
+    cross_counts: pl.LazyFrame,
+    calendars: list[AgencyCalendar],
+    events: pl.DataFrame | None,
+    events_timezone: str,
+) -> pl.LazyFrame:
+    """What every band shares: the panel with calendar, planned events and other agencies' counts.
+
+    ``panel`` is the (possibly extended) complete panel, sorted by series and hour, with
+    incidents null after the last observation; ``cross_counts`` is
+    features.cross.cross_agency_demand's output.
+    """
+    observed = pl.col("incidents").is_not_null().any().over("agency_id", "bucket_start")
+    frame = (
+        panel.with_columns(_observed=observed)
+        .join(cross_counts, on=KEYS, how="left", maintain_order="left")
+        .with_columns(
+            other_incidents=pl.when("_observed").then(pl.col("other_incidents").fill_null(0)).cast(pl.Int32)
+        )
+        .drop("_observed")
+    )
+    frame = with_calendar(frame, calendars)
+    if events is not None and events.height:
+        return event_features(frame, events, timezone=events_timezone)
+    return frame.with_columns(event_active=pl.lit(False), event_attendance=pl.lit(0, pl.Int32))
+
+
+def band_inputs(static: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
+    """Features for targets whose horizon is at most ``min_lag`` hours from the origin."""
+    return (
+        static.with_columns(
+            *history_exprs(min_lag), *cross_history_exprs(min_lag), min_lag=pl.lit(min_lag, pl.Int16)
+        )
+        .join(
+            agency_history(static, min_lag),
+            on=["agency_id", "bucket_start"],
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(area_share=pl.col("mean_672") / pl.col("agency_mean_672"))
+    )
 
 
 def model_features(
@@ -52,32 +98,9 @@ def model_features(
     events_timezone: str,
     min_lag: int,
 ) -> pl.LazyFrame:
-    """Features for targets whose horizon is at most ``min_lag`` hours from the origin.
-
-    ``panel`` is the (possibly extended) complete panel: incidents null after the last
-    observation. ``cross_counts`` is features.cross.cross_agency_demand's output.
-    """
-    observed = pl.col("incidents").is_not_null().any().over("agency_id", "bucket_start")
-    cross_panel = (
-        panel.select(*KEYS, observed.alias("_observed"))
-        .join(cross_counts, on=KEYS, how="left")
-        .with_columns(
-            other_incidents=pl.when("_observed").then(pl.col("other_incidents").fill_null(0)).cast(pl.Int32)
-        )
-        .drop("_observed")
-    )
-    frame = (
-        history_features(panel.sort(KEYS), min_lag)
-        .join(agency_history(panel, min_lag), on=["agency_id", "bucket_start"], how="left")
-        .join(cross_history(cross_panel, min_lag), on=KEYS, how="left")
-        .with_columns(min_lag=pl.lit(min_lag, pl.Int16))
-    )
-    frame = with_calendar(frame, calendars)
-    if events is not None and events.height:
-        frame = event_features(frame, events, timezone=events_timezone)
-    else:
-        frame = frame.with_columns(event_active=pl.lit(False), event_attendance=pl.lit(0, pl.Int32))
-    return frame.with_columns(area_share=pl.col("mean_672") / pl.col("agency_mean_672")).sort(KEYS)
+    """``static_inputs`` then ``band_inputs`` for one band (build both once when doing several)."""
+    static = static_inputs(panel.sort(KEYS), cross_counts, calendars, events, events_timezone)
+    return band_inputs(static, min_lag)
 
 
 FEATURES = (
@@ -89,4 +112,7 @@ FEATURES = (
     *(c for c in CALENDAR_COLUMNS if c != "local_date"),
     "event_active", "event_attendance",
 )  # fmt: skip
-__all__ = ["FEATURES", "SERIES", "TARGET", "AgencyCalendar", "extend_panel", "model_features"]
+__all__ = [
+    "FEATURES", "SERIES", "TARGET", "AgencyCalendar", "band_inputs", "extend_panel", "model_features",
+    "static_inputs",
+]  # fmt: skip

@@ -28,7 +28,8 @@ def features_flow(config: str | None = None) -> dict:
         counts = write_features(
             con,
             built.joint_events,
-            {"demand": built.demand, "joint_demand": built.joint_demand, "model_inputs": built.model_inputs},
+            {"demand": built.demand, "joint_demand": built.joint_demand},
+            (built.model_inputs(band).collect() for band in built.bands),
         )
     log.info(
         "features from %d incidents: %d joint events, %d panel rows (%d series), %d model input rows",

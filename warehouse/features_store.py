@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -34,8 +35,12 @@ def write_features(
     con: duckdb.DuckDBPyConnection,
     joint_events: pl.DataFrame,
     tables: dict[str, pl.DataFrame],
+    model_input_bands: Iterable[pl.DataFrame],
 ) -> dict[str, int]:
-    """Replace the features.* tables and core's joint_event_id in one transaction."""
+    """Replace the features.* tables and core's joint_event_id in one transaction.
+
+    Model inputs arrive one horizon band at a time, so only one band is in memory.
+    """
     counts = {}
     with transaction(con):
         con.register("_links", joint_events.to_arrow())
@@ -56,4 +61,14 @@ def write_features(
             con.execute(f"CREATE OR REPLACE TABLE features.{name} AS SELECT * FROM _frame")
             con.unregister("_frame")
             counts[name] = frame.height
+        con.execute("DROP TABLE IF EXISTS features.model_inputs")
+        counts["model_inputs"] = 0
+        for frame in model_input_bands:
+            con.register("_frame", frame.to_arrow())
+            if counts["model_inputs"] == 0:
+                con.execute("CREATE TABLE features.model_inputs AS SELECT * FROM _frame")
+            else:
+                con.execute("INSERT INTO features.model_inputs SELECT * FROM _frame")
+            con.unregister("_frame")
+            counts["model_inputs"] += frame.height
     return counts
