@@ -7,9 +7,10 @@ from prefect import flow
 from flows.common import run_stages
 from flows.features import features_flow
 from flows.ingest import ingest_flow
+from flows.train import train_flow
 from flows.validate import validate_flow
 
-STAGES = (ingest_flow, validate_flow, features_flow)
+STAGES = (ingest_flow, validate_flow, features_flow, train_flow)
 
 
 @flow(name="pipeline", persist_result=False)

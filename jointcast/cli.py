@@ -140,6 +140,31 @@ def features(config: ConfigOption = None) -> None:
 
 
 @app.command()
+def train(config: ConfigOption = None) -> None:
+    """Backtest, train on all data, log to MLflow, register; promote to champion if it wins."""
+    _prepare_environment()
+    from flows.train import train_flow
+
+    _print_training(_run_stage(train_flow, config))
+
+
+@app.command()
+def backtest(config: ConfigOption = None) -> None:
+    """Rolling-origin backtest against the baselines, logged to MLflow, nothing registered."""
+    _prepare_environment()
+    from flows.train import backtest_flow
+
+    _print_training(_run_stage(backtest_flow, config))
+
+
+def _print_training(result: dict) -> None:
+    table = _table("backtest (shift grain unless named)", "metric", "value")
+    for key, value in result.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+@app.command()
 def quality(config: ConfigOption = None) -> None:
     """Per feed: batches, rows loaded, rows quarantined by reason, the last failure."""
     from warehouse.db import open_warehouse

@@ -1,0 +1,141 @@
+"""Rolling-origin backtest: train before each origin, forecast the horizon after it.
+
+Folds are back to back and end at the data's end: fold k's origin is ``end - k x
+horizon``. Each fold trains on the ``train_days`` before its origin and forecasts every
+hour of the next ``horizon`` with the band that hour's lead time allows. Baselines come
+from the same rows: seasonal naive (the same hour in the last week before the origin)
+and the mean of that hour over the last 4 weeks; the oracle is the true rate where the
+simulator's truth is at hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import lightgbm as lgb
+import polars as pl
+
+from features.model_inputs import TARGET
+from models.distribution import dispersions, with_quantiles
+from models.forecaster import ModelParameters, predict_mean, train_forecaster
+
+SHIFT_HOURS = 8
+GRAINS = {  # grain -> the keys a forecast is summed over
+    "hourly": ("agency_id", "area_id", "origin", "bucket_start"),
+    "shift": ("agency_id", "area_id", "origin", "block"),
+    "agency_hourly": ("agency_id", "origin", "bucket_start"),
+}
+SUMMED = ("actual", "mean", "seasonal_naive", "how_mean_4", "oracle")
+
+
+@dataclass(frozen=True)
+class Fold:
+    origin: datetime
+    end: datetime
+
+
+def make_folds(data_end: datetime, horizon_hours: int, count: int) -> list[Fold]:
+    """Back-to-back test windows ending at ``data_end`` (exclusive), oldest first."""
+    step = timedelta(hours=horizon_hours)
+    return [Fold(data_end - k * step, data_end - (k - 1) * step) for k in range(count, 0, -1)]
+
+
+def lead_hours(origin: datetime) -> pl.Expr:
+    """Hours ahead of the origin: its own hour is lead 1."""
+    return ((pl.col("bucket_start") - pl.lit(origin)).dt.total_hours() + 1).cast(pl.Int32)
+
+
+def forecast_rows(
+    inputs: pl.DataFrame, origin: datetime, horizon_hours: int, bands: tuple[int, ...]
+) -> pl.DataFrame:
+    """For each series and lead time 1..horizon, the row of the band that lead time uses."""
+    window = inputs.filter(pl.col("bucket_start") >= origin).with_columns(horizon=lead_hours(origin))
+    return window.filter(pl.col("horizon") <= horizon_hours, pl.col("min_lag") == band_expr(bands))
+
+
+def band_expr(bands: tuple[int, ...]) -> pl.Expr:
+    """The band (features.history.band_for) of each row's ``horizon``."""
+    expr = pl.lit(bands[-1], pl.Int16)
+    for band in reversed(bands[:-1]):
+        expr = pl.when(pl.col("horizon") <= band).then(pl.lit(band, pl.Int16)).otherwise(expr)
+    return expr
+
+
+def training_rows(inputs: pl.DataFrame, origin: datetime, train_days: int) -> pl.DataFrame:
+    start = origin - timedelta(days=train_days)
+    return inputs.filter(
+        pl.col("bucket_start") >= start, pl.col("bucket_start") < origin, pl.col(TARGET).is_not_null()
+    )
+
+
+@dataclass
+class Backtest:
+    predictions: pl.DataFrame  # hourly, every fold, with quantiles
+    grains: dict[str, pl.DataFrame]  # each grain, with quantiles from that grain's dispersion
+    alphas: dict[str, dict[str, float]]  # grain -> agency -> alpha, from all folds (for forecasting)
+    boosters: list[lgb.Booster]
+
+
+def run_backtest(
+    inputs: pl.DataFrame,
+    folds: list[Fold],
+    params: ModelParameters,
+    horizon_hours: int,
+    bands: tuple[int, ...],
+    quantiles: tuple[float, ...],
+    truth: pl.DataFrame | None = None,
+    progress=None,
+) -> Backtest:
+    parts, boosters = [], []
+    for index, fold in enumerate(folds, start=1):
+        if progress:
+            progress(f"fold {index}/{len(folds)}: origin {fold.origin:%Y-%m-%d %H:%M} UTC")
+        booster, categories = train_forecaster(training_rows(inputs, fold.origin, params.train_days), params)
+        boosters.append(booster)
+        rows = forecast_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
+        parts.append(
+            rows.select(
+                "agency_id",
+                "area_id",
+                "bucket_start",
+                "horizon",
+                "min_lag",
+                pl.lit(fold.origin).alias("origin"),
+                pl.col(TARGET).cast(pl.Float64).alias("actual"),
+                pl.Series("mean", predict_mean(booster, rows, categories)),
+                pl.col("lag_week_1").cast(pl.Float64).alias("seasonal_naive"),
+                pl.col("how_mean_4").cast(pl.Float64),
+            )  # fmt: skip
+        )
+    hourly = pl.concat(parts).with_columns(block=(pl.col("horizon") - 1) // SHIFT_HOURS)
+    if truth is not None:
+        hourly = hourly.join(
+            truth.rename({"rate": "oracle"}), on=["agency_id", "area_id", "bucket_start"], how="left"
+        )
+    else:
+        hourly = hourly.with_columns(oracle=pl.lit(None, pl.Float64))
+    grains, alphas = {}, {}
+    for grain, keys in GRAINS.items():
+        summed = aggregate(hourly, keys)
+        grains[grain] = cross_fitted_quantiles(summed, quantiles)
+        alphas[grain] = dispersions(summed)
+    return Backtest(grains["hourly"], grains, alphas, boosters)
+
+
+def aggregate(hourly: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:
+    if keys == GRAINS["hourly"]:
+        return hourly
+    return hourly.group_by(keys).agg(
+        *(pl.col(c).sum() for c in SUMMED), pl.col("horizon").min(), pl.col("min_lag").min()
+    )
+
+
+def cross_fitted_quantiles(frame: pl.DataFrame, quantiles: tuple[float, ...]) -> pl.DataFrame:
+    """Quantiles for each fold from the dispersion seen in the *other* folds (honest coverage)."""
+    origins = frame["origin"].unique().sort().to_list()
+    parts = []
+    for origin in origins:
+        others = frame.filter(pl.col("origin") != origin) if len(origins) > 1 else frame
+        parts.append(with_quantiles(frame.filter(pl.col("origin") == origin), dispersions(others), quantiles))
+    return pl.concat(parts)

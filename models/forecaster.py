@@ -1,0 +1,78 @@
+"""The demand model: one global LightGBM over every series and horizon band.
+
+A Poisson objective fits the mean count of each agency x area x hour; the horizon band
+(``min_lag``) is a feature, so one model serves every horizon with the freshest history
+that horizon allows. Agency and series are categorical features. Pure: frames in,
+booster and arrays out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from features.model_inputs import FEATURES, TARGET
+
+CATEGORICAL = ("agency_id", "series_id")
+NUMERIC = tuple(f for f in FEATURES if f not in ("agency_id", "area_id"))
+MODEL_FEATURES = (*CATEGORICAL, *NUMERIC)
+
+
+@dataclass(frozen=True)
+class ModelParameters:
+    objective: str = "poisson"
+    learning_rate: float = 0.1
+    num_leaves: int = 31
+    min_data_in_leaf: int = 200
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.5
+    bagging_freq: int = 1
+    lambda_l2: float = 1.0
+    max_bin: int = 63
+    num_boost_round: int = 120
+    train_days: int = 91
+    seed: int = 7
+
+    def lightgbm(self) -> dict:
+        params = asdict(self)
+        params.pop("num_boost_round")
+        params.pop("train_days")
+        return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
+
+
+def design_matrix(frame: pl.DataFrame, categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """The model's input table: categoricals as pandas categories with fixed levels."""
+    table = frame.with_columns(series_id=pl.col("agency_id") + ":" + pl.col("area_id")).select(MODEL_FEATURES)
+    table = table.with_columns(pl.col(pl.Boolean).cast(pl.Int8)).to_pandas()
+    for column in CATEGORICAL:
+        levels = categories[column] if categories else sorted(table[column].unique())
+        table[column] = pd.Categorical(table[column], categories=levels)
+    return table
+
+
+def train_forecaster(
+    frame: pl.DataFrame, params: ModelParameters
+) -> tuple[lgb.Booster, dict[str, list[str]]]:
+    """Fit the mean model on rows with an observed target; returns it and its category levels."""
+    rows = frame.filter(pl.col(TARGET).is_not_null())
+    table = design_matrix(rows)
+    categories = {c: list(table[c].cat.categories) for c in CATEGORICAL}
+    dataset = lgb.Dataset(table, label=rows[TARGET].to_numpy(), categorical_feature=list(CATEGORICAL))
+    booster = lgb.train(params.lightgbm(), dataset, num_boost_round=params.num_boost_round)
+    return booster, categories
+
+
+def predict_mean(booster: lgb.Booster, frame: pl.DataFrame, categories: dict[str, list[str]]) -> np.ndarray:
+    return np.clip(booster.predict(design_matrix(frame, categories)), 0.0, None)
+
+
+def feature_importance(booster: lgb.Booster) -> pl.DataFrame:
+    return pl.DataFrame({
+        "feature": booster.feature_name(),
+        "gain": booster.feature_importance("gain"),
+        "splits": booster.feature_importance("split"),
+    }).sort("gain", descending=True)  # fmt: skip

@@ -1,0 +1,131 @@
+"""Training as reviewers see it: a backtest on rolling origins, then the model on all data.
+
+Pure apart from the LightGBM fits: frames in; booster, metrics, charts and tables out.
+The caller (flows/) reads the warehouse and logs to MLflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import lightgbm as lgb
+import pandas as pd
+import polars as pl
+
+from features.history import horizon_bands
+from models.backtest import Backtest, make_folds, run_backtest, training_rows
+from models.forecaster import ModelParameters, design_matrix, feature_importance, train_forecaster
+from models.metrics import evaluate
+from models.plots import backtest_chart, feature_importance_chart
+
+
+@dataclass
+class TrainingResult:
+    booster: lgb.Booster
+    categories: dict[str, list[str]]
+    backtest: Backtest
+    metrics: dict[str, float]
+    folds_digest: str
+    example: pd.DataFrame
+    training_data: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+
+def folds_digest(origins: list[datetime], data_digest: str) -> str:
+    """Identifies a backtest's folds: same origins over the same data means comparable scores."""
+    text = "|".join(o.isoformat() for o in origins) + "|" + data_digest
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def backtest_only(
+    inputs: pl.DataFrame,
+    data_end: datetime,
+    params: ModelParameters,
+    horizon_hours: int,
+    folds: int,
+    quantiles: tuple[float, ...],
+    truth: pl.DataFrame | None,
+    progress=None,
+) -> tuple[Backtest, dict[str, float], list[datetime]]:
+    fold_list = make_folds(data_end, horizon_hours, folds)
+    backtest = run_backtest(
+        inputs, fold_list, params, horizon_hours, horizon_bands(horizon_hours), quantiles, truth, progress
+    )
+    return backtest, evaluate(backtest.grains, quantiles), [f.origin for f in fold_list]
+
+
+def train_and_backtest(
+    inputs: pl.DataFrame,
+    data_end: datetime,
+    data_digest: str,
+    params: ModelParameters,
+    horizon_hours: int,
+    folds: int,
+    quantiles: tuple[float, ...],
+    truth: pl.DataFrame | None = None,
+    progress=None,
+) -> TrainingResult:
+    backtest, metrics, origins = backtest_only(
+        inputs, data_end, params, horizon_hours, folds, quantiles, truth, progress
+    )
+    if progress:
+        progress("final model on all data")
+    rows = training_rows(inputs, data_end, params.train_days)
+    booster, categories = train_forecaster(rows, params)
+    return TrainingResult(
+        booster=booster,
+        categories=categories,
+        backtest=backtest,
+        metrics=metrics,
+        folds_digest=folds_digest(origins, data_digest),
+        example=design_matrix(rows.head(5), categories),
+        training_data=rows,
+    )
+
+
+def decide(metrics: dict[str, float], champion_wape: float | None) -> Decision:
+    """Champion only if better than the current champion on the same folds and than seasonal naive."""
+    wape, naive = metrics["wape"], metrics["seasonal_naive_wape"]
+    if wape >= naive:
+        return Decision(False, f"wape {wape:.4f} does not beat seasonal naive {naive:.4f}")
+    if champion_wape is not None and wape >= champion_wape:
+        return Decision(False, f"wape {wape:.4f} does not beat the champion's {champion_wape:.4f}")
+    against = "no champion yet" if champion_wape is None else f"champion {champion_wape:.4f}"
+    return Decision(True, f"wape {wape:.4f} beats seasonal naive {naive:.4f} and {against}")
+
+
+def charts(result: TrainingResult, quantiles: tuple[float, ...]) -> dict[str, object]:
+    figures = {"feature_importance": feature_importance_chart(feature_importance(result.booster))}
+    agency_hourly = result.backtest.grains["agency_hourly"]
+    for agency in sorted(agency_hourly["agency_id"].unique()):
+        figures[f"backtest_{agency}"] = backtest_chart(agency_hourly, agency, quantiles)
+    return figures
+
+
+def tables(result: TrainingResult) -> dict[str, pl.DataFrame]:
+    metrics = pl.DataFrame({"metric": list(result.metrics), "value": list(result.metrics.values())})
+    alphas = pl.DataFrame(
+        [
+            (grain, agency, alpha)
+            for grain, per in result.backtest.alphas.items()
+            for agency, alpha in per.items()
+        ],
+        schema={"grain": pl.String, "agency_id": pl.String, "alpha": pl.Float64},
+        orient="row",
+    )
+    return {
+        "metrics": metrics,
+        "feature_importance": feature_importance(result.booster),
+        "dispersion": alphas,
+    }
+
+
+def flat_params(params: ModelParameters, horizon_hours: int, folds: int) -> dict:
+    return {**asdict(params), "horizon_hours": horizon_hours, "backtest_folds": folds}

@@ -1,0 +1,35 @@
+"""Reads for training and forecasting: model inputs, the data's end, the simulator's truth."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from warehouse.features_store import read_frame
+
+
+def read_model_inputs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return read_frame(con, "SELECT * FROM features.model_inputs")
+
+
+def data_end(con: duckdb.DuckDBPyConnection) -> tuple[datetime, str]:
+    """The end of the observed panel (exclusive) and a digest of its contents."""
+    end, digest = con.execute(
+        """
+        SELECT max(bucket_start) + INTERVAL 1 HOUR,
+               CAST(sum(hash(agency_id, area_id, bucket_start, incidents)) AS VARCHAR)
+        FROM features.demand
+        """
+    ).fetchone()
+    if end is None:
+        raise LookupError("features.demand is empty: run `jointcast features` first")
+    return end, digest
+
+
+def read_truth(root: Path) -> pl.DataFrame | None:
+    """The simulator's true rates, when this workspace was simulated (truth/rates.parquet)."""
+    path = root / "truth" / "rates.parquet"
+    return pl.read_parquet(path) if path.is_file() else None
