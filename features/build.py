@@ -9,8 +9,8 @@ import polars as pl
 from features.cross import cross_agency_demand
 from features.history import horizon_bands
 from features.joint import joint_demand, link_joint_events
-from features.model_inputs import AgencyCalendar, band_inputs, extend_panel, static_inputs
-from features.panel import counted_incidents, demand_panel
+from features.model_inputs import AgencyCalendar, band_inputs, static_inputs
+from features.panel import counted_incidents, demand_panel, extend_panel
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from features.panel import hour_key
+
 CELL_DEGREES = 0.002  # about 200 m
 
 
@@ -26,36 +28,45 @@ def area_centroids(incidents: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _cells(frame: pl.LazyFrame) -> pl.LazyFrame:
-    return frame.with_columns(
-        cell_y=(pl.col("lat") / CELL_DEGREES).floor().cast(pl.Int32),
-        cell_x=(pl.col("lon") / CELL_DEGREES).floor().cast(pl.Int32),
-    )
+    cell_y = (pl.col("lat") / CELL_DEGREES).floor().cast(pl.Int32)
+    cell_x = (pl.col("lon") / CELL_DEGREES).floor().cast(pl.Int32)
+    return frame.with_columns(cell_y=cell_y, cell_x=cell_x, _cell=cell_y.cast(pl.Int64) * 2**32 + cell_x)
 
 
 def cross_agency_demand(incidents: pl.LazyFrame) -> pl.LazyFrame:
     """Per agency x area x hour: incidents of *other* agencies located in that area.
 
     Only hours with any appear; the caller aligns it with the panel and fills zeros.
+    Areas are numbered (``_target``, in agency and area order) and cells packed into one
+    integer, so the large join and count run on integer keys.
     """
     located = _cells(incidents.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null()))
-    centroids = area_centroids(incidents).rename({"agency_id": "target_agency", "area_id": "target_area"})
-    cells = located.select("cell_y", "cell_x").unique()
+    centroids = (
+        area_centroids(incidents)
+        .sort("agency_id", "area_id")
+        .with_row_index("_target")
+        .with_columns(_target_agency=pl.col("agency_id").rank("dense"))
+    )
+    cells = located.group_by("_cell").agg(pl.col("cell_y", "cell_x").first())
     cos_lat = 0.77  # cos(40 deg); distances only rank centroids within one city
+    distance = (((pl.col("cell_y") + 0.5) * CELL_DEGREES - pl.col("area_lat")) ** 2) + (
+        ((pl.col("cell_x") + 0.5) * CELL_DEGREES - pl.col("area_lon")) * cos_lat
+    ) ** 2
     nearest = (
         cells.join(centroids, how="cross")
-        .with_columns(
-            distance=(((pl.col("cell_y") + 0.5) * CELL_DEGREES - pl.col("area_lat")) ** 2)
-            + (((pl.col("cell_x") + 0.5) * CELL_DEGREES - pl.col("area_lon")) * cos_lat) ** 2
-        )
-        .sort("distance", "target_area")
-        .group_by("cell_y", "cell_x", "target_agency")
-        .agg(pl.col("target_area").first())
+        .with_columns(distance=distance)
+        .group_by("_cell", "_target_agency")
+        # the nearest centroid; of equally near ones the first area in name order
+        .agg(pl.col("_target").filter(pl.col("distance") == pl.col("distance").min()).min())
     )
+    agencies = centroids.select("agency_id", "_target_agency").unique()
     return (
-        located.join(nearest, on=["cell_y", "cell_x"])
-        .filter(pl.col("target_agency") != pl.col("agency_id"))
-        .with_columns(bucket_start=pl.col("received_at").dt.truncate("1h"))
-        .group_by("target_agency", "target_area", "bucket_start")
-        .agg(other_incidents=pl.len().cast(pl.Int32))
-        .rename({"target_agency": "agency_id", "target_area": "area_id"})
+        located.select("_cell", "agency_id", bucket_start=pl.col("received_at").dt.truncate("1h"))
+        .join(agencies, on="agency_id", how="left")
+        .join(nearest, on="_cell", suffix="_nearest")
+        .filter(pl.col("_target_agency_nearest").ne_missing(pl.col("_target_agency")))
+        .group_by(_key=hour_key("_target"))
+        .agg(pl.col("_target", "bucket_start").first(), other_incidents=pl.len().cast(pl.Int32))
+        .join(centroids.select("_target", "agency_id", "area_id"), on="_target")
+        .select("agency_id", "area_id", "bucket_start", "other_incidents")
     )

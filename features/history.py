@@ -8,7 +8,9 @@ uses the band with the smallest ``min_lag`` that covers each horizon (1 day, 1 w
 weeks by default): the freshest data the horizon allows, and nothing after the origin.
 
 Panels are complete grids sorted by series and hour, so a shift of n rows within a
-series is a lag of n hours. Rows past the last observation carry null incidents.
+series is a lag of n hours. Rows past the last observation carry null incidents. Windows
+run ``over`` a series: its names, or (much faster) a sorted number from
+features.panel.series_number.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import math
 
 import polars as pl
 
-SERIES = ("agency_id", "area_id")
+from features.panel import SERIES, hour_key, series_number
+
 WEEK = 168
 HISTORY_FEATURES = (
     "lag_recent", "lag_week_1", "lag_week_2", "how_mean_4", "how_mean_8",
@@ -37,7 +40,9 @@ def band_for(horizon: int, bands: tuple[int, ...]) -> int:
     return next(band for band in bands if horizon <= band)
 
 
-def _series_history(value: str, min_lag: int, prefix: str = "") -> list[pl.Expr]:
+def _series_history(
+    value: str, min_lag: int, prefix: str = "", over: str | tuple[str, ...] = SERIES
+) -> list[pl.Expr]:
     """Lags and trailing means of ``value`` that end at ``t - min_lag`` or earlier."""
     y = pl.col(value).cast(pl.Float32)
     first_week = WEEK * math.ceil(min_lag / WEEK)
@@ -58,13 +63,13 @@ def _series_history(value: str, min_lag: int, prefix: str = "") -> list[pl.Expr]
         "mean_672": trailing(4 * WEEK),
         "std_168": trailing(WEEK, "std"),
     }
-    return [expr.over(SERIES).alias(prefix + name) for name, expr in named.items()]
+    return [expr.over(over).alias(prefix + name) for name, expr in named.items()]
 
 
-def history_exprs(min_lag: int) -> list[pl.Expr]:
+def history_exprs(min_lag: int, over: str | tuple[str, ...] = SERIES) -> list[pl.Expr]:
     """The series' own history features (``HISTORY_FEATURES``) for one band."""
     workload = pl.col("workload_hours").cast(pl.Float32).rolling_mean(WEEK, min_samples=1).shift(min_lag)
-    return [*_series_history("incidents", min_lag), workload.over(SERIES).alias("workload_mean_168")]
+    return [*_series_history("incidents", min_lag, over=over), workload.over(over).alias("workload_mean_168")]
 
 
 def history_features(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
@@ -73,26 +78,32 @@ def history_features(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
 
 
 def agency_history(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
-    """Agency-wide demand (all its areas) history, per agency x hour, prefixed ``agency_``."""
+    """Agency-wide demand (all its areas) history, per agency x hour, prefixed ``agency_``.
+
+    ``panel`` is sorted by agency; the result is sorted by agency and hour.
+    """
     observed = pl.col("incidents").is_not_null().any()
     totals = (
-        panel.group_by("agency_id", "bucket_start")
-        .agg(incidents=pl.when(observed).then(pl.col("incidents").sum()))
-        .with_columns(area_id=pl.lit("*"))
-        .sort("agency_id", "bucket_start")
+        panel.select("agency_id", "bucket_start", "incidents", _agency=series_number("agency_id"))
+        .group_by(_key=hour_key("_agency"))
+        .agg(
+            pl.col("agency_id", "bucket_start", "_agency").first(),
+            incidents=pl.when(observed).then(pl.col("incidents").sum()),
+        )
+        .sort("_key")
     )
     wanted = ("how_mean_4", "mean_168", "mean_672")
     features = [
-        expr for expr in _series_history("incidents", min_lag, "agency_")
+        expr for expr in _series_history("incidents", min_lag, "agency_", over="_agency")
         if expr.meta.output_name().removeprefix("agency_") in wanted
     ]  # fmt: skip
     return totals.with_columns(features).select("agency_id", "bucket_start", *(f"agency_{n}" for n in wanted))
 
 
-def cross_history_exprs(min_lag: int) -> list[pl.Expr]:
+def cross_history_exprs(min_lag: int, over: str | tuple[str, ...] = SERIES) -> list[pl.Expr]:
     """Other agencies' demand in the series' area (``other_incidents``), lagged like its own."""
     wanted = ("mean_24", "mean_168", "how_mean_4")
     return [
-        expr for expr in _series_history("other_incidents", min_lag, "other_")
+        expr for expr in _series_history("other_incidents", min_lag, "other_", over=over)
         if expr.meta.output_name().removeprefix("other_") in wanted
     ]  # fmt: skip

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from features.calendar import CALENDAR_COLUMNS, calendar_features, event_features
-from features.history import HISTORY_FEATURES, SERIES, agency_history, cross_history_exprs, history_exprs
-from features.panel import KEYS, demand_grid
+from features.history import HISTORY_FEATURES, agency_history, cross_history_exprs, history_exprs
+from features.panel import KEYS, SERIES, extend_panel, hour_key, series_number
 
 CATEGORICAL = ("agency_id", "area_id")
 TARGET = "incidents"
@@ -22,28 +22,26 @@ class AgencyCalendar:
     subdivision: str | None
 
 
-def extend_panel(panel: pl.LazyFrame, hours: int) -> pl.LazyFrame:
-    """The panel plus ``hours`` future rows per series (incidents null) to forecast into."""
-    last = pl.col("bucket_start").max() + pl.duration(hours=hours)
-    grid = demand_grid(panel.select("agency_id", "area_id", "bucket_start"), until=last)
-    return grid.join(panel, on=KEYS, how="left").sort(KEYS)
-
-
 def with_calendar(panel: pl.LazyFrame, calendars: list[AgencyCalendar]) -> pl.LazyFrame:
-    """Calendar columns in each agency's own time zone and holiday calendar."""
+    """Calendar columns in each agency's own time zone and holiday calendar.
+
+    Computed once per agency and hour; ``panel`` is sorted by agency (rows keep their order).
+    """
+    if not calendars:
+        return panel
+    keyed = panel.with_columns(_hour=hour_key(series_number("agency_id")))
+    hours = keyed.select("agency_id", "bucket_start", "_hour").unique("_hour")
     parts = [
         calendar_features(
-            panel.filter(pl.col("agency_id") == c.agency_id).select("agency_id", "bucket_start").unique(),
+            hours.filter(pl.col("agency_id") == c.agency_id),
             timezone=c.timezone,
             country=c.country,
             subdivision=c.subdivision,
         )
         for c in calendars
     ]
-    calendar = pl.concat(parts) if parts else None
-    if calendar is None:
-        return panel
-    return panel.join(calendar, on=["agency_id", "bucket_start"], how="left", maintain_order="left")
+    calendar = pl.concat(parts).drop("agency_id", "bucket_start")
+    return keyed.join(calendar, on="_hour", how="left", maintain_order="left").drop("_hour")
 
 
 def static_inputs(
@@ -57,16 +55,26 @@ def static_inputs(
 
     ``panel`` is the (possibly extended) complete panel, sorted by series and hour, with
     incidents null after the last observation; ``cross_counts`` is
-    features.cross.cross_agency_demand's output.
+    features.cross.cross_agency_demand's output. ``other_incidents`` is null where the
+    agency has no observation yet (after its last observed hour), else zero-filled.
     """
-    observed = pl.col("incidents").is_not_null().any().over("agency_id", "bucket_start")
+    numbered = panel.with_columns(_series=series_number(*SERIES), _agency=series_number("agency_id"))
+    series = numbered.filter(pl.col("_series").ne_missing(pl.col("_series").shift())).select(*SERIES, "_series")
+    other = (
+        cross_counts.join(series, on=SERIES)
+        .select(_key=hour_key("_series"), other_incidents="other_incidents")
+        .sort("_key")
+    )
+    last_observed = pl.col("bucket_start").filter(pl.col("incidents").is_not_null()).max().over("_agency")
     frame = (
-        panel.with_columns(_observed=observed)
-        .join(cross_counts, on=KEYS, how="left", maintain_order="left")
+        numbered.with_columns(_key=hour_key("_series").set_sorted())
+        .join(other, on="_key", how="left", maintain_order="left")
         .with_columns(
-            other_incidents=pl.when("_observed").then(pl.col("other_incidents").fill_null(0)).cast(pl.Int32)
+            other_incidents=pl.when(pl.col("bucket_start") <= last_observed)
+            .then(pl.col("other_incidents").fill_null(0))
+            .cast(pl.Int32)
         )
-        .drop("_observed")
+        .drop("_series", "_agency", "_key")
     )
     frame = with_calendar(frame, calendars)
     if events is not None and events.height:
@@ -75,18 +83,30 @@ def static_inputs(
 
 
 def band_inputs(static: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
-    """Features for targets whose horizon is at most ``min_lag`` hours from the origin."""
-    return (
-        static.with_columns(
-            *history_exprs(min_lag), *cross_history_exprs(min_lag), min_lag=pl.lit(min_lag, pl.Int16)
+    """Features for targets whose horizon is at most ``min_lag`` hours from the origin.
+
+    ``static`` is ``static_inputs``' output (sorted by series and hour). The agency-wide
+    features are aligned in a frame of their own and put beside the rest, so the static
+    columns are shared, never copied.
+    """
+    own = (
+        static.with_columns(_series=series_number(*SERIES))
+        .with_columns(
+            *history_exprs(min_lag, over="_series"),
+            *cross_history_exprs(min_lag, over="_series"),
+            min_lag=pl.lit(min_lag, pl.Int16),
         )
-        .join(
-            agency_history(static, min_lag),
-            on=["agency_id", "bucket_start"],
-            how="left",
-            maintain_order="left",
-        )
-        .with_columns(area_share=pl.col("mean_672") / pl.col("agency_mean_672"))
+        .drop("_series")
+    )
+    agency_hour = hour_key(series_number("agency_id"))
+    agency = agency_history(static, min_lag).select(pl.exclude("agency_id", "bucket_start"), _hour=agency_hour)
+    aligned = (
+        static.select(_hour=agency_hour)
+        .join(agency, on="_hour", how="left", maintain_order="left")
+        .drop("_hour")
+    )
+    return pl.concat([own, aligned], how="horizontal").with_columns(
+        area_share=pl.col("mean_672") / pl.col("agency_mean_672")
     )
 
 

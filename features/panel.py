@@ -1,6 +1,11 @@
 """The demand panel: incidents counted per agency x area x hour, zeros included.
 
 Pure polars: LazyFrame in, LazyFrame out; the caller collects once.
+
+Panels are sorted by series and hour, so the heavy work never joins or sorts on the string
+keys: ``series_number`` numbers the series of a sorted frame and ``hour_key`` packs a number
+and the hour into one Int64, on which joins and group-bys are many times faster (and are
+sorted, so polars merges instead of hashing).
 """
 
 from __future__ import annotations
@@ -11,6 +16,19 @@ UNKNOWN_AREA = "unknown"
 BUCKET = "1h"
 DEFAULT_SERVICE_HOURS = 0.5
 KEYS = ("agency_id", "area_id", "bucket_start")
+SERIES = ("agency_id", "area_id")
+
+
+def series_number(*columns: str) -> pl.Expr:
+    """1, 2, 3, ... for the runs of equal ``columns`` in a frame sorted by them (a sorted UInt32)."""
+    starts = pl.any_horizontal(pl.col(c).ne_missing(pl.col(c).shift()) for c in columns)
+    return starts.cum_sum().cast(pl.UInt32).set_sorted()
+
+
+def hour_key(number: str | pl.Expr) -> pl.Expr:
+    """``number`` (a column or expression) and ``bucket_start`` packed into one Int64, ordered like the pair."""
+    number = pl.col(number) if isinstance(number, str) else number
+    return number.cast(pl.Int64) * 2**40 + pl.col("bucket_start").dt.epoch("s")
 
 
 def counted_incidents(incidents: pl.LazyFrame, counted_sources: dict[str, tuple[str, ...]]) -> pl.LazyFrame:
@@ -55,33 +73,79 @@ def demand_counts(incidents: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def demand_grid(counts: pl.LazyFrame, until: pl.Expr | None = None) -> pl.LazyFrame:
-    """Every hour from each agency's first to last observed hour (or ``until``) x its areas."""
-    end = pl.col("bucket_start").max() if until is None else until
-    hours = (
-        counts.group_by("agency_id")
-        .agg(first=pl.col("bucket_start").min(), last=end)
-        .with_columns(bucket_start=pl.datetime_ranges("first", "last", BUCKET))
-        .explode("bucket_start")
-        .select("agency_id", "bucket_start")
+def _series_counts(incidents: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """``demand_counts`` keyed for speed: the series (agency_id, area_id, _series, first, last;
+    sorted by series) and their counts by ``_key`` (sorted)."""
+    hourly = incidents.select(
+        "agency_id",
+        "service_hours",
+        area_id=pl.col("area_id").fill_null(UNKNOWN_AREA),
+        bucket_start=pl.col("received_at").dt.truncate(BUCKET),
     )
-    areas = counts.select("agency_id", "area_id").unique()
-    return areas.join(hours, on="agency_id")
+    series = (
+        hourly.group_by(SERIES)
+        .agg(first=pl.col("bucket_start").min(), last=pl.col("bucket_start").max())
+        .sort(SERIES)
+        .with_row_index("_series")
+    )
+    counts = (
+        hourly.join(series.select(*SERIES, "_series"), on=SERIES, maintain_order="left")
+        .group_by(_key=hour_key("_series"))
+        .agg(incidents=pl.len().cast(pl.Int32), workload_hours=pl.col("service_hours").sum())
+        .sort("_key")
+    )
+    return series, counts
+
+
+def _grid(series: pl.LazyFrame, future_hours: int = 0) -> pl.LazyFrame:
+    """Every hour from each agency's first to last hour (plus ``future_hours``) x its series.
+
+    ``series`` is sorted by agency and area and carries ``_series``, ``first`` and ``last``;
+    the grid (agency_id, area_id, _series, bucket_start, _key) comes out sorted by series and
+    hour, so ``_key`` is sorted too.
+    """
+    hours = series.group_by("agency_id").agg(
+        _first=pl.col("first").min(), _last=pl.col("last").max() + pl.duration(hours=future_hours)
+    )
+    return (
+        series.join(hours, on="agency_id", maintain_order="left")
+        .select(*SERIES, "_series", bucket_start=pl.datetime_ranges("_first", "_last", BUCKET))
+        .explode("bucket_start")
+        .with_columns(_key=hour_key("_series").set_sorted())
+    )
 
 
 def demand_panel(incidents: pl.LazyFrame) -> pl.LazyFrame:
     """The complete panel: one row per agency x area x hour with zeros where nothing happened.
 
     Every incident counts in exactly one series (``unknown`` where its area is missing), so
-    the panel's total equals the number of incidents given.
+    the panel's total equals the number of incidents given. Rows are sorted by ``KEYS``.
     """
-    counts = demand_counts(service_hours(incidents))
+    series, counts = _series_counts(service_hours(incidents))
     return (
-        demand_grid(counts)
-        .join(counts, on=KEYS, how="left")
-        .with_columns(
+        _grid(series)
+        .join(counts, on="_key", how="left", maintain_order="left")
+        .select(
+            *KEYS,
             pl.col("incidents").fill_null(0).cast(pl.Int32),
             pl.col("workload_hours").fill_null(0.0),
         )
-        .sort(KEYS)
     )
+
+
+def extend_panel(panel: pl.LazyFrame, hours: int) -> pl.LazyFrame:
+    """The panel plus ``hours`` future rows per series (incidents null) to forecast into.
+
+    ``panel`` is a complete panel sorted by ``KEYS``; so is the result.
+    """
+    numbered = panel.with_columns(_series=series_number(*SERIES))
+    edge = pl.col("_series").ne_missing(pl.col("_series").shift()) | pl.col("_series").ne_missing(
+        pl.col("_series").shift(-1)
+    )
+    series = (
+        numbered.filter(edge)
+        .group_by(*SERIES, "_series", maintain_order=True)
+        .agg(first=pl.col("bucket_start").min(), last=pl.col("bucket_start").max())
+    )
+    rows = numbered.select(pl.exclude(*SERIES, "bucket_start", "_series"), _key=hour_key("_series").set_sorted())
+    return _grid(series, hours).join(rows, on="_key", how="left", maintain_order="left").drop("_series", "_key")
