@@ -134,7 +134,9 @@ def run(data: Path, workspace: Path) -> dict:
     sn = point_scores(shift["actual"].to_numpy(), naive, naive)["wape"]
     agency_hourly = backtest.grains["agency_hourly"]
     hourly_service = point_scores(
-        agency_hourly["actual"].to_numpy(), agency_hourly["mean"].to_numpy(), agency_hourly["seasonal_naive"].to_numpy()
+        agency_hourly["actual"].to_numpy(),
+        agency_hourly["mean"].to_numpy(),
+        agency_hourly["seasonal_naive"].to_numpy(),
     )["wape"]
     return {
         "rows_in_core": incidents.height,

@@ -10,7 +10,7 @@ from features.cross import cross_agency_demand
 from features.history import horizon_bands
 from features.joint import joint_demand, link_joint_events
 from features.model_inputs import AgencyCalendar, band_inputs, static_inputs
-from features.panel import counted_incidents, demand_panel, extend_panel
+from features.panel import counted_incidents, demand_panel
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,11 @@ def build_features(
     links = links.collect()
     linked = incidents.drop("joint_event_id", strict=False).join(links.lazy(), on="incident_key", how="left")
     counted = counted_incidents(linked, params.counted_sources)
-    demand = demand_panel(counted).collect()
+    # one grid to the last hour to forecast: the demand panel is its observed part
+    extended = demand_panel(counted, future_hours=params.horizon_hours).collect()
+    demand = extended.filter(pl.col("incidents").is_not_null())
     cross = cross_agency_demand(counted).collect()
-    extended = extend_panel(demand.lazy(), params.horizon_hours)
-    static = static_inputs(extended, cross.lazy(), params.calendars, events, params.events_timezone).collect()
+    static = static_inputs(extended.lazy(), cross.lazy(), params.calendars, events, params.events_timezone)
+    static = static.collect()
     bands = horizon_bands(params.horizon_hours)
     return FeatureSet(links, demand, joint_demand(counted).collect(), bands, static)

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 import polars as pl
 
+from features.panel import aligned
+
 CALENDAR_COLUMNS = (
     "local_date", "hour", "day_of_week", "hour_of_week", "week_of_year", "month",
     "day_of_year", "is_weekend", "is_holiday", "is_day_before_holiday", "is_day_after_holiday",
@@ -153,9 +155,15 @@ def event_features(keys: pl.LazyFrame, events: pl.DataFrame, *, timezone: str) -
         .group_by("agency_id", "area_id", pl.col("bucket_start").cast(bucket))
         .agg(event_attendance=pl.col("expected_attendance").sum().cast(pl.Int32))
     )
-    return keys.join(
-        hours, on=["agency_id", "area_id", "bucket_start"], how="left", maintain_order="left"
-    ).with_columns(
+    # only the rows at an event's hours go through the three-key join; the rest stay put
+    indexed = keys.with_row_index("_event_row")
+    attendance = (
+        indexed.select("_event_row", "agency_id", "area_id", "bucket_start")
+        .join(hours.select("bucket_start").unique(), on="bucket_start", how="semi")
+        .join(hours, on=["agency_id", "area_id", "bucket_start"], maintain_order="left")
+        .select("_event_row", "event_attendance")
+    )
+    return pl.concat([keys, aligned(indexed, attendance, "_event_row")], how="horizontal").with_columns(
         event_active=pl.col("event_attendance").is_not_null(),
         event_attendance=pl.col("event_attendance").fill_null(0),
     )

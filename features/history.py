@@ -19,7 +19,7 @@ import math
 
 import polars as pl
 
-from features.panel import SERIES, hour_key, series_number
+from features.panel import HOUR_KEY_SPAN, SERIES
 
 WEEK = 168
 HISTORY_FEATURES = (
@@ -40,70 +40,81 @@ def band_for(horizon: int, bands: tuple[int, ...]) -> int:
     return next(band for band in bands if horizon <= band)
 
 
+Over = str | tuple[str, ...]
+OWN = HISTORY_FEATURES[:-1]
+CROSS = ("how_mean_4", "mean_24", "mean_168")
+AGENCY = ("how_mean_4", "mean_168", "mean_672")
+
+
+def _lag(y: pl.Expr, hours: int, over: Over) -> pl.Expr:
+    """``y`` ``hours`` rows back within the series: one shift of the whole column, masked
+    where it crosses into the previous series (cheaper than a window per series)."""
+    keys = (over,) if isinstance(over, str) else over
+    same = pl.all_horizontal(pl.col(k).shift(hours) == pl.col(k) for k in keys)
+    return pl.when(same).then(y.shift(hours))
+
+
 def _series_history(
-    value: str, min_lag: int, prefix: str = "", over: str | tuple[str, ...] = SERIES
-) -> list[pl.Expr]:
-    """Lags and trailing means of ``value`` that end at ``t - min_lag`` or earlier."""
+    value: str, min_lag: int, prefix: str, wanted: tuple[str, ...], over: Over
+) -> tuple[dict[str, pl.Expr], list[pl.Expr]]:
+    """Lags and trailing means of ``value`` that end at ``t - min_lag`` or earlier.
+
+    Returns the weekly lags, to add first as temporary columns (several features share
+    them), and the ``wanted`` features (in ``OWN`` order, named ``prefix`` + name), which
+    read those columns.
+    """
     y = pl.col(value).cast(pl.Float32)
     first_week = WEEK * math.ceil(min_lag / WEEK)
-    weekly = [y.shift(first_week + WEEK * j) for j in range(8)]
+    weeks = 8 if "how_mean_8" in wanted else 4
+    lags = {f"_{value}_lag_{first_week + WEEK * j}": _lag(y, first_week + WEEK * j, over) for j in range(weeks)}
+    weekly = list(lags)
 
     def trailing(window: int, how: str = "mean") -> pl.Expr:
         rolled = y.rolling_mean(window, min_samples=1) if how == "mean" else y.rolling_std(window)
-        return rolled.shift(min_lag)
+        return rolled.shift(min_lag).over(over)
 
     named = {
-        "lag_recent": y.shift(min_lag),
-        "lag_week_1": weekly[0],
-        "lag_week_2": weekly[1],
-        "how_mean_4": pl.mean_horizontal(weekly[:4]),
-        "how_mean_8": pl.mean_horizontal(weekly),
-        "mean_24": trailing(24),
-        "mean_168": trailing(WEEK),
-        "mean_672": trailing(4 * WEEK),
-        "std_168": trailing(WEEK, "std"),
+        "lag_recent": lambda: _lag(y, min_lag, over),
+        "lag_week_1": lambda: pl.col(weekly[0]),
+        "lag_week_2": lambda: pl.col(weekly[1]),
+        "how_mean_4": lambda: pl.mean_horizontal(weekly[:4]),
+        "how_mean_8": lambda: pl.mean_horizontal(weekly[:8]),
+        "mean_24": lambda: trailing(24),
+        "mean_168": lambda: trailing(WEEK),
+        "mean_672": lambda: trailing(4 * WEEK),
+        "std_168": lambda: trailing(WEEK, "std"),
     }
-    return [expr.over(over).alias(prefix + name) for name, expr in named.items()]
+    return lags, [named[name]().alias(prefix + name) for name in OWN if name in wanted]
 
 
-def history_exprs(min_lag: int, over: str | tuple[str, ...] = SERIES) -> list[pl.Expr]:
-    """The series' own history features (``HISTORY_FEATURES``) for one band."""
+def _with_history(frame: pl.LazyFrame, parts: list[tuple[dict[str, pl.Expr], list[pl.Expr]]]) -> pl.LazyFrame:
+    lags = {name: expr for part_lags, _ in parts for name, expr in part_lags.items()}
+    features = [expr for _, part_features in parts for expr in part_features]
+    return frame.with_columns(**lags).with_columns(features).drop(list(lags))
+
+
+def history_features(panel: pl.LazyFrame, min_lag: int, over: Over = SERIES) -> pl.LazyFrame:
+    """Adds the series' own history (``HISTORY_FEATURES``) and other agencies' demand in its
+    area (``other_incidents``, lagged like its own: ``other_`` + ``CROSS``) for one band."""
     workload = pl.col("workload_hours").cast(pl.Float32).rolling_mean(WEEK, min_samples=1).shift(min_lag)
-    return [*_series_history("incidents", min_lag, over=over), workload.over(over).alias("workload_mean_168")]
-
-
-def history_features(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
-    """Adds the series' own history features (``HISTORY_FEATURES``) for one band."""
-    return panel.with_columns(history_exprs(min_lag))
+    lags, own = _series_history("incidents", min_lag, "", OWN, over)
+    parts = [(lags, [*own, workload.over(over).alias("workload_mean_168")])]
+    parts.append(_series_history("other_incidents", min_lag, "other_", CROSS, over))
+    return _with_history(panel, parts)
 
 
 def agency_history(panel: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
     """Agency-wide demand (all its areas) history, per agency x hour, prefixed ``agency_``.
 
-    ``panel`` is sorted by agency; the result is sorted by agency and hour.
+    ``panel`` carries ``_hour``, features.panel.hour_key of the agency's number, as
+    features.model_inputs.static_inputs' output does; the result is keyed (and sorted) by it.
     """
     observed = pl.col("incidents").is_not_null().any()
     totals = (
-        panel.select("agency_id", "bucket_start", "incidents", _agency=series_number("agency_id"))
-        .group_by(_key=hour_key("_agency"))
-        .agg(
-            pl.col("agency_id", "bucket_start", "_agency").first(),
-            incidents=pl.when(observed).then(pl.col("incidents").sum()),
-        )
-        .sort("_key")
+        panel.group_by("_hour")
+        .agg(incidents=pl.when(observed).then(pl.col("incidents").sum()))
+        .sort("_hour")
+        .with_columns(_agency=(pl.col("_hour") // HOUR_KEY_SPAN).set_sorted())
     )
-    wanted = ("how_mean_4", "mean_168", "mean_672")
-    features = [
-        expr for expr in _series_history("incidents", min_lag, "agency_", over="_agency")
-        if expr.meta.output_name().removeprefix("agency_") in wanted
-    ]  # fmt: skip
-    return totals.with_columns(features).select("agency_id", "bucket_start", *(f"agency_{n}" for n in wanted))
-
-
-def cross_history_exprs(min_lag: int, over: str | tuple[str, ...] = SERIES) -> list[pl.Expr]:
-    """Other agencies' demand in the series' area (``other_incidents``), lagged like its own."""
-    wanted = ("mean_24", "mean_168", "how_mean_4")
-    return [
-        expr for expr in _series_history("other_incidents", min_lag, "other_", over=over)
-        if expr.meta.output_name().removeprefix("other_") in wanted
-    ]  # fmt: skip
+    history = _with_history(totals, [_series_history("incidents", min_lag, "agency_", AGENCY, "_agency")])
+    return history.select("_hour", *(f"agency_{name}" for name in AGENCY))

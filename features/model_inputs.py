@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from features.calendar import CALENDAR_COLUMNS, calendar_features, event_features
-from features.history import HISTORY_FEATURES, agency_history, cross_history_exprs, history_exprs
-from features.panel import KEYS, SERIES, extend_panel, hour_key, series_number
+from features.history import HISTORY_FEATURES, agency_history, history_features
+from features.panel import BUCKET, KEYS, SERIES, aligned, extend_panel, hour_key, series_number
 
 CATEGORICAL = ("agency_id", "area_id")
 TARGET = "incidents"
@@ -22,15 +22,16 @@ class AgencyCalendar:
     subdivision: str | None
 
 
-def with_calendar(panel: pl.LazyFrame, calendars: list[AgencyCalendar]) -> pl.LazyFrame:
-    """Calendar columns in each agency's own time zone and holiday calendar.
-
-    Computed once per agency and hour; ``panel`` is sorted by agency (rows keep their order).
-    """
-    if not calendars:
-        return panel
-    keyed = panel.with_columns(_hour=hour_key(series_number("agency_id")))
-    hours = keyed.select("agency_id", "bucket_start", "_hour").unique("_hour")
+def _calendar(keyed: pl.LazyFrame, calendars: list[AgencyCalendar]) -> pl.LazyFrame:
+    """Calendar columns per agency x hour (keyed by ``_hour``), in the agency's own time zone
+    and holiday calendar: computed once per agency and hour, not per row."""
+    hours = (
+        keyed.group_by("_agency")
+        .agg(pl.col("agency_id").first(), first=pl.col("bucket_start").min(), last=pl.col("bucket_start").max())
+        .select("agency_id", "_agency", bucket_start=pl.datetime_ranges("first", "last", BUCKET))
+        .explode("bucket_start")
+        .with_columns(_hour=hour_key("_agency"))
+    )
     parts = [
         calendar_features(
             hours.filter(pl.col("agency_id") == c.agency_id),
@@ -40,8 +41,7 @@ def with_calendar(panel: pl.LazyFrame, calendars: list[AgencyCalendar]) -> pl.La
         )
         for c in calendars
     ]
-    calendar = pl.concat(parts).drop("agency_id", "bucket_start")
-    return keyed.join(calendar, on="_hour", how="left", maintain_order="left").drop("_hour")
+    return pl.concat(parts).select("_hour", *CALENDAR_COLUMNS)
 
 
 def static_inputs(
@@ -55,57 +55,43 @@ def static_inputs(
 
     ``panel`` is the (possibly extended) complete panel, sorted by series and hour, with
     incidents null after the last observation; ``cross_counts`` is
-    features.cross.cross_agency_demand's output. ``other_incidents`` is null where the
-    agency has no observation yet (after its last observed hour), else zero-filled.
+    features.cross.cross_agency_demand's output. ``other_incidents`` is null after the
+    agency's last observed hour, else zero-filled. Two integer keys come last, for
+    ``band_inputs``: ``_series`` (the series' number) and ``_hour`` (features.panel.hour_key
+    of the agency's number).
     """
-    numbered = panel.with_columns(_series=series_number(*SERIES), _agency=series_number("agency_id"))
-    series = numbered.filter(pl.col("_series").ne_missing(pl.col("_series").shift())).select(*SERIES, "_series")
+    keyed = panel.with_columns(_series=series_number(*SERIES), _agency=series_number("agency_id")).with_columns(
+        _key=hour_key("_series").set_sorted(), _hour=hour_key("_agency")
+    )
+    series = keyed.filter(pl.col("_series").ne_missing(pl.col("_series").shift())).select(*SERIES, "_series")
     other = (
         cross_counts.join(series, on=SERIES)
         .select(_key=hour_key("_series"), other_incidents="other_incidents")
         .sort("_key")
     )
     last_observed = pl.col("bucket_start").filter(pl.col("incidents").is_not_null()).max().over("_agency")
-    frame = (
-        numbered.with_columns(_key=hour_key("_series").set_sorted())
-        .join(other, on="_key", how="left", maintain_order="left")
-        .with_columns(
-            other_incidents=pl.when(pl.col("bucket_start") <= last_observed)
-            .then(pl.col("other_incidents").fill_null(0))
-            .cast(pl.Int32)
-        )
-        .drop("_series", "_agency", "_key")
-    )
-    frame = with_calendar(frame, calendars)
+    observed_other = pl.when(pl.col("bucket_start") <= last_observed).then(pl.col("other_incidents").fill_null(0))
+    parts = [keyed, aligned(keyed, other, "_key")]
+    if calendars:
+        parts.append(aligned(keyed, _calendar(keyed, calendars), "_hour"))
+    frame = pl.concat(parts, how="horizontal").with_columns(other_incidents=observed_other.cast(pl.Int32))
     if events is not None and events.height:
-        return event_features(frame, events, timezone=events_timezone)
-    return frame.with_columns(event_active=pl.lit(False), event_attendance=pl.lit(0, pl.Int32))
+        frame = event_features(frame, events, timezone=events_timezone)
+    else:
+        frame = frame.with_columns(event_active=pl.lit(False), event_attendance=pl.lit(0, pl.Int32))
+    return frame.select(pl.exclude("_series", "_agency", "_key", "_hour"), "_series", "_hour")
 
 
 def band_inputs(static: pl.LazyFrame, min_lag: int) -> pl.LazyFrame:
     """Features for targets whose horizon is at most ``min_lag`` hours from the origin.
 
-    ``static`` is ``static_inputs``' output (sorted by series and hour). The agency-wide
-    features are aligned in a frame of their own and put beside the rest, so the static
-    columns are shared, never copied.
+    ``static`` is ``static_inputs``' output. Windows run over its sorted ``_series``; the
+    agency-wide features are aligned by ``_hour`` in a frame of their own and put beside the
+    rest, so the static columns are shared, never copied.
     """
-    own = (
-        static.with_columns(_series=series_number(*SERIES))
-        .with_columns(
-            *history_exprs(min_lag, over="_series"),
-            *cross_history_exprs(min_lag, over="_series"),
-            min_lag=pl.lit(min_lag, pl.Int16),
-        )
-        .drop("_series")
-    )
-    agency_hour = hour_key(series_number("agency_id"))
-    agency = agency_history(static, min_lag).select(pl.exclude("agency_id", "bucket_start"), _hour=agency_hour)
-    aligned = (
-        static.select(_hour=agency_hour)
-        .join(agency, on="_hour", how="left", maintain_order="left")
-        .drop("_hour")
-    )
-    return pl.concat([own, aligned], how="horizontal").with_columns(
+    own = history_features(static, min_lag, over="_series").with_columns(min_lag=pl.lit(min_lag, pl.Int16))
+    agency = aligned(static, agency_history(static, min_lag), "_hour")
+    return pl.concat([own.drop("_series", "_hour"), agency], how="horizontal").with_columns(
         area_share=pl.col("mean_672") / pl.col("agency_mean_672")
     )
 

@@ -17,6 +17,8 @@ BUCKET = "1h"
 DEFAULT_SERVICE_HOURS = 0.5
 KEYS = ("agency_id", "area_id", "bucket_start")
 SERIES = ("agency_id", "area_id")
+HOUR_KEY_SPAN = 2**40
+"""Seconds a ``hour_key`` number spans: +-17,000 years around 1970."""
 
 
 def series_number(*columns: str) -> pl.Expr:
@@ -26,9 +28,12 @@ def series_number(*columns: str) -> pl.Expr:
 
 
 def hour_key(number: str | pl.Expr) -> pl.Expr:
-    """``number`` (a column or expression) and ``bucket_start`` packed into one Int64, ordered like the pair."""
+    """``number`` (a column or expression) and ``bucket_start`` packed into one Int64.
+
+    Keys order like (number, bucket_start), and ``key // HOUR_KEY_SPAN`` is the number.
+    """
     number = pl.col(number) if isinstance(number, str) else number
-    return number.cast(pl.Int64) * 2**40 + pl.col("bucket_start").dt.epoch("s")
+    return number.cast(pl.Int64) * HOUR_KEY_SPAN + (pl.col("bucket_start").dt.epoch("s") + HOUR_KEY_SPAN // 2)
 
 
 def counted_incidents(incidents: pl.LazyFrame, counted_sources: dict[str, tuple[str, ...]]) -> pl.LazyFrame:
@@ -101,35 +106,48 @@ def _grid(series: pl.LazyFrame, future_hours: int = 0) -> pl.LazyFrame:
     """Every hour from each agency's first to last hour (plus ``future_hours``) x its series.
 
     ``series`` is sorted by agency and area and carries ``_series``, ``first`` and ``last``;
-    the grid (agency_id, area_id, _series, bucket_start, _key) comes out sorted by series and
-    hour, so ``_key`` is sorted too.
+    the grid (agency_id, area_id, _series, bucket_start, _key, _observed: at most the
+    agency's last hour) comes out sorted by series and hour, so ``_key`` is sorted too.
     """
-    hours = series.group_by("agency_id").agg(
-        _first=pl.col("first").min(), _last=pl.col("last").max() + pl.duration(hours=future_hours)
-    )
+    hours = series.group_by("agency_id").agg(_first=pl.col("first").min(), _last=pl.col("last").max())
+    until = pl.col("_last") + pl.duration(hours=future_hours)
     return (
         series.join(hours, on="agency_id", maintain_order="left")
-        .select(*SERIES, "_series", bucket_start=pl.datetime_ranges("_first", "_last", BUCKET))
+        .select(*SERIES, "_series", "_last", bucket_start=pl.datetime_ranges("_first", until, BUCKET))
         .explode("bucket_start")
-        .with_columns(_key=hour_key("_series").set_sorted())
+        .select(
+            *SERIES,
+            "_series",
+            "bucket_start",
+            _key=hour_key("_series").set_sorted(),
+            _observed=pl.col("bucket_start") <= pl.col("_last"),
+        )
     )
 
 
-def demand_panel(incidents: pl.LazyFrame) -> pl.LazyFrame:
+def aligned(keys: pl.LazyFrame, values: pl.LazyFrame, on: str) -> pl.LazyFrame:
+    """``values``' columns for each row of ``keys`` (nulls where none), ``on`` dropped.
+
+    Only the key column is joined, and the result put beside the frame it came from
+    (``pl.concat(..., how="horizontal")``), so wide frames are never copied row by row.
+    """
+    return keys.select(on).join(values, on=on, how="left", maintain_order="left").drop(on)
+
+
+def demand_panel(incidents: pl.LazyFrame, future_hours: int = 0) -> pl.LazyFrame:
     """The complete panel: one row per agency x area x hour with zeros where nothing happened.
 
     Every incident counts in exactly one series (``unknown`` where its area is missing), so
     the panel's total equals the number of incidents given. Rows are sorted by ``KEYS``.
+    ``future_hours`` more hours per series follow each agency's last observed hour, with
+    null incidents and workload: the hours to forecast into (see ``extend_panel``).
     """
     series, counts = _series_counts(service_hours(incidents))
-    return (
-        _grid(series)
-        .join(counts, on="_key", how="left", maintain_order="left")
-        .select(
-            *KEYS,
-            pl.col("incidents").fill_null(0).cast(pl.Int32),
-            pl.col("workload_hours").fill_null(0.0),
-        )
+    grid = _grid(series, future_hours)
+    return pl.concat([grid, aligned(grid, counts, "_key")], how="horizontal").select(
+        *KEYS,
+        pl.when("_observed").then(pl.col("incidents").fill_null(0)).cast(pl.Int32).alias("incidents"),
+        pl.when("_observed").then(pl.col("workload_hours").fill_null(0.0)).alias("workload_hours"),
     )
 
 
@@ -148,4 +166,5 @@ def extend_panel(panel: pl.LazyFrame, hours: int) -> pl.LazyFrame:
         .agg(first=pl.col("bucket_start").min(), last=pl.col("bucket_start").max())
     )
     rows = numbered.select(pl.exclude(*SERIES, "bucket_start", "_series"), _key=hour_key("_series").set_sorted())
-    return _grid(series, hours).join(rows, on="_key", how="left", maintain_order="left").drop("_series", "_key")
+    grid = _grid(series, hours)
+    return pl.concat([grid.select(KEYS), aligned(grid, rows, "_key")], how="horizontal")

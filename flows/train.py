@@ -8,15 +8,16 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import logger, settings_for, warehouse
+from flows.common import failed, logger, settings_for, warehouse
 
 
 @flow(name="train", persist_result=False)
-def train_flow(config: str | None = None, register: bool = True) -> dict:
-    """Backtest, fit on all data, log to MLflow; with ``register``, version and maybe promote."""
+def train_flow(config: str | None = None, register_model: bool = True):
+    """Backtest, fit on all data, log to MLflow; with ``register_model``, version and maybe promote."""
+    register = register_model
     from models import tracking
     from models.forecaster import ModelParameters
-    from models.training import charts, decide, flat_params, tables, train_and_backtest
+    from models.training import InsufficientHistory, charts, decide, flat_params, tables, train_and_backtest
     from warehouse.model_store import data_end, read_model_inputs, read_truth
 
     settings = settings_for(config)
@@ -30,10 +31,13 @@ def train_flow(config: str | None = None, register: bool = True) -> dict:
     log.info(
         "training on %d model-input rows up to %s (%d folds)", inputs.height, end, forecast.backtest_folds
     )
-    result = train_and_backtest(
-        inputs, end, digest, params, forecast.horizon_hours, forecast.backtest_folds, forecast.quantiles,
-        truth, progress=log.info,
-    )  # fmt: skip
+    try:
+        result = train_and_backtest(
+            inputs, end, digest, params, forecast.horizon_hours, forecast.backtest_folds, forecast.quantiles,
+            truth, progress=log.info,
+        )  # fmt: skip
+    except InsufficientHistory as exc:
+        return failed("train", [f"train: {exc}"])
     tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
     name = settings.mlflow.registered_model
     champion = tracking.current_champion(name) if register else None
@@ -99,9 +103,9 @@ def train_flow(config: str | None = None, register: bool = True) -> dict:
 
 
 @flow(name="backtest", persist_result=False)
-def backtest_flow(config: str | None = None) -> dict:
+def backtest_flow(config: str | None = None):
     """Evaluate on rolling origins and log to MLflow without registering a model."""
-    return train_flow(config=config, register=False)
+    return train_flow(config=config, register_model=False)
 
 
 def _rescore(champion, inputs, end, truth, settings) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import lightgbm as lgb
 import pandas as pd
@@ -19,6 +19,12 @@ from models.backtest import Backtest, make_folds, run_backtest, training_rows
 from models.forecaster import ModelParameters, design_matrix, feature_importance, train_forecaster
 from models.metrics import evaluate
 from models.plots import backtest_chart, feature_importance_chart
+
+MIN_TRAIN = timedelta(days=14)  # a fold needs this much history before its origin
+
+
+class InsufficientHistory(ValueError):
+    """Too little data before the backtest's origins to train on."""
 
 
 @dataclass
@@ -54,7 +60,17 @@ def backtest_only(
     truth: pl.DataFrame | None,
     progress=None,
 ) -> tuple[Backtest, dict[str, float], list[datetime]]:
-    fold_list = make_folds(data_end, horizon_hours, folds)
+    observed = inputs.filter(pl.col("incidents").is_not_null())["bucket_start"]
+    if observed.is_empty():
+        raise InsufficientHistory(
+            "no observed demand in features.model_inputs: run `jointcast features` first"
+        )
+    first = observed.min()
+    fold_list = [f for f in make_folds(data_end, horizon_hours, folds) if f.origin - first >= MIN_TRAIN]
+    if not fold_list:
+        have = (data_end - first).days
+        need = (MIN_TRAIN + timedelta(hours=horizon_hours)).days
+        raise InsufficientHistory(f"{have} days of history is too little to backtest: need at least {need}")
     backtest = run_backtest(
         inputs, fold_list, params, horizon_hours, horizon_bands(horizon_hours), quantiles, truth, progress
     )
