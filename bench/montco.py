@@ -91,7 +91,7 @@ def run(data: Path, workspace: Path) -> dict:
     from models.metrics import point_scores
     from models.training import backtest_only
     from warehouse.db import open_warehouse
-    from warehouse.features_store import write_features
+    from warehouse.features_store import read_frame, write_features
     from warehouse.ingest import ingest_feed
     from warehouse.model_store import data_end, read_model_inputs
 
@@ -103,7 +103,7 @@ def run(data: Path, workspace: Path) -> dict:
         ingest_feed(con, settings, settings.feeds[0])
         validate_feed(con, settings, settings.feeds[0], Validator(workspace))
         timings["ingest_validate_s"] = round(time.perf_counter() - started, 1)
-        incidents = pl.from_arrow(con.sql("SELECT * FROM core.incidents").to_arrow_table())
+        incidents = read_frame(con, "SELECT * FROM core.incidents")
         quarantined = con.execute("SELECT count(*) FROM quality.quarantine").fetchone()[0]
         params = FeatureParameters(
             counted_sources={a.id: a.counted_call_sources for a in settings.agencies},

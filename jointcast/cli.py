@@ -202,9 +202,13 @@ def run(config: ConfigOption = None) -> None:
     from flows.pipeline import pipeline_flow
 
     try:
-        _run_stage(pipeline_flow, config)
+        results = _run_stage(pipeline_flow, config)
     finally:
         _print_batches(config)
+    if isinstance(results, dict) and isinstance(results.get("train"), dict):
+        _print_training(results["train"])
+    if isinstance(results, dict) and isinstance(results.get("validate"), dict):
+        console.print(f"Data Docs: {results['validate']['docs']}", soft_wrap=True)
 
 
 @app.command()
@@ -220,6 +224,11 @@ def demo(
     else:
         simulate(out=out, days=days, seed=seed, agencies=4, messy_rate=0.01, end=None)
     run(config=config)
+    console.print(
+        f"\nnext: jointcast --config {config} quality   |   "
+        f"mlflow ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db",
+        soft_wrap=True,
+    )
 
 
 def _print_batches(config: Path | None) -> None:

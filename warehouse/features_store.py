@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,7 +18,12 @@ INCIDENT_COLUMNS = (
 
 
 def read_frame(con: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None) -> pl.DataFrame:
-    return pl.from_arrow(con.execute(sql, parameters or []).to_arrow_table())
+    """A query's result as a polars frame (through Arrow)."""
+    with warnings.catch_warnings():
+        # DuckDB notes the copy Arrow makes of a DB-API result; that result is what leaves
+        # the connection free for the next statement, so the copy is the price paid.
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+        return pl.from_arrow(con.execute(sql, parameters or []).to_arrow_table())
 
 
 def read_incidents(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
