@@ -23,7 +23,7 @@ def train_flow(config: str | None = None, register_model: bool = True):
     settings = settings_for(config)
     log = logger()
     forecast = settings.forecast
-    params = ModelParameters()
+    params = ModelParameters(train_days=settings.forecast.train_days)
     with warehouse(settings) as con:
         inputs = read_model_inputs(con)
         end, digest = data_end(con)
