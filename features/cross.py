@@ -65,7 +65,10 @@ def cross_agency_demand(incidents: pl.LazyFrame) -> pl.LazyFrame:
         .join(agencies, on="agency_id", how="left")
         .join(nearest, on="_cell", suffix="_nearest")
         .filter(pl.col("_target_agency_nearest").ne_missing(pl.col("_target_agency")))
-        .group_by(_key=hour_key("_target"))
+        .with_columns(_key=hour_key("_target"))
+        # sorted first: a group-by that keeps order then runs along the sorted key, no hashing
+        .sort("_key")
+        .group_by("_key", maintain_order=True)
         .agg(pl.col("_target", "bucket_start").first(), other_incidents=pl.len().cast(pl.Int32))
         .join(centroids.select("_target", "agency_id", "area_id"), on="_target")
         .select("agency_id", "area_id", "bucket_start", "other_incidents")

@@ -8,9 +8,10 @@ uses the band with the smallest ``min_lag`` that covers each horizon (1 day, 1 w
 weeks by default): the freshest data the horizon allows, and nothing after the origin.
 
 Panels are complete grids sorted by series and hour, so a shift of n rows within a
-series is a lag of n hours. Rows past the last observation carry null incidents. Windows
-run ``over`` a series: its names, or (much faster) a sorted number from
-features.panel.series_number.
+series is a lag of n hours. Rows past the last observation carry null incidents. ``over``
+names the series: its key columns, or (much faster) a sorted number such as
+features.panel.series_number. Lags are one shift of the whole column, masked where it
+crosses a series boundary; trailing windows run ``over`` the series.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def band_for(horizon: int, bands: tuple[int, ...]) -> int:
 Over = str | tuple[str, ...]
 OWN = HISTORY_FEATURES[:-1]
 CROSS = ("how_mean_4", "mean_24", "mean_168")
+"""Other agencies' demand features, ``other_`` + name."""
 AGENCY = ("how_mean_4", "mean_168", "mean_672")
+"""Agency-wide demand features, ``agency_`` + name."""
 
 
 def _lag(y: pl.Expr, hours: int, over: Over) -> pl.Expr:
@@ -66,7 +69,9 @@ def _series_history(
     y = pl.col(value).cast(pl.Float32)
     first_week = WEEK * math.ceil(min_lag / WEEK)
     weeks = 8 if "how_mean_8" in wanted else 4
-    lags = {f"_{value}_lag_{first_week + WEEK * j}": _lag(y, first_week + WEEK * j, over) for j in range(weeks)}
+    lags = {
+        f"_{value}_lag_{first_week + WEEK * j}": _lag(y, first_week + WEEK * j, over) for j in range(weeks)
+    }
     weekly = list(lags)
 
     def trailing(window: int, how: str = "mean") -> pl.Expr:
@@ -74,20 +79,21 @@ def _series_history(
         return rolled.shift(min_lag).over(over)
 
     named = {
-        "lag_recent": lambda: _lag(y, min_lag, over),
-        "lag_week_1": lambda: pl.col(weekly[0]),
-        "lag_week_2": lambda: pl.col(weekly[1]),
-        "how_mean_4": lambda: pl.mean_horizontal(weekly[:4]),
-        "how_mean_8": lambda: pl.mean_horizontal(weekly[:8]),
-        "mean_24": lambda: trailing(24),
-        "mean_168": lambda: trailing(WEEK),
-        "mean_672": lambda: trailing(4 * WEEK),
-        "std_168": lambda: trailing(WEEK, "std"),
+        "lag_recent": _lag(y, min_lag, over),
+        "lag_week_1": pl.col(weekly[0]),
+        "lag_week_2": pl.col(weekly[1]),
+        "how_mean_4": pl.mean_horizontal(weekly[:4]),
+        "how_mean_8": pl.mean_horizontal(weekly[:8]),
+        "mean_24": trailing(24),
+        "mean_168": trailing(WEEK),
+        "mean_672": trailing(4 * WEEK),
+        "std_168": trailing(WEEK, "std"),
     }
-    return lags, [named[name]().alias(prefix + name) for name in OWN if name in wanted]
+    return lags, [named[name].alias(prefix + name) for name in OWN if name in wanted]
 
 
 def _with_history(frame: pl.LazyFrame, parts: list[tuple[dict[str, pl.Expr], list[pl.Expr]]]) -> pl.LazyFrame:
+    """``frame`` with the features of ``parts`` (from ``_series_history``); lags added, then dropped."""
     lags = {name: expr for part_lags, _ in parts for name, expr in part_lags.items()}
     features = [expr for _, part_features in parts for expr in part_features]
     return frame.with_columns(**lags).with_columns(features).drop(list(lags))

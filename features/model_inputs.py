@@ -24,22 +24,31 @@ class AgencyCalendar:
 
 def _calendar(keyed: pl.LazyFrame, calendars: list[AgencyCalendar]) -> pl.LazyFrame:
     """Calendar columns per agency x hour (keyed by ``_hour``), in the agency's own time zone
-    and holiday calendar: computed once per agency and hour, not per row."""
+    and holiday calendar: computed once per agency and hour, not per row, and in one part
+    per distinct calendar (agencies usually share one), each part scanning ``keyed`` once."""
+    first: dict[str, AgencyCalendar] = {}
+    for c in calendars:
+        first.setdefault(c.agency_id, c)
+    shared: dict[tuple[str, str, str | None], list[str]] = {}
+    for c in first.values():
+        shared.setdefault((c.timezone, c.country, c.subdivision), []).append(c.agency_id)
     hours = (
         keyed.group_by("_agency")
-        .agg(pl.col("agency_id").first(), first=pl.col("bucket_start").min(), last=pl.col("bucket_start").max())
+        .agg(
+            pl.col("agency_id").first(), first=pl.col("bucket_start").min(), last=pl.col("bucket_start").max()
+        )
         .select("agency_id", "_agency", bucket_start=pl.datetime_ranges("first", "last", BUCKET))
         .explode("bucket_start")
         .with_columns(_hour=hour_key("_agency"))
     )
     parts = [
         calendar_features(
-            hours.filter(pl.col("agency_id") == c.agency_id),
-            timezone=c.timezone,
-            country=c.country,
-            subdivision=c.subdivision,
+            hours.filter(pl.col("agency_id").is_in(agencies)),
+            timezone=timezone,
+            country=country,
+            subdivision=subdivision,
         )
-        for c in calendars
+        for (timezone, country, subdivision), agencies in shared.items()
     ]
     return pl.concat(parts).select("_hour", *CALENDAR_COLUMNS)
 
@@ -60,9 +69,9 @@ def static_inputs(
     ``band_inputs``: ``_series`` (the series' number) and ``_hour`` (features.panel.hour_key
     of the agency's number).
     """
-    keyed = panel.with_columns(_series=series_number(*SERIES), _agency=series_number("agency_id")).with_columns(
-        _key=hour_key("_series").set_sorted(), _hour=hour_key("_agency")
-    )
+    keyed = panel.with_columns(
+        _series=series_number(*SERIES), _agency=series_number("agency_id")
+    ).with_columns(_key=hour_key("_series").set_sorted(), _hour=hour_key("_agency"))
     series = keyed.filter(pl.col("_series").ne_missing(pl.col("_series").shift())).select(*SERIES, "_series")
     other = (
         cross_counts.join(series, on=SERIES)
@@ -70,14 +79,17 @@ def static_inputs(
         .sort("_key")
     )
     last_observed = pl.col("bucket_start").filter(pl.col("incidents").is_not_null()).max().over("_agency")
-    observed_other = pl.when(pl.col("bucket_start") <= last_observed).then(pl.col("other_incidents").fill_null(0))
+    observed_other = pl.when(pl.col("bucket_start") <= last_observed).then(
+        pl.col("other_incidents").fill_null(0)
+    )
     parts = [keyed, aligned(keyed, other, "_key")]
     if calendars:
         parts.append(aligned(keyed, _calendar(keyed, calendars), "_hour"))
+    has_events = events is not None and events.height > 0
+    if has_events:
+        parts.append(event_features(keyed.select(KEYS), events, timezone=events_timezone).drop(KEYS))
     frame = pl.concat(parts, how="horizontal").with_columns(other_incidents=observed_other.cast(pl.Int32))
-    if events is not None and events.height:
-        frame = event_features(frame, events, timezone=events_timezone)
-    else:
+    if not has_events:
         frame = frame.with_columns(event_active=pl.lit(False), event_attendance=pl.lit(0, pl.Int32))
     return frame.select(pl.exclude("_series", "_agency", "_key", "_hour"), "_series", "_hour")
 

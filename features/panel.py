@@ -4,8 +4,8 @@ Pure polars: LazyFrame in, LazyFrame out; the caller collects once.
 
 Panels are sorted by series and hour, so the heavy work never joins or sorts on the string
 keys: ``series_number`` numbers the series of a sorted frame and ``hour_key`` packs a number
-and the hour into one Int64, on which joins and group-bys are many times faster (and are
-sorted, so polars merges instead of hashing).
+and the hour into one Int64. Joins and group-bys on that one integer are many times faster
+than on (agency_id, area_id, bucket_start), faster still where the key is sorted.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ def series_number(*columns: str) -> pl.Expr:
 
 
 def hour_key(number: str | pl.Expr) -> pl.Expr:
-    """``number`` (a column or expression) and ``bucket_start`` packed into one Int64.
-
-    Keys order like (number, bucket_start), and ``key // HOUR_KEY_SPAN`` is the number.
+    """``number`` (a column or expression) and ``bucket_start`` (in epoch seconds) packed into
+    one Int64. Keys order like (number, bucket_start), and ``key // HOUR_KEY_SPAN`` is the number.
     """
     number = pl.col(number) if isinstance(number, str) else number
     return number.cast(pl.Int64) * HOUR_KEY_SPAN + (pl.col("bucket_start").dt.epoch("s") + HOUR_KEY_SPAN // 2)
@@ -38,12 +37,11 @@ def hour_key(number: str | pl.Expr) -> pl.Expr:
 
 def counted_incidents(incidents: pl.LazyFrame, counted_sources: dict[str, tuple[str, ...]]) -> pl.LazyFrame:
     """The incidents each agency counts as demand (e.g. police: not officer-initiated work)."""
-    allowed = pl.LazyFrame(
-        [(agency, source) for agency, sources in counted_sources.items() for source in sources],
-        schema={"agency_id": pl.String, "call_source": pl.String},
-        orient="row",
-    )
-    return incidents.join(allowed, on=["agency_id", "call_source"], how="semi")
+    counted = [
+        (pl.col("agency_id") == agency) & pl.col("call_source").is_in(list(sources))
+        for agency, sources in counted_sources.items()
+    ]
+    return incidents.filter(pl.any_horizontal(counted) if counted else pl.lit(False))
 
 
 def service_hours(incidents: pl.LazyFrame) -> pl.LazyFrame:
@@ -66,21 +64,9 @@ def service_hours(incidents: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def demand_counts(incidents: pl.LazyFrame) -> pl.LazyFrame:
-    """Incidents and workload hours per agency x area x hour, for the hours that have any."""
-    return (
-        incidents.with_columns(
-            area_id=pl.col("area_id").fill_null(UNKNOWN_AREA),
-            bucket_start=pl.col("received_at").dt.truncate(BUCKET),
-        )
-        .group_by(KEYS)
-        .agg(incidents=pl.len().cast(pl.Int32), workload_hours=pl.col("service_hours").sum())
-    )
-
-
 def _series_counts(incidents: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """``demand_counts`` keyed for speed: the series (agency_id, area_id, _series, first, last;
-    sorted by series) and their counts by ``_key`` (sorted)."""
+    """The series (agency_id, area_id, _series, first and last hour; sorted by series) and
+    their incidents and workload hours by ``_key`` (sorted), for the hours that have any."""
     hourly = incidents.select(
         "agency_id",
         "service_hours",
@@ -95,9 +81,11 @@ def _series_counts(incidents: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]
     )
     counts = (
         hourly.join(series.select(*SERIES, "_series"), on=SERIES, maintain_order="left")
-        .group_by(_key=hour_key("_series"))
+        .select("service_hours", _key=hour_key("_series"))
+        # sorted first: a group-by that keeps order then runs along the sorted key, no hashing
+        .sort("_key", maintain_order=True)
+        .group_by("_key", maintain_order=True)
         .agg(incidents=pl.len().cast(pl.Int32), workload_hours=pl.col("service_hours").sum())
-        .sort("_key")
     )
     return series, counts
 
@@ -128,8 +116,9 @@ def _grid(series: pl.LazyFrame, future_hours: int = 0) -> pl.LazyFrame:
 def aligned(keys: pl.LazyFrame, values: pl.LazyFrame, on: str) -> pl.LazyFrame:
     """``values``' columns for each row of ``keys`` (nulls where none), ``on`` dropped.
 
-    Only the key column is joined, and the result put beside the frame it came from
-    (``pl.concat(..., how="horizontal")``), so wide frames are never copied row by row.
+    ``on`` is unique in ``values``. Only the key column is joined, and the result is meant
+    to be put beside ``keys`` (``pl.concat(..., how="horizontal")``), so a wide frame is
+    never copied row by row.
     """
     return keys.select(on).join(values, on=on, how="left", maintain_order="left").drop(on)
 
@@ -165,6 +154,8 @@ def extend_panel(panel: pl.LazyFrame, hours: int) -> pl.LazyFrame:
         .group_by(*SERIES, "_series", maintain_order=True)
         .agg(first=pl.col("bucket_start").min(), last=pl.col("bucket_start").max())
     )
-    rows = numbered.select(pl.exclude(*SERIES, "bucket_start", "_series"), _key=hour_key("_series").set_sorted())
+    rows = numbered.select(
+        pl.exclude(*SERIES, "bucket_start", "_series"), _key=hour_key("_series").set_sorted()
+    )
     grid = _grid(series, hours)
     return pl.concat([grid.select(KEYS), aligned(grid, rows, "_key")], how="horizontal")
