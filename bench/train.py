@@ -41,8 +41,8 @@ def _time_training(inputs: pl.DataFrame, end, truth) -> dict:
 
 
 def _inputs(built, end) -> pl.DataFrame:
-    """Only the rows training and the backtest read: a year before the first fold onwards."""
-    start = end - timedelta(days=365 + 3 * 14)
+    """Only the rows training and the backtest read: half a year before the first fold onwards."""
+    start = end - timedelta(days=182 + 3 * 14)
     return pl.concat(
         built.model_inputs(band).filter(pl.col("bucket_start") >= start).collect() for band in built.bands
     )

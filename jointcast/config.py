@@ -63,7 +63,7 @@ class ForecastSettings(_Strict):
     horizon_hours: int = Field(336, ge=1, le=24 * 62)
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     backtest_folds: int = Field(3, ge=1, le=52)
-    train_days: int = Field(365, ge=14, le=3650, description="history each model is fitted on")
+    train_days: int = Field(182, ge=14, le=3650, description="history each model is fitted on")
     events_file: Path | None = None
 
     @field_validator("quantiles")

@@ -34,7 +34,7 @@ class ModelParameters:
     lambda_l2: float = 1.0
     max_bin: int = 63
     num_boost_round: int = 120
-    train_days: int = 365
+    train_days: int = 182
     seed: int = 7
 
     def lightgbm(self) -> dict:
