@@ -85,7 +85,6 @@ def run(data: Path, workspace: Path) -> dict:
     from expectations.runner import Validator
     from expectations.validate import validate_feed
     from features.build import FeatureParameters, build_features
-    from features.model_inputs import AgencyCalendar
     from jointcast.config import load_settings
     from models.forecaster import ModelParameters
     from models.metrics import point_scores
@@ -105,12 +104,7 @@ def run(data: Path, workspace: Path) -> dict:
         timings["ingest_validate_s"] = round(time.perf_counter() - started, 1)
         incidents = read_frame(con, "SELECT * FROM core.incidents")
         quarantined = con.execute("SELECT count(*) FROM quality.quarantine").fetchone()[0]
-        params = FeatureParameters(
-            counted_sources={a.id: a.counted_call_sources for a in settings.agencies},
-            calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
-            horizon_hours=336,
-            events_timezone="America/New_York",
-        )
+        params = FeatureParameters.from_settings(settings)
         started = time.perf_counter()
         built = build_features(incidents.lazy(), None, params)
         write_features(

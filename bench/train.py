@@ -52,7 +52,6 @@ def case_demo() -> dict:
     from expectations.runner import Validator
     from expectations.validate import validate_feed
     from features.build import FeatureParameters, build_features
-    from features.model_inputs import AgencyCalendar
     from jointcast.config import load_settings
     from jointcast.simulator import simulate
     from warehouse.db import open_warehouse
@@ -70,12 +69,7 @@ def case_demo() -> dict:
                 ingest_feed(con, settings, feed)
                 validate_feed(con, settings, feed, validator)
             incidents = read_incidents(con)
-        params = FeatureParameters(
-            counted_sources={a.id: a.counted_call_sources for a in settings.agencies},
-            calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
-            horizon_hours=336,
-            events_timezone="America/New_York",
-        )
+        params = FeatureParameters.from_settings(settings)
         built = build_features(incidents.lazy(), read_events(settings.events_path), params)
         end = built.demand["bucket_start"].max() + timedelta(hours=1)
         return _time_training(_inputs(built, end), end, read_truth(root))

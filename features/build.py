@@ -11,6 +11,7 @@ from features.history import horizon_bands
 from features.joint import joint_demand, link_joint_events
 from features.model_inputs import AgencyCalendar, band_inputs, static_inputs
 from features.panel import counted_incidents, demand_panel
+from jointcast.config import Settings
 
 ENGINE = "in-memory"
 """The polars engine for the features stage: its plans are windows, shifts and joins on
@@ -26,6 +27,16 @@ class FeatureParameters:
     events_timezone: str
     max_distance_m: float = 300.0
     max_minutes: float = 15.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeatureParameters:
+        """The parameters a workspace's config gives (events are read in the first agency's zone)."""
+        return cls(
+            counted_sources={a.id: a.counted_call_sources for a in settings.agencies},
+            calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
+            horizon_hours=settings.forecast.horizon_hours,
+            events_timezone=settings.agencies[0].timezone,
+        )
 
 
 @dataclass(frozen=True)

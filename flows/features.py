@@ -11,17 +11,11 @@ from flows.common import logger, settings_for, warehouse
 def features_flow(config: str | None = None) -> dict:
     """Recompute every features.* table from core (fast enough that a rerun is a full rebuild)."""
     from features.build import FeatureParameters, build_features
-    from features.model_inputs import AgencyCalendar
     from warehouse.features_store import read_events, read_incidents, write_features
 
     settings = settings_for(config)
     log = logger()
-    params = FeatureParameters(
-        counted_sources={a.id: a.counted_call_sources for a in settings.agencies},
-        calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
-        horizon_hours=settings.forecast.horizon_hours,
-        events_timezone=settings.agencies[0].timezone,
-    )
+    params = FeatureParameters.from_settings(settings)
     with warehouse(settings) as con:
         incidents = read_incidents(con)
         built = build_features(incidents.lazy(), read_events(settings.events_path), params)

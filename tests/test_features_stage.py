@@ -1,5 +1,7 @@
 """The features stage on the simulated workspace, as a Prefect flow on a real warehouse."""
 
+from dataclasses import replace
+
 import polars as pl
 
 from flows.features import features_flow
@@ -46,7 +48,6 @@ def test_the_simulated_truth_and_the_panel_agree_in_total(workspace):
     config = workspace / "jointcast.toml"
     _ingest(config)
     from features.build import FeatureParameters, build_features
-    from features.model_inputs import AgencyCalendar
     from jointcast.config import load_settings
     from warehouse.db import open_warehouse
     from warehouse.features_store import read_incidents
@@ -57,12 +58,7 @@ def test_the_simulated_truth_and_the_panel_agree_in_total(workspace):
     built = build_features(
         incidents.lazy(),
         None,
-        FeatureParameters(
-            counted_sources={a.id: a.counted_call_sources for a in settings.agencies},
-            calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
-            horizon_hours=48,
-            events_timezone="America/New_York",
-        ),
+        replace(FeatureParameters.from_settings(settings), horizon_hours=48),
     )
     truth = pl.read_parquet(workspace / "truth" / "rates.parquet")
     window = built.demand.select(

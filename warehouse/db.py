@@ -86,20 +86,3 @@ def quote(identifier: str) -> str:
 def literal(value: str) -> str:
     """A single-quoted SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns"
-        " WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return [row[0] for row in rows]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.db import literal
+from warehouse.db import literal, quote
 from warehouse.readers import SourceRows, collect_csv_rejects
 
 PARQUET = "FORMAT parquet, COMPRESSION zstd"
@@ -86,7 +86,5 @@ def refresh_view(con: duckdb.DuckDBPyConnection, raw_root: Path, feed_id: str) -
 
 
 def batch_rows_sql(path: Path, columns: tuple[str, ...]) -> str:
-    from warehouse.db import quote
-
     select = ", ".join(quote(c) for c in columns)
     return f"SELECT _row_number, {select} FROM read_parquet({literal(str(path))})"
