@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,19 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/jointcast demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium for the report's browser test (tests/browser.py); installed once, with apt.
+browser:
+	@command -v chromium >/dev/null || { \
+		if command -v apt-get >/dev/null; then \
+			echo "installing chromium (apt) for the report's browser test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "*** chromium is missing and apt-get is unavailable: install Chromium by hand;" \
+				"tests/test_report.py will fail until /usr/bin/chromium exists" >&2; \
+		fi; }
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -165,6 +165,36 @@ def _print_training(result: dict) -> None:
 
 
 @app.command()
+def forecast(config: ConfigOption = None) -> None:
+    """Forecast every agency x area with the champion model and publish it with staffing."""
+    _prepare_environment()
+    from flows.forecast import forecast_flow
+
+    _print_publication(_run_stage(forecast_flow, config), config)
+
+
+@app.command()
+def publish(config: ConfigOption = None) -> None:
+    """Republish the current forecast with today's staffing settings and overrides; write the reports."""
+    _prepare_environment()
+    from flows.publish import publish_flow
+
+    _print_publication(_run_stage(publish_flow, config), config)
+
+
+def _print_publication(result: dict, config: Path | None) -> None:
+    if not isinstance(result, dict) or "publication_id" not in result:
+        return
+    verb = "published" if result.get("published") else "unchanged since"
+    console.print(f"{verb} publication {result['publication_id']}", highlight=False)
+    settings = load_settings(config)
+    for agency in settings.agencies:
+        page = settings.root / "report" / f"{agency.id}.html"
+        if page.exists():
+            console.print(f"report: {page}", soft_wrap=True, highlight=False)
+
+
+@app.command()
 def quality(config: ConfigOption = None) -> None:
     """Per feed: batches, rows loaded, rows quarantined by reason, the last failure."""
     from warehouse.db import open_warehouse
@@ -229,6 +259,13 @@ def demo(
         f"mlflow ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db",
         soft_wrap=True,
     )
+
+
+from jointcast import cli_planning  # noqa: E402  (registers the planner commands)
+
+app.add_typer(cli_planning.overrides, name="override")
+app.add_typer(cli_planning.show, name="show")
+app.command()(cli_planning.export)
 
 
 def _print_batches(config: Path | None) -> None:

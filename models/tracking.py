@@ -145,3 +145,13 @@ def load_champion(registered_model: str) -> tuple[lgb.Booster, Champion]:
             f"registered model '{registered_model}' has no '{CHAMPION}' version: run `jointcast train`"
         )
     return mlflow.lightgbm.load_model(f"models:/{registered_model}@{CHAMPION}"), champion
+
+
+def load_dispersion(run_id: str) -> dict[str, dict[str, float]]:
+    """The count distribution's alpha per grain and agency that a training run measured."""
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="tables/dispersion.csv")
+    table = pl.read_csv(path)
+    alphas: dict[str, dict[str, float]] = {}
+    for grain, agency, alpha in table.select("grain", "agency_id", "alpha").iter_rows():
+        alphas.setdefault(grain, {})[agency] = float(alpha)
+    return alphas

@@ -1,0 +1,58 @@
+"""The forecast stage: the champion model over the hours ahead, published with its staffing."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.common import failed, logger, settings_for, warehouse
+from flows.publish import publish_current, publish_model_forecast
+
+
+@flow(name="forecast", persist_result=False)
+def forecast_flow(config: str | None = None) -> dict:
+    """Forecast every agency x area from its latest data with the champion, then publish.
+
+    The same champion on the same data gives the same forecast, so it is not recomputed:
+    the stage then only republishes if staffing settings, overrides or staleness changed.
+    """
+    from features.history import horizon_bands
+    from models import tracking
+    from models.forecasting import forecast_demand
+    from models.publication import Provenance, digest
+    from warehouse.model_store import data_end, read_model_inputs
+    from warehouse.publish import latest_publication
+
+    settings = settings_for(config)
+    log = logger()
+    tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
+    name, horizon = settings.mlflow.registered_model, settings.forecast.horizon_hours
+    try:
+        booster, champion = tracking.load_champion(name)
+    except LookupError as exc:
+        return failed("forecast", [f"forecast: {exc}"])
+    with warehouse(settings) as con:
+        try:
+            _, data_digest = data_end(con)
+        except LookupError as exc:
+            return failed("forecast", [f"forecast: {exc}"])
+        latest = latest_publication(con)
+        forecast_digest = digest(name, champion.version, data_digest, horizon)
+        if latest is not None and latest["forecast_digest"] == forecast_digest:
+            log.info(
+                "model %s version %s on the same data: the forecast of publication %d stands",
+                name, champion.version, latest["forecast_of"],
+            )  # fmt: skip
+            return publish_current(settings, trigger="forecast")
+        inputs = read_model_inputs(con)
+    alphas = tracking.load_dispersion(champion.run_id)
+    log.info("forecasting %d hours ahead with %s version %s", horizon, name, champion.version)
+    model = forecast_demand(booster, inputs, horizon, horizon_bands(horizon), alphas.get("hourly", {}))
+    provenance = Provenance(
+        model_name=name,
+        model_version=champion.version,
+        mlflow_run_id=champion.run_id,
+        forecast_digest=forecast_digest,
+        data_as_of=model.data_as_of,
+        dispersion=alphas,
+    )
+    return publish_model_forecast(settings, model.hourly, provenance, trigger="forecast")

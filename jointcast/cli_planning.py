@@ -1,0 +1,217 @@
+"""Planner commands: overrides, exports and the coming shifts in the terminal."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+
+from jointcast.cli import ConfigOption, _fail, console
+from jointcast.config import ConfigError, Settings, load_settings
+
+overrides = typer.Typer(help="Planner adjustments on top of the model, audited.", no_args_is_help=True)
+show = typer.Typer(help="Published numbers in the terminal.", no_args_is_help=True)
+AgencyOption = Annotated[str, typer.Option("--agency", help="Agency id, as in the config")]
+
+
+def _settings(config: Path | None, agency: str | None = None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise _fail([str(exc)], 2) from None
+    if agency is not None and agency not in {a.id for a in settings.agencies}:
+        known = ", ".join(a.id for a in settings.agencies)
+        raise _fail([f"unknown agency '{agency}' (configured: {known})"], 2)
+    if not settings.warehouse_path.exists():
+        raise _fail([f"no warehouse at {settings.warehouse_path}: run `jointcast run` first"])
+    return settings
+
+
+def _when(text: str, timezone: str, option: str) -> datetime:
+    """An ISO date or date-time; without an offset it is the agency's local time."""
+    try:
+        value = (
+            datetime.combine(date.fromisoformat(text), time())
+            if len(text) == 10
+            else datetime.fromisoformat(text)
+        )
+    except ValueError:
+        raise _fail(
+            [f"{option} '{text}' is not an ISO date or date-time (2026-12-24 or 2026-12-24T18:00)"], 2
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(timezone))
+    return value.astimezone(UTC)
+
+
+def _who() -> str:
+    from flows.publish import who
+
+    return who()
+
+
+@overrides.command("add")
+def override_add(
+    agency: AgencyOption,
+    start: Annotated[str, typer.Option("--from", help="Start, local time unless an offset is given")],
+    end: Annotated[str, typer.Option("--to", help="End (exclusive), local time unless an offset is given")],
+    factor: Annotated[float, typer.Option(help="Multiply the forecast by this (1.3 = +30%)")],
+    reason: Annotated[str, typer.Option(help="Why: kept for the audit trail")],
+    area: Annotated[str | None, typer.Option(help="One area [default: every area]")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Record an override; `jointcast publish` applies it."""
+    from warehouse.db import open_warehouse
+    from warehouse.overrides import OverrideError, add_override
+
+    settings = _settings(config, agency)
+    timezone = next(a.timezone for a in settings.agencies if a.id == agency)
+    starts, ends = _when(start, timezone, "--from"), _when(end, timezone, "--to")
+    try:
+        with open_warehouse(settings.warehouse_path) as con:
+            override_id = add_override(
+                con, agency_id=agency, area_id=area, starts_at=starts, ends_at=ends, factor=factor,
+                reason=reason, created_by=_who(),
+            )  # fmt: skip
+    except OverrideError as exc:
+        raise _fail([str(exc)]) from None
+    console.print(f"override {override_id} recorded; run `jointcast publish` to apply it", highlight=False)
+
+
+@overrides.command("list")
+def override_list(
+    agency: Annotated[str | None, typer.Option("--agency", help="Only this agency")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include withdrawn overrides")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Overrides in force (with --all, withdrawn ones too)."""
+    from warehouse.db import open_warehouse
+    from warehouse.overrides import read_overrides
+
+    settings = _settings(config, agency)
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        rows = read_overrides(con, agency, include_withdrawn=all_)
+    table = Table("id", "agency", "area", "from (UTC)", "to (UTC)", "factor", "reason", "by", "status")
+    for row in rows.iter_rows(named=True):
+        status = "in force" if row["withdrawn_at"] is None else f"withdrawn {row['withdrawn_at']:%Y-%m-%d}"
+        table.add_row(
+            str(row["override_id"]), row["agency_id"], row["area_id"] or "all",
+            f"{row['starts_at']:%Y-%m-%d %H:%M}", f"{row['ends_at']:%Y-%m-%d %H:%M}", f"{row['factor']:g}",
+            row["reason"], row["created_by"], status,
+        )  # fmt: skip
+    console.print(table)
+
+
+@overrides.command("withdraw")
+def override_withdraw(
+    override_id: Annotated[int, typer.Argument(help="The override's id (see `override list`)")],
+    reason: Annotated[str, typer.Option(help="Why it is withdrawn")] = "withdrawn",
+    config: ConfigOption = None,
+) -> None:
+    """Withdraw an override (it stays in the audit trail); `jointcast publish` applies it."""
+    from warehouse.db import open_warehouse
+    from warehouse.overrides import OverrideError, withdraw_override
+
+    settings = _settings(config)
+    try:
+        with open_warehouse(settings.warehouse_path) as con:
+            withdraw_override(con, override_id, _who(), reason)
+    except OverrideError as exc:
+        raise _fail([str(exc)]) from None
+    console.print(f"override {override_id} withdrawn; run `jointcast publish` to apply it", highlight=False)
+
+
+def export(
+    agency: AgencyOption,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    out: Annotated[Path, typer.Option(help="Folder to write the files and manifest.json into")] = Path(
+        "export"
+    ),
+    config: ConfigOption = None,
+) -> None:
+    """One agency's published tables as files, with a checksum manifest."""
+    from warehouse.db import open_warehouse
+    from warehouse.exports import ExportError, export_agency
+
+    settings = _settings(config, agency)
+    try:
+        with open_warehouse(settings.warehouse_path, read_only=True) as con:
+            manifest = export_agency(con, agency, fmt, out)
+    except ExportError as exc:
+        raise _fail([str(exc)]) from None
+    table = Table(
+        "file", "rows", "sha256", title=f"{agency}: publication {manifest['publication_id']} -> {out}"
+    )
+    for name, info in manifest["files"].items():
+        table.add_row(name, f"{info['rows']:,}", info["sha256"][:16] + "…")
+    console.print(table)
+
+
+@show.command("staffing")
+def show_staffing(
+    agency: AgencyOption,
+    day: Annotated[
+        str | None, typer.Option("--date", help="One local date, per area [default: next 3 days]")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The coming shifts: expected incidents, p90 workload, units on duty and FTE."""
+    import polars as pl
+
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import read_frame
+
+    settings = _settings(config, agency)
+    zone = ZoneInfo(next(a.timezone for a in settings.agencies if a.id == agency))
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        rows = read_frame(
+            con, "SELECT * FROM forecast.staffing WHERE agency_id = ? ORDER BY shift_start", [agency]
+        )
+    if rows.is_empty():
+        raise _fail([f"no staffing published for '{agency}': run `jointcast forecast` first"])
+    if day is not None:
+        try:
+            wanted = date.fromisoformat(day)
+        except ValueError:
+            raise _fail([f"--date '{day}' is not an ISO date (2026-12-24)"], 2) from None
+        rows = rows.filter(pl.col("shift_date") == wanted)
+        keys, title = ["shift_start", "area_id"], f"{agency}: shifts on {wanted} by area"
+    else:
+        today = datetime.now(zone).date()
+        rows = rows.filter(pl.col("shift_date").is_between(today, today + timedelta(days=2)))
+        keys, title = ["shift_start"], f"{agency}: coming shifts (all areas)"
+    if rows.is_empty():
+        raise _fail([f"no published shifts for '{agency}' on those dates (try --date)"])
+    grouped = (
+        rows.group_by(*keys, maintain_order=True)
+        .agg(
+            pl.col("shift_date", "shift_name", "shift_start_local", "shift_end", "data_stale").first(),
+            pl.col("expected_incidents", "workload_hours_p90", "recommended_units", "fte").sum(),
+        )
+        .sort(keys)
+    )
+    headers = [
+        "date",
+        "shift",
+        "local time",
+        *(["area"] if day else []),
+        "incidents",
+        "p90 workload h",
+        "units",
+        "FTE",
+    ]
+    table = Table(*headers, title=title)
+    for row in grouped.iter_rows(named=True):
+        ends = row["shift_end"].astimezone(zone)
+        table.add_row(
+            f"{row['shift_date']}", row["shift_name"], f"{row['shift_start_local']:%H:%M}-{ends:%H:%M}",
+            *([row["area_id"]] if day else []), f"{row['expected_incidents']:.1f}",
+            f"{row['workload_hours_p90']:.1f}", str(row["recommended_units"]), f"{row['fte']:.1f}",
+        )  # fmt: skip
+    console.print(table)
+    if rows["data_stale"].any():
+        console.print(f"[bold yellow]warning:[/] {agency}'s data is stale: these numbers rest on old data")

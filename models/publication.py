@@ -1,0 +1,131 @@
+"""What a publication holds, assembled from the model's forecast, overrides and staffing plans.
+
+Pure: frames in, the frames of forecast.demand and forecast.staffing out. The caller
+(flows/publish.py) reads the warehouse and MLflow and writes the result in one go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from models.forecasting import agency_totals
+from models.overrides import apply_overrides
+from models.staffing import StaffingPlan, staffing_table
+
+MODEL_COLUMNS = ("model_mean", "model_p10", "model_p50", "model_p90")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the published numbers come from."""
+
+    model_name: str
+    model_version: str
+    mlflow_run_id: str
+    forecast_digest: str  # model version x data: the same digest, the same model forecast
+    data_as_of: dict[str, datetime]  # per agency
+    dispersion: dict[str, dict[str, float]]  # grain -> agency -> alpha
+
+
+def digest(*parts: object) -> str:
+    """A short stable SHA-256 of JSON-able parts."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def stale_lags(
+    data_as_of: dict[str, datetime], max_lag_hours: dict[str, float], now: datetime
+) -> dict[str, float]:
+    """Agencies whose newest data is older than their configured lag: agency -> hours behind."""
+    lags = {agency: (now - end).total_seconds() / 3600 for agency, end in data_as_of.items()}
+    return {agency: round(lag, 1) for agency, lag in lags.items() if lag > max_lag_hours.get(agency, 24.0)}
+
+
+def published_demand(
+    model: pl.DataFrame,
+    overrides: pl.DataFrame,
+    provenance: Provenance,
+    stale: dict[str, float],
+    generated_at: datetime,
+    publication_id: int,
+) -> pl.DataFrame:
+    """forecast.demand rows: the model's numbers (``model``: keys, horizon, model_mean,
+    model_p10/p50/p90, drivers) with the overrides applied, and where they come from."""
+    adjusted = apply_overrides(model, overrides)
+    ends = pl.DataFrame(
+        list(provenance.data_as_of.items()),
+        schema={"agency_id": pl.String, "data_as_of": pl.Datetime("us", "UTC")},
+        orient="row",
+    )
+    return adjusted.join(ends, on="agency_id", how="left").select(
+        "agency_id", "area_id", "bucket_start", "horizon", "mean", "p10", "p50", "p90", *MODEL_COLUMNS,
+        "override_factor", "override_ids", "drivers",
+        data_stale=pl.col("agency_id").is_in(list(stale)),
+        model_name=pl.lit(provenance.model_name),
+        model_version=pl.lit(provenance.model_version),
+        mlflow_run_id=pl.lit(provenance.mlflow_run_id),
+        generated_at=pl.lit(generated_at, pl.Datetime("us", "UTC")),
+        data_as_of="data_as_of",
+        publication_id=pl.lit(publication_id, pl.Int64),
+    ).sort("agency_id", "area_id", "bucket_start")  # fmt: skip
+
+
+def published_staffing(
+    demand: pl.DataFrame, plans: dict[str, StaffingPlan], horizon_hours: int
+) -> pl.DataFrame:
+    """forecast.staffing rows: every agency's shifts inside its forecast window."""
+    parts = []
+    for agency_id, plan in plans.items():
+        hourly = demand.filter(pl.col("agency_id") == agency_id)
+        if hourly.is_empty():
+            continue
+        start = hourly["data_as_of"][0]
+        table = staffing_table(
+            hourly.select("agency_id", "area_id", "bucket_start", "mean"),
+            plan,
+            start,
+            start + timedelta(hours=horizon_hours),
+        )
+        parts.append(
+            table.with_columns(
+                data_stale=pl.lit(hourly["data_stale"][0]),
+                model_version=pl.lit(hourly["model_version"][0]),
+                generated_at=pl.lit(hourly["generated_at"][0]),
+                publication_id=pl.lit(hourly["publication_id"][0]),
+            )
+        )
+    if not parts:
+        return pl.DataFrame()
+    table = pl.concat(parts)
+    first = [
+        c
+        for c in table.columns
+        if c not in ("assumptions", "model_version", "generated_at", "publication_id")
+    ]
+    return table.select(*first, "assumptions", "model_version", "generated_at", "publication_id")
+
+
+def area_summary(demand: pl.DataFrame, days: int = 7) -> pl.DataFrame:
+    """Per agency x area over the next ``days``: expected incidents, the busiest hour and its drivers."""
+    first = demand["bucket_start"].min()
+    window = demand.filter(pl.col("bucket_start") < first + timedelta(days=days))
+    return (
+        window.sort("mean", descending=True)
+        .group_by("agency_id", "area_id", maintain_order=True)
+        .agg(
+            expected_incidents=pl.col("mean").sum(),
+            peak_hour_mean=pl.col("mean").first(),
+            drivers=pl.col("drivers").first(),
+        )
+        .sort("agency_id", "expected_incidents", descending=[False, True])
+    )
+
+
+def agency_hourly(demand: pl.DataFrame, provenance: Provenance) -> pl.DataFrame:
+    """Per agency x hour: the published total and the quantiles of that total."""
+    return agency_totals(demand, provenance.dispersion.get("agency_hourly", {}))

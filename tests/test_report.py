@@ -1,0 +1,285 @@
+"""The planner report: self-contained, escaped, honest about stale data, and drawn in a real browser.
+
+The frames come from the simulator's true rates (the forecast) and Poisson draws from them (the
+actuals); the staffing rows are built here by hand, shift by shift, as the publisher would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image
+from scipy.stats import poisson
+
+from tests.browser import dump_dom, screenshot
+from warehouse.report import ACTUAL, BAND, MEAN, SHIFT_COLOURS, AgencyReport, render_report, write_report
+
+END = date(2026, 3, 2)  # the forecast's first week crosses the start of US daylight saving time (8 March)
+TIMEZONE = "America/New_York"
+SHIFTS = {"day": 7, "evening": 15, "night": 23}  # local start hour; each runs 8 hours
+SERVICE_HOURS, UTILISATION, RELIEF = 0.75, 0.6, 1.65
+
+
+def _quantiles(frame: pl.DataFrame, mean: str) -> pl.DataFrame:
+    values = frame[mean].to_numpy()
+    return frame.with_columns(
+        **{name: poisson.ppf(q, values) for name, q in (("p10", 0.1), ("p50", 0.5), ("p90", 0.9))}
+    )
+
+
+def _staffing(rates: pl.DataFrame) -> pl.DataFrame:
+    """Per area and local 8-hour shift: expected incidents, workload, units and FTE (shift_instances-like)."""
+    local = pl.col("bucket_start").dt.convert_time_zone(TIMEZONE).dt.replace_time_zone(None)
+    anchored = local - timedelta(hours=SHIFTS["day"])  # the day shift starts at 00:00 of the anchored clock
+    shifts = (
+        rates.with_columns(
+            shift_date=anchored.dt.date(),
+            shift_name=pl.when(anchored.dt.hour() < 8)
+            .then(pl.lit("day"))
+            .when(anchored.dt.hour() < 16)
+            .then(pl.lit("evening"))
+            .otherwise(pl.lit("night")),
+            local=local,
+        )
+        .group_by("agency_id", "area_id", "shift_date", "shift_name")
+        .agg(
+            shift_start=pl.col("bucket_start").min(),
+            shift_end=pl.col("bucket_start").max() + timedelta(hours=1),
+            shift_start_local=pl.col("local").min(),
+            shift_hours=pl.len().cast(pl.Float64),
+            expected_incidents=pl.col("rate").sum(),
+        )
+        .filter(pl.col("shift_hours") >= 7)  # whole shifts only (7 or 9 hours across a clock change)
+    )
+    mean = shifts["expected_incidents"].to_numpy()
+    p90 = poisson.ppf(0.9, mean)
+    units = np.maximum(1, np.ceil(p90 * SERVICE_HOURS / (shifts["shift_hours"].to_numpy() * UTILISATION)))
+    assumptions = json.dumps(
+        {"service_hours": SERVICE_HOURS, "target_utilisation": UTILISATION, "relief_factor": RELIEF}
+    )
+    return shifts.with_columns(
+        incidents_p50=poisson.ppf(0.5, mean),
+        incidents_p90=p90,
+        workload_hours_p50=poisson.ppf(0.5, mean) * SERVICE_HOURS,
+        workload_hours_p90=p90 * SERVICE_HOURS,
+        recommended_units=pl.Series(units.astype(np.int64)),
+        fte=pl.Series(units * RELIEF),
+        data_stale=pl.lit(False),
+        assumptions=pl.lit(assumptions),
+    ).sort("shift_start", "area_id")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> AgencyReport:
+    from jointcast.simulator import simulate
+
+    out = tmp_path_factory.mktemp("report-sim")
+    simulate(out, days=35, seed=3, agencies=1, end=END)
+    rates = pl.read_parquet(out / "truth" / "rates.parquet")
+    start = datetime(END.year, END.month, END.day, tzinfo=UTC)
+    future = rates.filter(pl.col("bucket_start") >= start)
+    hourly = future.group_by("bucket_start").agg(mean=pl.col("rate").sum()).sort("bucket_start")
+    past = (
+        rates.filter(pl.col("bucket_start").is_between(start - timedelta(days=21), start, closed="left"))
+        .group_by("bucket_start")
+        .agg(pl.col("rate").sum())
+        .sort("bucket_start")
+    )
+    draws = np.random.default_rng(3).poisson(past["rate"].to_numpy())
+    week = future.filter(pl.col("bucket_start") < start + timedelta(days=7))
+    areas = (
+        week.group_by("area_id")
+        .agg(expected_incidents=pl.col("rate").sum(), peak_hour_mean=pl.col("rate").max())
+        .with_columns(drivers=pl.lit("same hour last week +35%; time of day +20%; holiday -10%"))
+    )
+    overrides = pl.DataFrame(
+        {
+            "override_id": ["ovr-7", "ovr-8"],
+            "area_id": ["B03", None],
+            "starts_at": [start + timedelta(days=2, hours=22), start + timedelta(days=5)],
+            "ends_at": [start + timedelta(days=3, hours=4), start + timedelta(days=6)],
+            "factor": [1.4, 1.1],
+            "reason": ["Stadium concert & fireworks", "Storm warning"],
+            "created_by": ["j.doe", "ops-lead"],
+        }
+    )
+    return AgencyReport(
+        agency_id="city_police",
+        agency_name="City Police Department",
+        timezone=TIMEZONE,
+        publication={
+            "publication_id": "pub-20260302-0600",
+            "published_at": start + timedelta(hours=11),
+            "model_name": "jointcast-demand",
+            "model_version": 4,
+            "mlflow_run_id": "3f9c2a7be1d04c55a1f0e2d9c8b7a6f5",
+            "data_as_of": start - timedelta(minutes=20),
+            "data_stale": False,
+            "stale_hours": None,
+        },
+        agency_hourly=_quantiles(hourly, "mean"),
+        actuals=past.select("bucket_start", incidents=pl.Series(draws)),
+        staffing=_staffing(future),
+        areas=areas,
+        overrides=overrides,
+    )
+
+
+@pytest.fixture(scope="module")
+def page(report, tmp_path_factory) -> Path:
+    return write_report(render_report(report), tmp_path_factory.mktemp("report") / "city_police.html")
+
+
+def test_the_page_needs_no_network(page):
+    html = page.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
+    assert not re.search(
+        r"<script|<link|<iframe|<img|@import|url\(\s*['\"]?(https?:)?//", html, re.IGNORECASE
+    )
+    assert html.count("<svg") == 2
+
+
+def test_the_page_says_what_planners_need(report, page):
+    html = page.read_text(encoding="utf-8")
+    assert "City Police Department" in html
+    assert "jointcast-demand v4" in html and "3f9c2a7be1d04c55a1f0e2d9c8b7a6f5" in html
+    assert "Mon 02 Mar 2026 06:00 EST" in html  # published at 11:00 UTC, shown in local time
+    assert "forecast.city_police_demand" in html and "forecast.city_police_staffing" in html
+    staffing = html.split("<h2>2.")[1].split("<h2>3.")[0]
+    # agency totals, one row per shift of the first 7 local dates: the first is Sunday's night shift only,
+    # the first that starts after the forecast does (at midnight UTC, 19:00 local)
+    assert staffing.count("<tr") == 1 + 1 + 6 * len(SHIFTS)
+    assert "Sun 01 Mar 2026" in staffing and "Sat 07 Mar 2026" in staffing and "08 Mar" not in staffing
+    units = report.staffing.filter(pl.col("shift_date") == date(2026, 3, 2), pl.col("shift_name") == "day")
+    assert f"<b>{units['recommended_units'].sum()}</b>" in staffing
+    areas = html.split("<h2>3.")[1].split("<h2>4.")[0]
+    assert areas.count("<tr") == 1 + 10
+    assert "Stadium concert &amp; fireworks" in html and "all areas" in html
+    assert "stale" not in html.split("</header>")[0].lower()
+
+
+def test_no_overrides_reads_none(report):
+    html = render_report(replace(report, overrides=report.overrides.clear()))
+    assert "<p>None" in html.split("<h2>4.")[1]
+
+
+def test_text_is_escaped(report):
+    hostile = "<script>alert('x')</script>"
+    html = render_report(
+        replace(
+            report,
+            agency_name=f"Police {hostile}",
+            areas=report.areas.with_columns(
+                area_id=pl.when(pl.col("area_id") == "B01").then(pl.lit(hostile)).otherwise("area_id"),
+                drivers=pl.lit(f"time of day +20%; {hostile}"),
+                expected_incidents=pl.when(pl.col("area_id") == "B01")
+                .then(10_000.0)
+                .otherwise("expected_incidents"),
+            ),
+            overrides=report.overrides.with_columns(reason=pl.lit(hostile), created_by=pl.lit('"><b>x')),
+        )
+    )
+    assert "<script" not in html and '"><b>x' not in html
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;"
+    assert html.count(escaped) >= 5  # title, h1, area, drivers, reasons: shown as text
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_the_stale_banner_shows_only_when_data_is_stale(report, stale):
+    publication = {**report.publication, "data_stale": stale, "stale_hours": 30.4 if stale else None}
+    html = render_report(replace(report, publication=publication))
+    assert ("stale-banner" in html) is stale
+    assert ("30 hours old" in html) is stale
+
+
+def test_write_report_replaces_the_file_whole(tmp_path):
+    target = tmp_path / "out" / "report.html"
+    write_report("<p>old</p>", target)
+    assert write_report("<p>new</p>", target) == target
+    assert target.read_text(encoding="utf-8") == "<p>new</p>"
+    assert [path.name for path in target.parent.iterdir()] == ["report.html"]  # no temporary file left
+
+
+class _Charts(HTMLParser):
+    """Per chart figure id: the (d, style) of every shape drawn in its svg.
+
+    A shape is a ``<path>``, or a ``<use>`` of a path defined once under ``<defs>`` (how matplotlib
+    writes a filled area); the pair then holds the referenced path's ``d`` and the ``<use>``'s style.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: dict[str, list[tuple[str, str]]] = {}
+        self._defined: dict[str, str] = {}
+        self._uses: list[tuple[str, str, str]] = []
+        self._chart: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "figure" and attributes.get("id", "").startswith("chart-"):
+            self._chart = attributes["id"]
+            self.shapes[self._chart] = []
+        elif tag == "path" and self._chart:
+            self._defined[attributes.get("id", "")] = attributes.get("d", "")
+            self.shapes[self._chart].append((attributes.get("d", ""), attributes.get("style", "")))
+        elif tag == "use" and self._chart:
+            target = attributes.get("xlink:href") or attributes.get("href", "")
+            self._uses.append((self._chart, target.removeprefix("#"), attributes.get("style", "")))
+
+    def handle_endtag(self, tag):
+        if tag == "figure":
+            self._chart = None
+
+    def close(self) -> None:
+        super().close()
+        for chart, target, style in self._uses:
+            self.shapes[chart].append((self._defined.get(target, ""), style))
+
+
+def _vertices(d: str) -> int:
+    return len(re.findall(r"-?\d+(?:\.\d+)?\s+-?\d+(?:\.\d+)?", d))
+
+
+def test_chromium_draws_the_charts(page):
+    dom = dump_dom(page)
+    assert "<script" not in dom
+    charts = _Charts()
+    charts.feed(dom)
+    charts.close()
+    assert set(charts.shapes) == {"chart-forecast", "chart-staffing"}
+    forecast = charts.shapes["chart-forecast"]
+    band = [_vertices(d) for d, style in forecast if f"fill: {BAND}" in style]  # the legend's patch too
+    # hourly for 7 days ahead and 14 days back (matplotlib drops a few collinear vertices)
+    assert max(band) > 7 * 24  # the p10-p90 polygon: along the p10s and back along the p90s
+    assert any(_vertices(d) > 100 and f"stroke: {MEAN}" in style for d, style in forecast)
+    assert any(_vertices(d) > 200 and f"stroke: {ACTUAL}" in style for d, style in forecast)
+    bars = [d for d, style in charts.shapes["chart-staffing"] if any(c in style for c in SHIFT_COLOURS)]
+    assert len(bars) == 1 + 6 * len(SHIFTS) + len(SHIFTS)  # the bars, and the legend swatches
+
+
+def _share(pixels: np.ndarray, colour: str, tolerance: int = 8) -> float:
+    rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+    return float((np.abs(pixels.astype(int) - rgb).max(axis=-1) <= tolerance).mean())
+
+
+def test_the_screenshot_shows_the_charts(page, tmp_path):
+    png = screenshot(page, tmp_path / "report.png")
+    pixels = np.asarray(Image.open(png).convert("RGB"))
+    assert pixels.shape == (2400, 1280, 3)
+    coloured = pixels.max(axis=-1).astype(int) - pixels.min(axis=-1) > 40
+    rows = np.flatnonzero(coloured.mean(axis=1) > 0.02)  # rows crossing a chart's drawn area
+    assert len(rows) > 300
+    assert _share(pixels, BAND) > 0.005  # the forecast band is visibly painted
+    assert _share(pixels, MEAN, 30) > 0.0003 and _share(pixels, ACTUAL, 30) > 0.0003
+    for colour in SHIFT_COLOURS[: len(SHIFTS)]:
+        assert _share(pixels, colour) > 0.001, colour  # each shift's bars
+    assert math.isclose(pixels[5, 5].mean(), 255, abs_tol=1)  # white page, not an error screen

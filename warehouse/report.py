@@ -1,0 +1,324 @@
+"""The planner's report for one agency: one self-contained HTML page (inline CSS and SVG charts).
+
+``render_report`` turns published frames into an HTML string and touches nothing else;
+``write_report`` puts that string on disk atomically. The page loads nothing from the network.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html import escape
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates  # noqa: E402
+import polars as pl  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+BAND, MEAN, ACTUAL = "#c6dbef", "#1f4e79", "#c0392b"
+SHIFT_COLOURS = ("#e6a532", "#3b7dbf", "#24345a", "#7a9a3a", "#8e5ea2")
+TOP_AREAS = 10
+ACTUAL_DAYS = 14
+
+CSS = """
+body { font-family: system-ui, "Segoe UI", Roboto, Arial, sans-serif; color: #1d2733; max-width: 1180px;
+  margin: 0 auto; padding: 20px 28px; line-height: 1.4; }
+h1 { margin: 0 0 4px; font-size: 26px; } code { font-size: 13px; } .meta b { color: #1d2733; }
+h2 { margin: 28px 0 8px; font-size:19px; color: #1f4e79; border-bottom: 2px solid #dfe6ee; padding: 0 0 4px; }
+.meta, figcaption, .note { color: #4a5868; font-size: 14px; } figcaption, .note { font-size: 13px; }
+.banner { margin: 14px 0; padding: 10px 14px; border: 2px solid #b03a2e; background: #fdecea; color: #7b241c;
+  font-weight: 600; border-radius: 4px; }
+figure { margin: 8px 0; } figure svg { width: 100%; height: auto; display: block; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 6px 0; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #e3e8ee; text-align: left; vertical-align: top; }
+th { background: #f3f6f9; } .num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.day-start td { border-top: 2px solid #b9c6d3; } footer li { margin: 4px 0; } footer { font-size: 14px; }
+.chip { display: inline-block; background: #eef3f8; border-radius: 10px; padding: 0 8px; margin: 1px 2px; }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
+@media print { body { max-width: none; padding: 0; } figure, table, .banner { break-inside: avoid; }
+  * { print-color-adjust: exact; -webkit-print-color-adjust: exact; } }
+"""
+
+
+@dataclass(frozen=True)
+class AgencyReport:
+    """One agency's published numbers. Datetimes are UTC; the page shows them in ``timezone`` (IANA)."""
+
+    agency_id: str
+    agency_name: str
+    timezone: str
+    publication: dict[str, object]  # publication_id, published_at, model_name, model_version, mlflow_run_id,
+    # data_as_of, data_stale, stale_hours
+    agency_hourly: pl.DataFrame  # bucket_start, mean, p10, p50, p90 of the agency's total per hour
+    actuals: pl.DataFrame  # bucket_start, incidents: the agency's total per hour before the forecast
+    staffing: pl.DataFrame  # the agency's forecast.staffing rows, one per area and shift
+    areas: pl.DataFrame  # area_id, expected_incidents (next 7 days), peak_hour_mean, drivers
+    overrides: pl.DataFrame  # active ones: override_id, area_id (null: all), starts_at, ends_at, factor,
+    # reason, created_by
+
+
+def render_report(report: AgencyReport, days: int = 7) -> str:
+    """The whole page for the first ``days`` days of the forecast (the chart also shows the actuals)."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    zone = ZoneInfo(report.timezone)
+    shifts = _shift_totals(report.staffing, days)
+    sections = [
+        _header(report, zone),
+        "<h2>1. Expected incidents per hour, whole agency</h2>",
+        _forecast_section(report, zone, days),
+        f"<h2>2. Units on duty per shift, next {days} days</h2>",
+        _staffing_section(shifts, zone),
+        f"<h2>3. Busiest areas, next 7 days (top {TOP_AREAS})</h2>",
+        _areas_section(report.areas),
+        "<h2>4. Active planner overrides</h2>",
+        _overrides_section(report.overrides, zone),
+        _footer(report),
+    ]
+    title = escape(f"{report.agency_name}: demand and staffing forecast")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
+    )
+
+
+def write_report(html: str, path: Path) -> Path:
+    """Write ``html`` to ``path`` through a temporary file in the same folder, so readers never see half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide the report from the planners' accounts
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(html)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    logger.info("report written to %s", path)
+    return path
+
+
+def _header(report: AgencyReport, zone: ZoneInfo) -> str:
+    publication = report.publication
+    model = f"{publication.get('model_name', '?')} v{publication.get('model_version', '?')}"
+    html = (
+        f"<header><h1>{escape(report.agency_name)}</h1>\n<div class='meta'>Demand and staffing forecast"
+        f" · agency <code>{escape(report.agency_id)}</code> · times in {escape(report.timezone)}</div>\n"
+        f"<div class='meta'>Published <b>{_local(publication.get('published_at'), zone)}</b>"
+        f" · data as of <b>{_local(publication.get('data_as_of'), zone)}</b> · model <b>{escape(model)}</b>"
+        f" · MLflow run <code>{escape(str(publication.get('mlflow_run_id', '?')))}</code>"
+        f" · publication <code>{escape(str(publication.get('publication_id', '?')))}</code></div>\n"
+    )
+    if publication.get("data_stale"):
+        hours = publication.get("stale_hours")
+        age = f"{float(hours):.0f} hours old" if hours is not None else "older than expected"
+        html += (
+            "<div class='banner stale-banner' role='alert'>Warning: stale data. The newest incidents in the"
+            f" warehouse are {escape(age)} (data as of {_local(publication.get('data_as_of'), zone)}). The"
+            " forecast may miss recent changes: check the feeds before relying on it.</div>\n"
+        )
+    return html + "</header>"
+
+
+def _forecast_section(report: AgencyReport, zone: ZoneInfo, days: int) -> str:
+    forecast = report.agency_hourly.sort("bucket_start")
+    if forecast.is_empty():
+        return "<p>No forecast was published.</p>"
+    start = forecast["bucket_start"].min()
+    forecast = forecast.filter(pl.col("bucket_start") < start + timedelta(days=days))
+    actuals = report.actuals.filter(
+        pl.col("bucket_start").is_between(start - timedelta(days=ACTUAL_DAYS), start, closed="left")
+    ).sort("bucket_start")
+    fig = Figure(figsize=(11, 3.8))
+    ax = fig.subplots()
+    x = forecast["bucket_start"].to_list()
+    ax.fill_between(x, forecast["p10"].clip(0).to_list(), forecast["p90"].to_list(), color=BAND,
+                    lw=0, label="likely range (p10 to p90)")  # fmt: skip
+    ax.plot(actuals["bucket_start"].to_list(), actuals["incidents"].to_list(), color=ACTUAL, lw=0.9,
+            label="actual incidents")  # fmt: skip
+    ax.plot(x, forecast["mean"].to_list(), color=MEAN, lw=1.6, label="forecast (mean)")
+    ax.axvline(start, color="#333333", lw=1.2, ls="--")
+    ax.annotate("now: forecast starts", (start, 1.0), xycoords=("data", "axes fraction"), xytext=(5, -12),
+                textcoords="offset points", fontsize=9, fontweight="bold", color="#333333")  # fmt: skip
+    span = (forecast["bucket_start"].max() - (actuals["bucket_start"].min() or start)).days
+    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, span // 22 + 1), tz=zone))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d %b", tz=zone))
+    ax.tick_params(axis="x", labelsize=8)
+    ax.margins(x=0.01)
+    _style(ax, "incidents per hour", columns=3)
+    caption = (
+        f"Incidents per hour for the whole agency: the last {len(actuals) // 24} days of actuals, then the"
+        f" forecast for {days} days from {_local(start, zone)}. Ticks at local midnight"
+        f" ({escape(report.timezone)})."
+    )
+    return _figure("chart-forecast", fig, caption)
+
+
+def _shift_totals(staffing: pl.DataFrame, days: int) -> pl.DataFrame:
+    """One row per local date and shift: the agency's totals over its areas, for the first ``days`` dates."""
+    if staffing.is_empty():
+        return staffing
+    dates = staffing["shift_date"].unique().sort().head(days)
+    return (
+        staffing.filter(pl.col("shift_date").is_in(dates.implode()))
+        .group_by("shift_date", "shift_name")
+        .agg(
+            pl.col("shift_start_local").min().alias("start_local"),
+            pl.col("shift_end").max().alias("end"),
+            pl.col("expected_incidents", "workload_hours_p90", "recommended_units", "fte").sum(),
+        )
+        .with_columns(pl.col("start_local").dt.time().min().over("shift_name").alias("order"))
+        .sort("shift_date", "order")
+    )
+
+
+def _staffing_section(shifts: pl.DataFrame, zone: ZoneInfo) -> str:
+    if shifts.is_empty():
+        return "<p>No staffing recommendations were published.</p>"
+    names = shifts.sort("order")["shift_name"].unique(maintain_order=True).to_list()
+    colours = {name: SHIFT_COLOURS[i % len(SHIFT_COLOURS)] for i, name in enumerate(names)}
+    return _staffing_chart(shifts, colours) + _staffing_table(shifts, colours, zone)
+
+
+def _staffing_chart(shifts: pl.DataFrame, colours: dict[str, str]) -> str:
+    names = list(colours)
+    dates = shifts["shift_date"].unique().sort().to_list()
+    width = 0.8 / len(names)
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.subplots()
+    for index, name in enumerate(names):
+        rows = shifts.filter(pl.col("shift_name") == name)
+        positions = [dates.index(day) + (index - (len(names) - 1) / 2) * width for day in rows["shift_date"]]
+        bars = ax.bar(positions, rows["recommended_units"].to_list(), width * 0.92, label=name,
+                      color=colours[name])  # fmt: skip
+        ax.bar_label(bars, fontsize=8, padding=1)
+    ax.set_xticks(range(len(dates)), [f"{day:%a %d %b}" for day in dates])
+    _style(ax, "units on duty (all areas)", columns=len(names))
+    caption = (
+        "Recommended units on duty at once per shift, summed over areas; the table below has the totals."
+    )
+    return _figure("chart-staffing", fig, caption)
+
+
+def _staffing_table(shifts: pl.DataFrame, colours: dict[str, str], zone: ZoneInfo) -> str:
+    rows, previous = [], None
+    for row in shifts.iter_rows(named=True):
+        start, end = row["start_local"], row["end"].astimezone(zone)  # across a clock change: 7 or 9 hours
+        day = f"{row['shift_date']:%a %d %b %Y}" if row["shift_date"] != previous else ""
+        previous = row["shift_date"]
+        swatch = f"<span class='swatch' style='background:{colours[row['shift_name']]}'></span>"
+        rows.append(
+            f"<tr{' class=day-start' if day else ''}><td>{day}</td>"
+            f"<td>{swatch}{escape(str(row['shift_name']))}"
+            f" <span class='note'>{start:%H:%M}-{end:%H:%M}</span></td>"
+            f"<td class='num'>{row['expected_incidents']:.1f}</td><td class='num'>"
+            f"{row['workload_hours_p90']:.0f}</td><td class='num'><b>{row['recommended_units']}</b></td>"
+            f"<td class='num'>{row['fte']:.1f}</td></tr>"
+        )
+    headers = ["Local date", "Shift", "Expected incidents", "Workload p90 (h)", "Units on duty", "FTE"]
+    return _table(headers, rows, range(2, 6))
+
+
+def _areas_section(areas: pl.DataFrame) -> str:
+    if areas.is_empty():
+        return "<p>No area forecasts were published.</p>"
+    top = areas.sort("expected_incidents", descending=True, nulls_last=True).head(TOP_AREAS)
+    rows = []
+    for row in top.iter_rows(named=True):
+        drivers = [part.strip() for part in str(row["drivers"] or "").split(";") if part.strip()]
+        chips = "".join(f"<span class='chip'>{escape(part)}</span>" for part in drivers) or "-"
+        rows.append(
+            f"<tr><td><b>{escape(str(row['area_id']))}</b></td><td class='num'>"
+            f"{row['expected_incidents']:.0f}</td><td class='num'>{row['peak_hour_mean']:.1f}</td>"
+            f"<td>{chips}</td></tr>"
+        )
+    return _table(["Area", "Expected incidents", "Peak hour (mean)", "Why (main drivers)"], rows, (1, 2))
+
+
+def _overrides_section(overrides: pl.DataFrame, zone: ZoneInfo) -> str:
+    if overrides.is_empty():
+        return "<p>None: the forecast is the model's, unadjusted.</p>"
+    rows = []
+    for row in overrides.sort("starts_at").iter_rows(named=True):
+        area = escape(str(row["area_id"])) if row["area_id"] is not None else "<i>all areas</i>"
+        rows.append(
+            f"<tr><td>{area}</td><td>{_local(row['starts_at'], zone)}</td><td>{_local(row['ends_at'], zone)}"
+            f"</td><td class='num'>{row['factor'] - 1:+.0%}</td><td>{escape(str(row['reason']))}</td>"
+            f"<td>{escape(str(row['created_by']))}</td><td><code>{escape(str(row['override_id']))}</code></td></tr>"
+        )
+    return _table(["Area", "From", "Until", "Demand", "Reason", "By", "Id"], rows, (3,))
+
+
+def _footer(report: AgencyReport) -> str:
+    agency = escape(report.agency_id)
+    assumptions = ""
+    if not report.staffing.is_empty():
+        first = json.loads(report.staffing["assumptions"].drop_nulls().first() or "{}")
+        items = [f"{key} = {value}" for key, value in first.items() if not isinstance(value, dict | list)]
+        assumptions = f"<li>Staffing assumptions: {escape('; '.join(items))}.</li>" if items else ""
+    return (
+        "<footer><h2>How to read this</h2><ul>"
+        "<li><b>Mean</b> is the expected count. The shaded <b>p10 to p90</b> band is the likely range: in"
+        " about 8 hours out of 10 the count falls inside it; 1 in 10 is above p90 and 1 in 10 below p10.</li>"
+        "<li><b>Workload p90</b> is the time units spend on incidents in a busy (1-in-10) shift; the agency"
+        " figure adds up the areas' p90s (each area staffed for its own busy shift), so it is above the"
+        " p90 of the agency's total.</li>"
+        "<li><b>Units on duty</b> are units working at the same time during that shift, sized so the p90"
+        " workload fits while leaving time for proactive work. <b>FTE</b> is the people to roster to fill"
+        " that shift every day of the year, allowing for leave, training and sickness (units x relief"
+        f" factor).</li>{assumptions}"
+        f"<li>Every number here is also in the DuckDB warehouse: <code>forecast.{agency}_demand</code>"
+        f" (per area and hour) and <code>forecast.{agency}_staffing</code> (per area and shift).</li>"
+        "</ul></footer>"
+    )
+
+
+def _style(ax, ylabel: str, columns: int) -> None:
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", color="#e3e8ee")
+    ax.set_axisbelow(True)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(loc="lower left", ncol=columns, fontsize=9, frameon=False, bbox_to_anchor=(0, 1.0))
+    ax.figure.tight_layout()
+
+
+def _figure(chart_id: str, fig: Figure, caption: str) -> str:
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": chart_id}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :].replace("<svg", f'<svg role="img" aria-label="{caption}"', 1)
+    return f'<figure id="{chart_id}" class="chart">{svg}<figcaption>{caption}</figcaption></figure>'
+
+
+def _table(headers: list[str], rows: Iterable[str], numeric: Iterable[int]) -> str:
+    numeric = set(numeric)
+    cells = "".join(
+        f"<th{' class=num' if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
+    )
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _local(moment: object, zone: ZoneInfo) -> str:
+    if not isinstance(moment, datetime):
+        return "unknown"
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return escape(aware.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z"))
