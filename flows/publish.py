@@ -126,9 +126,9 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance, trigger: str, 
         )
     written = _write_pages(pages)
     log.info(
-        "publication %d: %d forecast rows, %d staffing rows, %d overrides applied, %d stale; reports: %s",
+        "publication %d: %d forecast rows, %d staffing rows, %d overrides, %d stale; %d reports in %s",
         publication_id, logged["row_counts"]["demand"], logged["row_counts"]["staffing"],
-        len(record["overrides_applied"]), len(stale), ", ".join(str(p) for p in written),
+        len(record["overrides_applied"]), len(stale), len(written), settings.root / "report",
     )  # fmt: skip
     return {"publication_id": publication_id, "published": True, "rows": logged["row_counts"]}
 

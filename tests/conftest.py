@@ -101,3 +101,45 @@ def prefect():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory, prefect):
+    """120 days of four agencies, ingested, validated, featured and trained (a champion exists).
+
+    Returns the workspace and the first training's result. Tests that change it work on a copy.
+    """
+    from flows.features import features_flow
+    from flows.train import train_flow
+    from jointcast.simulator import simulate
+    from tests.test_ingest import _ingest
+
+    root = tmp_path_factory.mktemp("training") / "workspace"
+    simulate(root, days=120, seed=5)
+    config = root / "jointcast.toml"
+    _ingest(config)
+    features_flow(config=str(config))
+    return root, train_flow(config=str(config))
+
+
+@pytest.fixture(scope="session")
+def published_workspace(trained_workspace, tmp_path_factory) -> Path:
+    """A copy of the trained workspace with the champion's forecast published (read-only: copy it)."""
+    import shutil
+
+    from flows.forecast import forecast_flow
+
+    root = tmp_path_factory.mktemp("published") / "workspace"
+    shutil.copytree(trained_workspace[0], root)
+    forecast_flow(config=str(root / "jointcast.toml"))
+    return root
+
+
+@pytest.fixture
+def published(published_workspace, tmp_path) -> Path:
+    """A private copy of the published workspace."""
+    import shutil
+
+    target = tmp_path / "published"
+    shutil.copytree(published_workspace, target)
+    return target

@@ -25,7 +25,22 @@ def jointcast(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-VERBS = ("simulate", "ingest", "validate", "quality", "run", "demo")
+VERBS = (
+    "simulate",
+    "ingest",
+    "validate",
+    "quality",
+    "features",
+    "train",
+    "backtest",
+    "forecast",
+    "publish",
+    "export",
+    "run",
+    "demo",
+    "override",
+    "show",
+)
 
 
 @pytest.mark.parametrize("verb", VERBS)

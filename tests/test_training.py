@@ -10,23 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.features import features_flow
 from flows.train import train_flow
-from jointcast.simulator import simulate
-from tests.test_ingest import _ingest
 
 AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, prefect):
-    root = tmp_path_factory.mktemp("training") / "workspace"
-    simulate(root, days=120, seed=5)
-    config = root / "jointcast.toml"
-    _ingest(config)
-    features_flow(config=str(config))
-    first = train_flow(config=str(config))
-    return root, first
+def trained(trained_workspace):
+    return trained_workspace
 
 
 def _client(root: Path):

@@ -1,0 +1,248 @@
+"""Forecast and publish: the tables planners query, overrides, atomic publications, exports."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+import warehouse.publish
+from flows.forecast import forecast_flow
+from flows.publish import publish_flow
+from jointcast.cli import app
+from jointcast.config import load_settings
+from tests.test_ingest import _query
+
+AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
+runner = CliRunner()
+
+
+def _config(root):
+    return root / "jointcast.toml"
+
+
+def _frame(root, sql: str) -> pl.DataFrame:
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import read_frame
+
+    with open_warehouse(load_settings(_config(root)).warehouse_path, read_only=True) as con:
+        return read_frame(con, sql)
+
+
+def _state(root) -> dict:
+    """What planners can see: checksums of the published tables and the log's length."""
+    return {
+        "publications": _query(_config(root), "SELECT count(*) FROM meta.publications")[0][0],
+        "history": _query(_config(root), "SELECT count(*) FROM forecast.history")[0][0],
+        **{
+            table: _query(_config(root), f"SELECT sha256(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY {key}))"
+                                         f" FROM forecast.{table} t")[0][0]
+            for table, key in warehouse.publish.PUBLISHED.items()
+        },
+    }  # fmt: skip
+
+
+def _edit_config(root, old: str, new: str) -> None:
+    path = _config(root)
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_forecast_publishes_every_agency_with_quantiles_drivers_and_its_lineage(published_workspace):
+    demand = _frame(published_workspace, "SELECT * FROM forecast.demand")
+    series = _frame(published_workspace, "SELECT DISTINCT agency_id, area_id FROM features.demand")
+    assert demand.height == series.height * 336
+    assert set(demand["agency_id"]) == set(AGENCIES)
+    assert demand.filter(~((pl.col("p10") <= pl.col("p50")) & (pl.col("p50") <= pl.col("p90")))).is_empty()
+    assert demand["p10"].min() >= 0 and demand["mean"].min() >= 0
+    assert (demand["mean"] == demand["model_mean"]).all() and (demand["override_factor"] == 1).all()
+    assert demand["drivers"].str.split("; ").list.len().eq(3).all()
+    assert demand["drivers"].str.contains(r"[+-]\d+%").all()
+    assert demand["horizon"].min() == 1 and demand["horizon"].max() == 336
+    [log] = _frame(published_workspace, "SELECT * FROM meta.publications").to_dicts()
+    assert log["trigger"] == "forecast" and log["model_name"] == "jointcast-demand"
+    assert set(demand["model_version"]) == {log["model_version"]}
+    assert set(demand["mlflow_run_id"]) == {log["mlflow_run_id"]}
+    assert json.loads(log["row_counts"])["demand"] == demand.height
+    assert json.loads(log["checksums"])["demand"] == _state(published_workspace)["demand"]
+    history = _frame(published_workspace, "SELECT vintage, count(*) AS n FROM forecast.history GROUP BY 1")
+    assert history.rows() == [(log["publication_id"], demand.height)]
+
+
+def test_staffing_follows_the_formula_on_each_agencys_own_shifts(published_workspace):
+    staffing = _frame(published_workspace, "SELECT * FROM forecast.staffing")
+    settings = load_settings(_config(published_workspace))
+    for agency in settings.agencies:
+        rows = staffing.filter(pl.col("agency_id") == agency.id)
+        assert set(rows["shift_name"]) == {s.name for s in agency.staffing.shifts}
+        target = 1 - agency.staffing.proactive_share
+        expected = (rows["workload_hours_p90"] / (rows["shift_hours"] * target) - 1e-9).ceil()
+        expected = expected.clip(lower_bound=agency.staffing.min_units).cast(pl.Int32)
+        assert (rows["recommended_units"] == expected).all()
+        assert (rows["fte"] - rows["recommended_units"] * agency.staffing.relief_factor).abs().max() < 1e-9
+        assumptions = json.loads(rows["assumptions"][0])
+        assert assumptions["method"] == "workload" and "estimated from" in assumptions["service_source"]
+        assert assumptions["relief_factor"] == agency.staffing.relief_factor
+        assert not rows["data_stale"].any()
+
+
+def test_views_per_agency_and_joint_demand_counts_joint_events_once(published_workspace):
+    for agency in AGENCIES:
+        for kind in ("demand", "staffing"):
+            agencies = _query(
+                _config(published_workspace), f"SELECT DISTINCT agency_id FROM forecast.{agency}_{kind}"
+            )
+            assert agencies == [(agency,)]
+    joint = _frame(published_workspace, "SELECT * FROM forecast.joint_demand")
+    roles = {r.incident_type: r.lead for r in load_settings(_config(published_workspace)).roles}
+    assert set(joint["incident_type"]) <= set(roles)
+    assert all(roles[t] == lead for t, lead in joint.select("incident_type", "lead_agency").unique().rows())
+    assert (joint["expected_events"] <= joint["expected_records"] + 1e-12).all()
+    collisions = joint.filter(pl.col("incident_type") == "traffic_collision")
+    assert collisions["expected_events"].sum() < 0.9 * collisions["expected_records"].sum()
+
+
+def test_rerunning_forecast_and_publish_on_the_same_inputs_changes_nothing(published):
+    before = _state(published)
+    forecast_flow(config=str(_config(published)))
+    publish_flow(config=str(_config(published)))
+    assert _state(published) == before
+
+
+def test_a_publish_that_fails_midway_leaves_every_table_and_report_as_it_was(published, monkeypatch):
+    before = _state(published)
+    report = published / "report" / "ems.html"
+    page = report.read_bytes()
+    _edit_config(published, "proactive_share = 0.4", "proactive_share = 0.5")
+
+    def broken(con, agencies):  # the views are refreshed after the tables were replaced
+        raise OSError("disk full")
+
+    monkeypatch.setattr(warehouse.publish, "refresh_views", broken)
+    state = publish_flow(config=str(_config(published)), return_state=True)
+    assert state.is_failed()
+    assert _state(published) == before
+    assert report.read_bytes() == page
+
+
+def test_an_override_is_applied_kept_beside_the_model_and_withdrawn(published):
+    config = str(_config(published))
+    first = _frame(published, "SELECT min(bucket_start) AS t FROM forecast.demand")["t"][0]
+    start, end = first + timedelta(days=2), first + timedelta(days=3)
+    added = runner.invoke(app, [
+        "override", "add", "--agency", "ems", "--area", "Z01", "--from", start.isoformat(),
+        "--to", end.isoformat(), "--factor", "2", "--reason", "stadium concert", "--config", config,
+    ])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert publish_flow(config=config)["published"] is True
+    demand = _frame(published, "SELECT * FROM forecast.demand WHERE agency_id = 'ems' AND area_id = 'Z01'")
+    inside = demand.filter(pl.col("bucket_start") >= start, pl.col("bucket_start") < end)
+    assert inside.height == 24
+    assert ((inside["mean"] - 2 * inside["model_mean"]).abs() < 1e-12).all()
+    assert inside["override_ids"].to_list() == [[1]] * 24
+    outside = demand.filter((pl.col("bucket_start") < start) | (pl.col("bucket_start") >= end))
+    assert (outside["mean"] == outside["model_mean"]).all()
+    other = _frame(published, "SELECT * FROM forecast.demand WHERE agency_id = 'ems' AND area_id = 'Z02'")
+    assert (other["override_factor"] == 1).all()
+    [log] = _frame(
+        published, "SELECT * FROM meta.publications ORDER BY publication_id DESC LIMIT 1"
+    ).to_dicts()
+    assert log["trigger"] == "publish" and log["overrides_applied"] == [1] and log["forecast_of"] == 1
+
+    withdrawn = runner.invoke(app, ["override", "withdraw", "1", "--reason", "cancelled", "--config", config])
+    assert withdrawn.exit_code == 0, withdrawn.output
+    publish_flow(config=config)
+    demand = _frame(published, "SELECT * FROM forecast.demand WHERE agency_id = 'ems'")
+    assert (demand["mean"] == demand["model_mean"]).all()
+    [audit] = _frame(published, "SELECT * FROM forecast.overrides").to_dicts()
+    assert audit["reason"] == "stadium concert" and audit["withdrawn_reason"] == "cancelled"
+    assert audit["created_by"] and audit["withdrawn_by"] and audit["withdrawn_at"] >= audit["created_at"]
+    listed = runner.invoke(app, ["override", "list", "--all", "--config", config], env={"COLUMNS": "200"})
+    assert "stadium concert" in listed.output and "withdrawn" in listed.output
+    vintages = _query(_config(published), "SELECT count(DISTINCT vintage) FROM forecast.history")[0][0]
+    assert vintages == 3  # forecast, with the override, without it: each one kept
+
+
+def test_a_staffing_change_republishes_without_retraining_and_the_log_says_what_planners_saw(published):
+    config = str(_config(published))
+    before = _frame(published, "SELECT * FROM forecast.staffing WHERE agency_id = 'city_police'")
+    moment = datetime.now(UTC)
+    _edit_config(published, "proactive_share = 0.4", "proactive_share = 0.6")
+    assert publish_flow(config=config)["published"] is True
+    after = _frame(published, "SELECT * FROM forecast.staffing WHERE agency_id = 'city_police'")
+    assert after["recommended_units"].sum() > before["recommended_units"].sum()
+    assert json.loads(after["assumptions"][0])["proactive_share"] == 0.6
+    log = _frame(published, "SELECT * FROM meta.publications ORDER BY publication_id")
+    assert log["model_version"].n_unique() == 1 and log["forecast_of"].to_list() == [1, 1]
+    from warehouse.db import open_warehouse
+
+    with open_warehouse(load_settings(_config(published)).warehouse_path, read_only=True) as con:
+        seen = warehouse.publish.publication_at(con, moment)
+    assert seen["publication_id"] == 1
+    then = _frame(
+        published, "SELECT * FROM forecast.staffing_history WHERE vintage = 1 AND agency_id = 'city_police'"
+    )
+    assert then["recommended_units"].sum() == before["recommended_units"].sum()
+
+
+def test_a_late_feed_is_still_published_and_flagged_stale(published):
+    _edit_config(published, "max_lag_hours = 72", "max_lag_hours = 0.001")  # transit police
+    publish_flow(config=str(_config(published)))
+    demand = _frame(
+        published, "SELECT agency_id, bool_and(data_stale) AS stale FROM forecast.demand GROUP BY 1"
+    )
+    assert dict(demand.rows()) == {a: a == "transit_police" for a in AGENCIES}
+    staffing = _frame(published, "SELECT DISTINCT agency_id FROM forecast.staffing WHERE data_stale")
+    assert staffing["agency_id"].to_list() == ["transit_police"]
+    [stale] = _query(
+        _config(published), "SELECT stale_agencies FROM meta.publications ORDER BY 1 DESC LIMIT 1"
+    )
+    assert stale == (["transit_police"],)
+    assert "stale" in (published / "report" / "transit_police.html").read_text().lower()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_an_export_holds_one_agencys_rows_and_a_manifest_that_checks_out(published_workspace, tmp_path, fmt):
+    out = tmp_path / "export"
+    result = runner.invoke(app, [
+        "export", "--agency", "ems", "--format", fmt, "--out", str(out), "--config", str(_config(published_workspace)),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["agency_id"] == "ems" and manifest["model_version"] and manifest["generated_at"]
+    assert set(manifest["files"]) == {
+        f"{n}.{fmt}" for n in ("demand", "staffing", "overrides", "joint_demand")
+    }
+    read = pl.read_parquet if fmt == "parquet" else pl.read_csv
+    for name, info in manifest["files"].items():
+        path = out / name
+        assert sha256(path.read_bytes()).hexdigest() == info["sha256"]
+        frame = read(path)
+        assert frame.height == info["rows"]
+        if "agency_id" in frame.columns:
+            assert set(frame["agency_id"]) <= {"ems"}
+    assert manifest["files"][f"demand.{fmt}"]["rows"] > 0
+    joint = read(out / f"joint_demand.{fmt}")
+    assert not {"agency_id", "agencies", "incident_key"} & set(joint.columns)
+    roles = [r for r in load_settings(_config(published_workspace)).roles if "ems" in (r.lead, *r.supporting)]
+    assert set(joint["incident_type"]) <= {r.incident_type for r in roles}
+    assert sorted(p.name for p in out.iterdir()) == sorted([*manifest["files"], "manifest.json"])
+
+
+def test_show_staffing_prints_the_coming_shifts(published_workspace):
+    shifts = _frame(
+        published_workspace, "SELECT min(shift_date) AS d FROM forecast.staffing WHERE agency_id = 'ems'"
+    )
+    day = shifts["d"][0] + timedelta(days=1)
+    result = runner.invoke(app, [
+        "show", "staffing", "--agency", "ems", "--date", day.isoformat(), "--config", str(_config(published_workspace)),
+    ], env={"COLUMNS": "160"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Z01" in result.output and "night" in result.output and "day" in result.output
+    unknown = runner.invoke(
+        app, ["show", "staffing", "--agency", "nope", "--config", str(_config(published_workspace))]
+    )
+    assert unknown.exit_code == 2 and "unknown agency 'nope'" in unknown.stderr
