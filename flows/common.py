@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import duckdb
-from prefect import get_run_logger
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
 from prefect.states import Failed, State
 
 from jointcast.config import Settings, load_settings
 from warehouse.db import open_warehouse
+from warehouse.lock import WarehouseBusy, run_lock
 
 
 class StageFailed(RuntimeError):
@@ -50,7 +53,7 @@ def run_stages(stages, config: str | None) -> State | dict:
     """
     results, problems = {}, []
     for stage in stages:
-        state = stage(config=config, return_state=True)
+        state = runnable(stage, config)(config=config, return_state=True)
         if state.is_completed():
             results[stage.name] = state.result()
             continue
@@ -65,3 +68,72 @@ def run_stages(stages, config: str | None) -> State | dict:
     if problems:
         return failed("pipeline", problems)
     return results
+
+
+def exclusive(stage: str) -> Callable:
+    """Run the flow body holding the warehouse's run lock (see warehouse.lock).
+
+    Apply under ``@flow``. A run that cannot get the lock ends Failed with one line
+    saying which run holds it; a pipeline's stage subflows re-enter its lock.
+    """
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            config = kwargs.get("config", args[0] if args else None)
+            settings = settings_for(config)
+            timeout = settings.orchestration.lock_timeout_seconds
+            try:
+                with run_lock(settings.warehouse_path, stage, timeout):
+                    return function(*args, **kwargs)
+            except WarehouseBusy as exc:
+                return failed(stage, [f"{stage}: {exc}"])
+
+        return locked
+
+    return decorate
+
+
+def task_runner(settings: Settings):
+    """The task runner for per-agency and per-fold work: threads here, or a Dask cluster."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    options = settings.orchestration
+    if options.task_runner != "dask":
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect_dask import DaskTaskRunner
+
+    if options.dask_address:
+        return DaskTaskRunner(address=options.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": options.dask_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
+    )
+
+
+SCALABLE = {"train", "backtest", "forecast"}
+"""Flows whose per-fold / per-agency tasks may run on a Dask cluster."""
+
+
+def runnable(flow, config: str | None):
+    """``flow``, with the task runner the config asks for when it is one of ``SCALABLE``."""
+    if flow.name not in SCALABLE:
+        return flow
+    return flow.with_options(task_runner=task_runner(settings_for(config)))
+
+
+@task(name="part", cache_policy=NONE, persist_result=False)
+def run_part(function: Callable, item):
+    return function(item)
+
+
+def task_mapper(function: Callable, items: list) -> list:
+    """Run ``function`` on each item as a task of the current flow's task runner; results in order."""
+    futures = [
+        run_part.with_options(name=f"part-{i + 1}").submit(function, item) for i, item in enumerate(items)
+    ]
+    return [future.result() for future in futures]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import logger, settings_for, warehouse
+from flows.common import exclusive, logger, settings_for, warehouse
 
 
 @flow(name="features", persist_result=False)
+@exclusive("features")
 def features_flow(config: str | None = None) -> dict:
     """Recompute every features.* table from core (fast enough that a rerun is a full rebuild)."""
     from features.build import FeatureParameters, build_features

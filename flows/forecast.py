@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import polars as pl
 from prefect import flow
 
-from flows.common import failed, logger, settings_for, warehouse
+from flows.common import exclusive, failed, logger, settings_for, task_mapper, warehouse
 from flows.publish import publish_current, publish_model_forecast
 
 
 @flow(name="forecast", persist_result=False)
+@exclusive("forecast")
 def forecast_flow(config: str | None = None) -> dict:
     """Forecast every agency x area from its latest data with the champion, then publish.
 
@@ -17,7 +21,7 @@ def forecast_flow(config: str | None = None) -> dict:
     """
     from features.history import horizon_bands
     from models import tracking
-    from models.forecasting import forecast_demand
+    from models.forecasting import ModelForecast, forecast_demand
     from models.publication import Provenance, digest
     from warehouse.model_store import data_end, read_model_inputs
     from warehouse.publish import latest_publication
@@ -46,7 +50,19 @@ def forecast_flow(config: str | None = None) -> dict:
         inputs = read_model_inputs(con)
     alphas = tracking.load_dispersion(champion.run_id)
     log.info("forecasting %d hours ahead with %s version %s", horizon, name, champion.version)
-    model = forecast_demand(booster, inputs, horizon, horizon_bands(horizon), alphas.get("hourly", {}))
+    per_agency = partial(
+        forecast_demand,
+        booster,
+        horizon_hours=horizon,
+        bands=horizon_bands(horizon),
+        hourly_alphas=alphas.get("hourly", {}),
+    )
+    agencies = sorted(inputs["agency_id"].unique())
+    parts = task_mapper(per_agency, [inputs.filter(pl.col("agency_id") == agency) for agency in agencies])
+    model = ModelForecast(
+        pl.concat([part.hourly for part in parts]),
+        {k: v for part in parts for k, v in part.data_as_of.items()},
+    )
     provenance = Provenance(
         model_name=name,
         model_version=champion.version,

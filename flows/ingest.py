@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import StageFailed, failed, logger, settings_for, warehouse
+from flows.common import StageFailed, exclusive, failed, logger, settings_for, warehouse
 from warehouse.ingest import FeedOutcome, ingest_feed
 
 
-@task(name="ingest-feed", cache_policy=NONE, persist_result=False, retries=2, retry_delay_seconds=5)
+@task(name="ingest-feed", cache_policy=NONE, persist_result=False)
 def ingest_feed_task(con, settings, feed_id: str) -> FeedOutcome:
     feed = settings.feed(feed_id)
     outcome = ingest_feed(con, settings, feed)
@@ -20,15 +20,22 @@ def ingest_feed_task(con, settings, feed_id: str) -> FeedOutcome:
 
 
 @flow(name="ingest", log_prints=False, persist_result=False)
+@exclusive("ingest")
 def ingest_flow(config: str | None = None):
     """Load every feed's new files; a failing feed never stops the others."""
     settings = settings_for(config)
     log = logger()
     outcomes: list[FeedOutcome] = []
+    options = settings.orchestration
     with warehouse(settings) as con:
         for feed in settings.feeds:
+            attempt = ingest_feed_task.with_options(
+                name=f"ingest-{feed.id}",
+                retries=options.retries,
+                retry_delay_seconds=options.retry_delay_seconds,
+            )
             try:
-                outcome = ingest_feed_task(con, settings, feed.id)
+                outcome = attempt(con, settings, feed.id)
             except StageFailed as exc:
                 outcome = FeedOutcome(feed.id, error=str(exc))
             outcomes.append(outcome)

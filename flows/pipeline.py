@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import run_stages
+from flows.common import exclusive, run_stages
 from flows.features import features_flow
 from flows.forecast import forecast_flow
 from flows.ingest import ingest_flow
@@ -16,6 +16,21 @@ STAGES = (ingest_flow, validate_flow, features_flow, train_flow, forecast_flow, 
 
 
 @flow(name="pipeline", persist_result=False)
+@exclusive("pipeline")
 def pipeline_flow(config: str | None = None):
     """Run every stage in order; the first failing stage fails the run."""
     return run_stages(STAGES, config)
+
+
+@flow(name="ingest-validate", persist_result=False)
+@exclusive("ingest-validate")
+def refresh_flow(config: str | None = None):
+    """The hourly part: new feed files in, validated into core."""
+    return run_stages((ingest_flow, validate_flow), config)
+
+
+@flow(name="features-forecast-publish", persist_result=False)
+@exclusive("features-forecast-publish")
+def plan_flow(config: str | None = None):
+    """The daily part: features from what core holds, the champion's forecast, staffing, reports."""
+    return run_stages((features_flow, forecast_flow, publish_flow), config)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from prefect import flow
 
-from flows.common import failed, logger, settings_for, warehouse
+from flows.common import exclusive, failed, logger, settings_for, warehouse
 from jointcast.config import Settings
 
 RECENT_DAYS = 90  # history behind service times, type mix and the joint crosswalk
@@ -23,6 +23,7 @@ ACTUAL_DAYS = 28  # actuals shown before the forecast in the report
 
 
 @flow(name="publish", persist_result=False)
+@exclusive("publish")
 def publish_flow(config: str | None = None) -> dict:
     """Republish the current model forecast with today's staffing settings and overrides."""
     return publish_current(settings_for(config), trigger="publish")

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import failed, logger, settings_for, warehouse
+from flows.common import exclusive, failed, logger, settings_for, task_mapper, warehouse
 
 
 @flow(name="train", persist_result=False)
+@exclusive("train")
 def train_flow(config: str | None = None, register_model: bool = True):
     """Backtest, fit on all data, log to MLflow; with ``register_model``, version and maybe promote."""
     register = register_model
@@ -29,12 +30,13 @@ def train_flow(config: str | None = None, register_model: bool = True):
         end, digest = data_end(con)
     truth = read_truth(settings.root)
     log.info(
-        "training on %d model-input rows up to %s (%d folds)", inputs.height, end, forecast.backtest_folds
-    )
+        "training on %d model-input rows of %d series up to %s (%d folds)",
+        inputs.height, inputs.select("agency_id", "area_id").n_unique(), end, forecast.backtest_folds,
+    )  # fmt: skip
     try:
         result = train_and_backtest(
             inputs, end, digest, params, forecast.horizon_hours, forecast.backtest_folds, forecast.quantiles,
-            truth, progress=log.info,
+            truth, progress=log.info, mapper=task_mapper,
         )  # fmt: skip
     except InsufficientHistory as exc:
         return failed("train", [f"train: {exc}"])
@@ -103,6 +105,7 @@ def train_flow(config: str | None = None, register_model: bool = True):
 
 
 @flow(name="backtest", persist_result=False)
+@exclusive("backtest")
 def backtest_flow(config: str | None = None):
     """Evaluate on rolling origins and log to MLflow without registering a model."""
     return train_flow(config=config, register_model=False)

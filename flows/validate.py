@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import failed, logger, settings_for, warehouse
+from flows.common import exclusive, failed, logger, settings_for, warehouse
 
 
 @task(name="validate-feed", cache_policy=NONE, persist_result=False)
@@ -16,6 +16,7 @@ def validate_feed_task(con, settings, feed_id: str, validator):
 
 
 @flow(name="validate", persist_result=False)
+@exclusive("validate")
 def validate_flow(config: str | None = None):
     """Validate what ingest received; rows that pass reach core, the rest are quarantined."""
     from expectations.runner import Validator

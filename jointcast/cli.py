@@ -62,7 +62,9 @@ def _run_stage(flow, config: Path | None, **kwargs):
         load_settings(path)  # fail fast, before Prefect starts, on a bad config
     except ConfigError as exc:
         raise _fail([str(exc)], 2) from None
-    state = flow(config=str(path), return_state=True, **kwargs)
+    from flows.common import runnable
+
+    state = runnable(flow, str(path))(config=str(path), return_state=True, **kwargs)
     if state.is_failed() or state.is_crashed() or state.is_cancelled():
         raise _fail(_problems(state))
     return state.result()
@@ -239,6 +241,28 @@ def run(config: ConfigOption = None) -> None:
         _print_training(results["train"])
     if isinstance(results, dict) and isinstance(results.get("validate"), dict):
         console.print(f"Data Docs: {results['validate']['docs']}", soft_wrap=True)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="Flow runs at once")] = 1,
+) -> None:
+    """Run the scheduled deployments (hourly ingest, daily forecast, weekly train) until stopped."""
+    _prepare_environment()
+    path = config_path(config)
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        raise _fail([str(exc)], 2) from None
+    from prefect import serve as serve_deployments
+
+    from flows.deployments import deployments
+
+    # With the embedded server (no PREFECT_API_URL) the server stops with this process, so
+    # there is nothing to pause on the way out.
+    embedded = not os.environ.get("PREFECT_API_URL")
+    serve_deployments(*deployments(settings, path), limit=limit, pause_on_shutdown=not embedded)
 
 
 @app.command()

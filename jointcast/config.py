@@ -236,6 +236,41 @@ class RoleSettings(_Strict):
     supporting: tuple[Identifier, ...] = ()
 
 
+class ScheduleSettings(_Strict):
+    """Cron schedules of the served deployments (five fields: minute hour day month weekday)."""
+
+    ingest: str = "0 * * * *"  # ingest + validate, hourly
+    publish: str = "30 5 * * *"  # features + forecast + publish, daily
+    train: str = "0 3 * * 0"  # train, weekly
+    timezone: str = "UTC"
+
+    @field_validator("ingest", "publish", "train")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"'{value}' is not a cron schedule: five fields, e.g. '0 * * * *'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class OrchestrationSettings(_Strict):
+    """How the flows run: retries, the warehouse lock, the task runner, the schedules."""
+
+    retries: int = Field(2, ge=0, le=20, description="retries of a feed's network failure")
+    retry_delay_seconds: float = Field(10, ge=0, le=3600)
+    lock_timeout_seconds: float = Field(
+        0, ge=0, le=86400, description="how long a run waits for another run on the same warehouse"
+    )
+    task_runner: Literal["thread", "dask"] = "thread"
+    dask_address: str | None = Field(None, description="a running Dask scheduler; none: a local cluster")
+    dask_workers: int = Field(2, ge=1, le=256, description="workers of the local Dask cluster")
+    schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
+
+
 class Settings(_Strict):
     """The whole of ``jointcast.toml``; ``root`` is the folder that holds it."""
 
@@ -246,6 +281,7 @@ class Settings(_Strict):
     agencies: tuple[AgencySettings, ...]
     feeds: tuple[FeedSettings, ...]
     roles: tuple[RoleSettings, ...] = ()
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:

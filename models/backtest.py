@@ -10,10 +10,11 @@ simulator's truth is at hand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
-import lightgbm as lgb
 import polars as pl
 
 from features.model_inputs import TARGET
@@ -74,7 +75,34 @@ class Backtest:
     predictions: pl.DataFrame  # hourly, every fold, with quantiles
     grains: dict[str, pl.DataFrame]  # each grain, with quantiles from that grain's dispersion
     alphas: dict[str, dict[str, float]]  # grain -> agency -> alpha, from all folds (for forecasting)
-    boosters: list[lgb.Booster]
+
+
+Mapper = Callable[[Callable[[Fold], pl.DataFrame], list[Fold]], list[pl.DataFrame]]
+
+
+def in_order(function: Callable[[Fold], pl.DataFrame], folds: list[Fold]) -> list[pl.DataFrame]:
+    """The default ``Mapper``: one fold after the other, here."""
+    return [function(fold) for fold in folds]
+
+
+def fold_forecast(
+    inputs: pl.DataFrame, fold: Fold, params: ModelParameters, horizon_hours: int, bands: tuple[int, ...]
+) -> pl.DataFrame:
+    """Train on the days before the fold's origin and forecast its horizon, beside the baselines."""
+    booster, categories = train_forecaster(training_rows(inputs, fold.origin, params.train_days), params)
+    rows = forecast_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
+    return rows.select(
+        "agency_id",
+        "area_id",
+        "bucket_start",
+        "horizon",
+        "min_lag",
+        pl.lit(fold.origin).alias("origin"),
+        pl.col(TARGET).cast(pl.Float64).alias("actual"),
+        pl.Series("mean", predict_mean(booster, rows, categories)),
+        pl.col("lag_week_1").cast(pl.Float64).alias("seasonal_naive"),
+        pl.col("how_mean_4").cast(pl.Float64),
+    )  # fmt: skip
 
 
 def run_backtest(
@@ -86,28 +114,18 @@ def run_backtest(
     quantiles: tuple[float, ...],
     truth: pl.DataFrame | None = None,
     progress=None,
+    mapper: Mapper = in_order,
 ) -> Backtest:
-    parts, boosters = [], []
-    for index, fold in enumerate(folds, start=1):
+    """Every fold's forecast (``mapper`` runs them: in order here by default, or elsewhere,
+    e.g. as tasks on a cluster), scored at every grain."""
+
+    def one(fold: Fold) -> pl.DataFrame:
         if progress:
-            progress(f"fold {index}/{len(folds)}: origin {fold.origin:%Y-%m-%d %H:%M} UTC")
-        booster, categories = train_forecaster(training_rows(inputs, fold.origin, params.train_days), params)
-        boosters.append(booster)
-        rows = forecast_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
-        parts.append(
-            rows.select(
-                "agency_id",
-                "area_id",
-                "bucket_start",
-                "horizon",
-                "min_lag",
-                pl.lit(fold.origin).alias("origin"),
-                pl.col(TARGET).cast(pl.Float64).alias("actual"),
-                pl.Series("mean", predict_mean(booster, rows, categories)),
-                pl.col("lag_week_1").cast(pl.Float64).alias("seasonal_naive"),
-                pl.col("how_mean_4").cast(pl.Float64),
-            )  # fmt: skip
-        )
+            progress(f"fold {folds.index(fold) + 1}/{len(folds)}: origin {fold.origin:%Y-%m-%d %H:%M} UTC")
+        return fold_forecast(inputs, fold, params, horizon_hours, bands)
+
+    parts = mapper(one if mapper is in_order else partial(fold_forecast, inputs, params=params,
+                   horizon_hours=horizon_hours, bands=bands), folds)  # fmt: skip
     hourly = pl.concat(parts).with_columns(block=(pl.col("horizon") - 1) // SHIFT_HOURS)
     if truth is not None:
         hourly = hourly.join(
@@ -120,7 +138,7 @@ def run_backtest(
         summed = aggregate(hourly, keys)
         grains[grain] = cross_fitted_quantiles(summed, quantiles)
         alphas[grain] = dispersions(summed)
-    return Backtest(grains["hourly"], grains, alphas, boosters)
+    return Backtest(grains["hourly"], grains, alphas)
 
 
 def aggregate(hourly: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:

@@ -15,7 +15,7 @@ import pandas as pd
 import polars as pl
 
 from features.history import horizon_bands
-from models.backtest import Backtest, make_folds, run_backtest, training_rows
+from models.backtest import Backtest, Mapper, in_order, make_folds, run_backtest, training_rows
 from models.forecaster import ModelParameters, design_matrix, feature_importance, train_forecaster
 from models.metrics import evaluate
 from models.plots import backtest_chart, feature_importance_chart
@@ -59,6 +59,7 @@ def backtest_only(
     quantiles: tuple[float, ...],
     truth: pl.DataFrame | None,
     progress=None,
+    mapper: Mapper = in_order,
 ) -> tuple[Backtest, dict[str, float], list[datetime]]:
     observed = inputs.filter(pl.col("incidents").is_not_null())["bucket_start"]
     if observed.is_empty():
@@ -72,7 +73,15 @@ def backtest_only(
         need = (MIN_TRAIN + timedelta(hours=horizon_hours)).days
         raise InsufficientHistory(f"{have} days of history is too little to backtest: need at least {need}")
     backtest = run_backtest(
-        inputs, fold_list, params, horizon_hours, horizon_bands(horizon_hours), quantiles, truth, progress
+        inputs,
+        fold_list,
+        params,
+        horizon_hours,
+        horizon_bands(horizon_hours),
+        quantiles,
+        truth,
+        progress,
+        mapper,
     )
     return backtest, evaluate(backtest.grains, quantiles), [f.origin for f in fold_list]
 
@@ -87,9 +96,10 @@ def train_and_backtest(
     quantiles: tuple[float, ...],
     truth: pl.DataFrame | None = None,
     progress=None,
+    mapper: Mapper = in_order,
 ) -> TrainingResult:
     backtest, metrics, origins = backtest_only(
-        inputs, data_end, params, horizon_hours, folds, quantiles, truth, progress
+        inputs, data_end, params, horizon_hours, folds, quantiles, truth, progress, mapper
     )
     if progress:
         progress("final model on all data")
