@@ -50,9 +50,11 @@ def test_every_verb_has_help(verb):
     assert "Usage" in result.output
 
 
-def test_run_ingests_and_validates_as_flows_and_quality_reports_per_feed(prefect, workspace):
-    result = jointcast("run", "--config", str(workspace / "jointcast.toml"))
-    assert result.returncode == 0, result.stderr
+def test_ingest_and_validate_run_as_flows_and_quality_reports_per_feed(prefect, workspace):
+    # `jointcast run` end to end is tests/test_prefect_server.py's, against a real server
+    for verb in ("ingest", "validate"):
+        result = jointcast(verb, "--config", str(workspace / "jointcast.toml"))
+        assert result.returncode == 0, result.stderr
     assert "city_police_cad" in result.stdout
     quality = runner.invoke(app, ["quality", "--config", str(workspace / "jointcast.toml")])
     assert quality.exit_code == 0, quality.output
@@ -62,14 +64,17 @@ def test_run_ingests_and_validates_as_flows_and_quality_reports_per_feed(prefect
 
 def test_a_feed_that_fails_exits_non_zero_naming_it_while_the_others_load(prefect, workspace):
     shutil.rmtree(workspace / "feeds" / "county_fire_cad")
-    result = jointcast("run", "--config", str(workspace / "jointcast.toml"))
+    result = jointcast("ingest", "--config", str(workspace / "jointcast.toml"))
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert errors[0].startswith("error: feed county_fire_cad: no files match")
     assert "Traceback" not in result.stderr
     loaded = dict(
-        _query(workspace / "jointcast.toml", "SELECT feed_id, count(*) FROM core.incidents GROUP BY 1")
+        _query(
+            workspace / "jointcast.toml",
+            "SELECT feed_id, count(*) FROM meta.batches WHERE status = 'received' GROUP BY 1",
+        )
     )
     assert set(loaded) == {"city_police_cad", "ems_epcr", "transit_police_rms"}
 

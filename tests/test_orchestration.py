@@ -1,0 +1,232 @@
+"""Orchestration: a flaky feed is retried then isolated, one run at a time per warehouse, Dask scale-out."""
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from flows.common import StageFailed
+from jointcast.config import load_settings
+from tests.test_ingest import _ingest, _query, assert_rows_accounted
+
+FEEDS = ("city_police_cad", "county_fire_cad", "ems_epcr", "transit_police_rms")
+AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from warehouse.lock import run_lock
+
+with run_lock(Path(sys.argv[1]), "test holder"):
+    print("holding", flush=True)
+    while True:
+        time.sleep(60)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _orchestrate(config: Path, **options) -> Path:
+    """Append an [orchestration] table to a workspace's config."""
+    text = config.read_text(encoding="utf-8")
+    assert "[orchestration]" not in text
+    lines = ["", "[orchestration]", *(f"{key} = {json.dumps(value)}" for key, value in options.items())]
+    config.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+def _files(root: Path, feed_id: str) -> int:
+    return sum(1 for path in (root / "feeds" / feed_id).iterdir() if path.is_file())
+
+
+def _batches(config: Path) -> list[tuple]:
+    """(feed_id, content_sha256, status) of every batch; none when there is no warehouse yet."""
+    if not load_settings(config).warehouse_path.exists():
+        return []
+    return _query(config, "SELECT feed_id, content_sha256, status FROM meta.batches ORDER BY batch_id")
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "jointcast", *args]
+
+
+def _env() -> dict[str, str]:
+    """The real command's environment: the test session's Prefect API, a wide console."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "", "COLUMNS": "160"}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(_cli(*args), capture_output=True, text=True, timeout=600, env=_env())
+
+
+def _errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def _settled(client, flow_run_id: UUID, done) -> list:
+    """The flow run's task runs once ``done(runs)`` holds: task runs reach the API through events."""
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    only = TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id]))
+    deadline = time.monotonic() + 60
+    while True:
+        runs = client.read_task_runs(task_run_filter=only)
+        if done(runs) or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.25)
+
+
+def _final(runs, count: int) -> bool:
+    return len(runs) == count and all(run.state_type and run.state.is_final() for run in runs)
+
+
+def test_a_feed_whose_server_is_down_is_retried_then_fails_alone_naming_it_while_the_others_load(
+    prefect, workspace
+):
+    from prefect.client.orchestration import get_client
+
+    from flows.ingest import ingest_flow
+
+    config = workspace / "jointcast.toml"
+    text = config.read_text(encoding="utf-8")
+    local = 'uri = "feeds/county_fire_cad/*.jsonl"'
+    assert local in text
+    remote = f"http://127.0.0.1:{_free_port()}/county_fire_cad/*.jsonl"  # nothing listens there
+    config.write_text(text.replace(local, f'uri = "{remote}"'), encoding="utf-8")
+    _orchestrate(config, retries=2, retry_delay_seconds=0)
+
+    state = ingest_flow(config=str(config), return_state=True)
+
+    assert state.is_failed()
+    assert "county_fire_cad" in state.message
+    with pytest.raises(StageFailed) as failure:
+        state.result()
+    [problem] = failure.value.problems
+    assert problem.startswith(f"feed county_fire_cad: cannot list '{remote}'")
+    others = [feed for feed in FEEDS if feed != "county_fire_cad"]
+    received = _query(config, "SELECT feed_id, count(*) FROM meta.batches WHERE status = 'received' GROUP BY 1")
+    assert dict(received) == {feed: _files(workspace, feed) for feed in others}
+    assert _query(config, "SELECT count(*) FROM meta.batches WHERE status <> 'received'") == [(0,)]
+    for feed in others:
+        assert _query(config, f"SELECT count(*) > 0 FROM raw.{feed}") == [(True,)]
+
+    with get_client(sync_client=True) as client:
+        runs = _settled(client, state.state_details.flow_run_id, lambda runs: _final(runs, len(FEEDS)))
+        by_feed = {run.name.removeprefix("ingest-").rsplit("-", 1)[0]: run for run in runs}
+        assert set(by_feed) == set(FEEDS), [run.name for run in runs]
+        flaky = by_feed["county_fire_cad"]
+        assert flaky.state_type.value == "FAILED"
+        assert flaky.run_count == 3  # retries + 1
+        history = [s.name for s in client.read_task_run_states(flaky.id)]
+        assert history.count("Retrying") == 2, history  # with no delay, a retry runs at once
+        for feed in others:
+            assert by_feed[feed].state_type.value == "COMPLETED" and by_feed[feed].run_count == 1
+
+
+def test_a_run_refused_by_a_busy_warehouse_says_who_holds_it_changes_nothing_and_runs_once_it_is_free(
+    prefect, workspace
+):
+    config = str(workspace / "jointcast.toml")
+    warehouse = load_settings(config).warehouse_path
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(warehouse)], stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        refused = _run("ingest", "--config", config)
+        assert refused.returncode == 1, refused.stderr
+        [error] = _errors(refused.stderr)
+        assert "is in use by another run" in error and f"(test holder, pid {holder.pid}," in error
+        assert "Traceback" not in refused.stderr
+        assert _batches(workspace / "jointcast.toml") == []
+        assert not (workspace / "raw").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+    done = _run("ingest", "--config", config)
+    assert done.returncode == 0, done.stderr
+    assert len(_batches(workspace / "jointcast.toml")) == sum(_files(workspace, feed) for feed in FEEDS)
+
+
+def test_two_ingests_started_together_load_every_file_exactly_once(prefect, workspace):
+    """The second waits for the first (lock_timeout_seconds) and then finds nothing new."""
+    config = _orchestrate(workspace / "jointcast.toml", lock_timeout_seconds=300)
+    runs = [
+        subprocess.Popen(
+            _cli("ingest", "--config", str(config)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=600) for run in runs]
+
+    for run, (_, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stderr
+    files = sum(_files(workspace, feed) for feed in FEEDS)
+    received = [stderr.count("rows received") for _, stderr in outputs]
+    skipped = [stderr.count("already loaded as batch") for _, stderr in outputs]
+    assert sorted(received) == [0, files], received
+    assert skipped[received.index(0)] == files
+    batches = _batches(config)
+    assert len(batches) == files
+    assert len({(feed, sha) for feed, sha, _ in batches}) == files
+    _ingest(config)  # validate what was received
+    assert_rows_accounted(config)
+    assert _query(config, "SELECT count(*) FROM meta.batches WHERE status <> 'loaded'") == [(0,)]
+    assert _query(config, "SELECT count(*) - count(DISTINCT incident_key) FROM core.incidents") == [(0,)]
+
+
+def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_tasks(prefect, workspace, caplog):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    from flows.pipeline import pipeline_flow
+
+    config = _orchestrate(workspace / "jointcast.toml", task_runner="dask", dask_workers=2)
+    caplog.set_level(logging.INFO, logger="prefect.task_runner.dask")
+
+    state = pipeline_flow(config=str(config), return_state=True)
+
+    assert state.is_completed(), state.message
+    created = [r for r in caplog.records if r.getMessage().startswith("Creating a new Dask cluster")]
+    assert len(created) == 2, [r.getMessage() for r in caplog.records]  # train, then forecast
+    assert all("LocalCluster" in r.getMessage() for r in created)
+    with get_client(sync_client=True) as client:
+        subflows = {
+            run.flow_id: run
+            for run in client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["train", "forecast"])),
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id])
+                ),
+            )
+        }
+        names = {client.read_flow(flow_id).name: run for flow_id, run in subflows.items()}
+        assert set(names) == {"train", "forecast"}
+        for stage, parts in (("train", 1), ("forecast", len(AGENCIES))):
+            runs = _settled(client, names[stage].id, lambda runs, n=parts: _final(runs, n))
+            assert sorted(run.name.rsplit("-", 1)[0] for run in runs) == [
+                f"part-{i + 1}" for i in range(parts)
+            ], stage
+            assert all(run.state_type.value == "COMPLETED" for run in runs), stage
+    demand = _query(config, "SELECT agency_id, count(*) FROM forecast.demand GROUP BY 1")
+    assert {agency for agency, rows in demand if rows > 0} == set(AGENCIES)

@@ -1,0 +1,109 @@
+"""Against a real `prefect server`: the pipeline's flow runs and the served, scheduled deployments."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jointcast.config import load_settings
+
+pytestmark = pytest.mark.integration
+STAGES = {"pipeline", "ingest", "validate", "features", "train", "forecast", "publish"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(check, what: str, timeout: float = 180):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = check()
+        except httpx.HTTPError:
+            found = None
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    """A real Prefect server on a free loopback port with its own PREFECT_HOME; yields its env."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "COLUMNS": "160",
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait(lambda: httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200, "the server")
+        yield env
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def _post(env, path: str, body: dict | None = None):
+    response = httpx.post(f"{env['PREFECT_API_URL']}{path}", json=body or {}, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, workspace):
+    env, config = prefect_server, workspace / "jointcast.toml"
+    run = subprocess.run(
+        [sys.executable, "-m", "jointcast", "run", "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    flows = {f["id"]: f["name"] for f in _post(env, "/flows/filter")}
+    runs = _post(env, "/flow_runs/filter")
+    states = {flows[r["flow_id"]]: r["state_type"] for r in runs}
+    assert set(states) >= STAGES
+    assert {states[name] for name in STAGES} == {"COMPLETED"}
+    [pipeline] = [r for r in runs if flows[r["flow_id"]] == "pipeline"]
+    children = [r for r in runs if r["parent_task_run_id"] is not None]
+    assert {flows[r["flow_id"]] for r in children} == STAGES - {"pipeline"}
+    assert pipeline["parameters"] == {"config": str(config)}
+
+    served = subprocess.Popen(
+        [sys.executable, "-m", "jointcast", "serve", "--config", str(config)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deployments = _wait(
+            lambda: (found := _post(env, "/deployments/filter")) and len(found) == 3 and found, "the deployments"
+        )
+    finally:
+        os.killpg(served.pid, signal.SIGINT)
+        served.wait(timeout=60)
+    schedules = load_settings(config).orchestration.schedules
+    expected = {
+        "ingest-validate": schedules.ingest,
+        "features-forecast-publish": schedules.publish,
+        "train": schedules.train,
+    }
+    assert {d["name"]: d["schedules"][0]["schedule"]["cron"] for d in deployments} == expected
+    assert all(d["schedules"][0]["active"] for d in deployments)
+    assert all(d["parameters"] == {"config": str(config.resolve())} for d in deployments)
+    assert all(d["global_concurrency_limit"]["limit"] == 1 for d in deployments)
+    scheduled = _post(env, "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+    assert {r["deployment_id"] for r in scheduled} == {d["id"] for d in deployments}
