@@ -241,6 +241,8 @@ def run(config: ConfigOption = None) -> None:
         _print_training(results["train"])
     if isinstance(results, dict) and isinstance(results.get("validate"), dict):
         console.print(f"Data Docs: {results['validate']['docs']}", soft_wrap=True)
+    if isinstance(results, dict) and isinstance(results.get("publish"), dict):
+        _print_publication(results["publish"], config)
 
 
 @app.command()
@@ -279,8 +281,10 @@ def demo(
         simulate(out=out, days=days, seed=seed, agencies=4, messy_rate=0.01, end=None)
     run(config=config)
     console.print(
-        f"\nnext: jointcast --config {config} quality   |   "
-        f"mlflow ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db",
+        f"\nnext: jointcast --config {config} show staffing --agency city_police   |   "
+        f"jointcast --config {config} quality   |   "
+        f"mlflow ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db   |   "
+        f"open {out}/report/city_police.html",
         soft_wrap=True,
     )
 

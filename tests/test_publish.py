@@ -246,3 +246,18 @@ def test_show_staffing_prints_the_coming_shifts(published_workspace):
         app, ["show", "staffing", "--agency", "nope", "--config", str(_config(published_workspace))]
     )
     assert unknown.exit_code == 2 and "unknown agency 'nope'" in unknown.stderr
+
+
+def test_every_agency_gets_a_report_page_that_renders_in_a_browser(published_workspace):
+    from tests.browser import dump_dom
+
+    settings = load_settings(_config(published_workspace))
+    [publication] = _query(_config(published_workspace), "SELECT max(publication_id) FROM meta.publications")[
+        0
+    ]
+    for agency in settings.agencies:
+        page = published_workspace / "report" / f"{agency.id}.html"
+        assert agency.name in page.read_text()
+    dom = dump_dom(published_workspace / "report" / "ems.html")
+    assert 'id="chart-forecast"' in dom and 'id="chart-staffing"' in dom and "<path" in dom
+    assert "Regional EMS" in dom and f"publication {publication}" in dom
