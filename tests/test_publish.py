@@ -1,5 +1,6 @@
 """Forecast and publish: the tables planners query, overrides, atomic publications, exports."""
 
+import html
 import json
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
@@ -257,7 +258,28 @@ def test_every_agency_gets_a_report_page_that_renders_in_a_browser(published_wor
     ]
     for agency in settings.agencies:
         page = published_workspace / "report" / f"{agency.id}.html"
-        assert agency.name in page.read_text()
+        assert html.escape(agency.name) in page.read_text()
     dom = dump_dom(published_workspace / "report" / "ems.html")
     assert 'id="chart-forecast"' in dom and 'id="chart-staffing"' in dom and "<path" in dom
     assert "Regional EMS" in dom and f"publication {publication}" in dom
+
+
+def test_a_call_taking_centre_can_be_staffed_by_erlang_c(published):
+    # EMS's staffing block is the third one; its relief factor 1.65 follows county fire's 1.7
+    text = _config(published).read_text()
+    ems = text.index('id = "ems"')
+    block = text.index('service_minutes = "estimate"', ems)
+    _config(published).write_text(
+        text[:block] + 'method = "erlang_c"\nanswer_seconds = 15\nservice_level_target = 0.9\n' + text[block:]
+    )
+    assert publish_flow(config=str(_config(published)))["published"] is True
+    rows = _frame(published, "SELECT * FROM forecast.staffing WHERE agency_id = 'ems'")
+    assumptions = [json.loads(a) for a in rows["assumptions"]]
+    assert {a["method"] for a in assumptions} == {"erlang_c"}
+    assert all(a["achieved_service_level"] >= 0.9 for a in assumptions)
+    assert all(a["answer_seconds"] == 15 for a in assumptions)
+    others = _frame(
+        published,
+        "SELECT DISTINCT assumptions->>'method' AS m FROM forecast.staffing WHERE agency_id <> 'ems'",
+    )
+    assert others["m"].to_list() == ["workload"]
