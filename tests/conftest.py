@@ -84,14 +84,17 @@ def simulated_feeds(tmp_path_factory) -> Path:
     return out
 
 
+def _copy(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
 @pytest.fixture
 def workspace(simulated_feeds, tmp_path) -> Path:
     """A private copy of the simulated workspace, so a test may write its warehouse."""
-    import shutil
-
-    target = tmp_path / "workspace"
-    shutil.copytree(simulated_feeds, target)
-    return target
+    return _copy(simulated_feeds, tmp_path / "workspace")
 
 
 @pytest.fixture(scope="session")
@@ -125,12 +128,9 @@ def trained_workspace(tmp_path_factory, prefect):
 @pytest.fixture(scope="session")
 def published_workspace(trained_workspace, tmp_path_factory) -> Path:
     """A copy of the trained workspace with the champion's forecast published (read-only: copy it)."""
-    import shutil
-
     from flows.forecast import forecast_flow
 
-    root = tmp_path_factory.mktemp("published") / "workspace"
-    shutil.copytree(trained_workspace[0], root)
+    root = _copy(trained_workspace[0], tmp_path_factory.mktemp("published") / "workspace")
     forecast_flow(config=str(root / "jointcast.toml"))
     return root
 
@@ -138,8 +138,4 @@ def published_workspace(trained_workspace, tmp_path_factory) -> Path:
 @pytest.fixture
 def published(published_workspace, tmp_path) -> Path:
     """A private copy of the published workspace."""
-    import shutil
-
-    target = tmp_path / "published"
-    shutil.copytree(published_workspace, target)
-    return target
+    return _copy(published_workspace, tmp_path / "published")
