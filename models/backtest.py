@@ -10,6 +10,7 @@ simulator's truth is at hand.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from features.model_inputs import TARGET
 from models.distribution import dispersions, with_quantiles
 from models.forecaster import ModelParameters, predict_mean, train_forecaster
 
+log = logging.getLogger(__name__)
 SHIFT_HOURS = 8
 GRAINS = {  # grain -> the keys a forecast is summed over
     "hourly": ("agency_id", "area_id", "origin", "bucket_start"),
@@ -89,7 +91,9 @@ def fold_forecast(
     inputs: pl.DataFrame, fold: Fold, params: ModelParameters, horizon_hours: int, bands: tuple[int, ...]
 ) -> pl.DataFrame:
     """Train on the days before the fold's origin and forecast its horizon, beside the baselines."""
-    booster, categories = train_forecaster(training_rows(inputs, fold.origin, params.train_days), params)
+    training = training_rows(inputs, fold.origin, params.train_days)
+    log.info("backtest fold from %s UTC: training on %d rows", f"{fold.origin:%Y-%m-%d %H:%M}", len(training))
+    booster, categories = train_forecaster(training, params)
     rows = forecast_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
     return rows.select(
         "agency_id",
@@ -113,19 +117,13 @@ def run_backtest(
     bands: tuple[int, ...],
     quantiles: tuple[float, ...],
     truth: pl.DataFrame | None = None,
-    progress=None,
     mapper: Mapper = in_order,
 ) -> Backtest:
     """Every fold's forecast (``mapper`` runs them: in order here by default, or elsewhere,
     e.g. as tasks on a cluster), scored at every grain."""
 
-    def one(fold: Fold) -> pl.DataFrame:
-        if progress:
-            progress(f"fold {folds.index(fold) + 1}/{len(folds)}: origin {fold.origin:%Y-%m-%d %H:%M} UTC")
-        return fold_forecast(inputs, fold, params, horizon_hours, bands)
-
-    parts = mapper(one if mapper is in_order else partial(fold_forecast, inputs, params=params,
-                   horizon_hours=horizon_hours, bands=bands), folds)  # fmt: skip
+    one = partial(fold_forecast, inputs, params=params, horizon_hours=horizon_hours, bands=bands)
+    parts = mapper(one, folds)
     hourly = pl.concat(parts).with_columns(block=(pl.col("horizon") - 1) // SHIFT_HOURS)
     if truth is not None:
         hourly = hourly.join(

@@ -58,7 +58,6 @@ def backtest_only(
     folds: int,
     quantiles: tuple[float, ...],
     truth: pl.DataFrame | None,
-    progress=None,
     mapper: Mapper = in_order,
 ) -> tuple[Backtest, dict[str, float], list[datetime]]:
     observed = inputs.filter(pl.col("incidents").is_not_null())["bucket_start"]
@@ -80,7 +79,6 @@ def backtest_only(
         horizon_bands(horizon_hours),
         quantiles,
         truth,
-        progress,
         mapper,
     )
     return backtest, evaluate(backtest.grains, quantiles), [f.origin for f in fold_list]
@@ -99,7 +97,7 @@ def train_and_backtest(
     mapper: Mapper = in_order,
 ) -> TrainingResult:
     backtest, metrics, origins = backtest_only(
-        inputs, data_end, params, horizon_hours, folds, quantiles, truth, progress, mapper
+        inputs, data_end, params, horizon_hours, folds, quantiles, truth, mapper
     )
     if progress:
         progress("final model on all data")

@@ -53,7 +53,9 @@ def prefect_server(tmp_path):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        _wait(lambda: httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200, "the server")
+        _wait(
+            lambda: httpx.get(f"{env['PREFECT_API_URL']}/health", timeout=2).status_code == 200, "the server"
+        )
         yield env
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -90,7 +92,8 @@ def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, w
     )  # fmt: skip
     try:
         deployments = _wait(
-            lambda: (found := _post(env, "/deployments/filter")) and len(found) == 3 and found, "the deployments"
+            lambda: (found := _post(env, "/deployments/filter")) and len(found) == 3 and found,
+            "the deployments",
         )
     finally:
         os.killpg(served.pid, signal.SIGINT)
