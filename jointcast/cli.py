@@ -187,8 +187,9 @@ def publish(config: ConfigOption = None) -> None:
 def _print_publication(result: dict, config: Path | None) -> None:
     if not isinstance(result, dict) or "publication_id" not in result:
         return
-    verb = "published" if result.get("published") else "unchanged since"
-    console.print(f"{verb} publication {result['publication_id']}", highlight=False)
+    number = result["publication_id"]
+    said = f"published publication {number}" if result.get("published") else f"publication {number} stands"
+    console.print(said, highlight=False)
     settings = load_settings(config)
     for agency in settings.agencies:
         page = settings.root / "report" / f"{agency.id}.html"
