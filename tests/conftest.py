@@ -84,6 +84,22 @@ def simulated_feeds(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def small_feeds(tmp_path_factory) -> Path:
+    """30 days of two agencies, clean: the least a whole pipeline (one backtest fold) runs on."""
+    from jointcast.simulator import simulate
+
+    out = tmp_path_factory.mktemp("small")
+    simulate(out, days=30, seed=3, agencies=2)
+    return out
+
+
+@pytest.fixture
+def small_workspace(small_feeds, tmp_path) -> Path:
+    """A private copy of the small workspace."""
+    return _copy(small_feeds, tmp_path / "small")
+
+
 def _copy(source: Path, target: Path) -> Path:
     import shutil
 

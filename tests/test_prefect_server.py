@@ -68,8 +68,8 @@ def _post(env, path: str, body: dict | None = None):
     return response.json()
 
 
-def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, workspace):
-    env, config = prefect_server, workspace / "jointcast.toml"
+def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, small_workspace):
+    env, config = prefect_server, small_workspace / "jointcast.toml"
     run = subprocess.run(
         [sys.executable, "-m", "jointcast", "run", "--config", str(config)],
         env=env, capture_output=True, text=True, timeout=900,
