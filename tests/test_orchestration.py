@@ -17,7 +17,6 @@ from jointcast.config import load_settings
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 
 FEEDS = ("city_police_cad", "county_fire_cad", "ems_epcr", "transit_police_rms")
-AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
 
 HOLDER = """
 import sys, time
@@ -66,6 +65,11 @@ def _env() -> dict[str, str]:
     from prefect.settings import PREFECT_API_URL
 
     return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value() or "", "COLUMNS": "160"}
+
+
+def _start(*args: str) -> subprocess.Popen:
+    pipe = subprocess.PIPE
+    return subprocess.Popen(_cli(*args), stdout=pipe, stderr=pipe, text=True, env=_env())
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -117,7 +121,9 @@ def test_a_feed_whose_server_is_down_is_retried_then_fails_alone_naming_it_while
     [problem] = failure.value.problems
     assert problem.startswith(f"feed county_fire_cad: cannot list '{remote}'")
     others = [feed for feed in FEEDS if feed != "county_fire_cad"]
-    received = _query(config, "SELECT feed_id, count(*) FROM meta.batches WHERE status = 'received' GROUP BY 1")
+    received = _query(
+        config, "SELECT feed_id, count(*) FROM meta.batches WHERE status = 'received' GROUP BY 1"
+    )
     assert dict(received) == {feed: _files(workspace, feed) for feed in others}
     assert _query(config, "SELECT count(*) FROM meta.batches WHERE status <> 'received'") == [(0,)]
     for feed in others:
@@ -136,14 +142,34 @@ def test_a_feed_whose_server_is_down_is_retried_then_fails_alone_naming_it_while
             assert by_feed[feed].state_type.value == "COMPLETED" and by_feed[feed].run_count == 1
 
 
-def test_a_run_refused_by_a_busy_warehouse_says_who_holds_it_changes_nothing_and_runs_once_it_is_free(
+def _waiting_ingest(client, config: str):
+    """The CLI's ingest flow run on ``config`` once the API shows it Running (the lock is inside it)."""
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    deadline = time.monotonic() + 120
+    while True:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["ingest"])))
+        running = [
+            r for r in runs if r.parameters.get("config") == config and r.state_type.value == "RUNNING"
+        ]
+        if running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.25)
+
+
+def test_a_busy_warehouse_refuses_a_run_naming_the_holder_and_a_waiting_run_goes_on_once_it_is_free(
     prefect, workspace
 ):
+    """Timeout 0: exit 1, one error line, nothing written. With lock_timeout_seconds: the run waits, then loads."""
+    from prefect.client.orchestration import get_client
+
     config = str(workspace / "jointcast.toml")
-    warehouse = load_settings(config).warehouse_path
+    files = sum(_files(workspace, feed) for feed in FEEDS)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(warehouse)], stdout=subprocess.PIPE, text=True, env=_env()
-    )
+        [sys.executable, "-c", HOLDER, str(load_settings(config).warehouse_path)],
+        stdout=subprocess.PIPE, text=True, env=_env(),
+    )  # fmt: skip
+    waiting = None
     try:
         assert holder.stdout.readline().strip() == "holding"
         refused = _run("ingest", "--config", config)
@@ -151,46 +177,57 @@ def test_a_run_refused_by_a_busy_warehouse_says_who_holds_it_changes_nothing_and
         [error] = _errors(refused.stderr)
         assert "is in use by another run" in error and f"(test holder, pid {holder.pid}," in error
         assert "Traceback" not in refused.stderr
-        assert _batches(workspace / "jointcast.toml") == []
+        assert _batches(Path(config)) == []
         assert not (workspace / "raw").exists()
+
+        _orchestrate(Path(config), lock_timeout_seconds=300)
+        waiting = _start("ingest", "--config", config)
+        with get_client(sync_client=True) as client:
+            assert _waiting_ingest(client, config), "the second ingest never started"
+        assert waiting.poll() is None and _batches(Path(config)) == []  # it waits: nothing written yet
     finally:
         holder.kill()
         holder.wait()
-
-    done = _run("ingest", "--config", config)
-    assert done.returncode == 0, done.stderr
-    assert len(_batches(workspace / "jointcast.toml")) == sum(_files(workspace, feed) for feed in FEEDS)
+        if waiting is not None and waiting.poll() is None:
+            try:
+                waiting.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                waiting.kill()
+    _, stderr = waiting.communicate()
+    assert waiting.returncode == 0, stderr
+    batches = _batches(Path(config))
+    assert len(batches) == files and {status for *_, status in batches} == {"received"}
 
 
 def test_two_ingests_started_together_load_every_file_exactly_once(prefect, workspace):
-    """The second waits for the first (lock_timeout_seconds) and then finds nothing new."""
-    config = _orchestrate(workspace / "jointcast.toml", lock_timeout_seconds=300)
-    runs = [
-        subprocess.Popen(
-            _cli("ingest", "--config", str(config)),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-        )  # fmt: skip
-        for _ in range(2)
-    ]
-    outputs = [run.communicate(timeout=600) for run in runs]
+    """One loads; the other is refused (warehouse in use) or, had it come later, finds nothing new."""
+    config = workspace / "jointcast.toml"
+    runs = [_start("ingest", "--config", str(config)) for _ in range(2)]
+    outputs = [run.communicate(timeout=600)[1] for run in runs]
 
-    for run, (_, stderr) in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, stderr
     files = sum(_files(workspace, feed) for feed in FEEDS)
-    received = [stderr.count("rows received") for _, stderr in outputs]
-    skipped = [stderr.count("already loaded as batch") for _, stderr in outputs]
-    assert sorted(received) == [0, files], received
-    assert skipped[received.index(0)] == files
+    received = [stderr.count("rows received") for stderr in outputs]
+    assert sorted(received) == [0, files], outputs
+    loader, other = sorted(range(2), key=lambda i: -received[i])
+    assert runs[loader].returncode == 0, outputs[loader]
+    if runs[other].returncode == 0:
+        assert outputs[other].count("already loaded as batch") == files, outputs[other]
+    else:
+        [error] = _errors(outputs[other])
+        assert runs[other].returncode == 1, outputs[other]
+        assert f"is in use by another run (ingest, pid {runs[loader].pid}," in error
     batches = _batches(config)
-    assert len(batches) == files
-    assert len({(feed, sha) for feed, sha, _ in batches}) == files
+    assert len(batches) == len({(feed, sha) for feed, sha, _ in batches}) == files
     _ingest(config)  # validate what was received
     assert_rows_accounted(config)
     assert _query(config, "SELECT count(*) FROM meta.batches WHERE status <> 'loaded'") == [(0,)]
     assert _query(config, "SELECT count(*) - count(DISTINCT incident_key) FROM core.incidents") == [(0,)]
 
 
-def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_tasks(prefect, workspace, caplog):
+def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_tasks(
+    prefect, small_workspace, caplog
+):
+    """Train's backtest folds and forecast's agencies run as tasks on worker processes, and it all publishes."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -201,8 +238,17 @@ def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_ta
 
     from flows.pipeline import pipeline_flow
 
-    config = _orchestrate(workspace / "jointcast.toml", task_runner="dask", dask_workers=2)
-    caplog.set_level(logging.INFO, logger="prefect.task_runner.dask")
+    config = small_workspace / "jointcast.toml"
+    agencies = {agency.id for agency in load_settings(config).agencies}
+    text = config.read_text(encoding="utf-8")
+    assert "horizon_hours = 336" in text and "backtest_folds = 3" in text
+    # A day ahead keeps it quick; two folds make two backtest tasks for the two workers.
+    text = text.replace("horizon_hours = 336", "horizon_hours = 24").replace(
+        "backtest_folds = 3", "backtest_folds = 2"
+    )
+    config.write_text(text, encoding="utf-8")
+    _orchestrate(config, task_runner="dask", dask_workers=2)
+    caplog.set_level(logging.INFO)
 
     state = pipeline_flow(config=str(config), return_state=True)
 
@@ -210,6 +256,9 @@ def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_ta
     created = [r for r in caplog.records if r.getMessage().startswith("Creating a new Dask cluster")]
     assert len(created) == 2, [r.getMessage() for r in caplog.records]  # train, then forecast
     assert all("LocalCluster" in r.getMessage() for r in created)
+    # Task runs executed in this process log here; the ingest stage's did, the parts must not have.
+    here = {getattr(r, "task_run_id", None) for r in caplog.records}
+    assert any(getattr(r, "task_name", "").startswith("ingest-") for r in caplog.records)
     with get_client(sync_client=True) as client:
         subflows = {
             run.flow_id: run
@@ -222,11 +271,12 @@ def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_ta
         }
         names = {client.read_flow(flow_id).name: run for flow_id, run in subflows.items()}
         assert set(names) == {"train", "forecast"}
-        for stage, parts in (("train", 1), ("forecast", len(AGENCIES))):
+        for stage, parts in (("train", 2), ("forecast", len(agencies))):
             runs = _settled(client, names[stage].id, lambda runs, n=parts: _final(runs, n))
             assert sorted(run.name.rsplit("-", 1)[0] for run in runs) == [
                 f"part-{i + 1}" for i in range(parts)
             ], stage
             assert all(run.state_type.value == "COMPLETED" for run in runs), stage
+            assert not here & {str(run.id) for run in runs}, f"{stage} parts ran in the test process"
     demand = _query(config, "SELECT agency_id, count(*) FROM forecast.demand GROUP BY 1")
-    assert {agency for agency, rows in demand if rows > 0} == set(AGENCIES)
+    assert {agency for agency, rows in demand if rows > 0} == agencies

@@ -46,6 +46,7 @@ def prefect_server(tmp_path):
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
         "COLUMNS": "160",
     }
     server = subprocess.Popen(
@@ -90,10 +91,20 @@ def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, s
         [sys.executable, "-m", "jointcast", "serve", "--config", str(config)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
+    scheduled_runs = {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}
     try:
         deployments = _wait(
             lambda: (found := _post(env, "/deployments/filter")) and len(found) == 3 and found,
             "the deployments",
+        )
+        # the server's scheduler fills in each deployment's coming runs
+        scheduled = _wait(
+            lambda: (
+                len(found := {r["deployment_id"] for r in _post(env, "/flow_runs/filter", scheduled_runs)})
+                == 3
+                and found
+            ),
+            "scheduled runs of every deployment",
         )
     finally:
         os.killpg(served.pid, signal.SIGINT)
@@ -108,5 +119,4 @@ def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, s
     assert all(d["schedules"][0]["active"] for d in deployments)
     assert all(d["parameters"] == {"config": str(config.resolve())} for d in deployments)
     assert all(d["global_concurrency_limit"]["limit"] == 1 for d in deployments)
-    scheduled = _post(env, "/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
-    assert {r["deployment_id"] for r in scheduled} == {d["id"] for d in deployments}
+    assert scheduled == {d["id"] for d in deployments}

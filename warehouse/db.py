@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -11,6 +12,12 @@ from pathlib import Path
 import duckdb
 
 log = logging.getLogger(__name__)
+OPEN_WAIT_SECONDS = 30.0
+
+
+class WarehouseInUse(RuntimeError):
+    """The DuckDB file stayed open in another process too long."""
+
 
 MIGRATIONS = "migrations"
 
@@ -50,11 +57,32 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only)
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         migrate(con)
     return con
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """DuckDB's connection, waiting out another process's brief hold on the file.
+
+    One process at a time may write a DuckDB file, and none may read it meanwhile. Runs take
+    turns through warehouse.lock, but a command's read-only courtesy (a summary table, a
+    `show`) can hold the file for a moment; a run opening it then waits instead of failing.
+    """
+    deadline = time.monotonic() + OPEN_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseInUse(
+                    f"warehouse {path} stayed open in another process for {OPEN_WAIT_SECONDS:.0f} s: {exc}"
+                ) from None
+            time.sleep(0.2)
 
 
 @contextmanager
