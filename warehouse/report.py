@@ -266,12 +266,22 @@ def _overrides_section(overrides: pl.DataFrame, zone: ZoneInfo) -> str:
     return _table(["Area", "From", "Until", "Demand", "Reason", "By", "Id"], rows, (3,))
 
 
+def _plain(value: object) -> str:
+    """A parameter as a planner reads it: 1.148176961639434 -> 1.15."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
 def _footer(report: AgencyReport) -> str:
     agency = escape(report.agency_id)
     assumptions = ""
     if not report.staffing.is_empty():
         first = json.loads(report.staffing["assumptions"].drop_nulls().first() or "{}")
-        items = [f"{key} = {value}" for key, value in first.items() if not isinstance(value, dict | list)]
+        skip = {"shift_name", "shift_hours"}  # they differ by shift; the table shows them
+        items = [
+            f"{key.replace('_', ' ')} {_plain(value)}"
+            for key, value in sorted(first.items())
+            if key not in skip and not isinstance(value, dict | list)
+        ]
         assumptions = f"<li>Staffing assumptions: {escape('; '.join(items))}.</li>" if items else ""
     return (
         "<footer><h2>How to read this</h2><ul>"
