@@ -261,7 +261,7 @@ def test_every_agency_gets_a_report_page_that_renders_in_a_browser(published_wor
         assert html.escape(agency.name) in page.read_text()
     dom = dump_dom(published_workspace / "report" / "ems.html")
     assert 'id="chart-forecast"' in dom and 'id="chart-staffing"' in dom and "<path" in dom
-    assert "Regional EMS" in dom and f"publication {publication}" in dom
+    assert "Regional EMS" in dom and f"publication <code>{publication}</code>" in dom
 
 
 def test_a_call_taking_centre_can_be_staffed_by_erlang_c(published):
