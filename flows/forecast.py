@@ -49,6 +49,10 @@ def forecast_flow(config: str | None = None) -> dict:
             return publish_current(settings, trigger="forecast")
         inputs = read_model_inputs(con)
     alphas = tracking.load_dispersion(champion.run_id)
+    try:
+        categories = tracking.load_categories(champion.run_id)
+    except LookupError as exc:
+        return failed("forecast", [f"forecast: champion version {champion.version}: {exc}"])
     log.info("forecasting %d hours ahead with %s version %s", horizon, name, champion.version)
     per_agency = partial(
         forecast_demand,
@@ -56,6 +60,7 @@ def forecast_flow(config: str | None = None) -> dict:
         horizon_hours=horizon,
         bands=horizon_bands(horizon),
         hourly_alphas=alphas.get("hourly", {}),
+        categories=categories,
     )
     agencies = sorted(inputs["agency_id"].unique())
     parts = task_mapper(per_agency, [inputs.filter(pl.col("agency_id") == agency) for agency in agencies])

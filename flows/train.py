@@ -64,6 +64,7 @@ def train_flow(config: str | None = None, register_model: bool = True):
         dataset_source=f"{settings.warehouse_path}#features.model_inputs",
         booster=result.booster if register else None,
         example=result.example if register else None,
+        categories=result.categories if register else None,
         registered_model=name if register else None,
     )
     summary = {

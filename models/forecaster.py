@@ -44,14 +44,24 @@ class ModelParameters:
         return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
 
 
-def design_matrix(frame: pl.DataFrame, categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """The model's input table: categoricals as pandas categories with fixed levels."""
+def category_levels(frame: pl.DataFrame) -> dict[str, list[str]]:
+    """The levels of each categorical feature in ``frame``, sorted: a model's fixed encoding."""
+    keyed = frame.select(agency_id="agency_id", series_id=pl.col("agency_id") + ":" + pl.col("area_id"))
+    return {column: sorted(keyed[column].unique().drop_nulls().to_list()) for column in CATEGORICAL}
+
+
+def design_matrix(frame: pl.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
+    """The model's input table, all numbers: each categorical as its index in the model's levels.
+
+    Integer codes, not pandas categories, so the table survives a JSON round trip (MLflow's
+    serving input) unchanged; a level the model never saw is -1, which LightGBM reads as missing.
+    """
     table = frame.with_columns(series_id=pl.col("agency_id") + ":" + pl.col("area_id")).select(MODEL_FEATURES)
-    table = table.with_columns(pl.col(pl.Boolean).cast(pl.Int8)).to_pandas()
-    for column in CATEGORICAL:
-        levels = categories[column] if categories else sorted(table[column].unique())
-        table[column] = pd.Categorical(table[column], categories=levels)
-    return table
+    codes = [
+        pl.col(column).replace_strict(levels, list(range(len(levels))), default=-1, return_dtype=pl.Int32)
+        for column, levels in categories.items()
+    ]
+    return table.with_columns(*codes, pl.col(pl.Boolean).cast(pl.Int8)).to_pandas()
 
 
 def train_forecaster(
@@ -59,8 +69,8 @@ def train_forecaster(
 ) -> tuple[lgb.Booster, dict[str, list[str]]]:
     """Fit the mean model on rows with an observed target; returns it and its category levels."""
     rows = frame.filter(pl.col(TARGET).is_not_null())
-    table = design_matrix(rows)
-    categories = {c: list(table[c].cat.categories) for c in CATEGORICAL}
+    categories = category_levels(rows)
+    table = design_matrix(rows, categories)
     dataset = lgb.Dataset(table, label=rows[TARGET].to_numpy(), categorical_feature=list(CATEGORICAL))
     booster = lgb.train(params.lightgbm(), dataset, num_boost_round=params.num_boost_round)
     return booster, categories

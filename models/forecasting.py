@@ -19,7 +19,7 @@ from features.model_inputs import TARGET
 from models.backtest import band_expr
 from models.distribution import with_quantiles
 from models.drivers import explain
-from models.forecaster import CATEGORICAL, design_matrix
+from models.forecaster import design_matrix
 
 QUANTILES = (0.1, 0.5, 0.9)  # the published p10, p50 and p90
 SERIES = ("agency_id", "area_id")
@@ -29,12 +29,6 @@ SERIES = ("agency_id", "area_id")
 class ModelForecast:
     hourly: pl.DataFrame  # agency_id, area_id, bucket_start, horizon, mean, p10, p50, p90, drivers
     data_as_of: dict[str, datetime]  # per agency: the end (exclusive) of its observed data
-
-
-def booster_categories(booster: lgb.Booster) -> dict[str, list[str]]:
-    """The category levels the model was trained with (LightGBM keeps them with the model)."""
-    levels = booster.pandas_categorical or []
-    return {column: list(values) for column, values in zip(CATEGORICAL, levels, strict=False)}
 
 
 def data_ends(inputs: pl.DataFrame) -> dict[str, datetime]:
@@ -71,12 +65,13 @@ def forecast_demand(
     horizon_hours: int,
     bands: tuple[int, ...],
     hourly_alphas: dict[str, float],
+    categories: dict[str, list[str]],
 ) -> ModelForecast:
     """Mean, p10/p50/p90 and the top three drivers of every series x hour ahead."""
     rows = forecast_rows(inputs, horizon_hours, bands)
     if rows.is_empty():
         raise ValueError("no hours to forecast: features.model_inputs holds no future rows")
-    design = design_matrix(rows, booster_categories(booster))
+    design = design_matrix(rows, categories)
     mean = np.clip(booster.predict(design), 0.0, None)
     hourly = rows.select(*SERIES, "bucket_start", "horizon").with_columns(mean=pl.Series(mean))
     hourly = with_quantiles(hourly, hourly_alphas, QUANTILES).with_columns(

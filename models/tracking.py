@@ -23,6 +23,7 @@ from mlflow.models import infer_signature
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+CATEGORIES = "model_categories.json"  # the levels behind the model's integer-coded categoricals
 for pattern in (
     r"Hint: Inferred schema contains integer column",
     r"The specified dataset source can be interpreted in multiple ways",
@@ -76,6 +77,7 @@ def log_run(
     dataset_source: str,
     booster: lgb.Booster | None = None,
     example: pd.DataFrame | None = None,
+    categories: dict[str, list[str]] | None = None,
     registered_model: str | None = None,
 ) -> LoggedRun:
     """One MLflow run: params, metrics, plots, tables, data lineage and (optionally) the model."""
@@ -98,6 +100,8 @@ def log_run(
         )
         mlflow.log_input(dataset, context="training")
         model_uri = version = None
+        if categories is not None:
+            mlflow.log_dict(categories, CATEGORIES)
         if booster is not None and example is not None:
             info = mlflow.lightgbm.log_model(
                 booster,
@@ -155,3 +159,11 @@ def load_dispersion(run_id: str) -> dict[str, dict[str, float]]:
     for grain, agency, alpha in table.select("grain", "agency_id", "alpha").iter_rows():
         alphas.setdefault(grain, {})[agency] = float(alpha)
     return alphas
+
+
+def load_categories(run_id: str) -> dict[str, list[str]]:
+    """The categorical levels a training run's model was fitted with."""
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{CATEGORIES}")
+    except mlflow.exceptions.MlflowException as exc:
+        raise LookupError(f"run {run_id} has no {CATEGORIES}: retrain with `jointcast train`") from exc
