@@ -14,6 +14,7 @@ import polars as pl
 from features.panel import hour_key
 
 CELL_DEGREES = 0.002  # about 200 m
+COS_LAT = 0.77  # cos(40 deg): east-west degrees are shorter; distances only rank nearby centroids
 
 
 def area_centroids(incidents: pl.LazyFrame) -> pl.LazyFrame:
@@ -48,9 +49,8 @@ def cross_agency_demand(incidents: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(_target_agency=pl.col("agency_id").rank("dense"))
     )
     cells = located.group_by("_cell").agg(pl.col("cell_y", "cell_x").first())
-    cos_lat = 0.77  # cos(40 deg); distances only rank centroids within one city
     distance = (((pl.col("cell_y") + 0.5) * CELL_DEGREES - pl.col("area_lat")) ** 2) + (
-        ((pl.col("cell_x") + 0.5) * CELL_DEGREES - pl.col("area_lon")) * cos_lat
+        ((pl.col("cell_x") + 0.5) * CELL_DEGREES - pl.col("area_lon")) * COS_LAT
     ) ** 2
     nearest = (
         cells.join(centroids, how="cross")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.cross import area_centroids
+from features.cross import COS_LAT, area_centroids
 
 
 def joint_crosswalk(incidents: pl.DataFrame, roles: dict[str, tuple[str, tuple[str, ...]]]) -> pl.DataFrame:
@@ -59,9 +59,8 @@ def joint_crosswalk(incidents: pl.DataFrame, roles: dict[str, tuple[str, tuple[s
         )
     )
     lead_areas = centroids.rename({"agency_id": "lead_agency", "area_id": "lead_area_id"})
-    cos_lat = 0.77  # distances only rank centroids within one region
     distance = (pl.col("lat") - pl.col("area_lat")) ** 2 + (
-        (pl.col("lon") - pl.col("area_lon")) * cos_lat
+        (pl.col("lon") - pl.col("area_lon")) * COS_LAT
     ) ** 2
     own = located.filter(pl.col("agency_id") == pl.col("lead_agency")).with_columns(lead_area_id="area_id")
     others = (

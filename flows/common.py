@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -11,7 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.states import Failed, State
 
-from jointcast.config import Settings, load_settings
+from jointcast.config import Settings, config_path, load_settings
 from warehouse.db import open_warehouse
 from warehouse.lock import WarehouseBusy, run_lock
 
@@ -27,6 +28,11 @@ class StageFailed(RuntimeError):
 
 def settings_for(config: str | None) -> Settings:
     return load_settings(config)
+
+
+def config_sha256(config: str | None) -> str:
+    """SHA-256 of the config file a run was given (its lineage in MLflow and the publication log)."""
+    return hashlib.sha256(config_path(config).read_bytes()).hexdigest()
 
 
 @contextmanager

@@ -23,7 +23,7 @@ def forecast_flow(config: str | None = None) -> dict:
     from models import tracking
     from models.forecasting import ModelForecast, forecast_demand
     from models.publication import Provenance, digest
-    from warehouse.model_store import data_end, read_model_inputs
+    from warehouse.model_store import data_end, read_forecast_inputs
     from warehouse.publish import latest_publication
 
     settings = settings_for(config)
@@ -41,13 +41,15 @@ def forecast_flow(config: str | None = None) -> dict:
             return failed("forecast", [f"forecast: {exc}"])
         latest = latest_publication(con)
         forecast_digest = digest(name, champion.version, data_digest, horizon)
-        if latest is not None and latest["forecast_digest"] == forecast_digest:
-            log.info(
-                "model %s version %s on the same data: the forecast of publication %d stands",
-                name, champion.version, latest["forecast_of"],
-            )  # fmt: skip
-            return publish_current(settings, trigger="forecast")
-        inputs = read_model_inputs(con)
+        unchanged = latest is not None and latest["forecast_digest"] == forecast_digest
+        if not unchanged:
+            inputs, data_as_of = read_forecast_inputs(con)
+    if unchanged:
+        log.info(
+            "model %s version %s on the same data: the forecast of publication %d stands",
+            name, champion.version, latest["forecast_of"],
+        )  # fmt: skip
+        return publish_current(config, trigger="forecast")
     alphas = tracking.load_dispersion(champion.run_id)
     try:
         categories = tracking.load_categories(champion.run_id)
@@ -57,6 +59,7 @@ def forecast_flow(config: str | None = None) -> dict:
     per_agency = partial(
         forecast_demand,
         booster,
+        data_as_of=data_as_of,
         horizon_hours=horizon,
         bands=horizon_bands(horizon),
         hourly_alphas=alphas.get("hourly", {}),
@@ -76,4 +79,4 @@ def forecast_flow(config: str | None = None) -> dict:
         data_as_of=model.data_as_of,
         dispersion=alphas,
     )
-    return publish_model_forecast(settings, model.hourly, provenance, trigger="forecast")
+    return publish_model_forecast(config, model.hourly, provenance, trigger="forecast")

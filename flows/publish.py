@@ -8,14 +8,13 @@ same digest, and a digest already published is not published again.
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from prefect import flow
 
-from flows.common import exclusive, failed, logger, settings_for, warehouse
+from flows.common import config_sha256, exclusive, failed, logger, settings_for, warehouse
 from jointcast.config import Settings
 
 RECENT_DAYS = 90  # history behind service times, type mix and the joint crosswalk
@@ -26,13 +25,14 @@ ACTUAL_DAYS = 28  # actuals shown before the forecast in the report
 @exclusive("publish")
 def publish_flow(config: str | None = None) -> dict:
     """Republish the current model forecast with today's staffing settings and overrides."""
-    return publish_current(settings_for(config), trigger="publish")
+    return publish_current(config, trigger="publish")
 
 
-def publish_current(settings: Settings, trigger: str):
+def publish_current(config: str | None, trigger: str):
     from models.publication import Provenance
     from warehouse.publish import latest_publication, read_model_forecast
 
+    settings = settings_for(config)
     with warehouse(settings) as con:
         latest = latest_publication(con)
         model = read_model_forecast(con) if latest else None
@@ -46,16 +46,16 @@ def publish_current(settings: Settings, trigger: str):
         data_as_of={k: datetime.fromisoformat(v) for k, v in json.loads(latest["data_as_of"]).items()},
         dispersion=json.loads(latest["dispersion"]),
     )
-    return _publish(settings, model, provenance, trigger, forecast_of=latest["forecast_of"])
+    return _publish(config, model, provenance, trigger, forecast_of=latest["forecast_of"])
 
 
-def publish_model_forecast(settings: Settings, hourly: pl.DataFrame, provenance, trigger: str):
+def publish_model_forecast(config: str | None, hourly: pl.DataFrame, provenance, trigger: str):
     """Publish a new model forecast (models.forecasting's hourly frame)."""
     model = hourly.rename({name: f"model_{name}" for name in ("mean", "p10", "p50", "p90")})
-    return _publish(settings, model, provenance, trigger, forecast_of=None)
+    return _publish(config, model, provenance, trigger, forecast_of=None)
 
 
-def _publish(settings: Settings, model: pl.DataFrame, provenance, trigger: str, forecast_of: int | None):
+def _publish(config: str | None, model: pl.DataFrame, provenance, trigger: str, forecast_of: int | None):
     from features.crosswalk import joint_crosswalk
     from features.panel import counted_incidents
     from models.publication import digest, published_demand, published_staffing, stale_lags
@@ -63,10 +63,12 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance, trigger: str, 
     from warehouse.publish import (
         latest_publication,
         next_publication_id,
+        read_actuals,
         read_recent_incidents,
         write_publication,
     )
 
+    settings = settings_for(config)
     log = logger()
     now = datetime.now(UTC)
     agencies = {a.id: a for a in settings.agencies}
@@ -80,7 +82,9 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance, trigger: str, 
     with warehouse(settings) as con:
         overrides = read_overrides(con)
         recent = read_recent_incidents(con, RECENT_DAYS)
+        actuals = read_actuals(con, min(provenance.data_as_of.values()) - timedelta(days=ACTUAL_DAYS))
         latest = latest_publication(con)
+        publication_id = next_publication_id(con)
     roles = {r.incident_type: (r.lead, tuple(r.supporting)) for r in settings.roles}
     counted = counted_incidents(recent.lazy(), {a.id: a.counted_call_sources for a in settings.agencies})
     counted = counted.collect()
@@ -93,15 +97,15 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance, trigger: str, 
     )
     if latest is not None and latest["inputs_digest"] == inputs_digest:
         log.info("publication %d already holds these inputs: nothing to publish", latest["publication_id"])
-        _ensure_reports(settings, latest, provenance, overrides)
+        _ensure_reports(settings, latest, provenance, overrides, actuals)
         return {"publication_id": latest["publication_id"], "published": False}
-    with warehouse(settings) as con:
-        publication_id = next_publication_id(con)
     demand = published_demand(model, overrides, provenance, stale, now, publication_id)
     plans = _staffing_plans(settings, counted, provenance)
     staffing = published_staffing(demand, plans, settings.forecast.horizon_hours)
     crosswalk = joint_crosswalk(counted, roles)
-    pages = _report_pages(settings, demand, staffing, overrides, provenance, stale, publication_id, now)
+    pages = _report_pages(
+        settings, demand, staffing, overrides, actuals, provenance, stale, publication_id, now
+    )
     record = {
         "publication_id": publication_id,
         "published_at": now,
@@ -114,7 +118,7 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance, trigger: str, 
         "stale_agencies": sorted(stale),
         "overrides_applied": sorted({i for ids in demand["override_ids"].to_list() for i in ids}),
         "dispersion": provenance.dispersion,
-        "config_sha256": _config_sha256(settings),
+        "config_sha256": config_sha256(config),
         "forecast_digest": provenance.forecast_digest,
         "inputs_digest": inputs_digest,
     }
@@ -161,16 +165,13 @@ def _staffing_plans(settings: Settings, counted: pl.DataFrame, provenance) -> di
     return plans
 
 
-def _report_pages(settings, demand, staffing, overrides, provenance, stale, publication_id, now):
+def _report_pages(settings, demand, staffing, overrides, actuals, provenance, stale, publication_id, now):
     """Each agency's report page, rendered before anything is written."""
     from models.publication import agency_hourly, area_summary
-    from warehouse.publish import read_actuals
     from warehouse.report import AgencyReport, render_report
 
     totals = agency_hourly(demand, provenance)
     areas = area_summary(demand)
-    with warehouse(settings) as con:
-        actuals = read_actuals(con, min(provenance.data_as_of.values()) - timedelta(days=ACTUAL_DAYS))
     folder = settings.root / "report"
     pages = {}
     for agency in settings.agencies:
@@ -207,7 +208,7 @@ def _write_pages(pages: dict) -> list:
     return [write_report(html, path) for path, html in pages.items()]
 
 
-def _ensure_reports(settings: Settings, latest: dict, provenance, overrides: pl.DataFrame) -> None:
+def _ensure_reports(settings: Settings, latest: dict, provenance, overrides, actuals) -> None:
     """Render the current publication's missing report pages from the published tables."""
     from warehouse.publish import read_published_tables
 
@@ -217,20 +218,8 @@ def _ensure_reports(settings: Settings, latest: dict, provenance, overrides: pl.
     with warehouse(settings) as con:
         demand, staffing = read_published_tables(con)
     stale = dict.fromkeys(latest["stale_agencies"], None)
-    number, published_at = latest["publication_id"], latest["published_at"]
-    pages = _report_pages(settings, demand, staffing, overrides, provenance, stale, number, published_at)
+    pages = _report_pages(
+        settings, demand, staffing, overrides, actuals, provenance, stale, latest["publication_id"],
+        latest["published_at"],
+    )  # fmt: skip
     _write_pages({path: html for path, html in pages.items() if path.stem in missing})
-
-
-def _config_sha256(settings: Settings) -> str:
-    import hashlib
-
-    path = settings.root / "jointcast.toml"
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
-
-
-def who() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
 from prefect import flow
 
-from flows.common import exclusive, failed, logger, settings_for, task_mapper, warehouse
+from flows.common import config_sha256, exclusive, failed, logger, settings_for, task_mapper, warehouse
 
 
 @flow(name="train", persist_result=False)
@@ -45,9 +44,7 @@ def train_flow(config: str | None = None, register_model: bool = True):
     champion = tracking.current_champion(name) if register else None
     tags = {
         "git_commit": _git_commit(),
-        "config_sha256": hashlib.sha256(Path(settings.root / "jointcast.toml").read_bytes()).hexdigest()
-        if (settings.root / "jointcast.toml").exists()
-        else "",
+        "config_sha256": config_sha256(config),
         "data_as_of": end.isoformat(),
         "folds_digest": result.folds_digest,
         "purpose": "train" if register else "backtest",

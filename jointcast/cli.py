@@ -55,6 +55,17 @@ def _fail(lines: list[str], code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _workspace(config: Path | None):
+    """The settings of a workspace whose warehouse exists (for the commands that read it)."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise _fail([str(exc)], 2) from None
+    if not settings.warehouse_path.exists():
+        raise _fail([f"no warehouse at {settings.warehouse_path}: run `jointcast run` first"])
+    return settings
+
+
 def _run_stage(flow, config: Path | None, **kwargs):
     """Run one flow; a failed run exits non-zero after one line per problem."""
     path = config_path(config)
@@ -203,12 +214,7 @@ def quality(config: ConfigOption = None) -> None:
     from warehouse.db import open_warehouse
     from warehouse.reports import feed_summary, last_failures, latest_docs, quarantine_reasons
 
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        raise _fail([str(exc)], 2) from None
-    if not settings.warehouse_path.exists():
-        raise _fail([f"no warehouse at {settings.warehouse_path}: run `jointcast ingest` first"])
+    settings = _workspace(config)
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         summary, reasons = feed_summary(con), quarantine_reasons(con)
         failures, docs = last_failures(con), latest_docs(con)

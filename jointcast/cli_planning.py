@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +11,8 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from jointcast.cli import ConfigOption, _fail, console
-from jointcast.config import ConfigError, Settings, load_settings
+from jointcast.cli import ConfigOption, _fail, _workspace, console
+from jointcast.config import Settings
 
 overrides = typer.Typer(help="Planner adjustments on top of the model, audited.", no_args_is_help=True)
 show = typer.Typer(help="Published numbers in the terminal.", no_args_is_help=True)
@@ -19,15 +20,10 @@ AgencyOption = Annotated[str, typer.Option("--agency", help="Agency id, as in th
 
 
 def _settings(config: Path | None, agency: str | None = None) -> Settings:
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        raise _fail([str(exc)], 2) from None
+    settings = _workspace(config)
     if agency is not None and agency not in {a.id for a in settings.agencies}:
         known = ", ".join(a.id for a in settings.agencies)
         raise _fail([f"unknown agency '{agency}' (configured: {known})"], 2)
-    if not settings.warehouse_path.exists():
-        raise _fail([f"no warehouse at {settings.warehouse_path}: run `jointcast run` first"])
     return settings
 
 
@@ -49,9 +45,11 @@ def _when(text: str, timezone: str, option: str) -> datetime:
 
 
 def _who() -> str:
-    from flows.publish import who
-
-    return who()
+    """The operating-system user recording an override (the audit trail's "by")."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 @overrides.command("add")
@@ -163,14 +161,12 @@ def show_staffing(
     import polars as pl
 
     from warehouse.db import open_warehouse
-    from warehouse.features_store import read_frame
+    from warehouse.publish import read_staffing
 
     settings = _settings(config, agency)
     zone = ZoneInfo(next(a.timezone for a in settings.agencies if a.id == agency))
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        rows = read_frame(
-            con, "SELECT * FROM forecast.staffing WHERE agency_id = ? ORDER BY shift_start", [agency]
-        )
+        rows = read_staffing(con, agency)
     if rows.is_empty():
         raise _fail([f"no staffing published for '{agency}': run `jointcast forecast` first"])
     if day is not None:

@@ -15,14 +15,13 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from features.model_inputs import TARGET
+from features.panel import SERIES
 from models.backtest import band_expr
 from models.distribution import with_quantiles
 from models.drivers import explain
 from models.forecaster import design_matrix
 
 QUANTILES = (0.1, 0.5, 0.9)  # the published p10, p50 and p90
-SERIES = ("agency_id", "area_id")
 
 
 @dataclass(frozen=True)
@@ -31,20 +30,12 @@ class ModelForecast:
     data_as_of: dict[str, datetime]  # per agency: the end (exclusive) of its observed data
 
 
-def data_ends(inputs: pl.DataFrame) -> dict[str, datetime]:
-    """Per agency, the hour after its last observed hour."""
-    ends = (
-        inputs.filter(pl.col(TARGET).is_not_null())
-        .group_by("agency_id")
-        .agg(end=pl.col("bucket_start").max() + pl.duration(hours=1))
-    )
-    return dict(ends.iter_rows())
-
-
-def forecast_rows(inputs: pl.DataFrame, horizon_hours: int, bands: tuple[int, ...]) -> pl.DataFrame:
+def forecast_rows(
+    inputs: pl.DataFrame, data_as_of: dict[str, datetime], horizon_hours: int, bands: tuple[int, ...]
+) -> pl.DataFrame:
     """Every series' next ``horizon_hours`` hours after its agency's data end, one band each."""
     ends = pl.DataFrame(
-        list(data_ends(inputs).items()),
+        list(data_as_of.items()),
         schema={"agency_id": pl.String, "_end": inputs.schema["bucket_start"]},
         orient="row",
     )
@@ -62,13 +53,18 @@ def forecast_rows(inputs: pl.DataFrame, horizon_hours: int, bands: tuple[int, ..
 def forecast_demand(
     booster: lgb.Booster,
     inputs: pl.DataFrame,
+    data_as_of: dict[str, datetime],
     horizon_hours: int,
     bands: tuple[int, ...],
     hourly_alphas: dict[str, float],
     categories: dict[str, list[str]],
 ) -> ModelForecast:
-    """Mean, p10/p50/p90 and the top three drivers of every series x hour ahead."""
-    rows = forecast_rows(inputs, horizon_hours, bands)
+    """Mean, p10/p50/p90 and the top three drivers of every series x hour ahead.
+
+    ``inputs`` holds the model-input rows after the data's end (those with no target yet);
+    ``data_as_of`` gives each agency's data end, where its forecast starts.
+    """
+    rows = forecast_rows(inputs, data_as_of, horizon_hours, bands)
     if rows.is_empty():
         raise ValueError("no hours to forecast: features.model_inputs holds no future rows")
     design = design_matrix(rows, categories)
@@ -77,7 +73,8 @@ def forecast_demand(
     hourly = with_quantiles(hourly, hourly_alphas, QUANTILES).with_columns(
         _published_quantiles(), drivers=pl.Series(explain(booster, design), dtype=pl.String)
     )
-    return ModelForecast(hourly, data_ends(inputs))
+    agencies = set(inputs["agency_id"].unique())
+    return ModelForecast(hourly, {agency: end for agency, end in data_as_of.items() if agency in agencies})
 
 
 def agency_totals(hourly: pl.DataFrame, alphas: dict[str, float], mean: str = "mean") -> pl.DataFrame:

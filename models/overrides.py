@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
-KEYS = ("agency_id", "area_id", "bucket_start")
+from features.panel import KEYS
+
 VALUES = ("mean", "p10", "p50", "p90")
 
 

@@ -15,6 +15,15 @@ def read_model_inputs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return read_frame(con, "SELECT * FROM features.model_inputs")
 
 
+def read_forecast_inputs(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, dict[str, datetime]]:
+    """The model-input rows still to forecast (no target yet) and each agency's data end."""
+    future = read_frame(con, "SELECT * FROM features.model_inputs WHERE incidents IS NULL")
+    ends = con.execute(
+        "SELECT agency_id, max(bucket_start) + INTERVAL 1 HOUR FROM features.demand GROUP BY agency_id"
+    ).fetchall()
+    return future, dict(ends)
+
+
 def data_end(con: duckdb.DuckDBPyConnection) -> tuple[datetime, str]:
     """The end of the observed panel (exclusive) and a digest of its contents."""
     end, digest = con.execute(

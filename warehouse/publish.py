@@ -171,6 +171,13 @@ def refresh_views(con: duckdb.DuckDBPyConnection, agencies: list[str]) -> None:
     con.execute(JOINT_DEMAND_VIEW)
 
 
+def read_staffing(con: duckdb.DuckDBPyConnection, agency_id: str) -> pl.DataFrame:
+    """One agency's published shifts, in time order."""
+    return read_frame(
+        con, "SELECT * FROM forecast.staffing WHERE agency_id = ? ORDER BY shift_start, area_id", [agency_id]
+    )
+
+
 def read_published_tables(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The current forecast.demand and forecast.staffing."""
     demand = read_frame(con, "SELECT * FROM forecast.demand ORDER BY agency_id, area_id, bucket_start")
