@@ -1,9 +1,12 @@
-"""What every flow shares: settings from a config path, the warehouse, stage failures."""
+"""What every flow shares: the run's settings, the warehouse, stage failures, task mapping.
+
+Every flow takes the run's ``Settings`` (loaded once, at the entry point, from the bytes
+whose digest it carries); nothing below the entry point reads the config file again.
+"""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -12,7 +15,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.states import Failed, State
 
-from jointcast.config import Settings, config_path, load_settings
+from jointcast.config import Settings
 from warehouse.db import open_warehouse
 from warehouse.lock import WarehouseBusy, run_lock
 
@@ -24,15 +27,6 @@ class StageFailed(RuntimeError):
         self.stage = stage
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-def settings_for(config: str | None) -> Settings:
-    return load_settings(config)
-
-
-def config_sha256(config: str | None) -> str:
-    """SHA-256 of the config file a run was given (its lineage in MLflow and the publication log)."""
-    return hashlib.sha256(config_path(config).read_bytes()).hexdigest()
 
 
 @contextmanager
@@ -50,7 +44,7 @@ def failed(stage: str, problems: list[str]) -> State:
     return Failed(message="; ".join(problems), data=StageFailed(stage, problems))
 
 
-def run_stages(stages, config: str | None) -> State | dict:
+def run_stages(stages, settings: Settings) -> State | dict:
     """Run stage flows in order as subflows.
 
     A stage that fails in part (one feed of four) lets the later stages go on with what
@@ -59,7 +53,7 @@ def run_stages(stages, config: str | None) -> State | dict:
     """
     results, problems = {}, []
     for stage in stages:
-        state = runnable(stage, config)(config=config, return_state=True)
+        state = runnable(stage, settings)(settings=settings, return_state=True)
         if state.is_completed():
             results[stage.name] = state.result()
             continue
@@ -86,8 +80,7 @@ def exclusive(stage: str) -> Callable:
     def decorate(function: Callable) -> Callable:
         @functools.wraps(function)
         def locked(*args, **kwargs):
-            config = kwargs.get("config", args[0] if args else None)
-            settings = settings_for(config)
+            settings = kwargs.get("settings", args[0] if args else None)
             timeout = settings.orchestration.lock_timeout_seconds
             try:
                 with run_lock(settings.warehouse_path, stage, timeout):
@@ -125,11 +118,11 @@ SCALABLE = {"train", "backtest", "forecast"}
 """Flows whose per-fold / per-agency tasks may run on a Dask cluster."""
 
 
-def runnable(flow, config: str | None):
+def runnable(flow, settings: Settings):
     """``flow``, with the task runner the config asks for when it is one of ``SCALABLE``."""
     if flow.name not in SCALABLE:
         return flow
-    return flow.with_options(task_runner=task_runner(settings_for(config)))
+    return flow.with_options(task_runner=task_runner(settings))
 
 
 @task(name="part", cache_policy=NONE, persist_result=False)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import exclusive, logger, settings_for, warehouse
+from flows.common import exclusive, logger, warehouse
+from jointcast.config import Settings
 
 
 @flow(name="features", persist_result=False)
 @exclusive("features")
-def features_flow(config: str | None = None) -> dict:
+def features_flow(settings: Settings) -> dict:
     """Recompute every features.* table from core (fast enough that a rerun is a full rebuild)."""
     from features.build import FeatureParameters, build_features
     from warehouse.features_store import read_events, read_incidents, write_features
 
-    settings = settings_for(config)
     log = logger()
     params = FeatureParameters.from_settings(settings)
     with warehouse(settings) as con:

@@ -7,13 +7,14 @@ from functools import partial
 import polars as pl
 from prefect import flow
 
-from flows.common import exclusive, failed, logger, settings_for, task_mapper, warehouse
+from flows.common import exclusive, failed, logger, task_mapper, warehouse
 from flows.publish import publish_current, publish_model_forecast
+from jointcast.config import Settings
 
 
 @flow(name="forecast", persist_result=False)
 @exclusive("forecast")
-def forecast_flow(config: str | None = None) -> dict:
+def forecast_flow(settings: Settings) -> dict:
     """Forecast every agency x area from its latest data with the champion, then publish.
 
     The same champion on the same data gives the same forecast, so it is not recomputed:
@@ -26,7 +27,6 @@ def forecast_flow(config: str | None = None) -> dict:
     from warehouse.model_store import data_end, read_forecast_inputs
     from warehouse.publish import latest_publication
 
-    settings = settings_for(config)
     log = logger()
     tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
     name, horizon = settings.mlflow.registered_model, settings.forecast.horizon_hours
@@ -49,7 +49,7 @@ def forecast_flow(config: str | None = None) -> dict:
             "model %s version %s on the same data: the forecast of publication %d stands",
             name, champion.version, latest["forecast_of"],
         )  # fmt: skip
-        return publish_current(config, trigger="forecast")
+        return publish_current(settings, trigger="forecast")
     alphas = tracking.load_dispersion(champion.run_id)
     try:
         categories = tracking.load_categories(champion.run_id)
@@ -79,4 +79,4 @@ def forecast_flow(config: str | None = None) -> dict:
         data_as_of=model.data_as_of,
         dispersion=alphas,
     )
-    return publish_model_forecast(config, model.hourly, provenance, trigger="forecast")
+    return publish_model_forecast(settings, model.hourly, provenance, trigger="forecast")

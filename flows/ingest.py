@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import StageFailed, exclusive, failed, logger, settings_for, warehouse
+from flows.common import StageFailed, exclusive, failed, logger, warehouse
+from jointcast.config import Settings
 from warehouse.ingest import FeedOutcome, ingest_feed
 
 
@@ -21,9 +22,8 @@ def ingest_feed_task(con, settings, feed_id: str) -> FeedOutcome:
 
 @flow(name="ingest", log_prints=False, persist_result=False)
 @exclusive("ingest")
-def ingest_flow(config: str | None = None):
+def ingest_flow(settings: Settings):
     """Load every feed's new files; a failing feed never stops the others."""
-    settings = settings_for(config)
     log = logger()
     outcomes: list[FeedOutcome] = []
     options = settings.orchestration

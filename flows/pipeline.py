@@ -11,26 +11,27 @@ from flows.ingest import ingest_flow
 from flows.publish import publish_flow
 from flows.train import train_flow
 from flows.validate import validate_flow
+from jointcast.config import Settings
 
 STAGES = (ingest_flow, validate_flow, features_flow, train_flow, forecast_flow, publish_flow)
 
 
 @flow(name="pipeline", persist_result=False)
 @exclusive("pipeline")
-def pipeline_flow(config: str | None = None):
+def pipeline_flow(settings: Settings):
     """Run every stage in order; the first failing stage fails the run."""
-    return run_stages(STAGES, config)
+    return run_stages(STAGES, settings)
 
 
 @flow(name="ingest-validate", persist_result=False)
 @exclusive("ingest-validate")
-def refresh_flow(config: str | None = None):
+def refresh_flow(settings: Settings):
     """The hourly part: new feed files in, validated into core."""
-    return run_stages((ingest_flow, validate_flow), config)
+    return run_stages((ingest_flow, validate_flow), settings)
 
 
 @flow(name="features-forecast-publish", persist_result=False)
 @exclusive("features-forecast-publish")
-def plan_flow(config: str | None = None):
+def plan_flow(settings: Settings):
     """The daily part: features from what core holds, the champion's forecast, staffing, reports."""
-    return run_stages((features_flow, forecast_flow, publish_flow), config)
+    return run_stages((features_flow, forecast_flow, publish_flow), settings)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from prefect import flow
 
-from flows.common import config_sha256, exclusive, failed, logger, settings_for, warehouse
+from flows.common import exclusive, failed, logger, warehouse
 from jointcast.config import Settings
 
 RECENT_DAYS = 90  # history behind service times, type mix and the joint crosswalk
@@ -23,16 +23,15 @@ ACTUAL_DAYS = 28  # actuals shown before the forecast in the report
 
 @flow(name="publish", persist_result=False)
 @exclusive("publish")
-def publish_flow(config: str | None = None) -> dict:
+def publish_flow(settings: Settings) -> dict:
     """Republish the current model forecast with today's staffing settings and overrides."""
-    return publish_current(config, trigger="publish")
+    return publish_current(settings, trigger="publish")
 
 
-def publish_current(config: str | None, trigger: str):
+def publish_current(settings: Settings, trigger: str):
     from models.publication import Provenance
     from warehouse.publish import latest_publication, read_model_forecast
 
-    settings = settings_for(config)
     with warehouse(settings) as con:
         latest = latest_publication(con)
         model = read_model_forecast(con) if latest else None
@@ -46,16 +45,16 @@ def publish_current(config: str | None, trigger: str):
         data_as_of={k: datetime.fromisoformat(v) for k, v in json.loads(latest["data_as_of"]).items()},
         dispersion=json.loads(latest["dispersion"]),
     )
-    return _publish(config, model, provenance, trigger, forecast_of=latest["forecast_of"])
+    return _publish(settings, model, provenance, trigger, forecast_of=latest["forecast_of"])
 
 
-def publish_model_forecast(config: str | None, hourly: pl.DataFrame, provenance, trigger: str):
+def publish_model_forecast(settings: Settings, hourly: pl.DataFrame, provenance, trigger: str):
     """Publish a new model forecast (models.forecasting's hourly frame)."""
     model = hourly.rename({name: f"model_{name}" for name in ("mean", "p10", "p50", "p90")})
-    return _publish(config, model, provenance, trigger, forecast_of=None)
+    return _publish(settings, model, provenance, trigger, forecast_of=None)
 
 
-def _publish(config: str | None, model: pl.DataFrame, provenance, trigger: str, forecast_of: int | None):
+def _publish(settings: Settings, model: pl.DataFrame, provenance, trigger: str, forecast_of: int | None):
     from features.crosswalk import joint_crosswalk
     from features.panel import counted_incidents
     from models.publication import digest, published_demand, published_staffing, stale_lags
@@ -68,7 +67,6 @@ def _publish(config: str | None, model: pl.DataFrame, provenance, trigger: str, 
         write_publication,
     )
 
-    settings = settings_for(config)
     log = logger()
     now = datetime.now(UTC)
     agencies = {a.id: a for a in settings.agencies}
@@ -118,7 +116,7 @@ def _publish(config: str | None, model: pl.DataFrame, provenance, trigger: str, 
         "stale_agencies": sorted(stale),
         "overrides_applied": sorted({i for ids in demand["override_ids"].to_list() for i in ids}),
         "dispersion": provenance.dispersion,
-        "config_sha256": config_sha256(config),
+        "config_sha256": settings.source_sha256,
         "forecast_digest": provenance.forecast_digest,
         "inputs_digest": inputs_digest,
     }

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import config_sha256, exclusive, failed, logger, settings_for, task_mapper, warehouse
+from flows.common import exclusive, failed, logger, task_mapper, warehouse
+from jointcast.config import Settings
 
 
 @flow(name="train", persist_result=False)
 @exclusive("train")
-def train_flow(config: str | None = None, register_model: bool = True):
+def train_flow(settings: Settings, register_model: bool = True):
     """Backtest, fit on all data, log to MLflow; with ``register_model``, version and maybe promote."""
     register = register_model
     from models import tracking
@@ -20,7 +21,6 @@ def train_flow(config: str | None = None, register_model: bool = True):
     from models.training import InsufficientHistory, charts, decide, flat_params, tables, train_and_backtest
     from warehouse.model_store import data_end, read_model_inputs, read_truth
 
-    settings = settings_for(config)
     log = logger()
     forecast = settings.forecast
     params = ModelParameters(train_days=settings.forecast.train_days)
@@ -44,7 +44,7 @@ def train_flow(config: str | None = None, register_model: bool = True):
     champion = tracking.current_champion(name) if register else None
     tags = {
         "git_commit": _git_commit(),
-        "config_sha256": config_sha256(config),
+        "config_sha256": settings.source_sha256,
         "data_as_of": end.isoformat(),
         "folds_digest": result.folds_digest,
         "purpose": "train" if register else "backtest",
@@ -104,9 +104,9 @@ def train_flow(config: str | None = None, register_model: bool = True):
 
 @flow(name="backtest", persist_result=False)
 @exclusive("backtest")
-def backtest_flow(config: str | None = None):
+def backtest_flow(settings: Settings):
     """Evaluate on rolling origins and log to MLflow without registering a model."""
-    return train_flow(config=config, register_model=False)
+    return train_flow(settings=settings, register_model=False)
 
 
 def _rescore(champion, inputs, end, truth, settings) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import exclusive, failed, logger, settings_for, warehouse
+from flows.common import exclusive, failed, logger, warehouse
+from jointcast.config import Settings
 
 
 @task(name="validate-feed", cache_policy=NONE, persist_result=False)
@@ -17,12 +18,11 @@ def validate_feed_task(con, settings, feed_id: str, validator):
 
 @flow(name="validate", persist_result=False)
 @exclusive("validate")
-def validate_flow(config: str | None = None):
+def validate_flow(settings: Settings):
     """Validate what ingest received; rows that pass reach core, the rest are quarantined."""
     from expectations.runner import Validator
     from expectations.validate import record_docs
 
-    settings = settings_for(config)
     log = logger()
     validator = Validator(settings.root)
     results = []

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Column, Table
 
-from jointcast.config import ConfigError, config_path, load_settings
+from jointcast import cli_planning
+from jointcast.cli_support import ConfigOption, console, fail, id_table, settings_from, workspace
+from jointcast.config import Settings
 
 app = typer.Typer(
     name="jointcast",
@@ -22,14 +22,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True)
+app.add_typer(cli_planning.overrides, name="override")
+app.add_typer(cli_planning.show, name="show")
+app.command()(cli_planning.export)
 
 LIBRARY_LOGGERS = "jointcast,warehouse,expectations,features,models"
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config file [default: $JOINTCAST_CONFIG or ./jointcast.toml]"),
-]
+
+
+@app.callback()
+def main_options(config: ConfigOption = None) -> None:
+    """Demand forecasts and staffing for joint public-safety operations.
+
+    `--config PATH` before the verb applies to every verb (a verb's own --config wins).
+    """
+    _prepare_environment()
 
 
 def _prepare_environment() -> None:
@@ -43,41 +49,13 @@ def _prepare_environment() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
-def _table(title: str, *headers: str) -> Table:
-    """A table whose first column (an id) is never cut short."""
-    first, *rest = headers
-    return Table(Column(first, no_wrap=True, min_width=18), *rest, title=title)
-
-
-def _fail(lines: list[str], code: int = 1) -> typer.Exit:
-    for line in lines:
-        errors.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _workspace(config: Path | None):
-    """The settings of a workspace whose warehouse exists (for the commands that read it)."""
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        raise _fail([str(exc)], 2) from None
-    if not settings.warehouse_path.exists():
-        raise _fail([f"no warehouse at {settings.warehouse_path}: run `jointcast run` first"])
-    return settings
-
-
-def _run_stage(flow, config: Path | None, **kwargs):
-    """Run one flow; a failed run exits non-zero after one line per problem."""
-    path = config_path(config)
-    try:
-        load_settings(path)  # fail fast, before Prefect starts, on a bad config
-    except ConfigError as exc:
-        raise _fail([str(exc)], 2) from None
+def _run_stage(flow, settings: Settings, **kwargs):
+    """Run one flow on the run's settings; a failed run exits 1 after one line per problem."""
     from flows.common import runnable
 
-    state = runnable(flow, str(path))(config=str(path), return_state=True, **kwargs)
+    state = runnable(flow, settings)(settings=settings, return_state=True, **kwargs)
     if state.is_failed() or state.is_crashed() or state.is_cancelled():
-        raise _fail(_problems(state))
+        raise fail(_problems(state))
     return state.result()
 
 
@@ -102,7 +80,6 @@ def simulate(
     ] = None,
 ) -> None:
     """Write realistic synthetic feeds, a ready config and the ground truth."""
-    _prepare_environment()
     from jointcast.simulator import simulate as run_simulation
 
     end_day = date.fromisoformat(end) if end else None
@@ -110,7 +87,7 @@ def simulate(
         summary = run_simulation(
             out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day
         )
-    table = _table(f"simulated {days} days into {out}", "feed", "files", "rows")
+    table = id_table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
         table.add_row(feed_id, str(summary.files_per_feed[feed_id]), f"{rows:,}")
     console.print(table)
@@ -120,58 +97,58 @@ def simulate(
 @app.command()
 def ingest(config: ConfigOption = None) -> None:
     """Load every configured feed's new files into the warehouse."""
-    _prepare_environment()
+    settings = settings_from(config)
     from flows.ingest import ingest_flow
 
     try:
-        _run_stage(ingest_flow, config)
+        _run_stage(ingest_flow, settings)
     finally:
-        _print_batches(config)
+        _print_batches(settings)
 
 
 @app.command()
 def validate(config: ConfigOption = None) -> None:
     """Run each feed's expectation suite on every batch not yet validated."""
-    _prepare_environment()
+    settings = settings_from(config)
     from flows.validate import validate_flow
 
     try:
-        result = _run_stage(validate_flow, config)
+        result = _run_stage(validate_flow, settings)
         console.print(f"Data Docs: {result['docs']}", soft_wrap=True)
     finally:
-        _print_batches(config)
+        _print_batches(settings)
 
 
 @app.command()
 def features(config: ConfigOption = None) -> None:
     """Link joint events, count the demand panel and build the model inputs."""
-    _prepare_environment()
+    settings = settings_from(config)
     from flows.features import features_flow
 
-    counts = _run_stage(features_flow, config)
+    counts = _run_stage(features_flow, settings)
     console.print(", ".join(f"features.{name}: {rows:,} rows" for name, rows in counts.items()))
 
 
 @app.command()
 def train(config: ConfigOption = None) -> None:
     """Backtest, train on all data, log to MLflow, register; promote to champion if it wins."""
-    _prepare_environment()
+    settings = settings_from(config)
     from flows.train import train_flow
 
-    _print_training(_run_stage(train_flow, config))
+    _print_training(_run_stage(train_flow, settings))
 
 
 @app.command()
 def backtest(config: ConfigOption = None) -> None:
     """Rolling-origin backtest against the baselines, logged to MLflow, nothing registered."""
-    _prepare_environment()
+    settings = settings_from(config)
     from flows.train import backtest_flow
 
-    _print_training(_run_stage(backtest_flow, config))
+    _print_training(_run_stage(backtest_flow, settings))
 
 
 def _print_training(result: dict) -> None:
-    table = _table("backtest (shift grain unless named)", "metric", "value")
+    table = id_table("backtest (shift grain unless named)", "metric", "value")
     for key, value in result.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
@@ -180,28 +157,27 @@ def _print_training(result: dict) -> None:
 @app.command()
 def forecast(config: ConfigOption = None) -> None:
     """Forecast every agency x area with the champion model and publish it with staffing."""
-    _prepare_environment()
+    settings = settings_from(config)
     from flows.forecast import forecast_flow
 
-    _print_publication(_run_stage(forecast_flow, config), config)
+    _print_publication(_run_stage(forecast_flow, settings), settings)
 
 
 @app.command()
 def publish(config: ConfigOption = None) -> None:
     """Republish the current forecast with today's staffing settings and overrides; write the reports."""
-    _prepare_environment()
+    settings = settings_from(config)
     from flows.publish import publish_flow
 
-    _print_publication(_run_stage(publish_flow, config), config)
+    _print_publication(_run_stage(publish_flow, settings), settings)
 
 
-def _print_publication(result: dict, config: Path | None) -> None:
+def _print_publication(result: dict, settings: Settings) -> None:
     if not isinstance(result, dict) or "publication_id" not in result:
         return
     number = result["publication_id"]
     said = f"published publication {number}" if result.get("published") else f"publication {number} stands"
     console.print(said, highlight=False)
-    settings = load_settings(config)
     for agency in settings.agencies:
         page = settings.root / "report" / f"{agency.id}.html"
         if page.exists():
@@ -214,17 +190,17 @@ def quality(config: ConfigOption = None) -> None:
     from warehouse.db import open_warehouse
     from warehouse.reports import feed_summary, last_failures, latest_docs, quarantine_reasons
 
-    settings = _workspace(config)
+    settings = workspace(config)
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         summary, reasons = feed_summary(con), quarantine_reasons(con)
         failures, docs = last_failures(con), latest_docs(con)
-    table = _table("data quality", "feed", "batches", "rows loaded", "quarantined", "last failure")
+    table = id_table("data quality", "feed", "batches", "rows loaded", "quarantined", "last failure")
     for feed_id, batches, _pending, _failed, _read, loaded, quarantined in summary:
         when = failures.get(feed_id, (None, None))[0]
         table.add_row(feed_id, str(batches), f"{loaded or 0:,}", f"{quarantined or 0:,}",
                       f"{when:%Y-%m-%d %H:%M}" if when else "—")  # fmt: skip
     console.print(table)
-    by_reason = _table("quarantined by reason", "feed", "reason", "rows")
+    by_reason = id_table("quarantined by reason", "feed", "reason", "rows")
     for feed_id, reason, count in reasons:
         by_reason.add_row(feed_id, reason, f"{count:,}")
     console.print(by_reason)
@@ -237,19 +213,19 @@ def quality(config: ConfigOption = None) -> None:
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Every stage in order, as one Prefect flow."""
-    _prepare_environment()
+    settings = settings_from(config)
     from flows.pipeline import pipeline_flow
 
     try:
-        results = _run_stage(pipeline_flow, config)
+        results = _run_stage(pipeline_flow, settings)
     finally:
-        _print_batches(config)
+        _print_batches(settings)
     if isinstance(results, dict) and isinstance(results.get("train"), dict):
         _print_training(results["train"])
     if isinstance(results, dict) and isinstance(results.get("validate"), dict):
         console.print(f"Data Docs: {results['validate']['docs']}", soft_wrap=True)
     if isinstance(results, dict) and isinstance(results.get("publish"), dict):
-        _print_publication(results["publish"], config)
+        _print_publication(results["publish"], settings)
 
 
 @app.command()
@@ -258,12 +234,7 @@ def serve(
     limit: Annotated[int, typer.Option(min=1, help="Flow runs at once")] = 1,
 ) -> None:
     """Run the scheduled deployments (hourly ingest, daily forecast, weekly train) until stopped."""
-    _prepare_environment()
-    path = config_path(config)
-    try:
-        settings = load_settings(path)
-    except ConfigError as exc:
-        raise _fail([str(exc)], 2) from None
+    settings = settings_from(config)
     from prefect import serve as serve_deployments
 
     from flows.deployments import deployments
@@ -271,7 +242,8 @@ def serve(
     # With the embedded server (no PREFECT_API_URL) the server stops with this process, so
     # there is nothing to pause on the way out.
     embedded = not os.environ.get("PREFECT_API_URL")
-    serve_deployments(*deployments(settings, path), limit=limit, pause_on_shutdown=not embedded)
+    served = deployments(settings, settings.source_file)
+    serve_deployments(*served, limit=limit, pause_on_shutdown=not embedded)
 
 
 @app.command()
@@ -296,20 +268,12 @@ def demo(
     )
 
 
-from jointcast import cli_planning  # noqa: E402  (registers the planner commands)
-
-app.add_typer(cli_planning.overrides, name="override")
-app.add_typer(cli_planning.show, name="show")
-app.command()(cli_planning.export)
-
-
-def _print_batches(config: Path | None) -> None:
+def _print_batches(settings: Settings) -> None:
     """A per-feed table of what the warehouse holds, read-only."""
     from warehouse.db import open_warehouse
     from warehouse.reports import feed_summary
 
     try:
-        settings = load_settings(config)
         if not settings.warehouse_path.exists():
             return
         with open_warehouse(settings.warehouse_path, read_only=True) as con:
@@ -317,7 +281,7 @@ def _print_batches(config: Path | None) -> None:
     except Exception as exc:  # the summary is a courtesy; never mask the real outcome
         logging.getLogger(__name__).debug("no summary: %s", exc)
         return
-    table = _table("feeds", "feed", "batches", "pending", "failed", "rows read", "loaded", "quarantined")
+    table = id_table("feeds", "feed", "batches", "pending", "failed", "rows read", "loaded", "quarantined")
     for row in rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
     console.print(table)

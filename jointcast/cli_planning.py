@@ -11,20 +11,11 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from jointcast.cli import ConfigOption, _fail, _workspace, console
-from jointcast.config import Settings
+from jointcast.cli_support import USAGE_ERROR, ConfigOption, console, fail, workspace
 
 overrides = typer.Typer(help="Planner adjustments on top of the model, audited.", no_args_is_help=True)
 show = typer.Typer(help="Published numbers in the terminal.", no_args_is_help=True)
 AgencyOption = Annotated[str, typer.Option("--agency", help="Agency id, as in the config")]
-
-
-def _settings(config: Path | None, agency: str | None = None) -> Settings:
-    settings = _workspace(config)
-    if agency is not None and agency not in {a.id for a in settings.agencies}:
-        known = ", ".join(a.id for a in settings.agencies)
-        raise _fail([f"unknown agency '{agency}' (configured: {known})"], 2)
-    return settings
 
 
 def _when(text: str, timezone: str, option: str) -> datetime:
@@ -36,7 +27,7 @@ def _when(text: str, timezone: str, option: str) -> datetime:
             else datetime.fromisoformat(text)
         )
     except ValueError:
-        raise _fail(
+        raise fail(
             [f"{option} '{text}' is not an ISO date or date-time (2026-12-24 or 2026-12-24T18:00)"], 2
         ) from None
     if value.tzinfo is None:
@@ -66,7 +57,7 @@ def override_add(
     from warehouse.db import open_warehouse
     from warehouse.overrides import OverrideError, add_override
 
-    settings = _settings(config, agency)
+    settings = workspace(config, agency)
     timezone = next(a.timezone for a in settings.agencies if a.id == agency)
     starts, ends = _when(start, timezone, "--from"), _when(end, timezone, "--to")
     try:
@@ -76,7 +67,7 @@ def override_add(
                 reason=reason, created_by=_who(),
             )  # fmt: skip
     except OverrideError as exc:
-        raise _fail([str(exc)]) from None
+        raise fail([str(exc)]) from None
     console.print(f"override {override_id} recorded; run `jointcast publish` to apply it", highlight=False)
 
 
@@ -90,7 +81,7 @@ def override_list(
     from warehouse.db import open_warehouse
     from warehouse.overrides import read_overrides
 
-    settings = _settings(config, agency)
+    settings = workspace(config, agency)
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         rows = read_overrides(con, agency, include_withdrawn=all_)
     table = Table("id", "agency", "area", "from (UTC)", "to (UTC)", "factor", "reason", "by", "status")
@@ -114,12 +105,12 @@ def override_withdraw(
     from warehouse.db import open_warehouse
     from warehouse.overrides import OverrideError, withdraw_override
 
-    settings = _settings(config)
+    settings = workspace(config)
     try:
         with open_warehouse(settings.warehouse_path) as con:
             withdraw_override(con, override_id, _who(), reason)
     except OverrideError as exc:
-        raise _fail([str(exc)]) from None
+        raise fail([str(exc)]) from None
     console.print(f"override {override_id} withdrawn; run `jointcast publish` to apply it", highlight=False)
 
 
@@ -135,12 +126,12 @@ def export(
     from warehouse.db import open_warehouse
     from warehouse.exports import ExportError, export_agency
 
-    settings = _settings(config, agency)
+    settings = workspace(config, agency)
     try:
         with open_warehouse(settings.warehouse_path, read_only=True) as con:
             manifest = export_agency(con, agency, fmt, out)
     except ExportError as exc:
-        raise _fail([str(exc)]) from None
+        raise fail([str(exc)]) from None
     table = Table(
         "file", "rows", "sha256", title=f"{agency}: publication {manifest['publication_id']} -> {out}"
     )
@@ -163,17 +154,17 @@ def show_staffing(
     from warehouse.db import open_warehouse
     from warehouse.publish import read_staffing
 
-    settings = _settings(config, agency)
+    settings = workspace(config, agency)
     zone = ZoneInfo(next(a.timezone for a in settings.agencies if a.id == agency))
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         rows = read_staffing(con, agency)
     if rows.is_empty():
-        raise _fail([f"no staffing published for '{agency}': run `jointcast forecast` first"])
+        raise fail([f"no staffing published for '{agency}': run `jointcast forecast` first"])
     if day is not None:
         try:
             wanted = date.fromisoformat(day)
         except ValueError:
-            raise _fail([f"--date '{day}' is not an ISO date (2026-12-24)"], 2) from None
+            raise fail([f"--date '{day}' is not an ISO date (2026-12-24)"], USAGE_ERROR) from None
         rows = rows.filter(pl.col("shift_date") == wanted)
         keys, title = ["shift_start", "area_id"], f"{agency}: shifts on {wanted} by area"
     else:
@@ -181,7 +172,7 @@ def show_staffing(
         rows = rows.filter(pl.col("shift_date").is_between(today, today + timedelta(days=2)))
         keys, title = ["shift_start"], f"{agency}: coming shifts (all areas)"
     if rows.is_empty():
-        raise _fail([f"no published shifts for '{agency}' on those dates (try --date)"])
+        raise fail([f"no published shifts for '{agency}' on those dates (try --date)"])
     grouped = (
         rows.group_by(*keys, maintain_order=True)
         .agg(

@@ -8,6 +8,7 @@ the key.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -122,6 +123,21 @@ class AgencySettings(_Strict):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _known_calendar(self) -> AgencySettings:
+        """The holiday calendar exists: checked at load, not when features first need it."""
+        import holidays
+
+        supported = holidays.list_supported_countries()
+        if self.country not in supported:
+            raise ValueError(f"country: no holiday calendar for '{self.country}' (ISO 3166-1 alpha-2: 'US')")
+        if self.subdivision is not None and self.subdivision not in supported[self.country]:
+            raise ValueError(
+                f"subdivision: '{self.subdivision}' is not a subdivision of {self.country} "
+                f"(e.g. {', '.join(supported[self.country][:5])})"
+            )
+        return self
 
     @field_validator("bbox")
     @classmethod
@@ -272,9 +288,16 @@ class OrchestrationSettings(_Strict):
 
 
 class Settings(_Strict):
-    """The whole of ``jointcast.toml``; ``root`` is the folder that holds it."""
+    """The whole of ``jointcast.toml``, read once per run at the entry point.
 
-    root: Path = Field(default_factory=Path.cwd, exclude=True)
+    ``root`` is the folder that holds the file; ``source_file`` and ``source_sha256``
+    say which file and which bytes the run used (its lineage in MLflow and the
+    publication log). None of the three may be written in the file itself.
+    """
+
+    root: Path = Field(default_factory=Path.cwd)
+    source_file: Path | None = Field(None, description="the config file these settings were read from")
+    source_sha256: str | None = Field(None, description="SHA-256 of the bytes they were read from")
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
@@ -389,18 +412,29 @@ def config_path(explicit: str | Path | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+INTERNAL_KEYS = ("root", "source_file", "source_sha256")
+"""Settings fields that come from where the file is, never from what it says."""
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Read, validate and resolve a config file; raises ConfigError with one clear line."""
+    """Read, validate and resolve a config file; raises ConfigError with one clear line.
+
+    The file is read once: the settings are parsed from the same bytes whose SHA-256
+    they carry, so a config edited during a long run cannot change it half-way.
+    """
     path = config_path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path} (pass --config or set {CONFIG_ENV})")
+    raw = path.read_bytes()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config error in {path}: not valid TOML: {exc}") from exc
-    if "root" in data:
-        raise ConfigError(f"config error in {path}: root: unknown key")
+    for key in INTERNAL_KEYS:
+        if key in data:
+            raise ConfigError(f"config error in {path}: {key}: unknown key")
+    source = {"root": path.parent, "source_file": path, "source_sha256": hashlib.sha256(raw).hexdigest()}
     try:
-        return Settings.model_validate({**data, "root": path.parent})
+        return Settings.model_validate({**data, **source})
     except ValidationError as exc:
         raise ConfigError(_format_error(path, exc)) from None

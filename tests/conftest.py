@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from jointcast.config import load_settings
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
@@ -137,8 +139,8 @@ def trained_workspace(tmp_path_factory, prefect):
     simulate(root, days=120, seed=5)
     config = root / "jointcast.toml"
     _ingest(config)
-    features_flow(config=str(config))
-    return root, train_flow(config=str(config))
+    features_flow(settings=load_settings(str(config)))
+    return root, train_flow(settings=load_settings(str(config)))
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +149,7 @@ def published_workspace(trained_workspace, tmp_path_factory) -> Path:
     from flows.forecast import forecast_flow
 
     root = _copy(trained_workspace[0], tmp_path_factory.mktemp("published") / "workspace")
-    forecast_flow(config=str(root / "jointcast.toml"))
+    forecast_flow(settings=load_settings(str(root / "jointcast.toml")))
     return root
 
 

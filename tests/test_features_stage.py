@@ -5,13 +5,14 @@ from dataclasses import replace
 import polars as pl
 
 from flows.features import features_flow
+from jointcast.config import load_settings
 from tests.test_ingest import _ingest, _query
 
 
 def test_features_link_joint_events_count_the_panel_and_rerun_to_the_same_tables(prefect, workspace):
     config = workspace / "jointcast.toml"
     _ingest(config)
-    counts = features_flow(config=str(config))
+    counts = features_flow(settings=load_settings(str(config)))
     assert counts["demand"] > 0 and counts["model_inputs"] > counts["demand"]
     # every counted incident is in exactly one series of the panel
     [(panel_total, counted)] = _query(
@@ -39,7 +40,7 @@ def test_features_link_joint_events_count_the_panel_and_rerun_to_the_same_tables
                (SELECT sum(hash(incident_key, joint_event_id)) FROM core.incidents)
     """
     before = _query(config, snapshot)
-    features_flow(config=str(config))
+    features_flow(settings=load_settings(str(config)))
     assert _query(config, snapshot) == before
 
 

@@ -112,7 +112,7 @@ def test_a_feed_whose_server_is_down_is_retried_then_fails_alone_naming_it_while
     config.write_text(text.replace(local, f'uri = "{remote}"'), encoding="utf-8")
     _orchestrate(config, retries=2, retry_delay_seconds=0)
 
-    state = ingest_flow(config=str(config), return_state=True)
+    state = ingest_flow(settings=load_settings(str(config)), return_state=True)
 
     assert state.is_failed()
     assert "county_fire_cad" in state.message
@@ -250,7 +250,7 @@ def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_ta
     _orchestrate(config, task_runner="dask", dask_workers=2)
     caplog.set_level(logging.INFO)
 
-    state = pipeline_flow(config=str(config), return_state=True)
+    state = pipeline_flow(settings=load_settings(str(config)), return_state=True)
 
     assert state.is_completed(), state.message
     created = [r for r in caplog.records if r.getMessage().startswith("Creating a new Dask cluster")]

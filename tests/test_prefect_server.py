@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.deployments import DEPLOYMENTS
 from jointcast.config import load_settings
 
 pytestmark = pytest.mark.integration
@@ -117,6 +118,8 @@ def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, s
     }
     assert {d["name"]: d["schedules"][0]["schedule"]["cron"] for d in deployments} == expected
     assert all(d["schedules"][0]["active"] for d in deployments)
-    assert all(d["parameters"] == {"config": str(config.resolve())} for d in deployments)
+    assert {d["name"]: d["parameters"] for d in deployments} == {
+        name: {"config": str(config.resolve()), "part": part} for name, (part, _, _) in DEPLOYMENTS.items()
+    }
     assert all(d["global_concurrency_limit"]["limit"] == 1 for d in deployments)
     assert scheduled == {d["id"] for d in deployments}

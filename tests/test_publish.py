@@ -108,8 +108,8 @@ def test_views_per_agency_and_joint_demand_counts_joint_events_once(published_wo
 
 def test_rerunning_forecast_and_publish_on_the_same_inputs_changes_nothing(published):
     before = _state(published)
-    forecast_flow(config=str(_config(published)))
-    publish_flow(config=str(_config(published)))
+    forecast_flow(settings=load_settings(str(_config(published))))
+    publish_flow(settings=load_settings(str(_config(published))))
     assert _state(published) == before
 
 
@@ -123,7 +123,7 @@ def test_a_publish_that_fails_midway_leaves_every_table_and_report_as_it_was(pub
         raise OSError("disk full")
 
     monkeypatch.setattr(warehouse.publish, "refresh_views", broken)
-    state = publish_flow(config=str(_config(published)), return_state=True)
+    state = publish_flow(settings=load_settings(str(_config(published))), return_state=True)
     assert state.is_failed()
     assert _state(published) == before
     assert report.read_bytes() == page
@@ -138,7 +138,7 @@ def test_an_override_is_applied_kept_beside_the_model_and_withdrawn(published):
         "--to", end.isoformat(), "--factor", "2", "--reason", "stadium concert", "--config", config,
     ])  # fmt: skip
     assert added.exit_code == 0, added.output
-    assert publish_flow(config=config)["published"] is True
+    assert publish_flow(settings=load_settings(config))["published"] is True
     demand = _frame(published, "SELECT * FROM forecast.demand WHERE agency_id = 'ems' AND area_id = 'Z01'")
     inside = demand.filter(pl.col("bucket_start") >= start, pl.col("bucket_start") < end)
     assert inside.height == 24
@@ -155,7 +155,7 @@ def test_an_override_is_applied_kept_beside_the_model_and_withdrawn(published):
 
     withdrawn = runner.invoke(app, ["override", "withdraw", "1", "--reason", "cancelled", "--config", config])
     assert withdrawn.exit_code == 0, withdrawn.output
-    publish_flow(config=config)
+    publish_flow(settings=load_settings(config))
     demand = _frame(published, "SELECT * FROM forecast.demand WHERE agency_id = 'ems'")
     assert (demand["mean"] == demand["model_mean"]).all()
     [audit] = _frame(published, "SELECT * FROM forecast.overrides").to_dicts()
@@ -172,7 +172,7 @@ def test_a_staffing_change_republishes_without_retraining_and_the_log_says_what_
     before = _frame(published, "SELECT * FROM forecast.staffing WHERE agency_id = 'city_police'")
     moment = datetime.now(UTC)
     _edit_config(published, "proactive_share = 0.4", "proactive_share = 0.6")
-    assert publish_flow(config=config)["published"] is True
+    assert publish_flow(settings=load_settings(config))["published"] is True
     after = _frame(published, "SELECT * FROM forecast.staffing WHERE agency_id = 'city_police'")
     assert after["recommended_units"].sum() > before["recommended_units"].sum()
     assert json.loads(after["assumptions"][0])["proactive_share"] == 0.6
@@ -191,7 +191,7 @@ def test_a_staffing_change_republishes_without_retraining_and_the_log_says_what_
 
 def test_a_late_feed_is_still_published_and_flagged_stale(published):
     _edit_config(published, "max_lag_hours = 72", "max_lag_hours = 0.001")  # transit police
-    publish_flow(config=str(_config(published)))
+    publish_flow(settings=load_settings(str(_config(published))))
     demand = _frame(
         published, "SELECT agency_id, bool_and(data_stale) AS stale FROM forecast.demand GROUP BY 1"
     )
@@ -272,7 +272,7 @@ def test_a_call_taking_centre_can_be_staffed_by_erlang_c(published):
     _config(published).write_text(
         text[:block] + 'method = "erlang_c"\nanswer_seconds = 15\nservice_level_target = 0.9\n' + text[block:]
     )
-    assert publish_flow(config=str(_config(published)))["published"] is True
+    assert publish_flow(settings=load_settings(str(_config(published))))["published"] is True
     rows = _frame(published, "SELECT * FROM forecast.staffing WHERE agency_id = 'ems'")
     assumptions = [json.loads(a) for a in rows["assumptions"]]
     assert {a["method"] for a in assumptions} == {"erlang_c"}

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from flows.train import train_flow
+from jointcast.config import load_settings
 
 AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
 
@@ -59,7 +60,7 @@ def test_the_first_model_is_champion_and_an_equal_retrain_stays_challenger(train
     root, first = trained
     client = _client(root)
     assert first["promoted"] is True
-    second = train_flow(config=str(root / "jointcast.toml"))
+    second = train_flow(settings=load_settings(str(root / "jointcast.toml")))
     assert second["promoted"] is False
     name = "jointcast-demand"
     assert str(client.get_model_version_by_alias(name, "champion").version) == first["version"]
