@@ -112,7 +112,7 @@ def validate_batch(
         _record_run(con, feed, batch, outcome, rows_checked=len(frame))
     for warning in outcome.warnings:
         log.warning("feed %s: file %s: stale: %s", feed.id, batch.source_uri, warning)
-    log.info("feed %s: batch %s: %d loaded, %d quarantined", feed.id, batch.batch_id, loaded, quarantined)
+    log.debug("feed %s: batch %s: %d loaded, %d quarantined", feed.id, batch.batch_id, loaded, quarantined)
     return BatchValidation(
         feed.id, batch.batch_id, batch.source_uri, problem is None, loaded, quarantined,
         problem, tuple(outcome.warnings),

@@ -7,11 +7,14 @@ whose digest it carries); nothing below the entry point reads the config file ag
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import duckdb
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NONE
 from prefect.states import Failed, State
 
@@ -35,8 +38,24 @@ def warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
 
 
-def logger():
-    return get_run_logger()
+RUN_LOGGER = "jointcast.run"
+"""The stages' own logger: shown in the terminal and, during a run, sent to Prefect's UI."""
+_started: ContextVar[float | None] = ContextVar("stage_started", default=None)
+
+
+def logger() -> logging.Logger:
+    return logging.getLogger(RUN_LOGGER)
+
+
+def done(stage: str, summary: str) -> None:
+    """The stage's one line: what it did and how long it took."""
+    started = _started.get()
+    took = "" if started is None else f" in {_duration(time.monotonic() - started)}"
+    logger().info("%s%s: %s", stage, took, summary)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
 
 def failed(stage: str, problems: list[str]) -> State:
@@ -82,11 +101,14 @@ def exclusive(stage: str) -> Callable:
         def locked(*args, **kwargs):
             settings = kwargs.get("settings", args[0] if args else None)
             timeout = settings.orchestration.lock_timeout_seconds
+            token = _started.set(time.monotonic())
             try:
                 with run_lock(settings.warehouse_path, stage, timeout):
                     return function(*args, **kwargs)
             except WarehouseBusy as exc:
                 return failed(stage, [f"{stage}: {exc}"])
+            finally:
+                _started.reset(token)
 
         return locked
 

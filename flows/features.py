@@ -4,34 +4,38 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import exclusive, logger, warehouse
+from flows.common import done, exclusive, warehouse
 from jointcast.config import Settings
 
 
 @flow(name="features", persist_result=False)
 @exclusive("features")
 def features_flow(settings: Settings) -> dict:
-    """Recompute every features.* table from core (fast enough that a rerun is a full rebuild)."""
+    """Rebuild every features.* table from core, unless they were built from these very inputs."""
     from features.build import FeatureParameters, build_features
-    from warehouse.features_store import read_events, read_incidents, write_features
+    from features.panel import SERIES
+    from flows.pending import features_inputs
+    from warehouse.features_store import read_events, read_incidents, table_counts, write_features
+    from warehouse.stages import recorded_inputs
 
-    log = logger()
-    params = FeatureParameters.from_settings(settings)
     with warehouse(settings) as con:
+        inputs_digest = features_inputs(con, settings)
+        if recorded_inputs(con, "features") == inputs_digest:
+            done("features", "built from these inputs already: nothing to rebuild")
+            return table_counts(con)
         incidents = read_incidents(con)
-        built = build_features(incidents.lazy(), read_events(settings.events_path), params)
+        built = build_features(
+            incidents.lazy(), read_events(settings.events_path), FeatureParameters.from_settings(settings)
+        )
         counts = write_features(
             con,
             built.joint_events,
             {"demand": built.demand, "joint_demand": built.joint_demand},
             (built.model_inputs(band).collect() for band in built.bands),
+            inputs_digest,
         )
-    log.info(
-        "features from %d incidents: %d joint events, %d panel rows (%d series), %d model input rows",
-        incidents.height,
-        built.joint_events["joint_event_id"].n_unique(),
-        counts["demand"],
-        built.demand.select("agency_id", "area_id").n_unique(),
-        counts["model_inputs"],
-    )
+    joint, series = built.joint_events["joint_event_id"].n_unique(), built.demand.select(SERIES).n_unique()
+    panel, inputs = counts["demand"], counts["model_inputs"]
+    done("features", f"{incidents.height:,} incidents: {joint:,} joint events, {panel:,} panel rows "
+                     f"({series} series), {inputs:,} model input rows")  # fmt: skip
     return counts

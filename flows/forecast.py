@@ -23,7 +23,7 @@ def forecast_flow(settings: Settings) -> dict:
     from features.history import horizon_bands
     from models import tracking
     from models.forecasting import ModelForecast, forecast_demand
-    from models.publication import Provenance, digest
+    from planning.provenance import Provenance, forecast_digest
     from warehouse.model_store import data_end, read_forecast_inputs
     from warehouse.publish import latest_publication
 
@@ -40,22 +40,20 @@ def forecast_flow(settings: Settings) -> dict:
         except LookupError as exc:
             return failed("forecast", [f"forecast: {exc}"])
         latest = latest_publication(con)
-        forecast_digest = digest(name, champion.version, data_digest, horizon)
-        unchanged = latest is not None and latest["forecast_digest"] == forecast_digest
+        identity = forecast_digest(settings, champion.version, data_digest)
+        unchanged = latest is not None and latest["forecast_digest"] == identity
         if not unchanged:
             inputs, data_as_of = read_forecast_inputs(con)
     if unchanged:
-        log.info(
-            "model %s version %s on the same data: the forecast of publication %d stands",
-            name, champion.version, latest["forecast_of"],
-        )  # fmt: skip
+        log.info("forecast: %s version %s on the same data: the forecast of publication %d stands",
+                 name, champion.version, latest["forecast_of"])  # fmt: skip
         return publish_current(settings, trigger="forecast")
     alphas = tracking.load_dispersion(champion.run_id)
     try:
         categories = tracking.load_categories(champion.run_id)
     except LookupError as exc:
         return failed("forecast", [f"forecast: champion version {champion.version}: {exc}"])
-    log.info("forecasting %d hours ahead with %s version %s", horizon, name, champion.version)
+    log.info("forecast: %d hours ahead with %s version %s", horizon, name, champion.version)
     per_agency = partial(
         forecast_demand,
         booster,
@@ -75,7 +73,7 @@ def forecast_flow(settings: Settings) -> dict:
         model_name=name,
         model_version=champion.version,
         mlflow_run_id=champion.run_id,
-        forecast_digest=forecast_digest,
+        forecast_digest=identity,
         data_as_of=model.data_as_of,
         dispersion=alphas,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import StageFailed, exclusive, failed, logger, warehouse
+from flows.common import StageFailed, done, exclusive, failed, logger, warehouse
 from jointcast.config import Settings
 from warehouse.ingest import FeedOutcome, ingest_feed
 
@@ -39,25 +39,33 @@ def ingest_flow(settings: Settings):
             except StageFailed as exc:
                 outcome = FeedOutcome(feed.id, error=str(exc))
             outcomes.append(outcome)
-            log.info(
-                "feed %s: %d files, %d rows read, %d loaded, %d quarantined",
-                feed.id,
-                len(outcome.batches),
-                outcome.total("rows_read"),
-                outcome.total("rows_loaded"),
-                outcome.total("rows_quarantined"),
-            )
+            log.info("  %s", _said(outcome))
     problems = [problem for outcome in outcomes for problem in outcome.errors]
+    summaries = [_summary(o) for o in outcomes]
+    new = sum(s["new_files"] for s in summaries)
+    done("ingest", f"{len(outcomes)} feeds, {new} new files, {sum(s['rows_read'] for s in summaries):,} rows "
+                   f"received" + (f", {len(problems)} problems" if problems else ""))  # fmt: skip
     if problems:
         return failed("ingest", problems)
-    return [_summary(o) for o in outcomes]
+    return summaries
+
+
+def _said(outcome: FeedOutcome) -> str:
+    """One feed's line: what came in (validation, next, loads it into core)."""
+    new = [b for b in outcome.batches if b.status == "received"]
+    if not new and not outcome.errors:
+        return f"{outcome.feed_id}: no new files ({len(outcome.batches)} known)"
+    unreadable = sum(b.rows_quarantined for b in new)
+    said = f"{outcome.feed_id}: {len(new)} new files, {sum(b.rows_read for b in new):,} rows received"
+    said += f" ({unreadable:,} unreadable, quarantined)" if unreadable else ""
+    return said + (f", {len(outcome.errors)} failed" if outcome.errors else "")
 
 
 def _summary(outcome: FeedOutcome) -> dict:
     return {
         "feed_id": outcome.feed_id,
         "files": len(outcome.batches),
-        "new_files": sum(b.status == "loaded" for b in outcome.batches),
+        "new_files": sum(b.status == "received" for b in outcome.batches),
         "rows_read": outcome.total("rows_read"),
         "rows_loaded": outcome.total("rows_loaded"),
         "rows_quarantined": outcome.total("rows_quarantined"),

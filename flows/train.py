@@ -1,4 +1,8 @@
-"""The train and backtest stages: rolling-origin backtest, the model, MLflow and the registry."""
+"""The train and backtest stages: rolling-origin backtest, the model, MLflow and the registry.
+
+A model already trained on the same inputs (data, parameters, code: flows.pending's
+``train_inputs``) is not trained again: `train` says which version that is and stops.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import exclusive, failed, logger, task_mapper, warehouse
+from flows.common import done, exclusive, failed, logger, task_mapper, warehouse
 from jointcast.config import Settings
 
 
@@ -15,91 +19,41 @@ from jointcast.config import Settings
 @exclusive("train")
 def train_flow(settings: Settings, register_model: bool = True):
     """Backtest, fit on all data, log to MLflow; with ``register_model``, version and maybe promote."""
-    register = register_model
+    from flows.pending import train_inputs, trained_version
     from models import tracking
-    from models.forecaster import ModelParameters
-    from models.training import InsufficientHistory, charts, decide, flat_params, tables, train_and_backtest
+    from models.training import InsufficientHistory
     from warehouse.model_store import data_end, read_model_inputs, read_truth
 
-    log = logger()
-    forecast = settings.forecast
-    params = ModelParameters(train_days=settings.forecast.train_days)
+    log, forecast = logger(), settings.forecast
     with warehouse(settings) as con:
-        inputs = read_model_inputs(con)
-        end, digest = data_end(con)
-    truth = read_truth(settings.root)
-    log.info(
-        "training on %d model-input rows of %d series up to %s (%d folds)",
-        inputs.height, inputs.select("agency_id", "area_id").n_unique(), end, forecast.backtest_folds,
-    )  # fmt: skip
-    try:
-        result = train_and_backtest(
-            inputs, end, digest, params, forecast.horizon_hours, forecast.backtest_folds, forecast.quantiles,
-            truth, progress=log.info, mapper=task_mapper,
-        )  # fmt: skip
-    except InsufficientHistory as exc:
-        return failed("train", [f"train: {exc}"])
+        inputs_digest = train_inputs(con, settings)
+        known = trained_version(settings, inputs_digest) if register_model else None
+        if known is not None:
+            done(
+                "train",
+                f"version {known.version} was trained on these inputs ({known.role}): nothing to train",
+            )
+            return {"version": known.version, "trained": False}
+        inputs, (end, digest) = read_model_inputs(con), data_end(con)
+    purpose = "train" if register_model else "backtest"
     tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
-    name = settings.mlflow.registered_model
-    champion = tracking.current_champion(name) if register else None
-    tags = {
-        "git_commit": _git_commit(),
-        "config_sha256": settings.source_sha256,
-        "data_as_of": end.isoformat(),
-        "folds_digest": result.folds_digest,
-        "purpose": "train" if register else "backtest",
-    }
-    logged = tracking.log_run(
-        run_name=f"{'train' if register else 'backtest'} {end:%Y-%m-%d %H:%M}",
-        params=flat_params(params, forecast.horizon_hours, forecast.backtest_folds),
-        metrics=result.metrics,
-        tags=tags,
-        figures=charts(result, forecast.quantiles),
-        tables=tables(result),
-        training_data=result.training_data,
-        dataset_name="model_inputs",
-        dataset_source=f"{settings.warehouse_path}#features.model_inputs",
-        booster=result.booster if register else None,
-        example=result.example if register else None,
-        categories=result.categories if register else None,
-        registered_model=name if register else None,
-    )
-    summary = {
-        k: result.metrics[k] for k in ("wape", "seasonal_naive_wape", "coverage_80") if k in result.metrics
-    }
-    if "oracle_wape" in result.metrics:
-        summary["oracle_wape"] = result.metrics["oracle_wape"]
-    log.info("backtest: %s", ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
-    if not register:
-        return {"run_id": logged.run_id, **summary}
-    champion_wape = None
-    if champion is not None:
-        champion_wape = (
-            champion.wape
-            if champion.folds_digest == result.folds_digest
-            else _rescore(champion, inputs, end, truth, settings)
-        )
-    decision = decide(result.metrics, champion_wape)
-    tracking.record_decision(
-        name,
-        logged.version,
-        decision.promote,
-        {
-            "decision": "champion" if decision.promote else "challenger",
-            "reason": decision.reason,
-            "challenger_wape": f"{result.metrics['wape']:.6f}",
-            "champion_wape": "" if champion_wape is None else f"{champion_wape:.6f}",
-            "folds_digest": result.folds_digest,
-        },
-    )
-    log.info(
-        "model %s version %s: %s (%s)",
-        name,
-        logged.version,
-        "champion" if decision.promote else "challenger",
-        decision.reason,
-    )
-    return {"run_id": logged.run_id, "version": logged.version, "promoted": decision.promote, **summary}
+    log.info("%s on %d model-input rows of %d series up to %s (%d folds)", purpose, inputs.height,
+             inputs.select("agency_id", "area_id").n_unique(), end, forecast.backtest_folds)  # fmt: skip
+    tags = _tags(settings, purpose, end, inputs_digest)
+    with tracking.training_run(_run_name(purpose, settings, end), tags, _flat(settings)) as run_id:
+        try:
+            result = _fit(settings, inputs, end, digest, read_truth(settings.root))
+        except InsufficientHistory as exc:
+            tracking.describe_run(run_id, f"failed: {exc}")
+            return failed(purpose, [f"{purpose}: {exc}"])
+        logged = _log(settings, result, register_model)
+    summary = _summary(result.metrics)
+    done(purpose, f"backtest {_said(summary)}")
+    if not register_model:
+        tracking.describe_run(run_id, f"Backtest only: {_said(summary)}.")
+        return {"run_id": run_id, **summary}
+    registered = _register(settings, result, logged, inputs, end, read_truth(settings.root), inputs_digest)
+    return {"run_id": run_id, **registered, **summary}
 
 
 @flow(name="backtest", persist_result=False)
@@ -109,23 +63,115 @@ def backtest_flow(settings: Settings):
     return train_flow(settings=settings, register_model=False)
 
 
-def _rescore(champion, inputs, end, truth, settings) -> float:
+def _parameters(settings: Settings):
+    from models.parameters import ModelParameters
+
+    return ModelParameters(train_days=settings.forecast.train_days)
+
+
+def _flat(settings: Settings) -> dict:
+    from models.parameters import flat_params
+
+    forecast = settings.forecast
+    return flat_params(_parameters(settings), forecast.horizon_hours, forecast.backtest_folds)
+
+
+def _fit(settings: Settings, inputs, end, digest: str, truth):
+    from models.training import train_and_backtest
+
+    forecast = settings.forecast
+    return train_and_backtest(
+        inputs, end, digest, _parameters(settings), forecast.horizon_hours, forecast.backtest_folds,
+        forecast.quantiles, truth, progress=logger().info, mapper=task_mapper,
+    )  # fmt: skip
+
+
+def _run_name(purpose: str, settings: Settings, end) -> str:
+    """`train <agencies> <data as of>`: runs tell apart in the MLflow UI's list."""
+    ids = [a.id for a in settings.agencies]
+    agencies = "+".join(ids) if len(ids) <= 3 else f"{len(ids)} agencies"
+    return f"{purpose} {agencies} {end:%Y-%m-%d %H:%M}"
+
+
+def _tags(settings: Settings, purpose: str, end, inputs_digest: str) -> dict[str, str]:
+    from models.registry import INPUTS_DIGEST
+
+    return {
+        "git_commit": _git_commit(),
+        "config_sha256": settings.source_sha256 or "",
+        "data_as_of": end.isoformat(),
+        "purpose": purpose,
+        "agencies": ",".join(a.id for a in settings.agencies),
+        INPUTS_DIGEST: inputs_digest,
+    }
+
+
+def _log(settings: Settings, result, register: bool):
+    from models import tracking
+    from models.training import charts, tables
+
+    tracking.set_run_tags({"folds_digest": result.folds_digest})
+    return tracking.log_results(
+        metrics=result.metrics,
+        figures=charts(result, settings.forecast.quantiles),
+        tables=tables(result),
+        training_data=result.training_data,
+        dataset_name="model_inputs",
+        dataset_source=f"{settings.warehouse_path}#features.model_inputs",
+        booster=result.booster if register else None,
+        example=result.example if register else None,
+        categories=result.categories if register else None,
+        registered_model=settings.mlflow.registered_model if register else None,
+    )
+
+
+def _summary(metrics: dict[str, float]) -> dict[str, float]:
+    keys = ("wape", "seasonal_naive_wape", "coverage_80", "oracle_wape")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
+def _said(summary: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4f}" for k, v in summary.items())
+
+
+def _register(settings: Settings, result, logged, inputs, end, truth, inputs_digest: str) -> dict:
+    """Alias the new version challenger, champion too if it beats the champion on the same folds."""
+    from models import registry, tracking
+    from models.registry import INPUTS_DIGEST
+    from models.training import decide
+
+    name = settings.mlflow.registered_model
+    champion = registry.current_champion(name)
+    champion_wape = None
+    if champion is not None:
+        same_folds = champion.folds_digest == result.folds_digest
+        champion_wape = champion.wape if same_folds else _rescore(champion, inputs, end, truth, settings)
+    decision = decide(result.metrics, champion_wape)
+    role = "champion" if decision.promote else "challenger"
+    registry.record_decision(name, logged.version, decision.promote, {
+        "decision": role, "reason": decision.reason, "challenger_wape": f"{result.metrics['wape']:.6f}",
+        "champion_wape": "" if champion_wape is None else f"{champion_wape:.6f}",
+        "folds_digest": result.folds_digest, INPUTS_DIGEST: inputs_digest,
+    })  # fmt: skip
+    against = "" if champion is None else f" (champion was version {champion.version})"
+    tracking.describe_run(logged.run_id, f"Registered {name} version {logged.version} as {role}{against}: "
+                          f"{decision.reason}. Backtest: {_said(_summary(result.metrics))}.")  # fmt: skip
+    logger().info("train: %s version %s is the %s (%s)", name, logged.version, role, decision.reason)
+    return {"version": logged.version, "promoted": decision.promote, "trained": True}
+
+
+def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
     """The champion's parameters, backtested on today's folds, for a like-for-like comparison."""
-    from models.forecaster import ModelParameters
+    from models.parameters import ModelParameters
     from models.training import backtest_only
 
     known = ModelParameters.__dataclass_fields__
     typed = {k: type(getattr(ModelParameters(), k))(v) for k, v in champion.params.items() if k in known}
     forecast = settings.forecast
     _, metrics, _ = backtest_only(
-        inputs,
-        end,
-        ModelParameters(**typed),
-        forecast.horizon_hours,
-        forecast.backtest_folds,
-        forecast.quantiles,
-        truth,
-    )
+        inputs, end, ModelParameters(**typed), forecast.horizon_hours, forecast.backtest_folds,
+        forecast.quantiles, truth,
+    )  # fmt: skip
     return metrics["wape"]
 
 

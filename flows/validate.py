@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import exclusive, failed, logger, warehouse
+from flows.common import done, exclusive, failed, logger, warehouse
 from jointcast.config import Settings
 
 
@@ -31,14 +31,15 @@ def validate_flow(settings: Settings):
             result = validate_feed_task(con, settings, feed.id, validator)
             results.append(result)
             log.info(
-                "feed %s: %d batches validated, %d rows loaded, %d quarantined, %d rejected batches",
-                feed.id, len(result.batches), sum(b.rows_loaded for b in result.batches),
-                sum(b.rows_quarantined for b in result.batches), len(result.problems),
+                "  %s: %d batches validated: %s rows loaded into core, %s quarantined, %d batches rejected",
+                feed.id, len(result.batches), f"{sum(b.rows_loaded for b in result.batches):,}",
+                f"{sum(b.rows_quarantined for b in result.batches):,}", len(result.problems),
             )  # fmt: skip
         docs = validator.build_docs()
         record_docs(con, docs)
-    log.info("Data Docs: %s", docs)
     problems = [problem for result in results for problem in result.problems]
+    batches = sum(len(r.batches) for r in results)
+    done("validate", f"{batches} batches, {len(problems)} rejected; Data Docs: {docs}")
     if problems:
         return failed("validate", problems)
-    return {"docs": str(docs), "batches": sum(len(r.batches) for r in results)}
+    return {"docs": str(docs), "batches": batches}

@@ -12,7 +12,16 @@ from typing import Annotated
 import typer
 
 from jointcast import cli_planning
-from jointcast.cli_support import ConfigOption, console, fail, id_table, settings_from, workspace
+from jointcast.cli_support import (
+    ConfigOption,
+    console,
+    errors,
+    fail,
+    id_table,
+    remember_config,
+    settings_from,
+    workspace,
+)  # fmt: skip
 from jointcast.config import Settings
 
 app = typer.Typer(
@@ -26,37 +35,87 @@ app.add_typer(cli_planning.overrides, name="override")
 app.add_typer(cli_planning.show, name="show")
 app.command()(cli_planning.export)
 
-LIBRARY_LOGGERS = "jointcast,warehouse,expectations,features,models"
+LIBRARY_LOGGERS = "jointcast,warehouse,expectations,features,models,planning"
+QUIET_LIBRARIES = ("prefect", "mlflow", "alembic", "great_expectations", "distributed", "httpx", "urllib3")
 
 
 @app.callback()
-def main_options(config: ConfigOption = None) -> None:
+def main_options(
+    config: ConfigOption = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every file, batch and library message (DEBUG)")
+    ] = False,
+) -> None:
     """Demand forecasts and staffing for joint public-safety operations.
 
     `--config PATH` before the verb applies to every verb (a verb's own --config wins).
     """
-    _prepare_environment()
+    remember_config(config)
+    _prepare_environment(verbose)
 
 
-def _prepare_environment() -> None:
-    """Quiet, offline-friendly defaults for the libraries, set before they are imported."""
+class _LineFormatter(logging.Formatter):
+    """`HH:MM:SS message`; the level is named only when it is not plain information."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{self.formatTime(record, '%H:%M:%S')} {record.levelname.lower()}: {record.getMessage()}"
+        return text
+
+
+def _prepare_environment(verbose: bool = False) -> None:
+    """Quiet, offline-friendly defaults for the libraries, set before they are imported.
+
+    At the default verbosity a person sees one line per stage (and per feed, per fold)
+    with the time; the libraries' own chatter (Prefect's run states, MLflow's registry
+    prints, download bars) stays out of the terminal. Prefect still receives the
+    project's records for its UI (PREFECT_LOGGING_EXTRA_LOGGERS).
+    """
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", LIBRARY_LOGGERS)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in LIBRARY_LOGGERS.split(","):  # Prefect shows these loggers' INFO records too
-        logging.getLogger(name).setLevel(logging.INFO)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LineFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if type(h) is not logging.StreamHandler] + [handler]
+    root.setLevel(logging.WARNING)
+    for name in LIBRARY_LOGGERS.split(","):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def _run_stage(flow, settings: Settings, **kwargs):
-    """Run one flow on the run's settings; a failed run exits 1 after one line per problem."""
+def _run_stage(flow, settings: Settings, skippable: str | None = None, **kwargs):
+    """Run one flow on the run's settings; a failed run exits 1 after one line per problem.
+
+    With ``skippable`` (a stage name, or "run"), a stage with nothing to do says so in one
+    line and returns None without starting Prefect.
+    """
+    if skippable is not None:
+        from flows.pending import nothing_to_do
+
+        reason = nothing_to_do(skippable, settings)
+        if reason is not None:
+            console.print(f"nothing to do: {reason}", highlight=False, soft_wrap=True)
+            return None
     from flows.common import runnable
 
-    state = runnable(flow, settings)(settings=settings, return_state=True, **kwargs)
+    with _status(f"running {flow.name}…"):
+        state = runnable(flow, settings)(settings=settings, return_state=True, **kwargs)
     if state.is_failed() or state.is_crashed() or state.is_cancelled():
         raise fail(_problems(state))
     return state.result()
+
+
+def _status(text: str):
+    """A spinner while a stage runs, on a terminal only (log lines scroll above it)."""
+    from contextlib import nullcontext
+
+    return errors.status(text) if errors.is_terminal else nullcontext()
 
 
 def _problems(state) -> list[str]:
@@ -101,7 +160,7 @@ def ingest(config: ConfigOption = None) -> None:
     from flows.ingest import ingest_flow
 
     try:
-        _run_stage(ingest_flow, settings)
+        _run_stage(ingest_flow, settings, "ingest")
     finally:
         _print_batches(settings)
 
@@ -113,8 +172,9 @@ def validate(config: ConfigOption = None) -> None:
     from flows.validate import validate_flow
 
     try:
-        result = _run_stage(validate_flow, settings)
-        console.print(f"Data Docs: {result['docs']}", soft_wrap=True)
+        result = _run_stage(validate_flow, settings, "validate")
+        if result:
+            console.print(f"Data Docs: {result['docs']}", soft_wrap=True)
     finally:
         _print_batches(settings)
 
@@ -125,8 +185,9 @@ def features(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     from flows.features import features_flow
 
-    counts = _run_stage(features_flow, settings)
-    console.print(", ".join(f"features.{name}: {rows:,} rows" for name, rows in counts.items()))
+    counts = _run_stage(features_flow, settings, "features")
+    if counts:
+        console.print(", ".join(f"features.{name}: {rows:,} rows" for name, rows in counts.items()))
 
 
 @app.command()
@@ -135,7 +196,7 @@ def train(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     from flows.train import train_flow
 
-    _print_training(_run_stage(train_flow, settings))
+    _print_training(_run_stage(train_flow, settings, "train"))
 
 
 @app.command()
@@ -147,7 +208,9 @@ def backtest(config: ConfigOption = None) -> None:
     _print_training(_run_stage(backtest_flow, settings))
 
 
-def _print_training(result: dict) -> None:
+def _print_training(result: dict | None) -> None:
+    if not result or result.get("trained") is False:
+        return
     table = id_table("backtest (shift grain unless named)", "metric", "value")
     for key, value in result.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
@@ -160,7 +223,7 @@ def forecast(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     from flows.forecast import forecast_flow
 
-    _print_publication(_run_stage(forecast_flow, settings), settings)
+    _print_publication(_run_stage(forecast_flow, settings, "forecast"), settings)
 
 
 @app.command()
@@ -169,7 +232,7 @@ def publish(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     from flows.publish import publish_flow
 
-    _print_publication(_run_stage(publish_flow, settings), settings)
+    _print_publication(_run_stage(publish_flow, settings, "publish"), settings)
 
 
 def _print_publication(result: dict, settings: Settings) -> None:
@@ -179,7 +242,7 @@ def _print_publication(result: dict, settings: Settings) -> None:
     said = f"published publication {number}" if result.get("published") else f"publication {number} stands"
     console.print(said, highlight=False)
     for agency in settings.agencies:
-        page = settings.root / "report" / f"{agency.id}.html"
+        page = settings.report_path(agency.id)
         if page.exists():
             console.print(f"report: {page}", soft_wrap=True, highlight=False)
 
@@ -216,16 +279,15 @@ def run(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     from flows.pipeline import pipeline_flow
 
-    try:
-        results = _run_stage(pipeline_flow, settings)
-    finally:
-        _print_batches(settings)
+    results = _run_stage(pipeline_flow, settings, "run")
     if isinstance(results, dict) and isinstance(results.get("train"), dict):
         _print_training(results["train"])
     if isinstance(results, dict) and isinstance(results.get("validate"), dict):
         console.print(f"Data Docs: {results['validate']['docs']}", soft_wrap=True)
-    if isinstance(results, dict) and isinstance(results.get("publish"), dict):
-        _print_publication(results["publish"], settings)
+    if isinstance(results, dict):
+        forecast = results.get("forecast")
+        published = forecast if isinstance(forecast, dict) and forecast.get("published") else None
+        _print_publication(published or results.get("publish"), settings)
 
 
 @app.command()

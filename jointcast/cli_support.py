@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Column, Table
@@ -35,13 +34,17 @@ def fail(lines: list[str], code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+_before_verb: dict[str, Path | None] = {"config": None}
+
+
+def remember_config(config: Path | None) -> None:
+    """Keep the --config given before the verb (the app's callback calls this on every invocation)."""
+    _before_verb["config"] = config
+
+
 def chosen_config(config: Path | None) -> Path:
     """The config file: the verb's --config, else the one given before the verb, else the default."""
-    if config is None:
-        context = click.get_current_context(silent=True)
-        if context is not None:
-            config = context.find_root().params.get("config")
-    return config_path(config)
+    return config_path(config if config is not None else _before_verb["config"])
 
 
 def settings_from(config: Path | None) -> Settings:

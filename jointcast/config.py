@@ -337,6 +337,14 @@ class Settings(_Strict):
         return self.warehouse_path.parent / "raw"
 
     @property
+    def report_root(self) -> Path:
+        """Where the planners' report pages are written: one ``<agency_id>.html`` each."""
+        return self.root / "report"
+
+    def report_path(self, agency_id: str) -> Path:
+        return self.report_root / f"{agency_id}.html"
+
+    @property
     def tracking_uri(self) -> str:
         uri = self.mlflow.tracking_uri
         prefix = "sqlite:///"
@@ -361,6 +369,10 @@ class Settings(_Strict):
         if uri.startswith("file://"):
             uri = uri[len("file://") :]
         return str(self.resolve(uri))
+
+    @property
+    def agency_ids(self) -> tuple[str, ...]:
+        return tuple(a.id for a in self.agencies)
 
     def agency(self, agency_id: str) -> AgencySettings:
         for agency in self.agencies:

@@ -92,7 +92,11 @@ def fold_forecast(
 ) -> pl.DataFrame:
     """Train on the days before the fold's origin and forecast its horizon, beside the baselines."""
     training = training_rows(inputs, fold.origin, params.train_days)
-    log.info("backtest fold from %s UTC: training on %d rows", f"{fold.origin:%Y-%m-%d %H:%M}", len(training))
+    log.info(
+        "train: backtest fold from %s UTC: fitting on %s rows",
+        f"{fold.origin:%Y-%m-%d %H:%M}",
+        f"{len(training):,}",
+    )
     booster, categories = train_forecaster(training, params)
     rows = forecast_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
     return rows.select(

@@ -8,40 +8,17 @@ booster and arrays out.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import polars as pl
 
 from features.model_inputs import FEATURES, TARGET
+from models.parameters import ModelParameters
 
 CATEGORICAL = ("agency_id", "series_id")
 NUMERIC = tuple(f for f in FEATURES if f not in ("agency_id", "area_id"))
 MODEL_FEATURES = (*CATEGORICAL, *NUMERIC)
-
-
-@dataclass(frozen=True)
-class ModelParameters:
-    objective: str = "poisson"
-    learning_rate: float = 0.1
-    num_leaves: int = 31
-    min_data_in_leaf: int = 200
-    feature_fraction: float = 0.8
-    bagging_fraction: float = 0.5
-    bagging_freq: int = 1
-    lambda_l2: float = 1.0
-    max_bin: int = 63
-    num_boost_round: int = 120
-    train_days: int = 182
-    seed: int = 7
-
-    def lightgbm(self) -> dict:
-        params = asdict(self)
-        params.pop("num_boost_round")
-        params.pop("train_days")
-        return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
 
 
 def category_levels(frame: pl.DataFrame) -> dict[str, list[str]]:

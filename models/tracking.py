@@ -7,9 +7,12 @@ and beats seasonal naive. The decision and both scores are tags on the version.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +23,10 @@ import polars as pl
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
+from models.registry import CHAMPION, INPUTS_DIGEST, Champion, current_champion  # noqa: F401
+
 log = logging.getLogger(__name__)
 
-CHAMPION, CHALLENGER = "champion", "challenger"
 CATEGORIES = "model_categories.json"  # the levels behind the model's integer-coded categoricals
 for pattern in (
     r"Hint: Inferred schema contains integer column",
@@ -42,15 +46,6 @@ class LoggedRun:
     version: str | None
 
 
-@dataclass(frozen=True)
-class Champion:
-    version: str
-    run_id: str
-    wape: float | None
-    folds_digest: str | None
-    params: dict[str, str]
-
-
 def use_store(tracking_uri: str, experiment: str, artifact_root: Path) -> str:
     """Point MLflow at the workspace's store and experiment; returns the experiment id."""
     mlflow.set_tracking_uri(tracking_uri)
@@ -61,15 +56,32 @@ def use_store(tracking_uri: str, experiment: str, artifact_root: Path) -> str:
     else:
         experiment_id = found.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
+    client = MlflowClient()
+    for key, value in {**EXPERIMENT_KIND, "mlflow.note.content": EXPERIMENT_NOTE}.items():
+        if (found.tags if found is not None else {}).get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
     return experiment_id
 
 
-def log_run(
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # the UI's model-training view
+EXPERIMENT_NOTE = (
+    "Demand forecasts per agency x area x hour: one run per `jointcast train` (backtest + final model) "
+    "or `jointcast backtest`. Compare runs on `wape` (8-hour shift grain) against `seasonal_naive_wape`; "
+    "the registered model's `champion` alias moves only when a challenger beats it on the same folds."
+)
+
+
+@contextmanager
+def training_run(run_name: str, tags: dict[str, str], params: dict) -> Iterator[str]:
+    """An MLflow run open for the whole of a training (its duration is the training's); yields its id."""
+    with mlflow.start_run(run_name=run_name, tags=tags) as run:
+        mlflow.log_params(params)
+        yield run.info.run_id
+
+
+def log_results(
     *,
-    run_name: str,
-    params: dict,
     metrics: dict[str, float],
-    tags: dict[str, str],
     figures: dict[str, object],
     tables: dict[str, pl.DataFrame],
     training_data: pl.DataFrame,
@@ -80,66 +92,63 @@ def log_run(
     categories: dict[str, list[str]] | None = None,
     registered_model: str | None = None,
 ) -> LoggedRun:
-    """One MLflow run: params, metrics, plots, tables, data lineage and (optionally) the model."""
+    """Into the active run: metrics, plots, tables, data lineage and (optionally) the model."""
     from models.plots import close
 
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics(metrics)
-        mlflow.set_tags(tags)
-        for name, figure in figures.items():
-            mlflow.log_figure(figure, f"plots/{name}.png")
-            close(figure)
-        with tempfile.TemporaryDirectory() as folder:
-            for name, table in tables.items():
-                path = Path(folder) / f"{name}.csv"
-                table.write_csv(path)
-                mlflow.log_artifact(str(path), artifact_path="tables")
-        dataset = mlflow.data.from_polars(
-            training_data, source=dataset_source, targets="incidents", name=dataset_name
-        )
-        mlflow.log_input(dataset, context="training")
-        model_uri = version = None
-        if categories is not None:
-            mlflow.log_dict(categories, CATEGORIES)
-        if booster is not None and example is not None:
-            info = mlflow.lightgbm.log_model(
-                booster,
-                name="model",
-                signature=infer_signature(example, booster.predict(example)),
-                input_example=example,
-                registered_model_name=registered_model,
-                pip_requirements=[f"lightgbm=={lgb.__version__}", "pandas", "numpy"],
-            )
-            model_uri = info.model_uri
-            version = None if info.registered_model_version is None else str(info.registered_model_version)
-        return LoggedRun(run.info.run_id, model_uri, version)
+    run = mlflow.active_run()
+    mlflow.log_metrics(metrics)
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}.png")
+        close(figure)
+    with tempfile.TemporaryDirectory() as folder:
+        for name, table in tables.items():
+            path = Path(folder) / f"{name}.csv"
+            table.write_csv(path)
+            mlflow.log_artifact(str(path), artifact_path="tables")
+    # Dates as datetimes: MLflow's schema has no date type (and warns when it maps one).
+    described = training_data.with_columns(pl.col(pl.Date).cast(pl.Datetime("us")))
+    dataset = mlflow.data.from_polars(
+        described, source=dataset_source, targets="incidents", name=dataset_name
+    )
+    mlflow.log_input(dataset, context="training")
+    model_uri = version = None
+    if categories is not None:
+        mlflow.log_dict(categories, CATEGORIES)
+    if booster is not None and example is not None:
+        with _quiet_registry():
+            info = _log_model(booster, example, registered_model)
+        model_uri = info.model_uri
+        version = None if info.registered_model_version is None else str(info.registered_model_version)
+    return LoggedRun(run.info.run_id, model_uri, version)
 
 
-def current_champion(registered_model: str) -> Champion | None:
-    client = MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(registered_model, CHAMPION)
-    except mlflow.exceptions.MlflowException:
-        return None
-    run = client.get_run(version.run_id)
-    return Champion(
-        version=str(version.version),
-        run_id=version.run_id,
-        wape=run.data.metrics.get("wape"),
-        folds_digest=run.data.tags.get("folds_digest"),
-        params=dict(run.data.params),
+@contextmanager
+def _quiet_registry() -> Iterator[None]:
+    """MLflow prints "Created version ..." to stderr itself; the caller says what was registered, and why."""
+    with redirect_stderr(io.StringIO()) as printed:
+        yield
+    for line in printed.getvalue().splitlines():
+        log.debug("mlflow: %s", line)
+
+
+def _log_model(booster: lgb.Booster, example: pd.DataFrame, registered_model: str | None):
+    return mlflow.lightgbm.log_model(
+        booster,
+        name="model",
+        signature=infer_signature(example, booster.predict(example)),
+        input_example=example,
+        registered_model_name=registered_model,
+        pip_requirements=[f"lightgbm=={lgb.__version__}", "pandas", "numpy"],
     )
 
 
-def record_decision(registered_model: str, version: str, promote: bool, tags: dict[str, str]) -> None:
-    """Alias the new version challenger, and champion too when it won; tag why."""
-    client = MlflowClient()
-    client.set_registered_model_alias(registered_model, CHALLENGER, version)
-    if promote:
-        client.set_registered_model_alias(registered_model, CHAMPION, version)
-    for key, value in tags.items():
-        client.set_model_version_tag(registered_model, version, key, value)
+def set_run_tags(tags: dict[str, str]) -> None:
+    mlflow.set_tags(tags)
+
+
+def describe_run(run_id: str, text: str) -> None:
+    """The run's description in the MLflow UI (what it measured and what was decided)."""
+    MlflowClient().set_tag(run_id, "mlflow.note.content", text)
 
 
 def load_champion(registered_model: str) -> tuple[lgb.Booster, Champion]:

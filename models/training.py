@@ -7,7 +7,7 @@ The caller (flows/) reads the warehouse and logs to MLflow.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import lightgbm as lgb
@@ -16,8 +16,9 @@ import polars as pl
 
 from features.history import horizon_bands
 from models.backtest import Backtest, Mapper, in_order, make_folds, run_backtest, training_rows
-from models.forecaster import ModelParameters, design_matrix, feature_importance, train_forecaster
+from models.forecaster import design_matrix, feature_importance, train_forecaster
 from models.metrics import evaluate
+from models.parameters import ModelParameters
 from models.plots import backtest_chart, feature_importance_chart
 
 MIN_TRAIN = timedelta(days=14)  # a fold needs this much history before its origin
@@ -100,7 +101,7 @@ def train_and_backtest(
         inputs, data_end, params, horizon_hours, folds, quantiles, truth, mapper
     )
     if progress:
-        progress("final model on all data")
+        progress("train: final model on all data")
     rows = training_rows(inputs, data_end, params.train_days)
     booster, categories = train_forecaster(rows, params)
     return TrainingResult(
@@ -149,7 +150,3 @@ def tables(result: TrainingResult) -> dict[str, pl.DataFrame]:
         "feature_importance": feature_importance(result.booster),
         "dispersion": alphas,
     }
-
-
-def flat_params(params: ModelParameters, horizon_hours: int, folds: int) -> dict:
-    return {**asdict(params), "horizon_hours": horizon_hours, "backtest_folds": folds}

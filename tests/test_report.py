@@ -20,8 +20,9 @@ import pytest
 from PIL import Image
 from scipy.stats import poisson
 
+from planning.report import ACTUAL, BAND, MEAN, SHIFT_COLOURS, AgencyReport, render_report
 from tests.browser import dump_dom, screenshot
-from warehouse.report import ACTUAL, BAND, MEAN, SHIFT_COLOURS, AgencyReport, render_report, write_report
+from warehouse.pages import write_report
 
 END = date(2026, 3, 2)  # the forecast's first week crosses the start of US daylight saving time (8 March)
 TIMEZONE = "America/New_York"

@@ -10,7 +10,7 @@ from scipy.stats import poisson
 
 from jointcast.config import Shift
 from models.distribution import count_quantiles
-from models.staffing import (
+from planning.staffing import (
     OUTPUT_COLUMNS,
     StaffingPlan,
     agents_needed,

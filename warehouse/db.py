@@ -47,7 +47,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         with transaction(con):
             con.execute(sql)
             con.execute("INSERT INTO meta.schema_migrations VALUES (?, ?, now())", [version, name])
-        log.info("applied migration %s", name)
+        log.debug("applied migration %s", name)
         done.append(name)
     return done
 

@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from warehouse.db import transaction
+from warehouse.stages import record_inputs
 
 INCIDENT_COLUMNS = (
     "incident_key", "agency_id", "area_id", "incident_type", "call_source", "received_at",
@@ -42,10 +43,12 @@ def write_features(
     joint_events: pl.DataFrame,
     tables: dict[str, pl.DataFrame],
     model_input_bands: Iterable[pl.DataFrame],
+    inputs_digest: str | None = None,
 ) -> dict[str, int]:
     """Replace the features.* tables and core's joint_event_id in one transaction.
 
-    Model inputs arrive one horizon band at a time, so only one band is in memory.
+    Model inputs arrive one horizon band at a time, so only one band is in memory. The
+    ``inputs_digest`` they were built from is recorded in the same transaction.
     """
     counts = {}
     with transaction(con):
@@ -77,4 +80,14 @@ def write_features(
                 con.execute("INSERT INTO features.model_inputs SELECT * FROM _frame")
             con.unregister("_frame")
             counts["model_inputs"] += frame.height
+        if inputs_digest is not None:
+            record_inputs(con, "features", inputs_digest)
     return counts
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows in each features table (what a skipped rebuild reports)."""
+    return {
+        name: con.execute(f"SELECT count(*) FROM features.{name}").fetchone()[0]
+        for name in ("demand", "joint_demand", "model_inputs")
+    }

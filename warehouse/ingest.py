@@ -86,7 +86,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str, ra
                 [feed.id, source.sha256],
             ).fetchone()
             if known and known[1] in SETTLED_STATUSES:
-                log.info("feed %s: %s already loaded as batch %s", feed.id, uri, known[0])
+                log.debug("feed %s: %s already loaded as batch %s", feed.id, uri, known[0])
                 return BatchOutcome(feed.id, uri, known[0], "skipped")
             batch_id = known[0] if known else _next_batch_id(con)
             target = batch_path(raw_root, feed.id, batch_id)
@@ -113,7 +113,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str, ra
         log.error(message)
         return BatchOutcome(feed.id, uri, None, "failed", message=message)
     rows_read, rows_loaded, rows_quarantined = counts
-    log.info(
+    log.debug(
         "feed %s: %s -> batch %s: %d rows received, %d unreadable",
         feed.id, uri, batch_id, rows_read, rows_quarantined,
     )  # fmt: skip

@@ -38,7 +38,12 @@ def data_end(con: duckdb.DuckDBPyConnection) -> tuple[datetime, str]:
     return end, digest
 
 
+def truth_path(root: Path) -> Path:
+    """Where a simulated workspace keeps the simulator's true rates."""
+    return root / "truth" / "rates.parquet"
+
+
 def read_truth(root: Path) -> pl.DataFrame | None:
     """The simulator's true rates, when this workspace was simulated (truth/rates.parquet)."""
-    path = root / "truth" / "rates.parquet"
+    path = truth_path(root)
     return pl.read_parquet(path) if path.is_file() else None

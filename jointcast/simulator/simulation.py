@@ -170,7 +170,7 @@ def simulate(
         raise ValueError(f"messy_rate must be between 0 and 0.5, got {messy_rate}")
 
     def report(message: str) -> None:
-        logger.info(message)
+        logger.debug(message)
         if progress is not None:
             progress(message)
 

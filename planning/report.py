@@ -9,13 +9,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -94,25 +91,6 @@ def render_report(report: AgencyReport, days: int = 7) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
-
-
-def write_report(html: str, path: Path) -> Path:
-    """Write ``html`` to ``path`` through a temporary file in the same folder, so readers never see half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide the report from the planners' accounts
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(html)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    logger.info("report written to %s", path)
-    return path
 
 
 def _header(report: AgencyReport, zone: ZoneInfo) -> str:

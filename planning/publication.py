@@ -6,44 +6,16 @@ Pure: frames in, the frames of forecast.demand and forecast.staffing out. The ca
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from models.forecasting import agency_totals
-from models.overrides import apply_overrides
-from models.staffing import StaffingPlan, staffing_table
+from planning.overrides import apply_overrides
+from planning.provenance import Provenance
+from planning.staffing import StaffingPlan, staffing_table
 
 MODEL_COLUMNS = ("model_mean", "model_p10", "model_p50", "model_p90")
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where the published numbers come from."""
-
-    model_name: str
-    model_version: str
-    mlflow_run_id: str
-    forecast_digest: str  # model version x data: the same digest, the same model forecast
-    data_as_of: dict[str, datetime]  # per agency
-    dispersion: dict[str, dict[str, float]]  # grain -> agency -> alpha
-
-
-def digest(*parts: object) -> str:
-    """A short stable SHA-256 of JSON-able parts."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def stale_lags(
-    data_as_of: dict[str, datetime], max_lag_hours: dict[str, float], now: datetime
-) -> dict[str, float]:
-    """Agencies whose newest data is older than their configured lag: agency -> hours behind."""
-    lags = {agency: (now - end).total_seconds() / 3600 for agency, end in data_as_of.items()}
-    return {agency: round(lag, 1) for agency, lag in lags.items() if lag > max_lag_hours.get(agency, 24.0)}
 
 
 def published_demand(

@@ -1,0 +1,179 @@
+"""What each stage would do, decided from the warehouse and MLflow without starting Prefect.
+
+Every stage is idempotent: on inputs it has already built from, it changes nothing. The
+digests here say what a stage builds from, so the stage itself skips its work (features,
+train) and the command line can answer "nothing to do" at once, before a Prefect run
+(and its temporary server) is started. ``nothing_to_do(stage, settings)`` returns the
+sentence that says why there is nothing to do, or None when the stage has work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from jointcast.config import Settings
+from warehouse.db import open_warehouse
+
+CODE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_digest(*packages: str) -> str:
+    """SHA-256 of the Python sources of ``packages``: a model is as new as the code that made it."""
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted((CODE_ROOT / package).rglob("*.py")):
+            digest.update(path.relative_to(CODE_ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _file_digest(path: Path | None) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else None
+
+
+def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """What the features stage builds from: core's batches, the events file, the settings, the code."""
+    from dataclasses import asdict
+
+    from features.build import FeatureParameters
+    from warehouse.stages import loaded_batches
+
+    return _digest(
+        loaded_batches(con),
+        _file_digest(settings.events_path),
+        asdict(FeatureParameters.from_settings(settings)),
+        code_digest("features"),
+    )
+
+
+def train_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """What a model is trained from: the features built, the panel's contents, parameters, code."""
+    from models.parameters import ModelParameters, flat_params
+    from warehouse.model_store import data_end, truth_path
+    from warehouse.stages import recorded_inputs
+
+    forecast = settings.forecast
+    params = ModelParameters(train_days=forecast.train_days)
+    _, data_digest = data_end(con)
+    return _digest(
+        recorded_inputs(con, "features"),
+        data_digest,
+        flat_params(params, forecast.horizon_hours, forecast.backtest_folds),
+        forecast.quantiles,
+        _file_digest(truth_path(settings.root)),
+        code_digest("features", "models"),
+    )
+
+
+def trained_version(settings: Settings, inputs_digest: str):
+    """The registered version already trained on these inputs (a champion or a beaten challenger)."""
+    from models import registry
+
+    registry.point_at(settings.tracking_uri)
+    return registry.version_trained_on(settings.mlflow.registered_model, inputs_digest)
+
+
+def nothing_to_do(stage: str, settings: Settings) -> str | None:
+    """Why ``stage`` has nothing to do on ``settings``' workspace, or None when it has work."""
+    if not settings.warehouse_path.exists():
+        return None
+    checks = {
+        "ingest": _ingest, "validate": _validate, "features": _features, "train": _train,
+        "forecast": _forecast, "publish": _publish,
+    }  # fmt: skip
+    stages = list(checks) if stage == "run" else [stage]
+    try:
+        with open_warehouse(settings.warehouse_path, read_only=True) as con:
+            said = []
+            for name in stages:
+                reason = checks[name](con, settings)
+                if reason is None:
+                    return None
+                said.append(reason)
+    except (duckdb.Error, LookupError, OSError):  # anything unusual: let the stage itself say
+        return None
+    return "; ".join(said)
+
+
+def _ingest(con, settings: Settings) -> str | None:
+    from warehouse.ingest import SETTLED_STATUSES
+    from warehouse.sources import FeedSourceError, file_sha256, list_files
+    from warehouse.stages import settled_files
+
+    files = 0
+    for feed in settings.feeds:
+        if feed.is_remote:
+            return None  # a remote listing is the ingest stage's work, with its retries
+        try:
+            paths = list_files(settings.feed_uri(feed))
+        except FeedSourceError:
+            return None  # the stage says what is wrong
+        settled = settled_files(con, feed.id, SETTLED_STATUSES)
+        if any(file_sha256(Path(path)) not in settled for path in paths):
+            return None
+        files += len(paths)
+    return f"ingest: no new files ({files} already received)"
+
+
+def _validate(con, settings: Settings) -> str | None:
+    from warehouse.stages import received_batches
+
+    return None if received_batches(con) else "validate: every batch validated"
+
+
+def _features(con, settings: Settings) -> str | None:
+    from warehouse.stages import recorded_inputs
+
+    if recorded_inputs(con, "features") != features_inputs(con, settings):
+        return None
+    return "features: built from these inputs already"
+
+
+def _train(con, settings: Settings) -> str | None:
+    version = trained_version(settings, train_inputs(con, settings))
+    if version is None:
+        return None
+    return f"train: version {version.version} was trained on these inputs ({version.role})"
+
+
+def _forecast(con, settings: Settings) -> str | None:
+    from models import registry
+    from planning.provenance import forecast_digest
+    from warehouse.model_store import data_end
+    from warehouse.publish import latest_publication
+
+    registry.point_at(settings.tracking_uri)
+    champion = registry.current_champion(settings.mlflow.registered_model)
+    latest = latest_publication(con)
+    if champion is None or latest is None:
+        return None
+    _, data_digest = data_end(con)
+    if latest["forecast_digest"] != forecast_digest(settings, champion.version, data_digest):
+        return None
+    return f"forecast: version {champion.version} on this data is forecast already"
+
+
+def _publish(con, settings: Settings) -> str | None:
+    from planning.provenance import Provenance, inputs_digest, stale_agencies
+    from warehouse.overrides import read_overrides
+    from warehouse.publish import latest_publication
+
+    latest = latest_publication(con)
+    if latest is None:
+        return None
+    provenance = Provenance.of_publication(latest)
+    stale = stale_agencies(settings, provenance, datetime.now(UTC))
+    if latest["inputs_digest"] != inputs_digest(settings, provenance, read_overrides(con), stale):
+        return None
+    if any(not settings.report_path(a.id).exists() for a in settings.agencies):
+        return None
+    return f"publish: publication {latest['publication_id']} holds these inputs"

@@ -1,0 +1,32 @@
+"""The demand model's parameters: light to import, so a check can read them at once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class ModelParameters:
+    objective: str = "poisson"
+    learning_rate: float = 0.1
+    num_leaves: int = 31
+    min_data_in_leaf: int = 200
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.5
+    bagging_freq: int = 1
+    lambda_l2: float = 1.0
+    max_bin: int = 63
+    num_boost_round: int = 120
+    train_days: int = 182
+    seed: int = 7
+
+    def lightgbm(self) -> dict:
+        params = asdict(self)
+        params.pop("num_boost_round")
+        params.pop("train_days")
+        return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
+
+
+def flat_params(params: ModelParameters, horizon_hours: int, folds: int) -> dict:
+    """Every parameter a training run is logged with."""
+    return {**asdict(params), "horizon_hours": horizon_hours, "backtest_folds": folds}

@@ -1,0 +1,1 @@
+"""Planning: staffing, service time, overrides, the publication and its report (pure)."""

@@ -1,0 +1,160 @@
+"""A whole publication, assembled in memory from what the warehouse and MLflow hold.
+
+Pure: ``assemble_publication(inputs, settings, now)`` takes frames and settings and
+returns the tables, the publication record and the report pages; it reads and writes
+nothing. ``flows/publish.py`` reads the inputs, calls it, and writes the result in one
+transaction. The same inputs (model forecast, staffing settings, roles, overrides in
+force, stale agencies) give the same ``inputs_digest``, so a rerun can see that there is
+nothing new to publish before assembling anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from features.crosswalk import joint_crosswalk
+from features.panel import counted_incidents
+from jointcast.config import Settings
+from planning.provenance import Provenance, inputs_digest, roles_of, stale_agencies
+from planning.publication import agency_hourly, area_summary, published_demand, published_staffing
+from planning.report import AgencyReport, render_report
+from planning.service import service_profile
+from planning.staffing import StaffingPlan
+
+RECENT_DAYS = 90
+"""History behind service times, the type mix and the joint crosswalk."""
+ACTUAL_DAYS = 28
+"""Actuals shown before the forecast in the report."""
+
+
+@dataclass(frozen=True)
+class PublicationInputs:
+    """Everything a publication is made of, as read from the warehouse and MLflow."""
+
+    model: pl.DataFrame  # the model's hourly forecast: keys, horizon, model_mean/p10/p50/p90, drivers
+    provenance: Provenance
+    overrides: pl.DataFrame  # in force
+    recent: pl.DataFrame  # incidents of the last RECENT_DAYS (service time, type mix, crosswalk)
+    actuals: pl.DataFrame  # agency x hour before the forecast, for the report
+    publication_id: int  # the id this publication gets
+    trigger: str  # the stage publishing: forecast | publish
+    forecast_of: int | None  # the publication whose model forecast this reuses, or None: a new one
+
+
+@dataclass(frozen=True)
+class Publication:
+    tables: dict[str, pl.DataFrame]  # published table name (demand, staffing, joint_crosswalk) -> rows
+    record: dict  # the meta.publications row
+    pages: dict[str, str]  # agency id -> report page HTML
+
+    def summary(self) -> str:
+        record, demand, staffing = self.record, self.tables["demand"], self.tables["staffing"]
+        return (
+            f"publication {record['publication_id']}: {demand.height:,} forecast rows, {staffing.height:,} "
+            f"staffing rows, {len(record['overrides_applied'])} overrides, "
+            f"{len(record['stale_agencies'])} stale agencies"
+        )
+
+
+def staffing_plans(settings: Settings, counted: pl.DataFrame, provenance: Provenance) -> dict:
+    """Each agency's staffing parameters, resolved from its config and its own recent history."""
+    alphas = provenance.dispersion.get("shift", {})
+    plans = {}
+    for agency in settings.agencies:
+        staffing = agency.staffing
+        profile = service_profile(counted.filter(pl.col("agency_id") == agency.id), staffing)
+        plans[agency.id] = StaffingPlan(
+            agency_id=agency.id,
+            timezone=agency.timezone,
+            shifts=staffing.shifts,
+            service_hours=profile.service_hours,
+            units_per_incident=profile.units_per_incident,
+            service_source=profile.source,
+            min_units=staffing.min_units,
+            proactive_share=staffing.proactive_share,
+            relief_factor=staffing.relief_factor,
+            method=staffing.method,
+            service_level_target=staffing.service_level_target,
+            answer_seconds=staffing.answer_seconds,
+            alpha=float(alphas.get(agency.id, 0.0)),
+        )
+    return plans
+
+
+def report_pages(
+    settings: Settings,
+    demand: pl.DataFrame,
+    staffing: pl.DataFrame,
+    overrides: pl.DataFrame,
+    actuals: pl.DataFrame,
+    provenance: Provenance,
+    stale: dict[str, float | None],
+    publication: dict,
+) -> dict[str, str]:
+    """Each agency's report page (agency id -> HTML); ``publication`` has its id and published_at."""
+    totals = agency_hourly(demand, provenance)
+    areas = area_summary(demand)
+    pages = {}
+    for agency in settings.agencies:
+        if agency.id not in provenance.data_as_of:
+            continue
+        mine = pl.col("agency_id") == agency.id
+        report = AgencyReport(
+            agency_id=agency.id,
+            agency_name=agency.name,
+            timezone=agency.timezone,
+            publication={
+                **publication,
+                "model_name": provenance.model_name,
+                "model_version": provenance.model_version,
+                "mlflow_run_id": provenance.mlflow_run_id,
+                "data_as_of": provenance.data_as_of[agency.id],
+                "data_stale": agency.id in stale,
+                "stale_hours": stale.get(agency.id),
+            },
+            agency_hourly=totals.filter(mine).drop("agency_id"),
+            actuals=actuals.filter(mine).drop("agency_id"),
+            staffing=staffing.filter(mine),
+            areas=areas.filter(mine).drop("agency_id"),
+            overrides=overrides.filter(mine),
+        )
+        pages[agency.id] = render_report(report)
+    return pages
+
+
+def assemble_publication(inputs: PublicationInputs, settings: Settings, now: datetime) -> Publication:
+    """The publication's tables, its log record and its report pages, all in memory."""
+    provenance = inputs.provenance
+    stale = stale_agencies(settings, provenance, now)
+    counted = counted_incidents(
+        inputs.recent.lazy(), {a.id: a.counted_call_sources for a in settings.agencies}
+    ).collect()
+    demand = published_demand(inputs.model, inputs.overrides, provenance, stale, now, inputs.publication_id)
+    staffing = published_staffing(
+        demand, staffing_plans(settings, counted, provenance), settings.forecast.horizon_hours
+    )
+    crosswalk = joint_crosswalk(counted, roles_of(settings))
+    pages = report_pages(
+        settings, demand, staffing, inputs.overrides, inputs.actuals, provenance, stale,
+        {"publication_id": inputs.publication_id, "published_at": now},
+    )  # fmt: skip
+    record = {
+        "publication_id": inputs.publication_id,
+        "published_at": now,
+        "trigger": inputs.trigger,
+        "model_name": provenance.model_name,
+        "model_version": provenance.model_version,
+        "mlflow_run_id": provenance.mlflow_run_id,
+        "forecast_of": inputs.forecast_of or inputs.publication_id,
+        "data_as_of": {k: v.isoformat() for k, v in sorted(provenance.data_as_of.items())},
+        "stale_agencies": sorted(stale),
+        "overrides_applied": sorted({i for ids in demand["override_ids"].to_list() for i in ids}),
+        "dispersion": provenance.dispersion,
+        "config_sha256": settings.source_sha256,
+        "forecast_digest": provenance.forecast_digest,
+        "inputs_digest": inputs_digest(settings, provenance, inputs.overrides, stale),
+    }
+    return Publication({"demand": demand, "staffing": staffing, "joint_crosswalk": crosswalk}, record, pages)
