@@ -309,6 +309,59 @@ def serve(
 
 
 @app.command()
+def deploy(
+    work_pool: Annotated[
+        str, typer.Option("--work-pool", help="The Prefect work pool whose workers run them")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Register the scheduled deployments on your Prefect server ($PREFECT_API_URL), for a work pool."""
+    settings = settings_from(config)
+    if not os.environ.get("PREFECT_API_URL"):
+        raise fail(["set PREFECT_API_URL to your Prefect server's API (e.g. http://127.0.0.1:4200/api)"], 2)
+    from prefect import deploy as deploy_all
+
+    from flows.deployments import deployments
+
+    ids = deploy_all(
+        *deployments(settings, settings.source_file), work_pool_name=work_pool, build=False, push=False,
+        print_next_steps_message=False,
+    )  # fmt: skip
+    console.print(f"{len(ids)} deployments on work pool '{work_pool}'; start a worker: "
+                  f"prefect worker start --pool {work_pool}", highlight=False)  # fmt: skip
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str | None, typer.Argument(help="One query to run [default: an interactive shell]")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The warehouse in DuckDB's SQL shell, read-only; or one query's result."""
+    settings = workspace(config)
+    if query is not None:
+        from warehouse.db import open_warehouse
+
+        with open_warehouse(settings.warehouse_path, read_only=True) as con:
+            try:
+                con.sql(query).show(max_rows=100, max_width=console.width)
+            except duckdb_error() as exc:
+                raise fail([f"sql: {exc}".splitlines()[0]]) from None
+        return
+    shell = Path(sys.executable).parent / "duckdb"  # the DuckDB command line installed with the project
+    if not shell.exists():
+        raise fail([f"no DuckDB shell at {shell}: reinstall with `make run`"])
+    os.execv(shell, [str(shell), "-readonly", str(settings.warehouse_path)])
+
+
+def duckdb_error() -> type[Exception]:
+    import duckdb
+
+    return duckdb.Error
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Demo workspace")] = Path("demo"),
     days: Annotated[int, typer.Option(min=28)] = 365,

@@ -25,29 +25,61 @@ def jointcast(*args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-VERBS = (
-    "simulate",
-    "ingest",
-    "validate",
-    "quality",
-    "features",
-    "train",
-    "backtest",
-    "forecast",
-    "publish",
-    "export",
-    "run",
-    "demo",
-    "override",
-    "show",
-)
+VERBS = {  # verb -> the options its help must list (and the required ones, for a config check)
+    "simulate": ["--out", "--days", "--seed", "--agencies", "--messy-rate", "--end"],
+    "ingest": ["--config"],
+    "validate": ["--config"],
+    "quality": ["--config"],
+    "features": ["--config"],
+    "train": ["--config"],
+    "backtest": ["--config"],
+    "forecast": ["--config"],
+    "publish": ["--config"],
+    "export": ["--agency", "--format", "--out", "--config"],
+    "run": ["--config"],
+    "serve": ["--config", "--limit"],
+    "deploy": ["--work-pool", "--config"],
+    "sql": ["QUERY", "--config"],
+    "demo": ["--out", "--days", "--seed"],
+    "override add": ["--agency", "--area", "--from", "--to", "--factor", "--reason", "--config"],
+    "override list": ["--agency", "--all", "--config"],
+    "override withdraw": ["OVERRIDE_ID", "--reason", "--config"],
+    "show staffing": ["--agency", "--date", "--config"],
+}
+NEEDS = {  # the required arguments a config check needs besides --config
+    "export": ["--agency", "ems"], "deploy": ["--work-pool", "pool"],
+    "override add": ["--agency", "ems", "--from", "2026-01-01", "--to", "2026-01-02", "--factor", "2",
+                     "--reason", "r"],
+    "override withdraw": ["1"], "show staffing": ["--agency", "ems"],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("verb", VERBS)
-def test_every_verb_has_help(verb):
-    result = runner.invoke(app, [verb, "--help"])
+def test_every_verb_has_help_listing_its_options(verb):
+    result = runner.invoke(app, [*verb.split(), "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+    for option in VERBS[verb]:
+        assert option.lower() in result.output.lower(), f"{verb} --help lacks {option}"
+
+
+@pytest.mark.parametrize("verb", [v for v, options in VERBS.items() if "--config" in options])
+def test_config_before_the_verb_is_the_documented_form_for_every_verb(verb, tmp_path):
+    missing = tmp_path / "nowhere" / "jointcast.toml"
+    before = runner.invoke(app, ["--config", str(missing), *verb.split(), *NEEDS.get(verb, [])])
+    after = runner.invoke(app, [*verb.split(), *NEEDS.get(verb, []), "--config", str(missing)])
+    for result in (before, after):
+        assert result.exit_code == 2, result.output
+        assert (
+            result.stderr.strip()
+            == f"error: config file not found: {missing} (pass --config or set JOINTCAST_CONFIG)"
+        )
+
+
+def test_a_verbs_own_config_wins_over_the_one_before_it(tmp_path):
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    result = runner.invoke(app, ["-c", str(first), "quality", "-c", str(second)])
+    assert result.exit_code == 2 and str(second) in result.stderr and str(first) not in result.stderr
 
 
 def test_ingest_and_validate_run_as_flows_and_quality_reports_per_feed(prefect, workspace):
