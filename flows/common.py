@@ -155,6 +155,46 @@ def run_part(function: Callable, item):
 def task_mapper(function: Callable, items: list) -> list:
     """Run ``function`` on each item as a task of the current flow's task runner; results in order."""
     futures = [
-        run_part.with_options(name=f"part-{i + 1}").submit(function, item) for i, item in enumerate(items)
+        run_part.with_options(name=_part_name(item, i)).submit(function, item) for i, item in enumerate(items)
     ]
     return [future.result() for future in futures]
+
+
+def _part_name(item, index: int) -> str:
+    """A task run's name a person can place: the backtest fold, or the agency."""
+    origin = getattr(item, "origin", None)
+    if origin is not None:
+        return f"fold from {origin:%Y-%m-%d %H:%M}"
+    columns = getattr(item, "columns", ())
+    if "agency_id" in columns and len(item):
+        return f"agency {item['agency_id'][0]}"
+    return f"part {index + 1}"
+
+
+def run_name(verb: str) -> Callable[[], str]:
+    """Flow runs named after the verb, the workspace and the time (not Prefect's random names)."""
+
+    def name() -> str:
+        from datetime import UTC, datetime
+
+        from prefect.runtime import flow_run
+
+        settings = flow_run.parameters.get("settings")
+        workspace = getattr(settings, "root", None)
+        where = f" {workspace.name}" if workspace is not None else ""
+        return f"{verb}{where} {datetime.now(UTC):%Y-%m-%d %H:%M}Z"
+
+    return name
+
+
+def link_artifact(key: str, link: str, text: str, description: str) -> None:
+    """A link in the Prefect UI beside the run (Data Docs, a report, the MLflow run)."""
+    from prefect.artifacts import create_link_artifact
+
+    create_link_artifact(link=link, link_text=text, key=key, description=description)
+
+
+def markdown_artifact(key: str, markdown: str, description: str) -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(markdown=markdown, key=key, description=description)

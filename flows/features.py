@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.common import done, exclusive, warehouse
+from flows.common import done, exclusive, run_name, warehouse
 from jointcast.config import Settings
 
 
-@flow(name="features", persist_result=False)
+@flow(name="features", flow_run_name=run_name("features"), persist_result=False)
 @exclusive("features")
 def features_flow(settings: Settings) -> dict:
     """Rebuild every features.* table from core, unless they were built from these very inputs."""

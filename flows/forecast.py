@@ -7,12 +7,12 @@ from functools import partial
 import polars as pl
 from prefect import flow
 
-from flows.common import exclusive, failed, logger, task_mapper, warehouse
+from flows.common import exclusive, failed, logger, run_name, task_mapper, warehouse
 from flows.publish import publish_current, publish_model_forecast
 from jointcast.config import Settings
 
 
-@flow(name="forecast", persist_result=False)
+@flow(name="forecast", flow_run_name=run_name("forecast"), persist_result=False)
 @exclusive("forecast")
 def forecast_flow(settings: Settings) -> dict:
     """Forecast every agency x area from its latest data with the champion, then publish.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import StageFailed, done, exclusive, failed, logger, warehouse
+from flows.common import StageFailed, done, exclusive, failed, logger, run_name, warehouse
 from jointcast.config import Settings
 from warehouse.ingest import FeedOutcome, ingest_feed
 
@@ -20,7 +20,7 @@ def ingest_feed_task(con, settings, feed_id: str) -> FeedOutcome:
     return outcome
 
 
-@flow(name="ingest", log_prints=False, persist_result=False)
+@flow(name="ingest", flow_run_name=run_name("ingest"), log_prints=False, persist_result=False)
 @exclusive("ingest")
 def ingest_flow(settings: Settings):
     """Load every feed's new files; a failing feed never stops the others."""

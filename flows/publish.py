@@ -9,16 +9,17 @@ is not published again.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 from prefect import flow
 
-from flows.common import done, exclusive, failed, logger, warehouse
+from flows.common import done, exclusive, failed, logger, markdown_artifact, run_name, warehouse
 from jointcast.config import Settings
 from planning.provenance import Provenance
 
 
-@flow(name="publish", persist_result=False)
+@flow(name="publish", flow_run_name=run_name("publish"), persist_result=False)
 @exclusive("publish")
 def publish_flow(settings: Settings) -> dict:
     """Republish the current model forecast with today's staffing settings and overrides."""
@@ -81,6 +82,7 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance: Provenance, tr
         )
     written = _write_pages(settings, publication.pages)
     done(trigger, f"{publication.summary()}, {len(written)} reports")
+    markdown_artifact("publication", _described(publication, written), publication.summary())
     return {
         "publication_id": publication.record["publication_id"],
         "published": True,
@@ -114,3 +116,16 @@ def _ensure_reports(con, settings: Settings, latest: dict, provenance, overrides
     publication = {"publication_id": latest["publication_id"], "published_at": latest["published_at"]}
     pages = report_pages(settings, demand, staffing, overrides, actuals, provenance, stale, publication)
     _write_pages(settings, {agency_id: html for agency_id, html in pages.items() if agency_id in missing})
+
+
+def _described(publication, pages: list) -> str:
+    """The publication in the Prefect UI: what it holds and where the planners' reports are."""
+    record = publication.record
+    lines = [f"# Publication {record['publication_id']}", "", publication.summary() + ".", "",
+             f"Model `{record['model_name']}` version {record['model_version']} "
+             f"(MLflow run `{record['mlflow_run_id']}`).", "", "| agency | report |",
+             "|---|---|"]  # fmt: skip
+    lines += [
+        f"| {Path(page).stem} | [{Path(page).name}]({Path(page).resolve().as_uri()}) |" for page in pages
+    ]
+    return "\n".join(lines)

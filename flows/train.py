@@ -11,11 +11,11 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import done, exclusive, failed, logger, task_mapper, warehouse
+from flows.common import done, exclusive, failed, logger, markdown_artifact, run_name, task_mapper, warehouse
 from jointcast.config import Settings
 
 
-@flow(name="train", persist_result=False)
+@flow(name="train", flow_run_name=run_name("train"), persist_result=False)
 @exclusive("train")
 def train_flow(settings: Settings, register_model: bool = True):
     """Backtest, fit on all data, log to MLflow; with ``register_model``, version and maybe promote."""
@@ -56,7 +56,7 @@ def train_flow(settings: Settings, register_model: bool = True):
     return {"run_id": run_id, **registered, **summary}
 
 
-@flow(name="backtest", persist_result=False)
+@flow(name="backtest", flow_run_name=run_name("backtest"), persist_result=False)
 @exclusive("backtest")
 def backtest_flow(settings: Settings):
     """Evaluate on rolling origins and log to MLflow without registering a model."""
@@ -157,6 +157,9 @@ def _register(settings: Settings, result, logged, inputs, end, truth, inputs_dig
     tracking.describe_run(logged.run_id, f"Registered {name} version {logged.version} as {role}{against}: "
                           f"{decision.reason}. Backtest: {_said(_summary(result.metrics))}.")  # fmt: skip
     logger().info("train: %s version %s is the %s (%s)", name, logged.version, role, decision.reason)
+    markdown_artifact(
+        "model", _model_markdown(settings, logged, role, decision.reason), f"{name} v{logged.version}"
+    )
     return {"version": logged.version, "promoted": decision.promote, "trained": True}
 
 
@@ -187,3 +190,14 @@ def _git_commit() -> str:
     except OSError:
         return "unknown"
     return done.stdout.strip() or "unknown"
+
+
+def _model_markdown(settings: Settings, logged, role: str, reason: str) -> str:
+    """The training's outcome in the Prefect UI, with where to find it in MLflow's."""
+    name = settings.mlflow.registered_model
+    return "\n".join([
+        f"# {name} version {logged.version}: {role}", "", reason + ".", "",
+        f"- MLflow run `{logged.run_id}` (experiment `{settings.mlflow.experiment}`)",
+        f"- In the MLflow UI (`mlflow ui --backend-store-uri {settings.tracking_uri}`): "
+        f"`#/models/{name}/versions/{logged.version}`",
+    ])  # fmt: skip

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.common import done, exclusive, failed, logger, warehouse
+from flows.common import done, exclusive, failed, link_artifact, logger, run_name, warehouse
 from jointcast.config import Settings
 
 
@@ -16,7 +18,7 @@ def validate_feed_task(con, settings, feed_id: str, validator):
     return validate_feed(con, settings, settings.feed(feed_id), validator)
 
 
-@flow(name="validate", persist_result=False)
+@flow(name="validate", flow_run_name=run_name("validate"), persist_result=False)
 @exclusive("validate")
 def validate_flow(settings: Settings):
     """Validate what ingest received; rows that pass reach core, the rest are quarantined."""
@@ -39,7 +41,15 @@ def validate_flow(settings: Settings):
         record_docs(con, docs)
     problems = [problem for result in results for problem in result.problems]
     batches = sum(len(r.batches) for r in results)
+    link_artifact(
+        "data-docs", _as_uri(docs), "Data Docs", f"Great Expectations results ({batches} new batches)"
+    )
     done("validate", f"{batches} batches, {len(problems)} rejected; Data Docs: {docs}")
     if problems:
         return failed("validate", problems)
     return {"docs": str(docs), "batches": batches}
+
+
+def _as_uri(docs) -> str:
+    text = str(docs)
+    return text if "://" in text else Path(text).resolve().as_uri()

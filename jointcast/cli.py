@@ -196,7 +196,7 @@ def train(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     from flows.train import train_flow
 
-    _print_training(_run_stage(train_flow, settings, "train"))
+    _print_training(_run_stage(train_flow, settings, "train"), settings)
 
 
 @app.command()
@@ -205,16 +205,27 @@ def backtest(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     from flows.train import backtest_flow
 
-    _print_training(_run_stage(backtest_flow, settings))
+    _print_training(_run_stage(backtest_flow, settings), settings)
 
 
-def _print_training(result: dict | None) -> None:
+def _print_training(result: dict | None, settings: Settings) -> None:
+    """The backtest's figures, then where the run and the model version are in the MLflow UI."""
     if not result or result.get("trained") is False:
         return
-    table = id_table("backtest (shift grain unless named)", "metric", "value")
+    table = id_table("backtest (8-hour shift grain)", "metric", "value")
     for key, value in result.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
     console.print(table)
+    name = settings.mlflow.registered_model
+    where = f"MLflow run {result['run_id']}"
+    if result.get("version"):
+        role = "champion" if result.get("promoted") else "challenger"
+        where += (
+            f"; {name} version {result['version']} ({role}): #/models/{name}/versions/{result['version']}"
+        )
+    console.print(f"{where}  [see: mlflow ui --backend-store-uri {settings.tracking_uri}]", highlight=False,
+                  soft_wrap=True, markup=False)  # fmt: skip
 
 
 @app.command()
@@ -281,7 +292,7 @@ def run(config: ConfigOption = None) -> None:
 
     results = _run_stage(pipeline_flow, settings, "run")
     if isinstance(results, dict) and isinstance(results.get("train"), dict):
-        _print_training(results["train"])
+        _print_training(results["train"], settings)
     if isinstance(results, dict) and isinstance(results.get("validate"), dict):
         console.print(f"Data Docs: {results['validate']['docs']}", soft_wrap=True)
     if isinstance(results, dict):
