@@ -69,15 +69,16 @@ class Validator:
         )
         result = definition.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT)
         outcome = SuiteOutcome(suite.name, True, dict(result.statistics))
+        unrunnable = []  # a failed batch check (a column absent) explains these: then left out
         for item in result.results:
             if item.success:
                 continue
             meta = item.expectation_config.meta or {}
             level, reason = meta.get("level", "row"), meta.get("reason", item.expectation_config.type)
-            error = (item.exception_info or {}).get("exception_message")
+            error = exception_message(item.exception_info)
             if error and level != "batch":
                 column = item.expectation_config.kwargs.get("column", "")
-                outcome.batch_failures.append(
+                unrunnable.append(
                     f"{item.expectation_config.type}({column}) could not run: {error.splitlines()[0]}"
                 )
             elif level == "batch":
@@ -90,6 +91,7 @@ class Validator:
                     reasons = outcome.row_failures.setdefault(int(row), [])
                     if reason not in reasons:
                         reasons.append(reason)
+        outcome.batch_failures = outcome.batch_failures or unrunnable
         outcome.success = not outcome.batch_failures
         return outcome
 
@@ -108,6 +110,23 @@ class Validator:
             runs = sorted(p for p in suite_dir.glob("*/*") if p.is_dir())
             for old in runs[:-KEEP_RESULTS]:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def exception_message(info: dict | None) -> str | None:
+    """Why an expectation could not run, or None if it ran.
+
+    GX reports an error either flat (``{"raised_exception": True, "exception_message": ...}``)
+    or, for an error inside a metric (a column missing, values that cannot be compared
+    with the bounds), as one such entry per metric. A row-level expectation that did not
+    run has no failing rows to report, so missing the nested form would pass it silently.
+    """
+    if not info:
+        return None
+    entries = [info] if "raised_exception" in info else [e for e in info.values() if isinstance(e, dict)]
+    for entry in entries:
+        if entry.get("raised_exception"):
+            return entry.get("exception_message") or "unknown error"
+    return None
 
 
 def validation_frame(frame: pd.DataFrame) -> pd.DataFrame:

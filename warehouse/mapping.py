@@ -3,38 +3,126 @@
 Built from the feed's config alone, so a new agency's feed is onboarded by config. The
 query reads the temp table ``_incoming`` (one batch, every value text) and returns the
 typed common columns plus ``parse_reasons``: the codes of what could not be read.
-Timestamps become UTC instants; naive local times are read in the feed's time zone,
-DST-correct (a local time that occurs twice at the autumn change resolves to standard
-time, one that never occurs at the spring change to the offset before it).
+
+Timestamps become UTC instants (TIMESTAMPTZ), whatever their shape. Each value is read
+either as *zoned* (it names its own offset or zone: ``+00``, ``+05:30``, ``-0400``, ``Z``,
+``UTC``, ``America/New_York``, one of ``ZONE_ABBREVIATIONS``; an epoch number) or as
+*naive* (a wall-clock time with no zone). A zoned value is the instant it names; only a
+naive value is read in the feed's ``timezone``, DST-correct (a local time that occurs
+twice at the autumn change resolves to standard time, one that never occurs at the
+spring change to the offset before it). A column whose values in one batch are partly
+naive and partly zoned has no single reading: every row with a value in it is
+quarantined as ``mixed_timestamp_offsets`` (``mixed_<field>_offsets`` for the optional
+timestamps) rather than guessed. A value that is neither is unparseable, as before.
 """
 
 from __future__ import annotations
+
+import re
 
 from jointcast.config import FeedSettings
 from warehouse.db import literal, quote
 
 TIMESTAMP_FIELDS = ("received_at", "dispatched_at", "on_scene_at", "cleared_at")
-ISO_OFFSET = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+
+# Zone words read as the fixed offsets they name. ICU, left to itself, reads "PST" and
+# "CST" as Los Angeles and Chicago time (so "PST" in July is UTC-7) and knows no "EDT".
+ZONE_ABBREVIATIONS = {
+    "Z": "+00:00", "z": "+00:00", "UTC": "+00:00", "GMT": "+00:00",
+    "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
+    "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
+    "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00",
+}  # fmt: skip
+# Other abbreviations ICU accepts, refused: it reads them as legacy Java ids ("AST" is
+# Anchorage, "BST" Bangladesh, "IST" India) or with daylight saving ("CET" in July is +02).
+REFUSED_ABBREVIATIONS = (
+    "ACT", "AET", "AGT", "ART", "AST", "BET", "BST", "CAT", "CNT", "CTT", "EAT", "ECT", "IET",
+    "IST", "JST", "MIT", "NET", "NST", "PLT", "PNT", "PRT", "SST", "VST", "CET", "EET", "MET", "WET",
+)  # fmt: skip
+_ZONE_WORD = r"(^|[^A-Za-z/_])(" + "|".join(ZONE_ABBREVIATIONS) + r")($|[^\w/])"
+_REFUSED_WORD = r"(^|[^A-Za-z/_])(" + "|".join(REFUSED_ABBREVIATIONS) + r")($|[^\w/])"
+# An ISO value that names its zone: a time, then an offset or a zone name.
+ISO_ZONED = r":\d\d(\.\d*)?(\s*([Zz]|[+-]\d\d(:?\d\d)?)|\s+[A-Za-z][\w/+-]*)$"
+# How DuckDB writes a typed Parquet timestamp as text (an offset only when it is zoned).
+TYPED_TEXT = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?([+-]\d\d(:\d\d)?)?$"
+_ZONE_DIRECTIVE = re.compile(r"\s*(?<!%)%[zZ]")
 
 
 def _text(column: str | None) -> str:
     return "CAST(NULL AS VARCHAR)" if column is None else f"nullif(trim({quote(column)}), '')"
 
 
-def timestamp_expr(value: str, feed: FeedSettings) -> str:
-    """An expression turning text ``value`` into TIMESTAMPTZ, NULL where it does not parse."""
-    fmt, tz = feed.timestamp_format, literal(feed.timezone)
-    if fmt == "epoch_ms":
-        return f"try(to_timestamp(try_cast({value} AS DOUBLE) / 1000.0))"
-    if fmt == "epoch_s":
-        return f"try(to_timestamp(try_cast({value} AS DOUBLE)))"
-    if fmt == "iso":
-        return (
-            f"CASE WHEN regexp_matches({value}, {literal(ISO_OFFSET)})"
-            f" THEN try_cast({value} AS TIMESTAMPTZ)"
-            f" ELSE timezone({tz}, try_cast({value} AS TIMESTAMP)) END"
-        )
-    return f"timezone({tz}, try_strptime({value}, {literal(fmt)}))"
+def _zone_words_as_offsets(value: str) -> str:
+    """``value`` with its zone abbreviation written as the offset it names; NULL if refused."""
+    word = literal(_ZONE_WORD)
+    offsets = " ".join(f"WHEN {literal(w)} THEN {literal(o)}" for w, o in ZONE_ABBREVIATIONS.items())
+    offset = f"CASE regexp_extract({value}, {word}, 2) {offsets} ELSE '' END"
+    return (
+        f"CASE WHEN NOT regexp_matches({value}, '[A-Za-z]') THEN {value}"
+        f" WHEN regexp_matches({value}, {literal(_REFUSED_WORD)}) THEN NULL"
+        f" ELSE regexp_replace({value}, {word}, '\\1' || {offset} || '\\3') END"
+    )
+
+
+def _iso(value: str) -> tuple[str, str]:
+    """(zoned, naive) readings of an ISO 8601 value; at most one is not NULL."""
+    zoned = literal(ISO_ZONED)
+    # DuckDB wants the offset right after the time: "01:14:27 -04:00" -> "01:14:27-04:00".
+    spelled = f"regexp_replace({_zone_words_as_offsets(value)}, '\\s+([+-]\\d\\d(:?\\d\\d)?)$', '\\1')"
+    return (
+        f"CASE WHEN regexp_matches({value}, {zoned}) THEN try_cast({spelled} AS TIMESTAMPTZ) END",
+        f"CASE WHEN NOT regexp_matches({value}, {zoned}) THEN try_cast({value} AS TIMESTAMP) END",
+    )
+
+
+def strptime_formats(fmt: str) -> tuple[str, list[str]]:
+    """The format of the naive values, and the formats of the zoned ones.
+
+    A format's zone directive (``%z`` an offset, ``%Z`` a zone name) is where a value may
+    name its zone, as either an offset or a name, directly or after a space; a format
+    without one lets a value end with a zone. The naive format is the format without it.
+    """
+    directives = list(_ZONE_DIRECTIVE.finditer(fmt))
+    naive = _ZONE_DIRECTIVE.sub("", fmt)
+    if len(directives) > 1:
+        return naive, [fmt]
+    head, tail = (fmt[: directives[0].start()], fmt[directives[0].end() :]) if directives else (fmt, "")
+    return naive, [head + space + code + tail for code in ("%z", "%Z") for space in ("", " ")]
+
+
+def _strptime(value: str, fmt: str) -> tuple[str, str]:
+    naive_format, zoned_formats = strptime_formats(fmt)
+    naive = f"try_strptime({value}, {literal(naive_format)})"
+    zoned = f"try_strptime({_zone_words_as_offsets(value)}, [{', '.join(literal(f) for f in zoned_formats)}])"
+    # The reading the format expects first: a failed strptime costs several successful ones.
+    if _ZONE_DIRECTIVE.search(fmt):
+        return zoned, f"CASE WHEN {zoned} IS NULL THEN {naive} END"
+    return f"CASE WHEN {naive} IS NULL THEN {zoned} END", naive
+
+
+def timestamp_readings(value: str, feed: FeedSettings) -> tuple[str, str]:
+    """(zoned, naive): text ``value`` as a TIMESTAMPTZ if it names its zone, else as a TIMESTAMP.
+
+    At most one of the two is not NULL; both are NULL where the value does not parse.
+    Epoch numbers are instants. In a Parquet feed, a timestamp the file typed (written as
+    text by DuckDB) is read as the instant or wall-clock time it is, whatever the format.
+    """
+    fmt = feed.timestamp_format
+    if fmt in ("epoch_ms", "epoch_s"):
+        scale = "1000.0" if fmt == "epoch_ms" else "1.0"
+        zoned, naive = f"try(to_timestamp(try_cast({value} AS DOUBLE) / {scale}))", "CAST(NULL AS TIMESTAMP)"
+    elif fmt == "iso":
+        return _iso(value)
+    else:
+        zoned, naive = _strptime(value, fmt)
+    if feed.format != "parquet":
+        return zoned, naive
+    typed = f"regexp_matches({value}, {literal(TYPED_TEXT)})"
+    typed_zoned, typed_naive = _iso(value)
+    return (
+        f"coalesce({zoned}, CASE WHEN {typed} THEN {typed_zoned} END)",
+        f"coalesce({naive}, CASE WHEN {typed} THEN {typed_naive} END)",
+    )
 
 
 def _agency_expr(feed: FeedSettings) -> str:
@@ -75,18 +163,35 @@ def _call_source_expr(feed: FeedSettings) -> str:
     return f"CASE {_text(feed.columns.call_source)} {cases} ELSE 'other' END"
 
 
+def mixed_offsets_reason(field: str) -> str:
+    """The quarantine reason of a row whose ``field`` column mixes naive and zoned values."""
+    return "mixed_timestamp_offsets" if field == "received_at" else f"mixed_{field}_offsets"
+
+
 def stage_sql(feed: FeedSettings) -> str:
     """SELECT over ``_incoming``: the common schema and the row's own parse reasons."""
-    cols = feed.columns
-    texts = ",\n            ".join(
-        f"{_text(getattr(cols, field))} AS {field}_text" for field in TIMESTAMP_FIELDS
+    cols, tz = feed.columns, literal(feed.timezone)
+    texts = ",\n        ".join(f"{_text(getattr(cols, f))} AS {f}_text" for f in TIMESTAMP_FIELDS)
+    readings = ",\n        ".join(
+        f"{zoned} AS {f}_zoned,\n        {naive} AS {f}_naive"
+        for f in TIMESTAMP_FIELDS
+        for zoned, naive in [timestamp_readings(f + "_text", feed)]
+    )
+    mixes = ",\n        ".join(
+        f"bool_or({f}_zoned IS NOT NULL) AND bool_or({f}_zoned IS NULL AND {f}_naive IS NOT NULL)"
+        f" AS {f}_mixed"
+        for f in TIMESTAMP_FIELDS
     )
     stamps = ",\n        ".join(
-        f"{timestamp_expr(field + '_text', feed)} AS {field}" for field in TIMESTAMP_FIELDS
+        f"coalesce({f}_zoned, timezone({tz}, {f}_naive)) AS {f}" for f in TIMESTAMP_FIELDS
     )
     unparseable_optional = "".join(
         f",\n            CASE WHEN {f}_text IS NOT NULL AND {f} IS NULL THEN 'unparseable_{f}' END"
         for f in TIMESTAMP_FIELDS[1:]
+    )
+    mixed = "".join(
+        f",\n            CASE WHEN {f}_mixed AND {f} IS NOT NULL THEN {literal(mixed_offsets_reason(f))} END"
+        for f in TIMESTAMP_FIELDS
     )
     return f"""
 WITH source AS (
@@ -111,10 +216,23 @@ typed AS (
         *,
         {_type_expr(feed)} AS incident_type,
         try_cast(priority_text AS INTEGER) AS priority,
-        {stamps},
+        {readings},
         try_cast(lat_text AS DOUBLE) AS lat,
         try_cast(lon_text AS DOUBLE) AS lon
     FROM coded
+),
+offsets AS (
+    -- one row: which timestamp columns of the batch hold both naive and zoned values
+    SELECT
+        {mixes}
+    FROM typed
+),
+stamped AS (
+    SELECT
+        typed.*,
+        offsets.*,
+        {stamps}
+    FROM typed CROSS JOIN offsets
 ),
 final AS (
     SELECT
@@ -128,9 +246,9 @@ final AS (
             CASE WHEN priority_text IS NOT NULL AND priority IS NULL
                 THEN 'unparseable_priority' END,
             CASE WHEN (lat_text IS NOT NULL AND lat IS NULL) OR (lon_text IS NOT NULL AND lon IS NULL)
-                THEN 'unparseable_coordinates' END{unparseable_optional}
+                THEN 'unparseable_coordinates' END{unparseable_optional}{mixed}
         ], lambda reason: reason IS NOT NULL) AS parse_reasons
-    FROM typed
+    FROM stamped
 )
 SELECT * FROM final
 """

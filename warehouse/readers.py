@@ -132,10 +132,10 @@ def _jsonl_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) 
 
 def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
     source = f"read_parquet({literal(str(path))}, file_row_number = true)"
-    header = [
-        row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()
-    ]
-    texts = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in header)
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()
+    types = {row[0]: row[1] for row in described}
+    header = list(types)
+    texts = ", ".join(f"{_as_text(quote(c), types[c])} AS {quote(c)}" for c in header)
     columns, values = _pii_projection(header, feed)
     return SourceRows(
         tuple(columns),
@@ -143,6 +143,14 @@ def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings
             SELECT file_row_number + 1 AS _row_number, {texts} FROM {source}
         )""",
     )
+
+
+def _as_text(column: str, column_type: str) -> str:
+    """A Parquet value as text; a zoned timestamp as its UTC time with "+00", whatever the
+    session's time zone, and a naive one as the wall-clock time it holds."""
+    if column_type == "TIMESTAMP WITH TIME ZONE":
+        return f"CAST(timezone('UTC', {column}) AS VARCHAR) || '+00'"
+    return f"CAST({column} AS VARCHAR)"
 
 
 def _pii_projection(header: list[str], feed: FeedSettings) -> tuple[list[str], str]:
