@@ -48,46 +48,45 @@ def publish_model_forecast(settings: Settings, hourly: pl.DataFrame, provenance:
 def _publish(settings: Settings, model: pl.DataFrame, provenance: Provenance, trigger: str,
              forecast_of: int | None) -> dict:  # fmt: skip
     """Read what the publication needs, assemble it in memory, write it in one go, then the pages."""
-    from planning.assemble import ACTUAL_DAYS, RECENT_DAYS, PublicationInputs, assemble_publication
-    from planning.provenance import inputs_digest, stale_agencies
-    from warehouse.overrides import read_overrides
-    from warehouse.publish import (
-        latest_publication,
-        next_publication_id,
-        read_actuals,
-        read_recent_incidents,
-        write_publication,
-    )
+    from planning.assemble import assemble_publication
+    from warehouse.publish import write_publication
 
     now = datetime.now(UTC)
-    stale = stale_agencies(settings, provenance, now)
-    _warn_stale(settings, stale)
     with warehouse(settings) as con:
-        overrides, latest = read_overrides(con), latest_publication(con)
-        actuals = read_actuals(con, min(provenance.data_as_of.values()) - timedelta(days=ACTUAL_DAYS))
-        same = latest is not None and latest["inputs_digest"] == inputs_digest(
-            settings, provenance, overrides, stale
-        )
-        if same:
-            done(trigger, f"publication {latest['publication_id']} holds these inputs: nothing to publish")
-            _ensure_reports(con, settings, latest, provenance, overrides, actuals)
-            return {"publication_id": latest["publication_id"], "published": False}
-        recent = read_recent_incidents(con, RECENT_DAYS)
-        inputs = PublicationInputs(model, provenance, overrides, recent, actuals, next_publication_id(con),
-                                   trigger, forecast_of)  # fmt: skip
+        inputs = _read_inputs(con, settings, model, provenance, now, trigger, forecast_of)
+    if isinstance(inputs, dict):  # what is published already
+        return inputs
     publication = assemble_publication(inputs, settings, now)
     with warehouse(settings) as con:
-        logged = write_publication(
-            con, publication.tables, [a.id for a in settings.agencies], publication.record
-        )
+        logged = write_publication(con, publication.tables, list(settings.agency_ids), publication.record)
     written = _write_pages(settings, publication.pages)
     done(trigger, f"{publication.summary()}, {len(written)} reports")
     markdown_artifact("publication", _described(publication, written), publication.summary())
-    return {
-        "publication_id": publication.record["publication_id"],
-        "published": True,
-        "rows": logged["row_counts"],
-    }
+    number = publication.record["publication_id"]
+    return {"publication_id": number, "published": True, "rows": logged["row_counts"]}
+
+
+def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, trigger: str, forecast_of):
+    """The publication's inputs; or, when the current publication holds these inputs, its summary."""
+    from planning.assemble import ACTUAL_DAYS, RECENT_DAYS, PublicationInputs
+    from planning.provenance import inputs_digest, stale_agencies
+    from warehouse.overrides import read_overrides
+    from warehouse.publish import latest_publication, next_publication_id, read_actuals, read_recent_incidents
+
+    stale = stale_agencies(settings, provenance, now)
+    _warn_stale(settings, stale)
+    overrides, latest = read_overrides(con), latest_publication(con)
+    actuals = read_actuals(con, min(provenance.data_as_of.values()) - timedelta(days=ACTUAL_DAYS))
+    if latest is not None and latest["inputs_digest"] == inputs_digest(
+        settings, provenance, overrides, stale
+    ):
+        done(trigger, f"publication {latest['publication_id']} holds these inputs: nothing to publish")
+        _ensure_reports(con, settings, latest, provenance, overrides, actuals)
+        return {"publication_id": latest["publication_id"], "published": False}
+    recent = read_recent_incidents(con, RECENT_DAYS)
+    return PublicationInputs(
+        model, provenance, overrides, recent, actuals, next_publication_id(con), trigger, forecast_of
+    )
 
 
 def _warn_stale(settings: Settings, stale: dict[str, float]) -> None:

@@ -56,18 +56,33 @@ def test_the_run_holds_what_reviewers_look_at(trained):
     assert dataset.dataset.name == "model_inputs" and dataset.dataset.digest
 
 
-def test_the_first_model_is_champion_and_an_equal_retrain_stays_challenger(trained):
+def test_the_first_model_is_champion_a_rerun_trains_nothing_and_an_equal_retrain_stays_challenger(trained):
     root, first = trained
     client = _client(root)
-    assert first["promoted"] is True
-    second = train_flow(settings=load_settings(str(root / "jointcast.toml")))
-    assert second["promoted"] is False
     name = "jointcast-demand"
+    assert first["promoted"] is True
+    settings = load_settings(str(root / "jointcast.toml"))
+    versions = len(client.search_model_versions(f"name = '{name}'"))
+
+    again = train_flow(settings=settings)  # same data, parameters and code
+
+    assert again == {"version": first["version"], "trained": False}
+    assert len(client.search_model_versions(f"name = '{name}'")) == versions
+    # 120 days of history: a 150-day window trains on the same rows, so the same model, another config
+    longer = settings.model_copy(
+        update={"forecast": settings.forecast.model_copy(update={"train_days": 150})}
+    )
+    second = train_flow(settings=longer)
+    assert second["trained"] is True and second["promoted"] is False
     assert str(client.get_model_version_by_alias(name, "champion").version) == first["version"]
     challenger = client.get_model_version_by_alias(name, "challenger")
     assert str(challenger.version) == second["version"]
     assert challenger.tags["decision"] == "challenger"
     assert float(challenger.tags["champion_wape"]) == pytest.approx(first["wape"], rel=1e-6)
+    run = client.get_run(second["run_id"])
+    assert run.info.run_name.startswith("train 4 agencies ")
+    assert "challenger" in run.data.tags["mlflow.note.content"]
+    assert run.info.end_time - run.info.start_time > 1000  # opened before the backtest, not after it
 
 
 def _free_port() -> int:
