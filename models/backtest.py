@@ -4,8 +4,9 @@ Folds are back to back and end at the data's end: fold k's origin is ``end - k x
 horizon``. Each fold trains on the ``train_days`` before its origin and forecasts every
 hour of the next ``horizon`` with the band that hour's lead time allows. Baselines come
 from the same rows: seasonal naive (the same hour in the last week before the origin)
-and the mean of that hour over the last 4 weeks; the oracle is the true rate where the
-simulator's truth is at hand.
+and the mean of that hour over the last 4 weeks; the oracle is the true rate, known only
+where the simulator's truth is at hand (``<workspace>/truth/rates.parquet``). Without
+truth the oracle column stays null at every grain, so no oracle score is made up.
 """
 
 from __future__ import annotations
@@ -147,8 +148,15 @@ def aggregate(hourly: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:
     if keys == GRAINS["hourly"]:
         return hourly
     return hourly.group_by(keys).agg(
-        *(pl.col(c).sum() for c in SUMMED), pl.col("horizon").min(), pl.col("min_lag").min()
+        *(total(c) for c in SUMMED), pl.col("horizon").min(), pl.col("min_lag").min()
     )
+
+
+def total(column: str) -> pl.Expr:
+    """The sum over a group, null when any part is null: a shift's total is known only when
+    every hour of it is (polars' own sum would count an unknown hour, e.g. a true rate where
+    there is no truth, as 0)."""
+    return pl.when(pl.col(column).null_count() == 0).then(pl.col(column).sum()).alias(column)
 
 
 def cross_fitted_quantiles(frame: pl.DataFrame, quantiles: tuple[float, ...]) -> pl.DataFrame:

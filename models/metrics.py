@@ -2,7 +2,9 @@
 
 ``wape`` (the headline) is the 8-hour shift per agency x area, the staffing grain;
 ``wape_hourly`` is per series and hour (mostly noise: most area-hours hold 0 or 1
-incident); ``wape_agency_hourly`` is per agency and hour.
+incident); ``wape_agency_hourly`` is per agency and hour. A baseline is scored only where
+it is known for every row: ``oracle_wape`` (the true rates' error) exists only for a
+simulated workspace, whose ground truth the backtest was given.
 """
 
 from __future__ import annotations

@@ -1,17 +1,24 @@
 """Training on a smaller simulation: accuracy bounds, MLflow logging, registry, a real server."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 
-from flows.train import train_flow
+from flows.train import backtest_flow, train_flow
 from jointcast.config import load_settings
+from models.backtest import Fold, run_backtest
+from models.metrics import evaluate
+from models.parameters import ModelParameters
+from models.plots import backtest_chart, close
 
 AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
 
@@ -123,3 +130,74 @@ def test_a_real_mlflow_server_serves_the_metrics_and_the_champion(trained):
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def _backtest(truth: pl.DataFrame | None):
+    """The backtest's scoring on one hand-made fold: two areas, two days, no model fitted."""
+    origin = datetime(2024, 6, 1, tzinfo=UTC)
+    hours = [origin + timedelta(hours=h) for h in range(48)]
+    fold = pl.DataFrame({
+        "agency_id": "pd", "area_id": [a for a in ("A", "B") for _ in hours], "bucket_start": hours * 2,
+        "horizon": list(range(1, 49)) * 2, "min_lag": 24, "origin": origin,
+        "actual": [float(h % 3) for h in range(96)], "mean": 1.0, "seasonal_naive": 2.0, "how_mean_4": 1.5,
+    }).with_columns(pl.col("horizon").cast(pl.Int32), pl.col("min_lag").cast(pl.Int16))  # fmt: skip
+    folds = [Fold(origin, origin + timedelta(hours=48))]
+    return run_backtest(pl.DataFrame(), folds, ModelParameters(), 48, (24, 168), QUANTILES, truth,
+                        mapper=lambda _forecast, _folds: [fold])  # fmt: skip
+
+
+def _chart_labels(backtest) -> set[str]:
+    figure = backtest_chart(backtest.grains["agency_hourly"], "pd", QUANTILES)
+    labels = {text.get_text() for text in figure.axes[0].get_legend().get_texts()}
+    close(figure)
+    return labels
+
+
+def test_the_oracle_is_scored_and_drawn_only_with_ground_truth():
+    without = _backtest(None)
+    assert all(frame["oracle"].null_count() == frame.height for frame in without.grains.values())
+    metrics = evaluate(without.grains, QUANTILES)
+    assert "wape" in metrics and "seasonal_naive_wape" in metrics and "how_mean_wape" in metrics
+    assert [name for name in metrics if "oracle" in name] == []
+    assert "true rate" not in _chart_labels(without)
+
+    hourly = without.predictions
+    truth = hourly.select("agency_id", "area_id", "bucket_start", rate=pl.col("actual") + 0.5)
+    scored = evaluate(_backtest(truth).grains, QUANTILES)
+    shift_error = 0.5 * 8 * 12 / hourly["actual"].sum()  # 12 shifts, each 8 hours off by 0.5
+    assert scored["oracle_wape"] == pytest.approx(shift_error)
+    assert {"oracle_wape_hourly", "oracle_wape_agency_hourly", "oracle_wape_pd"} <= set(scored)
+    assert "true rate" in _chart_labels(_backtest(truth))
+
+    partial = evaluate(_backtest(truth.filter(pl.col("area_id") == "A")).grains, QUANTILES)
+    assert [name for name in partial if "oracle" in name] == []  # a truth with gaps scores nothing
+
+
+def test_a_workspace_without_ground_truth_logs_no_oracle(prefect, small_workspace):
+    """A real workspace (no truth/): no oracle in the result the CLI prints, nor in MLflow."""
+    from flows.features import features_flow
+    from tests.test_ingest import _ingest
+
+    shutil.rmtree(small_workspace / "truth")
+    config = small_workspace / "jointcast.toml"
+    text = config.read_text(encoding="utf-8")  # a day ahead, one fold: quick
+    for default, quick in (
+        ("horizon_hours = 336", "horizon_hours = 24"),
+        ("backtest_folds = 3", "backtest_folds = 1"),
+    ):
+        text = text.replace(default, quick)
+    config.write_text(text, encoding="utf-8")
+    _ingest(config)
+    features_flow(settings=load_settings(config))
+
+    result = backtest_flow(settings=load_settings(config))
+
+    assert "wape" in result and [key for key in result if "oracle" in key] == []
+    client = _client(small_workspace)
+    metrics = client.get_run(result["run_id"]).data.metrics
+    assert "seasonal_naive_wape" in metrics and [name for name in metrics if "oracle" in name] == []
+    table = pl.read_csv(client.download_artifacts(result["run_id"], "tables/metrics.csv"))
+    assert not table.filter(pl.col("metric").str.contains("oracle")).height
