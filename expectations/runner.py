@@ -3,18 +3,30 @@ definition per feed, results kept for Data Docs.
 
 The frame's index holds each row's ``_row_number`` so a failed expectation's
 ``unexpected_index_list`` is the list of failing rows, complete (result format COMPLETE).
+Each run is named after its feed, batch and file (GX's ``RunIdentifier``), and its stored
+result gets the batch's outcome once the warehouse has committed it (see data_docs.py).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import great_expectations as gx
 import pandas as pd
+from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
+
+from expectations.data_docs import OUTCOME, SITE, set_up_site
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +43,22 @@ KEEP_RESULTS = 10  # per suite, for the Data Docs; older results are pruned
 
 @dataclass
 class SuiteOutcome:
+    """What one batch's suite found; ``result`` is GX's, stored under ``key`` in the context."""
+
     suite: str
-    success: bool
+    run_name: str
     statistics: dict
+    result: ExpectationSuiteValidationResult
+    key: ValidationResultIdentifier
     row_failures: dict[int, list[str]] = field(default_factory=dict)  # row -> reasons
     batch_failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def run_name(feed_id: str, batch_id: int, source_uri: str) -> str:
+    """``<feed> batch <id> <file name>``: what a Data Docs reader looks for ("/" cannot be in it)."""
+    name = re.split(r"[/\\]", source_uri.rstrip("/\\"))[-1] or "-"
+    return f"{feed_id} batch {batch_id} {name}"
 
 
 class Validator:
@@ -51,6 +73,7 @@ class Validator:
                 globally=False, metric_calculations=False
             )
             self.context.variables.save()
+        set_up_site(self.context)
         source = self.context.data_sources.add_or_update_pandas(name=DATASOURCE)
         try:
             asset = source.get_asset(ASSET)
@@ -61,14 +84,22 @@ class Validator:
         except KeyError:
             self.batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
 
-    def validate(self, suite: gx.ExpectationSuite, frame: pd.DataFrame) -> SuiteOutcome:
+    def validate(self, suite: gx.ExpectationSuite, frame: pd.DataFrame, run_name: str) -> SuiteOutcome:
         """Run ``suite`` on ``frame`` (indexed by row number) and sort out what failed."""
         suite = self.context.suites.add_or_update(suite)
         definition = self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=self.batch_definition, suite=suite)
         )
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT)
-        outcome = SuiteOutcome(suite.name, True, dict(result.statistics))
+        run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+        result = definition.run(
+            batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT, run_id=run_id
+        )
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+            run_id=run_id,
+            batch_identifier=result.batch_id,
+        )
+        outcome = SuiteOutcome(suite.name, run_name, dict(result.statistics), result, key)
         unrunnable = []  # a failed batch check (a column absent) explains these: then left out
         for item in result.results:
             if item.success:
@@ -92,24 +123,36 @@ class Validator:
                     if reason not in reasons:
                         reasons.append(reason)
         outcome.batch_failures = outcome.batch_failures or unrunnable
-        outcome.success = not outcome.batch_failures
         return outcome
+
+    def record_outcome(self, outcome: SuiteOutcome, loaded: bool, batch_outcome: dict) -> None:
+        """Store the batch's outcome on its result: ``success`` = loaded, and how, in its meta."""
+        outcome.result.success = loaded
+        outcome.result.meta[OUTCOME] = batch_outcome
+        self.context.validation_results_store.set(outcome.key, outcome.result)
 
     def build_docs(self) -> Path:
         """Prune old results, rebuild the Data Docs site; returns its index.html."""
-        self._prune()
-        sites = self.context.build_data_docs()
+        prune_results(self.root / "gx" / "uncommitted", KEEP_RESULTS)
+        sites = self.context.build_data_docs(site_names=[SITE])
         uri = next(iter(sites.values()))
         return Path(uri.removeprefix("file://"))
 
-    def _prune(self) -> None:
-        validations = self.root / "gx" / "uncommitted" / "validations"
-        if not validations.is_dir():
-            return
-        for suite_dir in validations.iterdir():
-            runs = sorted(p for p in suite_dir.glob("*/*") if p.is_dir())
-            for old in runs[:-KEEP_RESULTS]:
-                shutil.rmtree(old, ignore_errors=True)
+
+def prune_results(uncommitted: Path, keep: int) -> None:
+    """Keep each suite's ``keep`` newest results by run time (whatever their run names), and
+    their Data Docs pages; results sit in ``validations/<suite>/<run name>/<run time>/``."""
+    validations = uncommitted / "validations"
+    if not validations.is_dir():
+        return
+    pages = uncommitted / "data_docs" / SITE / "validations"
+    for suite_dir in (p for p in validations.iterdir() if p.is_dir()):
+        runs = sorted((p for p in suite_dir.glob("*/*") if p.is_dir()), key=lambda p: (p.name, p.parent.name))
+        for old in runs[:-keep]:
+            for folder in (old, pages / old.relative_to(validations)):
+                shutil.rmtree(folder, ignore_errors=True)
+                if folder.parent.is_dir() and not any(folder.parent.iterdir()):
+                    folder.parent.rmdir()
 
 
 def exception_message(info: dict | None) -> str | None:

@@ -27,6 +27,13 @@ from jointcast.config import AgencySettings, FeedSettings
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(hours=1)
 SUITE_SUFFIX = "suite"
+SUITE_NOTES = [
+    "Row-level expectations (meta `level: row`) quarantine the rows that fail them, with "
+    "`meta.reason` as the reason; the rest of the batch loads. Batch-level ones (`level: batch`) "
+    "reject the whole file. Freshness (`level: freshness`) only warns.",
+    "A validation result's status is the batch's: *Succeeded* means the batch was loaded "
+    "(its outcome line says how many rows were quarantined); *Failed* means it was rejected.",
+]
 
 
 @dataclass(frozen=True)
@@ -45,11 +52,13 @@ def suite_name(feed: FeedSettings) -> str:
 
 def _row(expectation, reason: str):
     expectation.meta = {"reason": reason, "level": "row"}
+    expectation.notes = [f"A row failing this is quarantined as `{reason}`; the rest of the batch loads."]
     return expectation
 
 
 def _batch(expectation, check: str):
     expectation.meta = {"reason": f"batch_rejected: {check}", "level": "batch", "check": check}
+    expectation.notes = ["Failing this rejects the whole file: nothing of it loads."]
     return expectation
 
 
@@ -75,6 +84,7 @@ def batch_expectations(feed: FeedSettings, bounds: BatchBounds) -> list:
             "level": "freshness",
             "check": f"newest record after {bounds.fresh_after:%Y-%m-%d %H:%M} UTC",
         }
+        expectation.notes = ["A warning only: stale data still loads, flagged as stale."]
         found.append(expectation)
     return found
 
@@ -130,7 +140,10 @@ def hand_written(feed: FeedSettings, folders: list[Path]) -> list[ExpectationCon
         if path.is_file():
             for item in json.loads(path.read_text(encoding="utf-8")):
                 meta = {"level": "row", "reason": item.get("meta", {}).get("reason", item["type"])}
-                found.append(ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"], meta=meta))
+                notes = [f"From {path.name}: a row failing this is quarantined as `{meta['reason']}`."]
+                found.append(
+                    ExpectationConfiguration(type=item["type"], kwargs=item["kwargs"], meta=meta, notes=notes)
+                )
     return found
 
 
@@ -139,7 +152,7 @@ def build_suite(
 ) -> gx.ExpectationSuite:
     expectations = batch_expectations(feed, bounds) + row_expectations(feed, agency, bounds)
     expectations += [c.to_domain_obj() for c in hand_written(feed, extra_folders)]
-    return gx.ExpectationSuite(name=suite_name(feed), expectations=expectations)
+    return gx.ExpectationSuite(name=suite_name(feed), expectations=expectations, notes=SUITE_NOTES)
 
 
 def _mapped_source_columns(feed: FeedSettings) -> dict[str, str]:

@@ -5,6 +5,10 @@ Row-level failures quarantine the row with every reason found; a batch-level fai
 batch: nothing of it reaches core and its rows are quarantined as ``batch_rejected``.
 A stale feed (newest record older than the agency's ``max_lag_hours``) is a warning:
 its data still loads, and downstream stages flag it.
+
+A run's ``success`` (in ``quality.validation_runs`` and on its Data Docs result) is whether
+the batch was loaded; the outcome says how: "passed", "passed with N rows quarantined" or
+"rejected: <check>".
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.runner import SuiteOutcome, Validator, validation_frame
+from expectations.runner import SuiteOutcome, Validator, run_name, validation_frame
 from expectations.suites import EARLIEST, FUTURE_SLACK, BatchBounds, build_suite, now_utc
 from jointcast.config import FeedSettings, Settings
 from warehouse.db import transaction
@@ -93,8 +97,10 @@ def validate_batch(
         return BatchValidation(feed.id, batch.batch_id, batch.source_uri, False, 0, 0, problem)
     bounds = _bounds(con, feed, batch, frame, newest, lag_hours=agency.max_lag_hours)
     extra = [PACKAGE_SUITES, settings.root / "expectations"]
-    outcome = validator.validate(build_suite(feed, agency, bounds, extra), validation_frame(frame))
+    name = run_name(feed.id, batch.batch_id, batch.source_uri)
+    outcome = validator.validate(build_suite(feed, agency, bounds, extra), validation_frame(frame), name)
     span = _record_span(frame, bounds)
+    check = None
     with transaction(con):
         if outcome.batch_failures or absent_columns(feed, batch.columns):
             check = (outcome.batch_failures or ["mapped columns present"])[0]
@@ -109,7 +115,12 @@ def validate_batch(
             problem = None
             finish_batch(con, batch, loaded=loaded, quarantined=quarantined, status="loaded",
                          message=None, record_span=span)  # fmt: skip
-        _record_run(con, feed, batch, outcome, rows_checked=len(frame))
+        _record_run(con, feed, batch, outcome, loaded=problem is None, rows_checked=len(frame))
+    validator.record_outcome(
+        outcome,
+        loaded=problem is None,
+        batch_outcome=batch_outcome(feed.id, batch, loaded, quarantined, check, outcome.warnings),
+    )
     for warning in outcome.warnings:
         log.warning("feed %s: file %s: stale: %s", feed.id, batch.source_uri, warning)
     log.debug("feed %s: batch %s: %d loaded, %d quarantined", feed.id, batch.batch_id, loaded, quarantined)
@@ -117,6 +128,32 @@ def validate_batch(
         feed.id, batch.batch_id, batch.source_uri, problem is None, loaded, quarantined,
         problem, tuple(outcome.warnings),
     )  # fmt: skip
+
+
+def batch_outcome(
+    feed_id: str, batch: PendingBatch, loaded: int, quarantined: int, check: str | None, warnings
+) -> dict:
+    """What became of the batch, in words for Data Docs and as figures."""
+    if check is not None:
+        status, summary = "rejected", f"rejected: {check}"
+        detail = f"Nothing loaded; {_rows(quarantined)} went to quality.quarantine as batch_rejected."
+    elif quarantined:
+        status, summary = "passed_with_quarantine", f"passed with {_rows(quarantined)} quarantined"
+        detail = f"{_rows(loaded)} loaded into core.incidents, {_rows(quarantined)} into quality.quarantine."
+    else:
+        status, summary = "passed", "passed"
+        detail = f"{_rows(loaded)} loaded into core.incidents, none quarantined."
+    if warnings:
+        detail += " Stale: " + "; ".join(warnings) + " (loaded, flagged)."
+    return {
+        "status": status, "summary": summary, "detail": detail, "feed_id": feed_id,
+        "batch_id": batch.batch_id, "source_uri": batch.source_uri, "rows_loaded": loaded,
+        "rows_quarantined": quarantined, "failed_check": check, "warnings": list(warnings),
+    }  # fmt: skip
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'' if count == 1 else 's'}"
 
 
 def _bounds(
@@ -151,17 +188,19 @@ def _record_span(frame, bounds: BatchBounds):
 
 
 def _record_run(
-    con, feed: FeedSettings, batch: PendingBatch, outcome: SuiteOutcome, rows_checked: int
+    con, feed: FeedSettings, batch: PendingBatch, outcome: SuiteOutcome, loaded: bool, rows_checked: int
 ) -> None:
+    """One row per suite run; ``success`` is whether the batch was loaded."""
     con.execute(
         """
-        INSERT INTO quality.validation_runs
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, now())
+        INSERT INTO quality.validation_runs (run_id, feed_id, batch_id, suite, success, statistics,
+            failed_checks, warnings, rows_checked, rows_failed, docs_uri, validated_at, run_name)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, now(), ?)
         """,
         [
-            str(uuid.uuid4()), feed.id, batch.batch_id, outcome.suite, outcome.success,
+            str(uuid.uuid4()), feed.id, batch.batch_id, outcome.suite, loaded,
             json.dumps(outcome.statistics, default=float), outcome.batch_failures, outcome.warnings,
-            rows_checked, len(outcome.row_failures),
+            rows_checked, len(outcome.row_failures), outcome.run_name,
         ],
     )  # fmt: skip
 

@@ -1,10 +1,14 @@
 """Validation with real Great Expectations suites: batch gates, reasons, Data Docs."""
 
+import json
 import re
+from html import unescape
 from pathlib import Path
 
 import polars as pl
 
+from expectations.runner import Validator, prune_results
+from tests.conftest import HEADER, police_row
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 
 
@@ -54,8 +58,6 @@ def test_the_data_docs_list_every_suite_and_its_latest_result(workspace):
     config = workspace / "jointcast.toml"
     _ingest(config)
     index = workspace / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    from expectations.runner import Validator
-
     docs = Validator(workspace).build_docs()
     assert docs == index
     html = index.read_text()
@@ -89,3 +91,62 @@ def test_a_stale_feed_still_loads_and_says_so(police_workspace):
     [warnings] = _query(police_workspace.config, "SELECT warnings FROM quality.validation_runs")[0]
     assert (status, loaded) == ("loaded", 5)
     assert len(warnings) == 1 and warnings[0].startswith("newest record after ")
+
+
+def _page_text(page: Path) -> str:
+    """A Data Docs page's visible words (scripts and styles left out)."""
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", text)))
+
+
+def test_data_docs_read_each_batch_as_it_went_named_by_feed_batch_and_file(police_workspace):
+    police_workspace("pd_01.csv", [police_row(f"A{i}", "01/02/2024 10:00:00 AM") for i in range(5)]
+                     + [police_row("A9", "01/02/2024 10:05:00 AM", type_code="XX")])  # fmt: skip
+    police_workspace("pd_02.csv", [police_row(f"B{i}", "01/03/2024 10:00:00 AM") for i in range(5)],
+                     header=HEADER.replace("Disp", "Dispatch"))  # fmt: skip
+    _ingest(police_workspace.config)
+    index = Validator(police_workspace.root).build_docs()
+    site = index.parent
+    runs = _query(
+        police_workspace.config, "SELECT batch_id, run_name, success FROM quality.validation_runs ORDER BY 1"
+    )
+    assert runs == [(1, "pd_cad batch 1 pd_01.csv", True), (2, "pd_cad batch 2 pd_02.csv", False)]
+    assert _query(police_workspace.config, "SELECT status FROM meta.batches ORDER BY batch_id") == [
+        ("loaded",), ("rejected",)
+    ]  # fmt: skip
+
+    [kept] = site.glob("validations/pd_cad_suite/pd_cad batch 1 pd_01.csv/*/*.html")
+    text = _page_text(kept)
+    assert "Status: Succeeded" in text
+    assert "Batch outcome: passed with 1 row quarantined" in text
+    assert "Run Name pd_cad batch 1 pd_01.csv" in text
+    [rejected] = site.glob("validations/pd_cad_suite/pd_cad batch 2 pd_02.csv/*/*.html")
+    text = _page_text(rejected)
+    assert "Status: Failed" in text
+    assert "Batch outcome: rejected: mapped column 'Disp' (columns.dispatched_at) present" in text
+
+    listed = re.findall(r"'run_name': '([^']*)'.*?'_validation_success_text': '(\w+)'", index.read_text())
+    assert sorted(listed) == [("pd_cad batch 1 pd_01.csv", "Success"), ("pd_cad batch 2 pd_02.csv", "Failed")]
+    [stored] = (police_workspace.root / "gx" / "uncommitted" / "validations").glob(
+        "pd_cad_suite/pd_cad batch 1*/*/*.json"
+    )
+    result = json.loads(stored.read_text())
+    assert result["success"] is True and result["meta"]["run_id"]["run_name"] == "pd_cad batch 1 pd_01.csv"
+    assert result["meta"]["batch_outcome"]["status"] == "passed_with_quarantine"
+    assert [r["expectation_config"]["meta"]["reason"] for r in result["results"] if not r["success"]] == [
+        "unknown_type_code"
+    ]  # GX's own verdict on each expectation stays as it was
+    assert "Offline view" in index.read_text()  # shown only when the CDN styles do not load
+
+
+def test_pruning_keeps_the_newest_results_by_run_time_whatever_their_run_names(tmp_path):
+    suite = tmp_path / "validations" / "feed_suite"
+    pages = tmp_path / "data_docs" / "local_site" / "validations" / "feed_suite"
+    runs = {"feed batch 9 a.csv": "20240101T000000.000000Z", "feed batch 10 b.csv": "20240102T000000.000000Z",
+            "feed batch 11 c.csv": "20240103T000000.000000Z"}  # fmt: skip
+    for name, time in runs.items():
+        for root in (suite, pages):
+            (root / name / time).mkdir(parents=True)
+    prune_results(tmp_path, keep=2)
+    for root in (suite, pages):
+        assert sorted(p.name for p in root.iterdir()) == ["feed batch 10 b.csv", "feed batch 11 c.csv"]
