@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from expectations.runner import Validator, prune_results
+from jointcast.config import load_settings
 from tests.conftest import HEADER, police_row
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 
@@ -150,3 +151,25 @@ def test_pruning_keeps_the_newest_results_by_run_time_whatever_their_run_names(t
     prune_results(tmp_path, keep=2)
     for root in (suite, pages):
         assert sorted(p.name for p in root.iterdir()) == ["feed batch 10 b.csv", "feed batch 11 c.csv"]
+
+
+def test_one_source_column_may_feed_both_the_type_and_the_call_source(police_workspace):
+    config = police_workspace.config
+    text = config.read_text(encoding="utf-8").replace('call_source = "Src"', 'call_source = "Type"')
+    text = text.replace('THEFT = "theft" }', 'THEFT = "theft", ALARM = "intrusion_alarm", SELF = "patrol" }')
+    text = text.replace('{ "911" = "citizen", SELF = "officer" }', '{ ALARM = "alarm", SELF = "officer" }')
+    config.write_text(text, encoding="utf-8")
+    police_workspace("pd_01.csv", [
+        police_row("T1", "01/02/2024 10:00:00 AM", type_code="TC"),
+        police_row("T2", "01/02/2024 10:05:00 AM", type_code="ALARM"),
+        police_row("T3", "01/02/2024 10:10:00 AM", type_code="SELF"),
+    ])  # fmt: skip
+    _ingest(config)
+    assert _query(config, "SELECT status, rows_loaded FROM meta.batches") == [("loaded", 3)]
+    rows = _query(
+        config, "SELECT source_incident_id, incident_type, call_source FROM core.incidents ORDER BY 1"
+    )
+    assert rows == [("T1", "traffic_collision", "other"), ("T2", "intrusion_alarm", "alarm"),
+                    ("T3", "patrol", "officer")]  # fmt: skip
+    # a police agency counts every call source but officer-initiated work: unmapped codes too
+    assert load_settings(config).agency("pd").counted_call_sources == ("citizen", "alarm", "other")
