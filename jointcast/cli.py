@@ -139,18 +139,22 @@ def simulate(
     ] = None,
 ) -> None:
     """Write realistic synthetic feeds, a ready config and the ground truth."""
-    from jointcast.simulator import simulate as run_simulation
-
-    end_day = date.fromisoformat(end) if end else None
-    with console.status("simulating feeds…"):
-        summary = run_simulation(
-            out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day
-        )
+    summary = _simulate(out, days, seed, agencies, messy_rate, end)
     table = id_table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
         table.add_row(feed_id, str(summary.files_per_feed[feed_id]), f"{rows:,}")
     console.print(table)
     console.print(f"config: {summary.config_path}")
+
+
+def _simulate(out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None):
+    from jointcast.simulator import simulate as run_simulation
+
+    end_day = date.fromisoformat(end) if end else None
+    with _status("simulating feeds…"):
+        return run_simulation(
+            out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day
+        )
 
 
 @app.command()
@@ -246,16 +250,15 @@ def publish(config: ConfigOption = None) -> None:
     _print_publication(_run_stage(publish_flow, settings, "publish"), settings)
 
 
-def _print_publication(result: dict, settings: Settings) -> None:
+def _print_publication(result: dict | None, settings: Settings) -> None:
     if not isinstance(result, dict) or "publication_id" not in result:
         return
     number = result["publication_id"]
     said = f"published publication {number}" if result.get("published") else f"publication {number} stands"
-    console.print(said, highlight=False)
-    for agency in settings.agencies:
-        page = settings.report_path(agency.id)
-        if page.exists():
-            console.print(f"report: {page}", soft_wrap=True, highlight=False)
+    pages = [settings.report_path(a.id) for a in settings.agencies if settings.report_path(a.id).exists()]
+    if pages:
+        said += f"; reports: {settings.report_root}/ ({', '.join(page.name for page in pages)})"
+    console.print(said, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -383,7 +386,9 @@ def demo(
     if config.exists():
         console.print(f"reusing the simulated feeds in {out}/ (delete it to simulate anew)")
     else:
-        simulate(out=out, days=days, seed=seed, agencies=4, messy_rate=0.01, end=None)
+        summary = _simulate(out, days, seed, 4, 0.01, None)
+        files, rows = sum(summary.files_per_feed.values()), sum(summary.rows_per_feed.values())
+        console.print(f"simulated {days} days of 4 agencies into {out}/: {files} files, {rows:,} rows")
     run(config=config)
     console.print(
         f"\nnext: jointcast --config {config} show staffing --agency city_police   |   "

@@ -86,7 +86,19 @@ def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, s
     [pipeline] = [r for r in runs if flows[r["flow_id"]] == "pipeline"]
     children = [r for r in runs if r["parent_task_run_id"] is not None]
     assert {flows[r["flow_id"]] for r in children} == STAGES - {"pipeline"}
-    assert pipeline["parameters"] == {"config": str(config)}
+    assert pipeline["parameters"]["settings"]["source_file"] == str(config.resolve())
+    assert pipeline["name"].startswith(f"pipeline {config.parent.name} ")  # named, not Prefect's random name
+    artifacts = {a["key"] for a in _post(env, "/artifacts/filter")}
+    assert {"data-docs", "model", "publication"} <= artifacts
+    assert "nothing to do" not in run.stdout
+
+    again = subprocess.run(
+        [sys.executable, "-m", "jointcast", "--config", str(config), "run"],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.startswith("nothing to do: ingest: no new files")
+    assert len(_post(env, "/flow_runs/filter")) == len(runs)  # no Prefect run at all
 
     served = subprocess.Popen(
         [sys.executable, "-m", "jointcast", "serve", "--config", str(config)],
@@ -123,3 +135,19 @@ def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, s
     }
     assert all(d["global_concurrency_limit"]["limit"] == 1 for d in deployments)
     assert scheduled == {d["id"] for d in deployments}
+
+
+def test_deploy_registers_the_deployments_for_a_work_pool_on_a_real_server(prefect_server, small_workspace):
+    env, config = prefect_server, small_workspace / "jointcast.toml"
+    _post(env, "/work_pools/", {"name": "jointcast", "type": "process"})
+
+    deployed = subprocess.run(
+        [sys.executable, "-m", "jointcast", "--config", str(config), "deploy", "--work-pool", "jointcast"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    found = _post(env, "/deployments/filter")
+    assert {d["name"] for d in found} == set(DEPLOYMENTS)
+    assert {d["work_pool_name"] for d in found} == {"jointcast"}
+    assert {d["entrypoint"] for d in found} == {"flows.deployments.scheduled_flow"}
