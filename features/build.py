@@ -24,18 +24,18 @@ class FeatureParameters:
     counted_sources: dict[str, tuple[str, ...]]
     calendars: list[AgencyCalendar]
     horizon_hours: int
-    events_timezone: str
+    events_timezone: dict[str, str]  # agency id -> zone: an event's local times are its agency's
     max_distance_m: float = 300.0
     max_minutes: float = 15.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureParameters:
-        """The parameters a workspace's config gives (events are read in the first agency's zone)."""
+        """The parameters a workspace's config gives (events are read in each agency's own zone)."""
         return cls(
             counted_sources={a.id: a.counted_call_sources for a in settings.agencies},
             calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
             horizon_hours=settings.forecast.horizon_hours,
-            events_timezone=settings.agencies[0].timezone,
+            events_timezone={a.id: a.timezone for a in settings.agencies},
         )
 
 

@@ -15,6 +15,7 @@ subdivision, observed days included), ``is_day_before_holiday`` / ``is_day_after
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache, partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,12 +92,13 @@ def calendar_features(
     return buckets.join(hours, on="bucket_start", how="left", maintain_order="left")
 
 
-def parse_events(frame: pl.DataFrame, *, timezone: str) -> pl.DataFrame:
+def parse_events(frame: pl.DataFrame, *, timezone: str | Mapping[str, str]) -> pl.DataFrame:
     """Validate an events table and make it one row per event and agency area, times in UTC.
 
     ``frame`` has the columns of ``EVENT_SCHEMA``, typed or all strings (as read from CSV).
-    ``start_local``/``end_local`` are naive wall-clock times in ``timezone`` (ISO text or
-    Datetime); a time repeated at the autumn change is read as standard time, one skipped at
+    ``start_local``/``end_local`` are naive wall-clock times (ISO text or Datetime) in
+    ``timezone``: one IANA zone, or agency id -> zone (each event area is read in its own
+    agency's zone). A time repeated at the autumn change is read as standard time, one skipped at
     the spring change with the offset before it (02:30 New York -> 07:30 UTC), as feeds are.
     ``areas`` is '|'-separated "agency_id:area_id". Returns event_id, name, start_at, end_at
     (Datetime us UTC), lat, lon, radius_m, expected_attendance, agency_id, area_id.
@@ -105,7 +107,8 @@ def parse_events(frame: pl.DataFrame, *, timezone: str) -> pl.DataFrame:
         ValueError: a missing column, an unreadable or missing required value, end not
             after start, a negative attendance or radius, or a duplicate event_id.
     """
-    _check_zone(timezone)
+    for zone in [timezone] if isinstance(timezone, str) else timezone.values():
+        _check_zone(zone)
     if missing := [c for c in EVENT_SCHEMA if c not in frame.columns]:
         raise ValueError(f"events: missing column(s) {missing}")
     events = frame.select(
@@ -123,15 +126,16 @@ def parse_events(frame: pl.DataFrame, *, timezone: str) -> pl.DataFrame:
     bad = pl.col("area_id").is_null() | (pl.col("agency_id") == "") | (pl.col("area_id") == "")
     _fail_where(pairs, bad, "areas must be '|'-separated agency_id:area_id")
     return (
-        pairs.with_columns(start_at=_to_utc("start_local", timezone))
-        .with_columns(end_at=_to_utc("end_local", timezone))
+        _in_utc(pairs, timezone)
         .select(PARSED_EVENT_COLUMNS)
         .unique(["event_id", "agency_id", "area_id"], keep="first", maintain_order=True)
         .sort("start_at", "event_id", "agency_id", "area_id")
     )
 
 
-def event_features(keys: pl.LazyFrame, events: pl.DataFrame, *, timezone: str) -> pl.LazyFrame:
+def event_features(
+    keys: pl.LazyFrame, events: pl.DataFrame, *, timezone: str | Mapping[str, str]
+) -> pl.LazyFrame:
     """``keys`` (agency_id, area_id, bucket_start) with ``event_active`` (Boolean: a planned
     event listing this agency's area overlaps [bucket_start, bucket_start + 1h)) and
     ``event_attendance`` (Int32: sum of the overlapping events' expected attendance, else 0).
@@ -213,6 +217,26 @@ def _fail_where(events: pl.DataFrame, bad: pl.Expr, problem: str) -> None:
     if not rows.is_empty():
         first = rows.row(0, named=True)
         raise ValueError(f"events row {first['row']} ({first['event_id']!r}): {problem}")
+
+
+def _in_utc(pairs: pl.DataFrame, timezone: str | Mapping[str, str]) -> pl.DataFrame:
+    """``start_at``/``end_at`` from the local times, each row in its agency's zone (or the one zone)."""
+    if isinstance(timezone, str):
+        zones = dict.fromkeys(pairs["agency_id"].unique().to_list(), timezone)
+    else:
+        zones = dict(timezone)
+        _fail_where(pairs, ~pl.col("agency_id").is_in(list(zones)), "unknown agency in areas")
+    parts = [
+        pairs.filter(pl.col("agency_id") == agency).with_columns(
+            start_at=_to_utc("start_local", zones[agency]), end_at=_to_utc("end_local", zones[agency])
+        )
+        for agency in sorted(pairs["agency_id"].unique().to_list())
+    ]
+    if not parts:
+        return pairs.with_columns(
+            start_at=pl.lit(None, pl.Datetime("us", "UTC")), end_at=pl.lit(None, pl.Datetime("us", "UTC"))
+        )
+    return pl.concat(parts)
 
 
 def _to_utc(column: str, timezone: str) -> pl.Expr:

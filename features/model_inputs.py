@@ -58,7 +58,7 @@ def static_inputs(
     cross_counts: pl.LazyFrame,
     calendars: list[AgencyCalendar],
     events: pl.DataFrame | None,
-    events_timezone: str,
+    events_timezone: str | dict[str, str],
 ) -> pl.LazyFrame:
     """What every band shares: the panel with calendar, planned events and other agencies' counts.
 
@@ -113,7 +113,7 @@ def model_features(
     cross_counts: pl.LazyFrame,
     calendars: list[AgencyCalendar],
     events: pl.DataFrame | None,
-    events_timezone: str,
+    events_timezone: str | dict[str, str],
     min_lag: int,
 ) -> pl.LazyFrame:
     """``static_inputs`` then ``band_inputs`` for one band (build both once when doing several)."""

@@ -16,7 +16,8 @@ from models.distribution import interval_coverage, quantile_name
 
 SUFFIX = {"shift": "", "hourly": "_hourly", "agency_hourly": "_agency_hourly"}
 BASELINES = {"seasonal_naive": "seasonal_naive", "how_mean": "how_mean_4", "oracle": "oracle"}
-HORIZON_BANDS = ((1, 24), (25, 168), (169, 336))
+DEFAULT_BANDS = (24, 168, 336)
+"""Upper ends of the lead-time bands scored apart: the model's horizon bands (features.history)."""
 
 
 def point_scores(actual: np.ndarray, forecast: np.ndarray, naive: np.ndarray) -> dict[str, float]:
@@ -57,8 +58,14 @@ def grain_scores(frame: pl.DataFrame, quantiles: tuple[float, ...]) -> dict[str,
     return scores
 
 
-def evaluate(grains: dict[str, pl.DataFrame], quantiles: tuple[float, ...]) -> dict[str, float]:
-    """Flat metric names for MLflow: overall, per agency (``_<agency_id>``) and per horizon band."""
+def evaluate(
+    grains: dict[str, pl.DataFrame], quantiles: tuple[float, ...], bands: tuple[int, ...] = DEFAULT_BANDS
+) -> dict[str, float]:
+    """Flat metric names for MLflow: overall, per agency (``_<agency_id>``) and per horizon band.
+
+    ``bands`` are the upper ends of the lead-time bands (hours), e.g. (24, 168, 336) scores
+    hours 1-24, 25-168 and 169-336 apart (``wape_h001_024`` ...).
+    """
     metrics: dict[str, float] = {}
     for grain, frame in grains.items():
         suffix = SUFFIX[grain]
@@ -70,7 +77,8 @@ def evaluate(grains: dict[str, pl.DataFrame], quantiles: tuple[float, ...]) -> d
                 if grain == "shift" or name == "wape":
                     metrics[f"{name}{suffix}_{agency}"] = value
     shift = grains["shift"]
-    for low, high in HORIZON_BANDS:
+    for low, high in zip((0, *bands[:-1]), bands, strict=True):
+        low += 1
         part = shift.filter(pl.col("horizon").is_between(low, high))
         if part.height:
             scores = grain_scores(part, quantiles)

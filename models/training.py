@@ -82,7 +82,11 @@ def backtest_only(
         truth,
         mapper,
     )
-    return backtest, evaluate(backtest.grains, quantiles), [f.origin for f in fold_list]
+    return (
+        backtest,
+        evaluate(backtest.grains, quantiles, horizon_bands(horizon_hours)),
+        [f.origin for f in fold_list],
+    )
 
 
 def train_and_backtest(
