@@ -14,12 +14,14 @@ workspace's ``expectations/`` folder): a JSON list of ``{"type": ..., "kwargs": 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import pandas as pd
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 from jointcast.config import AgencySettings, FeedSettings
@@ -89,7 +91,31 @@ def batch_expectations(feed: FeedSettings, bounds: BatchBounds) -> list:
     return found
 
 
-def row_expectations(feed: FeedSettings, agency: AgencySettings, bounds: BatchBounds) -> list:
+IN_JURISDICTION = "in_jurisdiction"
+"""A shared feed's derived column: the row's point inside its own agency's bbox (null: no point)."""
+
+
+def in_jurisdiction(frame: pd.DataFrame, agencies: Sequence[AgencySettings]) -> pd.Series:
+    """For a feed shared by several agencies: is each row's point inside its agency's bbox?
+
+    Null where the row has no point or its agency has no bbox (nothing to check).
+    """
+    result = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+    if "agency_id" not in frame or "lat" not in frame or "lon" not in frame:
+        return result
+    for agency in agencies:
+        if agency.bbox is None:
+            continue
+        min_lon, min_lat, max_lon, max_lat = agency.bbox
+        mine = (frame["agency_id"] == agency.id) & frame["lat"].notna() & frame["lon"].notna()
+        inside = frame["lat"].between(min_lat, max_lat) & frame["lon"].between(min_lon, max_lon)
+        result[mine] = inside[mine]
+    return result
+
+
+def row_expectations(
+    feed: FeedSettings, agency: AgencySettings | Sequence[AgencySettings], bounds: BatchBounds
+) -> list:
     """One expectation per row-level rule; the reason is what a failing row is quarantined for."""
     found = [
         _row(gxe.ExpectColumnValuesToNotBeNull(column="source_incident_id"), "blank_id"),
@@ -110,7 +136,13 @@ def row_expectations(feed: FeedSettings, agency: AgencySettings, bounds: BatchBo
             _row(gxe.ExpectColumnValuesToBeInSet(column="code", value_set=sorted(feed.type_codes)),
                  "unknown_type_code")
         )  # fmt: skip
-    if agency.bbox is not None:
+    if isinstance(agency, tuple | list):  # a shared feed: each row against its own agency's bbox
+        if any(a.bbox is not None for a in agency):
+            found.append(
+                _row(gxe.ExpectColumnValuesToBeInSet(column=IN_JURISDICTION, value_set=[True]),
+                     "out_of_jurisdiction")
+            )  # fmt: skip
+    elif agency.bbox is not None:
         min_lon, min_lat, max_lon, max_lat = agency.bbox
         found += [
             _row(gxe.ExpectColumnValuesToBeBetween(column="lat", min_value=min_lat, max_value=max_lat),
@@ -148,8 +180,13 @@ def hand_written(feed: FeedSettings, folders: list[Path]) -> list[ExpectationCon
 
 
 def build_suite(
-    feed: FeedSettings, agency: AgencySettings, bounds: BatchBounds, extra_folders: list[Path]
+    feed: FeedSettings,
+    agency: AgencySettings | Sequence[AgencySettings],
+    bounds: BatchBounds,
+    extra_folders: list[Path],
 ) -> gx.ExpectationSuite:
+    """The feed's suite: ``agency`` is its agency, or the agencies of a shared feed (each row's
+    coordinates are then checked against its own agency's bbox, through ``in_jurisdiction``)."""
     expectations = batch_expectations(feed, bounds) + row_expectations(feed, agency, bounds)
     expectations += [c.to_domain_obj() for c in hand_written(feed, extra_folders)]
     return gx.ExpectationSuite(name=suite_name(feed), expectations=expectations, notes=SUITE_NOTES)

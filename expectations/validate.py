@@ -23,7 +23,15 @@ from pathlib import Path
 import duckdb
 
 from expectations.runner import SuiteOutcome, Validator, run_name, validation_frame
-from expectations.suites import EARLIEST, FUTURE_SLACK, BatchBounds, build_suite, now_utc
+from expectations.suites import (
+    EARLIEST,
+    FUTURE_SLACK,
+    IN_JURISDICTION,
+    BatchBounds,
+    build_suite,
+    in_jurisdiction,
+    now_utc,
+)  # fmt: skip
 from jointcast.config import FeedSettings, Settings
 from warehouse.db import transaction
 from warehouse.staging import (
@@ -85,7 +93,8 @@ def validate_batch(
     *,
     newest: bool,
 ) -> BatchValidation:
-    agency = settings.agency(feed.agency_ids[0])
+    agencies = [settings.agency(agency_id) for agency_id in feed.agency_ids]
+    agency = agencies[0] if len(agencies) == 1 else tuple(agencies)
     try:
         frame = stage_batch(con, feed, batch, settings.raw_root)
     except MissingRawBatch as exc:
@@ -95,7 +104,10 @@ def validate_batch(
                          record_span=(None, None))  # fmt: skip
         log.error(problem)
         return BatchValidation(feed.id, batch.batch_id, batch.source_uri, False, 0, 0, problem)
-    bounds = _bounds(con, feed, batch, frame, newest, lag_hours=agency.max_lag_hours)
+    # fresh enough for every agency the feed serves: the smallest max_lag_hours
+    bounds = _bounds(con, feed, batch, frame, newest, lag_hours=min(a.max_lag_hours for a in agencies))
+    if len(agencies) > 1:
+        frame = frame.assign(**{IN_JURISDICTION: in_jurisdiction(frame, agencies)})
     extra = [PACKAGE_SUITES, settings.root / "expectations"]
     name = run_name(feed.id, batch.batch_id, batch.source_uri)
     outcome = validator.validate(build_suite(feed, agency, bounds, extra), validation_frame(frame), name)

@@ -245,3 +245,30 @@ def test_a_shared_parquet_feed_carries_several_agencies(tmp_path):
     ]
     assert _query(config, "SELECT row_number, reasons FROM quality.quarantine") == [(3, ["unknown_agency"])]
     assert_rows_accounted(config)
+
+
+def test_a_shared_feed_checks_each_row_against_its_own_agencys_jurisdiction(tmp_path):
+    config = tmp_path / "jointcast.toml"
+    text = PARQUET_FEED.format(root=tmp_path)
+    text = text.replace('kind = "ems"\n', 'kind = "ems"\nbbox = [-76.0, 40.0, -75.0, 41.0]\n')
+    text = text.replace('kind = "fire"\n', 'kind = "fire"\nbbox = [-80.0, 35.0, -79.0, 36.0]\n')
+    text = text.replace('received_at = "ts"\n', 'received_at = "ts"\nlat = "lat"\nlon = "lon"\n')
+    config.write_text(text)
+    pl.DataFrame({
+        "call_id": ["a", "b", "c", "d", "e"],
+        "title": ["EMS: FALL", "EMS: FALL", "Fire: ALARM", "Fire: ALARM", "EMS: FALL"],
+        "ts": [datetime(2024, 1, 2, h) for h in range(10, 15)],
+        "lat": [40.5, 35.5, 35.5, 40.5, None],  # b: a fire point in EMS's feed rows; d: an EMS point
+        "lon": [-75.5, -79.5, -79.5, -75.5, None],
+    }).write_parquet(tmp_path / "calls.parquet")  # fmt: skip
+    _ingest(config)
+    assert _query(config, "SELECT source_incident_id FROM core.incidents ORDER BY 1") == [
+        ("a",),
+        ("c",),
+        ("e",),
+    ]
+    assert _query(config, "SELECT row_number, reasons FROM quality.quarantine ORDER BY 1") == [
+        (2, ["out_of_jurisdiction"]),
+        (4, ["out_of_jurisdiction"]),
+    ]
+    assert_rows_accounted(config)

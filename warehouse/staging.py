@@ -39,6 +39,7 @@ _STAGED_TEXT = {
 _FRAME = {
     "_row_number", "source_incident_id", "incident_key", "received_at_text", "received_at_parsed",
     "received_at", "dispatched_at", "on_scene_at", "cleared_at", "priority", "code", "lat", "lon",
+    "agency_id",
 }  # fmt: skip
 
 
@@ -114,7 +115,7 @@ def stage_batch(
             received_at_text,
             CASE WHEN received_at_text IS NOT NULL THEN received_at IS NOT NULL END
                 AS received_at_parsed,
-            received_at, dispatched_at, on_scene_at, cleared_at, priority, code, lat, lon
+            received_at, dispatched_at, on_scene_at, cleared_at, priority, code, lat, lon, agency_id
             {aliases}
         FROM _staged
         """
