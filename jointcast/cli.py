@@ -89,7 +89,7 @@ def _prepare_environment(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def _run_stage(flow, settings: Settings, skippable: str | None = None, **kwargs):
+def _run_stage(flow: str, settings: Settings, skippable: str | None = None, **kwargs):
     """Run one flow on the run's settings; a failed run exits 1 after one line per problem.
 
     With ``skippable`` (a stage name, or "run"), a stage with nothing to do says so in one
@@ -102,8 +102,12 @@ def _run_stage(flow, settings: Settings, skippable: str | None = None, **kwargs)
         if reason is not None:
             console.print(f"nothing to do: {reason}", highlight=False, soft_wrap=True)
             return None
+    import importlib
+
     from flows.common import runnable
 
+    module, name = flow.split(":")
+    flow = getattr(importlib.import_module(module), name)
     with _status(f"running {flow.name}…"):
         state = runnable(flow, settings)(settings=settings, return_state=True, **kwargs)
     if state.is_failed() or state.is_crashed() or state.is_cancelled():
@@ -161,10 +165,8 @@ def _simulate(out: Path, days: int, seed: int, agencies: int, messy_rate: float,
 def ingest(config: ConfigOption = None) -> None:
     """Load every configured feed's new files into the warehouse."""
     settings = settings_from(config)
-    from flows.ingest import ingest_flow
-
     try:
-        _run_stage(ingest_flow, settings, "ingest")
+        _run_stage("flows.ingest:ingest_flow", settings, "ingest")
     finally:
         _print_batches(settings)
 
@@ -173,10 +175,8 @@ def ingest(config: ConfigOption = None) -> None:
 def validate(config: ConfigOption = None) -> None:
     """Run each feed's expectation suite on every batch not yet validated."""
     settings = settings_from(config)
-    from flows.validate import validate_flow
-
     try:
-        result = _run_stage(validate_flow, settings, "validate")
+        result = _run_stage("flows.validate:validate_flow", settings, "validate")
         if result:
             console.print(f"Data Docs: {result['docs']}", soft_wrap=True)
     finally:
@@ -187,9 +187,7 @@ def validate(config: ConfigOption = None) -> None:
 def features(config: ConfigOption = None) -> None:
     """Link joint events, count the demand panel and build the model inputs."""
     settings = settings_from(config)
-    from flows.features import features_flow
-
-    counts = _run_stage(features_flow, settings, "features")
+    counts = _run_stage("flows.features:features_flow", settings, "features")
     if counts:
         console.print(", ".join(f"features.{name}: {rows:,} rows" for name, rows in counts.items()))
 
@@ -198,18 +196,14 @@ def features(config: ConfigOption = None) -> None:
 def train(config: ConfigOption = None) -> None:
     """Backtest, train on all data, log to MLflow, register; promote to champion if it wins."""
     settings = settings_from(config)
-    from flows.train import train_flow
-
-    _print_training(_run_stage(train_flow, settings, "train"), settings)
+    _print_training(_run_stage("flows.train:train_flow", settings, "train"), settings)
 
 
 @app.command()
 def backtest(config: ConfigOption = None) -> None:
     """Rolling-origin backtest against the baselines, logged to MLflow, nothing registered."""
     settings = settings_from(config)
-    from flows.train import backtest_flow
-
-    _print_training(_run_stage(backtest_flow, settings), settings)
+    _print_training(_run_stage("flows.train:backtest_flow", settings), settings)
 
 
 def _print_training(result: dict | None, settings: Settings) -> None:
@@ -236,18 +230,14 @@ def _print_training(result: dict | None, settings: Settings) -> None:
 def forecast(config: ConfigOption = None) -> None:
     """Forecast every agency x area with the champion model and publish it with staffing."""
     settings = settings_from(config)
-    from flows.forecast import forecast_flow
-
-    _print_publication(_run_stage(forecast_flow, settings, "forecast"), settings)
+    _print_publication(_run_stage("flows.forecast:forecast_flow", settings, "forecast"), settings)
 
 
 @app.command()
 def publish(config: ConfigOption = None) -> None:
     """Republish the current forecast with today's staffing settings and overrides; write the reports."""
     settings = settings_from(config)
-    from flows.publish import publish_flow
-
-    _print_publication(_run_stage(publish_flow, settings, "publish"), settings)
+    _print_publication(_run_stage("flows.publish:publish_flow", settings, "publish"), settings)
 
 
 def _print_publication(result: dict | None, settings: Settings) -> None:
@@ -291,9 +281,7 @@ def quality(config: ConfigOption = None) -> None:
 def run(config: ConfigOption = None) -> None:
     """Every stage in order, as one Prefect flow."""
     settings = settings_from(config)
-    from flows.pipeline import pipeline_flow
-
-    results = _run_stage(pipeline_flow, settings, "run")
+    results = _run_stage("flows.pipeline:pipeline_flow", settings, "run")
     if isinstance(results, dict) and isinstance(results.get("train"), dict):
         _print_training(results["train"], settings)
     if isinstance(results, dict) and isinstance(results.get("validate"), dict):

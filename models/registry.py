@@ -8,6 +8,7 @@ already trained on answers at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import mlflow
 from mlflow import MlflowClient
@@ -21,6 +22,16 @@ def point_at(tracking_uri: str) -> None:
     mlflow.set_tracking_uri(tracking_uri)
 
 
+@lru_cache(maxsize=8)
+def _client_for(tracking_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def client() -> MlflowClient:
+    """One client per tracking store (creating one opens and checks the store: not free)."""
+    return _client_for(mlflow.get_tracking_uri())
+
+
 @dataclass(frozen=True)
 class Champion:
     version: str
@@ -31,12 +42,12 @@ class Champion:
 
 
 def current_champion(registered_model: str) -> Champion | None:
-    client = MlflowClient()
+    registry = client()
     try:
-        version = client.get_model_version_by_alias(registered_model, CHAMPION)
+        version = registry.get_model_version_by_alias(registered_model, CHAMPION)
     except mlflow.exceptions.MlflowException:
         return None
-    run = client.get_run(version.run_id)
+    run = registry.get_run(version.run_id)
     return Champion(
         version=str(version.version),
         run_id=version.run_id,
@@ -54,9 +65,9 @@ class TrainedVersion:
 
 def version_trained_on(registered_model: str, inputs_digest: str) -> TrainedVersion | None:
     """The newest registered version whose training inputs had this digest, if any."""
-    client = MlflowClient()
+    registry = client()
     try:
-        versions = client.search_model_versions(f"name = '{registered_model}'")
+        versions = registry.search_model_versions(f"name = '{registered_model}'")
     except mlflow.exceptions.MlflowException:
         return None
     same = [v for v in versions if v.tags.get(INPUTS_DIGEST) == inputs_digest]
@@ -72,9 +83,9 @@ def version_trained_on(registered_model: str, inputs_digest: str) -> TrainedVers
 
 def record_decision(registered_model: str, version: str, promote: bool, tags: dict[str, str]) -> None:
     """Alias the new version challenger, and champion too when it won; tag why."""
-    client = MlflowClient()
-    client.set_registered_model_alias(registered_model, CHALLENGER, version)
+    registry = client()
+    registry.set_registered_model_alias(registered_model, CHALLENGER, version)
     if promote:
-        client.set_registered_model_alias(registered_model, CHAMPION, version)
+        registry.set_registered_model_alias(registered_model, CHAMPION, version)
     for key, value in tags.items():
-        client.set_model_version_tag(registered_model, version, key, value)
+        registry.set_model_version_tag(registered_model, version, key, value)
