@@ -179,6 +179,8 @@ def test_staffing_basis_says_whether_demand_or_the_min_units_floor_set_the_units
         assert (rows.filter(floored)["recommended_units"] == agency.staffing.min_units).all()
     ems = staffing.filter(pl.col("agency_id") == "ems")
     assert (ems["staffing_basis"] == "min_units").mean() > 0.5  # why EMS's totals are flat
+    page = (published_workspace / "report" / "ems.html").read_text()
+    assert "area-shifts are at the min_units floor of 1" in page and "demand alone would need fewer" in page
 
 
 def test_every_published_table_and_view_documents_every_column(published_workspace):
