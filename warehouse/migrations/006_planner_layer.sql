@@ -8,7 +8,7 @@
 -- publication (warehouse.publish); the comments here are the one copy of each sentence.
 
 -- forecast.demand: bucket_start_local beside bucket_start
-CREATE TABLE forecast.demand_005 (
+CREATE TABLE forecast.demand_new (
     agency_id           VARCHAR NOT NULL,
     area_id             VARCHAR NOT NULL,
     bucket_start        TIMESTAMPTZ NOT NULL,
@@ -33,17 +33,17 @@ CREATE TABLE forecast.demand_005 (
     data_as_of          TIMESTAMPTZ NOT NULL,
     publication_id      BIGINT NOT NULL
 );
-INSERT INTO forecast.demand_005 BY NAME SELECT * FROM forecast.demand;
+INSERT INTO forecast.demand_new BY NAME SELECT * FROM forecast.demand;
 DROP TABLE forecast.demand;
-ALTER TABLE forecast.demand_005 RENAME TO demand;
+ALTER TABLE forecast.demand_new RENAME TO demand;
 
-CREATE TABLE forecast.history_005 AS SELECT *, CAST(NULL AS BIGINT) AS vintage FROM forecast.demand LIMIT 0;
-INSERT INTO forecast.history_005 BY NAME SELECT * FROM forecast.history;
+CREATE TABLE forecast.history_new AS SELECT *, CAST(NULL AS BIGINT) AS vintage FROM forecast.demand LIMIT 0;
+INSERT INTO forecast.history_new BY NAME SELECT * FROM forecast.history;
 DROP TABLE forecast.history;
-ALTER TABLE forecast.history_005 RENAME TO history;
+ALTER TABLE forecast.history_new RENAME TO history;
 
 -- forecast.staffing: shift_end_local beside shift_start_local, staffing_basis beside recommended_units
-CREATE TABLE forecast.staffing_005 (
+CREATE TABLE forecast.staffing_new (
     agency_id           VARCHAR NOT NULL,
     area_id             VARCHAR NOT NULL,
     shift_name          VARCHAR NOT NULL,
@@ -67,15 +67,15 @@ CREATE TABLE forecast.staffing_005 (
     generated_at        TIMESTAMPTZ NOT NULL,
     publication_id      BIGINT NOT NULL
 );
-INSERT INTO forecast.staffing_005 BY NAME SELECT * FROM forecast.staffing;
+INSERT INTO forecast.staffing_new BY NAME SELECT * FROM forecast.staffing;
 DROP TABLE forecast.staffing;
-ALTER TABLE forecast.staffing_005 RENAME TO staffing;
+ALTER TABLE forecast.staffing_new RENAME TO staffing;
 
-CREATE TABLE forecast.staffing_history_005 AS
+CREATE TABLE forecast.staffing_history_new AS
     SELECT *, CAST(NULL AS BIGINT) AS vintage FROM forecast.staffing LIMIT 0;
-INSERT INTO forecast.staffing_history_005 BY NAME SELECT * FROM forecast.staffing_history;
+INSERT INTO forecast.staffing_history_new BY NAME SELECT * FROM forecast.staffing_history;
 DROP TABLE forecast.staffing_history;
-ALTER TABLE forecast.staffing_history_005 RENAME TO staffing_history;
+ALTER TABLE forecast.staffing_history_new RENAME TO staffing_history;
 
 -- One shift of one agency: its areas' staffing summed (planning.shift_totals), published with it.
 CREATE TABLE forecast.shift_totals (
