@@ -148,56 +148,51 @@ def show_staffing(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """The coming shifts: expected incidents, p90 workload, units on duty and FTE."""
+    """The coming shifts: expected incidents, p90 workload, units on duty and FTE.
+
+    Agency totals are the published forecast.shift_totals; one date shows forecast.staffing's
+    rows per area, with what set each area's units.
+    """
     import polars as pl
 
     from warehouse.db import open_warehouse
-    from warehouse.publish import read_staffing
+    from warehouse.publish import read_shift_totals, read_staffing
 
     settings = workspace(config, agency)
     zone = ZoneInfo(next(a.timezone for a in settings.agencies if a.id == agency))
+    try:
+        wanted = date.fromisoformat(day) if day is not None else None
+    except ValueError:
+        raise fail([f"--date '{day}' is not an ISO date (2026-12-24)"], USAGE_ERROR) from None
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        rows = read_staffing(con, agency)
+        rows = read_staffing(con, agency) if wanted else read_shift_totals(con, agency)
     if rows.is_empty():
         raise fail([f"no staffing published for '{agency}': run `jointcast forecast` first"])
-    if day is not None:
-        try:
-            wanted = date.fromisoformat(day)
-        except ValueError:
-            raise fail([f"--date '{day}' is not an ISO date (2026-12-24)"], USAGE_ERROR) from None
-        rows = rows.filter(pl.col("shift_date") == wanted)
-        keys, title = ["shift_start", "area_id"], f"{agency}: shifts on {wanted} by area"
+    if wanted is not None:
+        rows = rows.filter(pl.col("shift_date") == wanted).sort("shift_start", "area_id")
+        title = f"{agency}: shifts on {wanted} by area"
     else:
         today = datetime.now(zone).date()
         rows = rows.filter(pl.col("shift_date").is_between(today, today + timedelta(days=2)))
-        keys, title = ["shift_start"], f"{agency}: coming shifts (all areas)"
+        title = f"{agency}: coming shifts (all areas)"
     if rows.is_empty():
         raise fail([f"no published shifts for '{agency}' on those dates (try --date)"])
-    grouped = (
-        rows.group_by(*keys, maintain_order=True)
-        .agg(
-            pl.col("shift_date", "shift_name", "shift_start_local", "shift_end", "data_stale").first(),
-            pl.col("expected_incidents", "workload_hours_p90", "recommended_units", "fte").sum(),
-        )
-        .sort(keys)
-    )
+    per_area = wanted is not None
     headers = [
-        "date",
-        "shift",
-        "local time",
-        *(["area"] if day else []),
-        "incidents",
-        "p90 workload h",
-        "units",
-        "FTE",
-    ]
+        "date", "shift", "local time", *(["area"] if per_area else []), "incidents", "p90 workload h",
+        "units", "FTE", "set by" if per_area else "areas at min_units",
+    ]  # fmt: skip
     table = Table(*headers, title=title)
-    for row in grouped.iter_rows(named=True):
-        ends = row["shift_end"].astimezone(zone)
+    for row in rows.iter_rows(named=True):
+        ends = row["shift_end_local"] or row["shift_end"].astimezone(zone)
+        if per_area:
+            basis = row["staffing_basis"] or ""
+        else:
+            basis = f"{row['areas_at_min_units']} of {row['area_count']}"
         table.add_row(
             f"{row['shift_date']}", row["shift_name"], f"{row['shift_start_local']:%H:%M}-{ends:%H:%M}",
-            *([row["area_id"]] if day else []), f"{row['expected_incidents']:.1f}",
-            f"{row['workload_hours_p90']:.1f}", str(row["recommended_units"]), f"{row['fte']:.1f}",
+            *([row["area_id"]] if per_area else []), f"{row['expected_incidents']:.1f}",
+            f"{row['workload_hours_p90']:.1f}", str(row["recommended_units"]), f"{row['fte']:.1f}", basis,
         )  # fmt: skip
     console.print(table)
     if rows["data_stale"].any():

@@ -19,13 +19,20 @@ from features.crosswalk import joint_crosswalk
 from features.panel import counted_incidents
 from jointcast.config import Settings
 from planning.provenance import Provenance, inputs_digest, roles_of, stale_agencies
-from planning.publication import agency_hourly, area_summary, published_demand, published_staffing
+from planning.publication import (
+    agency_hourly,
+    area_summary,
+    published_areas,
+    published_demand,
+    published_staffing,
+)
 from planning.report import AgencyReport, render_report
 from planning.service import service_profile
+from planning.shift_totals import shift_totals
 from planning.staffing import StaffingPlan
 
 RECENT_DAYS = 90
-"""History behind service times, the type mix and the joint crosswalk."""
+"""History behind service times, the type mix, the joint crosswalk and the area centroids."""
 ACTUAL_DAYS = 28
 """Actuals shown before the forecast in the report."""
 
@@ -37,7 +44,7 @@ class PublicationInputs:
     model: pl.DataFrame  # the model's hourly forecast: keys, horizon, model_mean/p10/p50/p90, drivers
     provenance: Provenance
     overrides: pl.DataFrame  # in force
-    recent: pl.DataFrame  # incidents of the last RECENT_DAYS (service time, type mix, crosswalk)
+    recent: pl.DataFrame  # incidents of the last RECENT_DAYS (service time, type mix, crosswalk, areas)
     actuals: pl.DataFrame  # agency x hour before the forecast, for the report
     publication_id: int  # the id this publication gets
     trigger: str  # the stage publishing: forecast | publish
@@ -46,7 +53,7 @@ class PublicationInputs:
 
 @dataclass(frozen=True)
 class Publication:
-    tables: dict[str, pl.DataFrame]  # published table name (demand, staffing, joint_crosswalk) -> rows
+    tables: dict[str, pl.DataFrame]  # published table name (warehouse.publish.PUBLISHED) -> rows
     record: dict  # the meta.publications row
     pages: dict[str, str]  # agency id -> report page HTML
 
@@ -132,11 +139,20 @@ def assemble_publication(inputs: PublicationInputs, settings: Settings, now: dat
     counted = counted_incidents(
         inputs.recent.lazy(), {a.id: a.counted_call_sources for a in settings.agencies}
     ).collect()
-    demand = published_demand(inputs.model, inputs.overrides, provenance, stale, now, inputs.publication_id)
+    timezones = {a.id: a.timezone for a in settings.agencies}
+    demand = published_demand(
+        inputs.model, inputs.overrides, provenance, stale, now, inputs.publication_id, timezones
+    )
     staffing = published_staffing(
         demand, staffing_plans(settings, counted, provenance), settings.forecast.horizon_hours
     )
-    crosswalk = joint_crosswalk(counted, roles_of(settings))
+    tables = {
+        "demand": demand,
+        "staffing": staffing,
+        "shift_totals": shift_totals(staffing) if staffing.height else pl.DataFrame(),
+        "areas": published_areas(counted, demand, inputs.publication_id),
+        "joint_crosswalk": joint_crosswalk(counted, roles_of(settings)),
+    }
     pages = report_pages(
         settings, demand, staffing, inputs.overrides, inputs.actuals, provenance, stale,
         {"publication_id": inputs.publication_id, "published_at": now},
@@ -157,4 +173,4 @@ def assemble_publication(inputs: PublicationInputs, settings: Settings, now: dat
         "forecast_digest": provenance.forecast_digest,
         "inputs_digest": inputs_digest(settings, provenance, inputs.overrides, stale),
     }
-    return Publication({"demand": demand, "staffing": staffing, "joint_crosswalk": crosswalk}, record, pages)
+    return Publication(tables, record, pages)

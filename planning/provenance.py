@@ -15,6 +15,11 @@ import polars as pl
 
 from jointcast.config import Settings
 
+PUBLICATION_LAYOUT = 2
+"""The published tables' layout: raised when a publication gains tables or columns, so the
+next publish fills them in even though the model, data and settings are unchanged
+(2: areas, shift totals, local times and the staffing basis)."""
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -76,8 +81,9 @@ def inputs_digest(
 ) -> str:
     """What makes one publication differ from another: equal digests, equal publications."""
     return digest(
+        PUBLICATION_LAYOUT,
         provenance.forecast_digest,
-        [a.staffing.model_dump(mode="json") for a in settings.agencies],
+        [(a.timezone, a.staffing.model_dump(mode="json")) for a in settings.agencies],
         sorted(roles_of(settings).items()),
         overrides.select("override_id", "agency_id", "area_id", "starts_at", "ends_at", "factor").rows(),
         sorted(stale),

@@ -1,7 +1,7 @@
 """What a publication holds, assembled from the model's forecast, overrides and staffing plans.
 
-Pure: frames in, the frames of forecast.demand and forecast.staffing out. The caller
-(flows/publish.py) reads the warehouse and MLflow and writes the result in one go.
+Pure: frames in, the frames of forecast.demand, forecast.staffing and forecast.areas out.
+The caller (flows/publish.py) reads the warehouse and MLflow and writes the result in one go.
 """
 
 from __future__ import annotations
@@ -10,12 +10,33 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from features.areas import areas
+from features.panel import SERIES
 from models.forecasting import agency_totals
 from planning.overrides import apply_overrides
 from planning.provenance import Provenance
-from planning.staffing import StaffingPlan, staffing_table
+from planning.staffing import LOCAL_TIME, StaffingPlan, staffing_table
 
 MODEL_COLUMNS = ("model_mean", "model_p10", "model_p50", "model_p90")
+
+
+def local_time(column: str, timezones: dict[str, str]) -> pl.Expr:
+    """``column`` (instants) on the wall clock of each row's agency, as a datetime without a zone.
+
+    ``timezones`` maps agency_id to an IANA zone; an agency it does not name gets null.
+    Across DST changes the wall clock skips an hour in spring and shows one twice in autumn
+    (two UTC hours read 01:00 in New York on the first Sunday of November).
+    """
+    if not timezones:
+        return pl.lit(None, LOCAL_TIME)
+    instant = pl.col(column).dt.cast_time_unit("us")
+    wall_clocks = (
+        pl.when(pl.col("agency_id") == agency).then(
+            instant.dt.convert_time_zone(zone).dt.replace_time_zone(None)
+        )
+        for agency, zone in sorted(timezones.items())
+    )
+    return pl.coalesce(wall_clocks).cast(LOCAL_TIME)
 
 
 def published_demand(
@@ -25,9 +46,11 @@ def published_demand(
     stale: dict[str, float],
     generated_at: datetime,
     publication_id: int,
+    timezones: dict[str, str],
 ) -> pl.DataFrame:
     """forecast.demand rows: the model's numbers (``model``: keys, horizon, model_mean,
-    model_p10/p50/p90, drivers) with the overrides applied, and where they come from."""
+    model_p10/p50/p90, drivers) with the overrides applied, and where they come from;
+    ``bucket_start_local`` is the hour on the agency's wall clock (``timezones``: agency -> zone)."""
     adjusted = apply_overrides(model, overrides)
     ends = pl.DataFrame(
         list(provenance.data_as_of.items()),
@@ -35,7 +58,9 @@ def published_demand(
         orient="row",
     )
     return adjusted.join(ends, on="agency_id", how="left").select(
-        "agency_id", "area_id", "bucket_start", "horizon", "mean", "p10", "p50", "p90", *MODEL_COLUMNS,
+        "agency_id", "area_id", "bucket_start",
+        local_time("bucket_start", timezones).alias("bucket_start_local"),
+        "horizon", "mean", "p10", "p50", "p90", *MODEL_COLUMNS,
         "override_factor", "override_ids", "drivers",
         data_stale=pl.col("agency_id").is_in(list(stale)),
         model_name=pl.lit(provenance.model_name),
@@ -80,6 +105,15 @@ def published_staffing(
         if c not in ("assumptions", "model_version", "generated_at", "publication_id")
     ]
     return table.select(*first, "assumptions", "model_version", "generated_at", "publication_id")
+
+
+def published_areas(incidents: pl.DataFrame, demand: pl.DataFrame, publication_id: int) -> pl.DataFrame:
+    """forecast.areas rows: every area of the published demand, placed by ``incidents``' coordinates."""
+    return (
+        areas(incidents.lazy(), demand.select(SERIES).lazy())
+        .with_columns(publication_id=pl.lit(publication_id, pl.Int64))
+        .collect()
+    )
 
 
 def area_summary(demand: pl.DataFrame, days: int = 7) -> pl.DataFrame:

@@ -23,6 +23,9 @@ import matplotlib.dates as mdates  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from planning.shift_totals import shift_totals  # noqa: E402
+from planning.staffing import BASIS_FLOOR  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
 BAND, MEAN, ACTUAL = "#c6dbef", "#1f4e79", "#c0392b"
@@ -61,7 +64,7 @@ class AgencyReport:
     # data_as_of, data_stale, stale_hours
     agency_hourly: pl.DataFrame  # bucket_start, mean, p10, p50, p90 of the agency's total per hour
     actuals: pl.DataFrame  # bucket_start, incidents: the agency's total per hour before the forecast
-    staffing: pl.DataFrame  # the agency's forecast.staffing rows, one per area and shift
+    staffing: pl.DataFrame  # the agency's forecast.staffing rows, one per area and shift (staffing_basis too)
     areas: pl.DataFrame  # area_id, expected_incidents (next 7 days), peak_hour_mean, drivers
     overrides: pl.DataFrame  # active ones: override_id, area_id (null: all), starts_at, ends_at, factor,
     # reason, created_by
@@ -72,13 +75,13 @@ def render_report(report: AgencyReport, days: int = 7) -> str:
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     zone = ZoneInfo(report.timezone)
-    shifts = _shift_totals(report.staffing, days)
+    staffing = _first_dates(report.staffing, days)
     sections = [
         _header(report, zone),
         "<h2>1. Expected incidents per hour, whole agency</h2>",
         _forecast_section(report, zone, days),
         f"<h2>2. Units on duty per shift, next {days} days</h2>",
-        _staffing_section(shifts, zone),
+        _staffing_section(staffing),
         f"<h2>3. Busiest areas, next 7 days (top {TOP_AREAS})</h2>",
         _areas_section(report.areas),
         "<h2>4. Active planner overrides</h2>",
@@ -132,9 +135,17 @@ def _forecast_section(report: AgencyReport, zone: ZoneInfo, days: int) -> str:
     ax.plot(actuals["bucket_start"].to_list(), actuals["incidents"].to_list(), color=ACTUAL, lw=0.9,
             label="actual incidents")  # fmt: skip
     ax.plot(x, forecast["mean"].to_list(), color=MEAN, lw=1.6, label="forecast (mean)")
-    ax.axvline(start, color="#333333", lw=1.2, ls="--")
-    ax.annotate("now: forecast starts", (start, 1.0), xycoords=("data", "axes fraction"), xytext=(5, -12),
-                textcoords="offset points", fontsize=9, fontweight="bold", color="#333333")  # fmt: skip
+    ax.axvline(start, color="#777777", lw=1.0, ls=":", gid="line-forecast-start")
+    ax.annotate("data end: forecast starts", (start, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(-5, -12), textcoords="offset points", ha="right", fontsize=8,
+                color="#555555")  # fmt: skip
+    now = report.publication.get("published_at")
+    if isinstance(now, datetime):  # the publication time, hours after the data's end when a feed lags
+        now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        ax.axvline(now, color="#333333", lw=1.2, ls="--", gid="line-now")
+        ax.annotate(f"now: published {now.astimezone(zone):%a %H:%M}", (now, 1.0),
+                    xycoords=("data", "axes fraction"), xytext=(5, -12), textcoords="offset points",
+                    fontsize=9, fontweight="bold", color="#333333")  # fmt: skip
     span = (forecast["bucket_start"].max() - (actuals["bucket_start"].min() or start)).days
     ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, span // 22 + 1), tz=zone))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d %b", tz=zone))
@@ -143,36 +154,45 @@ def _forecast_section(report: AgencyReport, zone: ZoneInfo, days: int) -> str:
     _style(ax, "incidents per hour", columns=3)
     caption = (
         f"Incidents per hour for the whole agency: the last {len(actuals) // 24} days of actuals, then the"
-        f" forecast for {days} days from {_local(start, zone)}. Ticks at local midnight"
-        f" ({escape(report.timezone)})."
+        f" forecast for {days} days from the end of the data, {_local(start, zone)} (dotted line); the dashed"
+        f" line is the publication time. Ticks at local midnight ({escape(report.timezone)})."
     )
     return _figure("chart-forecast", fig, caption)
 
 
-def _shift_totals(staffing: pl.DataFrame, days: int) -> pl.DataFrame:
-    """One row per local date and shift: the agency's totals over its areas, for the first ``days`` dates."""
+def _first_dates(staffing: pl.DataFrame, days: int) -> pl.DataFrame:
+    """The staffing rows of the first ``days`` local dates."""
     if staffing.is_empty():
         return staffing
     dates = staffing["shift_date"].unique().sort().head(days)
-    return (
-        staffing.filter(pl.col("shift_date").is_in(dates.implode()))
-        .group_by("shift_date", "shift_name")
-        .agg(
-            pl.col("shift_start_local").min().alias("start_local"),
-            pl.col("shift_end").max().alias("end"),
-            pl.col("expected_incidents", "workload_hours_p90", "recommended_units", "fte").sum(),
-        )
-        .with_columns(pl.col("start_local").dt.time().min().over("shift_name").alias("order"))
+    return staffing.filter(pl.col("shift_date").is_in(dates.implode()))
+
+
+def _staffing_section(staffing: pl.DataFrame) -> str:
+    if staffing.is_empty():
+        return "<p>No staffing recommendations were published.</p>"
+    shifts = (
+        shift_totals(staffing)
+        .with_columns(pl.col("shift_start_local").dt.time().min().over("shift_name").alias("order"))
         .sort("shift_date", "order")
     )
-
-
-def _staffing_section(shifts: pl.DataFrame, zone: ZoneInfo) -> str:
-    if shifts.is_empty():
-        return "<p>No staffing recommendations were published.</p>"
     names = shifts.sort("order")["shift_name"].unique(maintain_order=True).to_list()
     colours = {name: SHIFT_COLOURS[i % len(SHIFT_COLOURS)] for i, name in enumerate(names)}
-    return _staffing_chart(shifts, colours) + _staffing_table(shifts, colours, zone)
+    return _staffing_chart(shifts, colours) + _floor_note(staffing) + _staffing_table(shifts, colours)
+
+
+def _floor_note(staffing: pl.DataFrame) -> str:
+    """Says how many area-shifts the min_units floor staffs, where it staffs any."""
+    floored = staffing.filter(pl.col("staffing_basis") == BASIS_FLOOR)
+    if floored.is_empty():
+        return ""
+    floors = sorted({json.loads(text).get("min_units") for text in floored["assumptions"]} - {None})
+    floor = " or ".join(str(value) for value in floors) or "min_units"
+    return (
+        f"<p class='note floor-note'><b>{floored.height} of {staffing.height} area-shifts are at the"
+        f" min_units floor of {floor}</b>: demand alone would need fewer units there, so those areas' units"
+        " follow the floor, not the forecast (the table's last column counts them per shift).</p>"
+    )
 
 
 def _staffing_chart(shifts: pl.DataFrame, colours: dict[str, str]) -> str:
@@ -195,10 +215,10 @@ def _staffing_chart(shifts: pl.DataFrame, colours: dict[str, str]) -> str:
     return _figure("chart-staffing", fig, caption)
 
 
-def _staffing_table(shifts: pl.DataFrame, colours: dict[str, str], zone: ZoneInfo) -> str:
+def _staffing_table(shifts: pl.DataFrame, colours: dict[str, str]) -> str:
     rows, previous = [], None
     for row in shifts.iter_rows(named=True):
-        start, end = row["start_local"], row["end"].astimezone(zone)  # across a clock change: 7 or 9 hours
+        start, end = row["shift_start_local"], row["shift_end_local"]  # across a clock change: 7 or 9 hours
         day = f"{row['shift_date']:%a %d %b %Y}" if row["shift_date"] != previous else ""
         previous = row["shift_date"]
         swatch = f"<span class='swatch' style='background:{colours[row['shift_name']]}'></span>"
@@ -208,10 +228,14 @@ def _staffing_table(shifts: pl.DataFrame, colours: dict[str, str], zone: ZoneInf
             f" <span class='note'>{start:%H:%M}-{end:%H:%M}</span></td>"
             f"<td class='num'>{row['expected_incidents']:.1f}</td><td class='num'>"
             f"{row['workload_hours_p90']:.0f}</td><td class='num'><b>{row['recommended_units']}</b></td>"
-            f"<td class='num'>{row['fte']:.1f}</td></tr>"
+            f"<td class='num'>{row['fte']:.1f}</td>"
+            f"<td class='num'>{row['areas_at_min_units']} of {row['area_count']}</td></tr>"
         )
-    headers = ["Local date", "Shift", "Expected incidents", "Workload p90 (h)", "Units on duty", "FTE"]
-    return _table(headers, rows, range(2, 6))
+    headers = [
+        "Local date", "Shift", "Expected incidents", "Workload p90 (h)", "Units on duty", "FTE",
+        "Areas at min_units",
+    ]  # fmt: skip
+    return _table(headers, rows, range(2, 7))
 
 
 def _areas_section(areas: pl.DataFrame) -> str:

@@ -24,14 +24,17 @@ from jointcast.config import Shift
 from models.distribution import count_quantiles
 
 UTC_TIME = pl.Datetime("us", "UTC")
+LOCAL_TIME = pl.Datetime("us")
 SHIFT_SCHEMA = {
     "shift_name": pl.String, "shift_date": pl.Date, "shift_start": UTC_TIME, "shift_end": UTC_TIME,
-    "shift_start_local": pl.Datetime("us"), "shift_hours": pl.Float64,
+    "shift_start_local": LOCAL_TIME, "shift_end_local": LOCAL_TIME, "shift_hours": pl.Float64,
 }  # fmt: skip
 OUTPUT_COLUMNS = (
     "agency_id", "area_id", *SHIFT_SCHEMA, "expected_incidents", "incidents_p50", "incidents_p90",
-    "workload_hours_p50", "workload_hours_p90", "recommended_units", "fte", "assumptions",
+    "workload_hours_p50", "workload_hours_p90", "recommended_units", "staffing_basis", "fte", "assumptions",
 )  # fmt: skip
+BASIS_DEMAND, BASIS_FLOOR, BASIS_SERVICE_LEVEL = "demand", "min_units", "service_level"
+"""What sets a row's recommended_units: the p90 workload, the min_units floor, or Erlang C."""
 
 
 def shift_instances(shifts: Sequence[Shift], timezone: str, start: datetime, end: datetime) -> pl.DataFrame:
@@ -40,6 +43,8 @@ def shift_instances(shifts: Sequence[Shift], timezone: str, start: datetime, end
     A shift starts at its local date plus its start time and ends at the local wall
     clock ``hours`` later, so an 8-hour 23:00-07:00 shift lasts 7 real hours across a
     spring-forward change and 9 across a fall-back; ``shift_hours`` is the real length.
+    ``shift_start_local`` is the shift's nominal wall-clock start and ``shift_end_local``
+    the wall clock when it really ends (both without a zone).
     Local times go through zoneinfo with fold=0: an ambiguous time (the repeated hour in
     autumn) is its first occurrence, and a time that does not exist (the skipped hour
     in spring) is read with the offset in force before the change, so 02:30 on the
@@ -60,7 +65,9 @@ def shift_instances(shifts: Sequence[Shift], timezone: str, start: datetime, end
             begins = local.replace(tzinfo=zone).astimezone(UTC)
             ends = (local + timedelta(hours=shift.hours)).replace(tzinfo=zone).astimezone(UTC)
             if begins >= start and ends <= end:
-                rows.append((shift.name, day, begins, ends, local, (ends - begins).total_seconds() / 3600))
+                ends_local = ends.astimezone(zone).replace(tzinfo=None)
+                hours = (ends - begins).total_seconds() / 3600
+                rows.append((shift.name, day, begins, ends, local, ends_local, hours))
         day += timedelta(days=1)
     return pl.DataFrame(rows, schema=SHIFT_SCHEMA, orient="row").sort("shift_start", "shift_name")
 
@@ -160,6 +167,11 @@ def staffing_table(hourly: pl.DataFrame, plan: StaffingPlan, start: datetime, en
         One row per area and shift, sorted by area and shift start, with every
         parameter used as a JSON string in ``assumptions``. Erlang C plans size agents
         for the service level on the p90 call rate and do not use the proactive share.
+        ``staffing_basis`` says what set ``recommended_units``: ``min_units`` where the
+        demand needs less than the floor (the p90 workload fills fewer than min_units
+        units at the target utilisation, before rounding up; for Erlang C, fewer agents),
+        else ``demand`` (workload) or ``service_level`` (Erlang C). With min_units = 1,
+        an area whose busy shift is a fraction of one unit's work is at the floor.
     """
     others = hourly.filter(pl.col("agency_id") != plan.agency_id)
     if others.height:
@@ -173,12 +185,16 @@ def staffing_table(hourly: pl.DataFrame, plan: StaffingPlan, start: datetime, en
     shift_hours = totals["shift_hours"].to_numpy()
     workload_p90 = p90 * plan.hours_per_incident
     if plan.method == "workload":
-        needed = np.ceil(workload_p90 / (shift_hours * plan.target_utilisation) - 1e-9)
+        demand_units = workload_p90 / (shift_hours * plan.target_utilisation)  # units' worth of work
+        needed = np.ceil(demand_units - 1e-9)
         workload = {"proactive_share": plan.proactive_share, "target_utilisation": plan.target_utilisation}
         extras = [workload] * len(p90)
     else:
         needed, extras = _erlang_c_units(p90 / shift_hours, plan)
+        demand_units = np.asarray(needed, dtype=float)  # agents come whole
     units = np.maximum(plan.min_units, np.asarray(needed, dtype=float)).astype(np.int32)
+    by_demand = BASIS_DEMAND if plan.method == "workload" else BASIS_SERVICE_LEVEL
+    basis = np.where(demand_units < plan.min_units - 1e-9, BASIS_FLOOR, by_demand)
     base = {
         "method": plan.method,
         "service_hours_per_incident": plan.service_hours,
@@ -201,6 +217,7 @@ def staffing_table(hourly: pl.DataFrame, plan: StaffingPlan, start: datetime, en
         pl.Series("workload_hours_p50", p50 * plan.hours_per_incident, pl.Float64),
         pl.Series("workload_hours_p90", workload_p90, pl.Float64),
         pl.Series("recommended_units", units, pl.Int32),
+        pl.Series("staffing_basis", basis.tolist(), pl.String),
         pl.Series("fte", units * plan.relief_factor, pl.Float64),
         pl.Series("assumptions", assumptions, pl.String),
     ).select(OUTPUT_COLUMNS)

@@ -2,6 +2,7 @@
 
 import html
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 
@@ -15,6 +16,7 @@ from flows.publish import publish_flow
 from jointcast.cli import app
 from jointcast.config import load_settings
 from tests.test_ingest import _query
+from warehouse.db import literal
 
 AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
 runner = CliRunner()
@@ -88,6 +90,116 @@ def test_staffing_follows_the_formula_on_each_agencys_own_shifts(published_works
         assert assumptions["method"] == "workload" and "estimated from" in assumptions["service_source"]
         assert assumptions["relief_factor"] == agency.staffing.relief_factor
         assert not rows["data_stale"].any()
+
+
+def test_every_area_of_the_forecast_is_published_with_its_centroid(published_workspace):
+    areas = _frame(published_workspace, "SELECT * FROM forecast.areas")
+    series = _frame(published_workspace, "SELECT DISTINCT agency_id, area_id FROM forecast.demand")
+    assert areas.height == series.height
+    assert areas.select("agency_id", "area_id").sort(pl.all()).equals(series.sort(pl.all()))
+    located = areas.filter(pl.col("area_id") != "unknown")
+    assert located["centroid_lat"].is_not_null().all() and (located["located_incidents"] > 0).all()
+    settings = load_settings(_config(published_workspace))
+    for agency in settings.agencies:  # each centre lies inside the agency's jurisdiction
+        lon0, lat0, lon1, lat1 = agency.bbox
+        mine = located.filter(pl.col("agency_id") == agency.id)
+        assert (
+            mine["centroid_lat"].is_between(lat0, lat1).all()
+            and mine["centroid_lon"].is_between(lon0, lon1).all()
+        )
+    assert set(areas["derived_from"]) == {"column"} and areas["geometry"].is_null().all()
+    assert (areas["name"] == areas["area_id"]).all()
+    [log] = _frame(published_workspace, "SELECT * FROM meta.publications").to_dicts()
+    assert set(json.loads(log["checksums"])) == set(warehouse.publish.PUBLISHED) >= {"areas", "shift_totals"}
+    assert json.loads(log["row_counts"])["areas"] == areas.height
+    assert json.loads(log["checksums"])["areas"] == _state(published_workspace)["areas"]
+
+
+def test_shift_totals_are_the_sums_over_areas_and_per_agency_views_show_them(published_workspace):
+    sums = _frame(
+        published_workspace,
+        """
+        SELECT agency_id, shift_name, shift_start, count(*) AS area_count, sum(expected_incidents) AS incidents,
+               sum(workload_hours_p50) AS p50, sum(workload_hours_p90) AS p90,
+               sum(recommended_units) AS units, sum(fte) AS fte,
+               count(*) FILTER (WHERE staffing_basis = 'min_units') AS floored,
+               any_value(shift_end_local) AS shift_end_local
+        FROM forecast.staffing GROUP BY ALL
+        """,
+    )
+    totals = _frame(published_workspace, "SELECT * FROM forecast.shift_totals")
+    assert totals.height == sums.height
+    joined = totals.join(sums, on=["agency_id", "shift_name", "shift_start"])
+    assert joined.height == totals.height
+    assert (joined["area_count"] == joined["area_count_right"]).all()
+    assert (joined["recommended_units"] == joined["units"]).all()
+    assert (joined["areas_at_min_units"] == joined["floored"]).all()
+    assert (joined["shift_end_local"] == joined["shift_end_local_right"]).all()
+    for total, summed in (("expected_incidents", "incidents"), ("workload_hours_p50", "p50"),
+                          ("workload_hours_p90", "p90"), ("fte", "fte")):  # fmt: skip
+        assert (joined[total] - joined[summed]).abs().max() < 1e-9
+    for agency in AGENCIES:
+        view = _frame(published_workspace, f"SELECT * FROM forecast.{agency}_shift_totals")
+        assert view.equals(totals.filter(pl.col("agency_id") == agency).sort("shift_start", "shift_name"))
+    everyone = _frame(published_workspace, "SELECT DISTINCT agency_id FROM forecast.shift_totals")
+    assert set(everyone["agency_id"]) == set(AGENCIES)
+
+
+def test_local_times_sit_beside_utc_in_each_agencys_zone(published_workspace):
+    zones = {a.id: a.timezone for a in load_settings(_config(published_workspace)).agencies}
+    cases = " ".join(f"WHEN {literal(a)} THEN {literal(z)}" for a, z in zones.items())
+    wrong = _query(
+        _config(published_workspace),
+        f"""
+        SELECT count(*) FILTER (WHERE d.bucket_start_local IS DISTINCT FROM timezone(z.zone, d.bucket_start))
+        FROM forecast.demand d JOIN (SELECT agency_id, CASE agency_id {cases} END AS zone
+                                     FROM (SELECT DISTINCT agency_id FROM forecast.demand)) z USING (agency_id)
+        """,
+    )
+    assert wrong == [(0,)]
+    columns = _frame(published_workspace, "DESCRIBE forecast.city_police_demand")["column_name"].to_list()
+    assert columns.index("bucket_start_local") == columns.index("bucket_start") + 1
+    staffing = _frame(published_workspace, "SELECT * FROM forecast.staffing")
+    for agency, zone in zones.items():
+        rows = staffing.filter(pl.col("agency_id") == agency)
+        local_end = rows["shift_end"].dt.convert_time_zone(zone).dt.replace_time_zone(None)
+        assert (rows["shift_end_local"] == local_end).all()
+        assert (rows["shift_start_local"] < rows["shift_end_local"]).all()
+
+
+def test_staffing_basis_says_whether_demand_or_the_min_units_floor_set_the_units(published_workspace):
+    staffing = _frame(published_workspace, "SELECT * FROM forecast.staffing")
+    assert set(staffing["staffing_basis"]) == {"demand", "min_units"}  # every agency staffs by workload here
+    for agency in load_settings(_config(published_workspace)).agencies:
+        rows = staffing.filter(pl.col("agency_id") == agency.id)
+        target = 1 - agency.staffing.proactive_share
+        work = rows["workload_hours_p90"] / (rows["shift_hours"] * target)  # units' worth, before rounding
+        floored = rows["staffing_basis"] == "min_units"
+        assert (floored == (work < agency.staffing.min_units - 1e-9)).all()
+        assert (rows.filter(floored)["recommended_units"] == agency.staffing.min_units).all()
+    ems = staffing.filter(pl.col("agency_id") == "ems")
+    assert (ems["staffing_basis"] == "min_units").mean() > 0.5  # why EMS's totals are flat
+    page = (published_workspace / "report" / "ems.html").read_text()
+    assert "area-shifts are at the min_units floor of 1" in page and "demand alone would need fewer" in page
+
+
+def test_every_published_table_and_view_documents_every_column(published_workspace):
+    comments = _frame(
+        published_workspace,
+        """
+        SELECT table_name, column_name, comment FROM duckdb_columns()
+        WHERE schema_name = 'forecast' OR (schema_name = 'meta' AND table_name = 'publications')
+        """,
+    )
+    assert comments.filter(pl.col("comment").fill_null("") == "").is_empty()
+    relations = set(comments["table_name"])
+    assert {"demand", "staffing", "areas", "shift_totals", "joint_demand", "ems_shift_totals"} <= relations
+    for table in ("demand", "staffing"):
+        columns = _frame(published_workspace, f"DESCRIBE forecast.{table}")["column_name"].to_list()
+        documented = comments.filter(pl.col("table_name") == table)["column_name"].to_list()
+        assert columns == documented
+    [basis] = comments.filter(table_name="ems_staffing", column_name="staffing_basis")["comment"].to_list()
+    assert "min_units" in basis and "demand" in basis
 
 
 def test_views_per_agency_and_joint_demand_counts_joint_events_once(published_workspace):
@@ -215,7 +327,7 @@ def test_an_export_holds_one_agencys_rows_and_a_manifest_that_checks_out(publish
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["agency_id"] == "ems" and manifest["model_version"] and manifest["generated_at"]
     assert set(manifest["files"]) == {
-        f"{n}.{fmt}" for n in ("demand", "staffing", "overrides", "joint_demand")
+        f"{n}.{fmt}" for n in ("demand", "staffing", "shift_totals", "areas", "overrides", "joint_demand")
     }
     read = pl.read_parquet if fmt == "parquet" else pl.read_csv
     for name, info in manifest["files"].items():
@@ -226,11 +338,38 @@ def test_an_export_holds_one_agencys_rows_and_a_manifest_that_checks_out(publish
         if "agency_id" in frame.columns:
             assert set(frame["agency_id"]) <= {"ems"}
     assert manifest["files"][f"demand.{fmt}"]["rows"] > 0
+    assert (
+        manifest["files"][f"shift_totals.{fmt}"]["rows"] > 0 and manifest["files"][f"areas.{fmt}"]["rows"] > 0
+    )
     joint = read(out / f"joint_demand.{fmt}")
     assert not {"agency_id", "agencies", "incident_key"} & set(joint.columns)
     roles = [r for r in load_settings(_config(published_workspace)).roles if "ems" in (r.lead, *r.supporting)]
     assert set(joint["incident_type"]) <= {r.incident_type for r in roles}
     assert sorted(p.name for p in out.iterdir()) == sorted([*manifest["files"], "manifest.json"])
+
+
+def test_show_staffing_prints_the_published_shift_totals(published_workspace):
+    config = str(_config(published_workspace))
+    result = runner.invoke(
+        app, ["show", "staffing", "--agency", "ems", "--config", config], env={"COLUMNS": "160"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "coming shifts (all areas)" in result.output and "areas at min_units" in result.output
+    totals = _frame(published_workspace, "SELECT * FROM forecast.ems_shift_totals ORDER BY shift_start")
+    shown = [line for line in result.output.splitlines() if re.match(r"^\W*\d{4}-\d\d-\d\d", line)]
+    assert shown
+    for line in shown:
+        cells = [cell.strip() for cell in re.split(r"[│┃|]", line) if cell.strip()]
+        day, shift, hours = cells[:3]
+        [row] = totals.filter(
+            (pl.col("shift_date").cast(pl.String) == day) & (pl.col("shift_name") == shift)
+        ).to_dicts()
+        assert hours == f"{row['shift_start_local']:%H:%M}-{row['shift_end_local']:%H:%M}"
+        assert cells[5:] == [
+            str(row["recommended_units"]),
+            f"{row['fte']:.1f}",
+            f"{row['areas_at_min_units']} of {row['area_count']}",
+        ]
 
 
 def test_show_staffing_prints_the_coming_shifts(published_workspace):

@@ -27,7 +27,7 @@ from warehouse.pages import write_report
 END = date(2026, 3, 2)  # the forecast's first week crosses the start of US daylight saving time (8 March)
 TIMEZONE = "America/New_York"
 SHIFTS = {"day": 7, "evening": 15, "night": 23}  # local start hour; each runs 8 hours
-SERVICE_HOURS, UTILISATION, RELIEF = 0.75, 0.6, 1.65
+SERVICE_HOURS, UTILISATION, RELIEF, MIN_UNITS = 0.75, 0.6, 1.65, 2
 
 
 def _quantiles(frame: pl.DataFrame, mean: str) -> pl.DataFrame:
@@ -60,19 +60,25 @@ def _staffing(rates: pl.DataFrame) -> pl.DataFrame:
             expected_incidents=pl.col("rate").sum(),
         )
         .filter(pl.col("shift_hours") >= 7)  # whole shifts only (7 or 9 hours across a clock change)
+        .with_columns(
+            shift_end_local=pl.col("shift_end").dt.convert_time_zone(TIMEZONE).dt.replace_time_zone(None)
+        )
     )
     mean = shifts["expected_incidents"].to_numpy()
     p90 = poisson.ppf(0.9, mean)
-    units = np.maximum(1, np.ceil(p90 * SERVICE_HOURS / (shifts["shift_hours"].to_numpy() * UTILISATION)))
+    needed = np.ceil(p90 * SERVICE_HOURS / (shifts["shift_hours"].to_numpy() * UTILISATION))
+    units = np.maximum(MIN_UNITS, needed)
     assumptions = json.dumps(
-        {"service_hours": SERVICE_HOURS, "target_utilisation": UTILISATION, "relief_factor": RELIEF}
-    )
+        {"service_hours": SERVICE_HOURS, "target_utilisation": UTILISATION, "relief_factor": RELIEF,
+         "min_units": MIN_UNITS}
+    )  # fmt: skip
     return shifts.with_columns(
         incidents_p50=poisson.ppf(0.5, mean),
         incidents_p90=p90,
         workload_hours_p50=poisson.ppf(0.5, mean) * SERVICE_HOURS,
         workload_hours_p90=p90 * SERVICE_HOURS,
         recommended_units=pl.Series(units.astype(np.int64)),
+        staffing_basis=pl.Series(np.where(needed < MIN_UNITS, "min_units", "demand")),
         fte=pl.Series(units * RELIEF),
         data_stale=pl.lit(False),
         assumptions=pl.lit(assumptions),
@@ -166,6 +172,35 @@ def test_the_page_says_what_planners_need(report, page):
     assert areas.count("<tr") == 1 + 10
     assert "Stadium concert &amp; fireworks" in html and "all areas" in html
     assert "stale" not in html.split("</header>")[0].lower()
+
+
+def test_the_staffing_note_says_where_the_min_units_floor_sets_the_units(report):
+    html = render_report(report)
+    staffing = html.split("<h2>2.")[1].split("<h2>3.")[0]
+    shown = report.staffing.filter(pl.col("shift_date") <= date(2026, 3, 7))  # the first 7 local dates
+    floored = shown.filter(pl.col("staffing_basis") == "min_units").height
+    assert 0 < floored < shown.height
+    assert f"{floored} of {shown.height} area-shifts are at the min_units floor of {MIN_UNITS}" in staffing
+    assert "demand alone would need fewer" in staffing
+    by_demand = report.staffing.with_columns(staffing_basis=pl.lit("demand"))
+    assert "floor-note" not in render_report(replace(report, staffing=by_demand))
+
+
+def _line_x(svg: str, gid: str) -> float:
+    """The x of a vertical line matplotlib drew with ``gid``."""
+    return float(re.search(rf'<g id="{gid}">\s*<path d="M ([\d.]+) ', svg).group(1))
+
+
+def test_the_now_line_is_at_the_publication_time_not_the_forecast_start(report):
+    html = render_report(report)
+    chart = html.split('id="chart-forecast"')[1].split("</figure>")[0]
+    assert "now: published Mon 06:00" in chart and "data end: forecast starts" in chart
+    now, start = _line_x(chart, "line-now"), _line_x(chart, "line-forecast-start")
+    # the mean line runs hourly from the forecast's start to its 168th hour; published 11 hours in
+    means = [d for d, style in re.findall(r'<path d="([^"]+)"[^>]*style="([^"]+)"', chart) if MEAN in style]
+    xs = [float(x) for x in re.findall(r"[ML] (-?[\d.]+) ", max(means, key=len))]
+    assert xs[0] == pytest.approx(start, abs=0.01)
+    assert (now - start) / (xs[-1] - start) == pytest.approx(11 / 167, abs=0.002)
 
 
 def test_no_overrides_reads_none(report):

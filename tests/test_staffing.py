@@ -1,6 +1,7 @@
 """Staffing maths on small hand-made frames: shift instances across DST, Erlang C, units per shift."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
@@ -80,6 +81,23 @@ def test_night_shifts_last_7_and_9_hours_across_the_dst_changes():
     assert set(autumn.filter(pl.col("shift_name") != "night")["shift_hours"]) == {8.0}
 
 
+def test_local_shift_ends_are_the_wall_clock_across_the_dst_changes():
+    spring = shift_instances(SHIFTS, NEW_YORK, _utc(2026, 3, 7), _utc(2026, 3, 10))
+    night = _row(spring, shift_name="night", shift_date=date(2026, 3, 7))
+    assert (night["shift_start_local"], night["shift_end_local"]) == (
+        datetime(2026, 3, 7, 23),
+        datetime(2026, 3, 8, 7),
+    )
+    autumn = shift_instances(SHIFTS, NEW_YORK, _utc(2026, 10, 31), _utc(2026, 11, 3))
+    night = _row(autumn, shift_name="night", shift_date=date(2026, 10, 31))
+    assert night["shift_end_local"] == datetime(2026, 11, 1, 7)
+    assert autumn.schema["shift_end_local"] == pl.Datetime("us")
+    # a shift ending at a skipped local time ends at the wall clock's real time: 02:30 EST is 03:30 EDT
+    early = (Shift(name="early", start=time(1, 30), hours=1),)
+    ends = shift_instances(early, NEW_YORK, _utc(2026, 3, 8, 5), _utc(2026, 3, 8, 9))
+    assert _row(ends, shift_name="early")["shift_end_local"] == datetime(2026, 3, 8, 3, 30)
+
+
 def test_a_day_shift_keeps_its_local_start_while_its_utc_start_moves_an_hour():
     days = shift_instances(SHIFTS, NEW_YORK, _utc(2026, 3, 7), _utc(2026, 3, 10)).filter(shift_name="day")
     assert days["shift_date"].to_list() == [date(2026, 3, 7), date(2026, 3, 8), date(2026, 3, 9)]
@@ -140,9 +158,18 @@ def test_workload_units_from_the_p90_of_the_shift_total():
     assert busy["recommended_units"] == 2  # ceil(11.75 / 8)
     assert busy["fte"] == pytest.approx(3.2)
     assert _row(table, area_id="quiet", shift_name="day")["recommended_units"] == 2  # min_units wins over 1
+    # 11.75 unit hours fill 1.47 units of 8 hours: fewer than the floor of 2, which sets the number
+    assert set(table["staffing_basis"]) == {"min_units"}
 
     proactive = staffing_table(hourly, _plan(proactive_share=0.5), start, start + timedelta(days=1))
     assert _row(proactive, area_id="busy", shift_name="day")["recommended_units"] == 3  # ceil(11.75 / 4)
+    assert _row(proactive, area_id="busy", shift_name="day")["staffing_basis"] == "demand"  # 2.94 >= 1
+    assert _row(proactive, area_id="quiet", shift_name="day")["staffing_basis"] == "min_units"  # 0.02 < 1
+    work = busy["workload_hours_p90"]  # a utilisation at which it is exactly 2 units' worth: demand sets 2
+    exact = staffing_table(
+        hourly, _plan(min_units=2, proactive_share=1 - work / 16), start, start + timedelta(days=1)
+    )
+    assert _row(exact, area_id="busy", shift_name="day")["staffing_basis"] == "demand"
 
 
 def test_the_shift_p90_is_below_the_sum_of_hourly_p90s():
@@ -182,6 +209,9 @@ def test_erlang_c_method_sizes_a_dispatch_centre_for_its_service_level():
     )  # fmt: skip
     row = staffing_table(hourly, plan, start, start + timedelta(hours=8)).row(0, named=True)
     assert row["recommended_units"] == 14
+    assert row["staffing_basis"] == "service_level"
+    floored = staffing_table(hourly, replace(plan, min_units=20), start, start + timedelta(hours=8))
+    assert (floored["recommended_units"][0], floored["staffing_basis"][0]) == (20, "min_units")
     assumptions = json.loads(row["assumptions"])
     assert assumptions["method"] == "erlang_c"
     assert assumptions["calls_per_hour"] == pytest.approx(200, abs=0.1)

@@ -32,6 +32,10 @@ def _queries(agency: str) -> dict[str, str]:
     return {
         "demand": f"SELECT * FROM forecast.demand WHERE agency_id = {mine} ORDER BY area_id, bucket_start",
         "staffing": f"SELECT * FROM forecast.staffing WHERE agency_id = {mine} ORDER BY shift_start, area_id",
+        "shift_totals": (
+            f"SELECT * FROM forecast.shift_totals WHERE agency_id = {mine} ORDER BY shift_start, shift_name"
+        ),
+        "areas": f"SELECT * FROM forecast.areas WHERE agency_id = {mine} ORDER BY area_id",
         "overrides": f"SELECT * FROM forecast.overrides WHERE agency_id = {mine} ORDER BY override_id",
         "joint_demand": f"""
             SELECT area_id, bucket_start, incident_type, lead_agency, supporting_agencies,

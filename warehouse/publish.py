@@ -1,9 +1,13 @@
 """Publishing: the forecast tables, the per-agency views and the publication log, all at once.
 
-A publication replaces forecast.demand, forecast.staffing and forecast.joint_crosswalk,
-appends the new vintage to forecast.history and forecast.staffing_history, refreshes the
-views and appends its row to meta.publications, in one transaction: any failure leaves
-every table as it was.
+A publication replaces the tables of ``PUBLISHED`` (forecast.demand, staffing,
+shift_totals, areas, joint_crosswalk), appends the new vintage to forecast.history and
+forecast.staffing_history, refreshes the views and their column comments and appends its
+row to meta.publications, in one transaction: any failure leaves every table as it was.
+
+Column comments: each table's are set by its migration; a per-agency view or a history
+table (``HISTORIES``) copies a table's columns and takes that table's comments at every
+refresh, so each sentence has one copy. forecast.joint_demand's are ``JOINT_DEMAND_COLUMNS``.
 """
 
 from __future__ import annotations
@@ -20,8 +24,13 @@ from warehouse.features_store import read_frame
 PUBLISHED = {  # table -> the key its checksum orders rows by
     "demand": "agency_id, area_id, bucket_start",
     "staffing": "agency_id, area_id, shift_start",
+    "shift_totals": "agency_id, shift_start, shift_name",
+    "areas": "agency_id, area_id",
     "joint_crosswalk": "agency_id, area_id, incident_type, lead_area_id",
 }
+AGENCY_VIEWS = ("demand", "staffing", "shift_totals")
+"""forecast.<agency_id>_<kind>: one agency's rows of forecast.<kind>."""
+HISTORIES = {"demand": "history", "staffing": "staffing_history"}
 JOINT_DEMAND_VIEW = """
 CREATE OR REPLACE VIEW forecast.joint_demand AS
 WITH demand AS (
@@ -46,6 +55,16 @@ final AS (
 )
 SELECT * FROM final
 """
+JOINT_DEMAND_COLUMNS = {
+    "area_id": "Lead agency's area the joint demand falls in.",
+    "bucket_start": "Start of the forecast hour, UTC.",
+    "incident_type": "Incident type with a [[roles]] entry in the config.",
+    "lead_agency": "Agency that leads this incident type.",
+    "supporting_agencies": "Agencies that support the lead agency on this incident type.",
+    "expected_events": "Expected real events in the hour, a joint event counted once.",
+    "expected_records": "Expected incident records in the hour, one per agency that records the event.",
+    "agencies": "Agencies whose forecasts add up to these numbers.",
+}
 
 
 def next_publication_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -127,7 +146,7 @@ def write_publication(
             con.execute(f"INSERT INTO forecast.{name} BY NAME SELECT * FROM _frame")
             con.unregister("_frame")
         vintage = record["publication_id"]
-        for current, history in (("demand", "history"), ("staffing", "staffing_history")):
+        for current, history in HISTORIES.items():
             con.execute(
                 f"INSERT INTO forecast.{history} BY NAME"
                 f" SELECT *, {vintage} AS vintage FROM forecast.{current}"
@@ -151,9 +170,9 @@ def write_publication(
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, agencies: list[str]) -> None:
-    """forecast.<agency>_demand and _staffing for each configured agency (no others), and
-    forecast.joint_demand."""
-    wanted = {f"{agency}_{kind}" for agency in agencies for kind in ("demand", "staffing")}
+    """forecast.<agency>_<kind> for each configured agency (no others) and kind of
+    ``AGENCY_VIEWS``, and forecast.joint_demand, each column with its comment."""
+    wanted = {f"{agency}_{kind}" for agency in agencies for kind in AGENCY_VIEWS}
     existing = {
         row[0]
         for row in con.execute(
@@ -162,19 +181,52 @@ def refresh_views(con: duckdb.DuckDBPyConnection, agencies: list[str]) -> None:
     }
     for name in sorted(existing - wanted - {"joint_demand"}):
         con.execute(f"DROP VIEW forecast.{quote(name)}")
+    derived = {history: current for current, history in HISTORIES.items()}
     for agency in agencies:
-        for kind in ("demand", "staffing"):
+        for kind in AGENCY_VIEWS:
+            view = f"{agency}_{kind}"
             con.execute(
-                f"CREATE OR REPLACE VIEW forecast.{quote(f'{agency}_{kind}')} AS "
+                f"CREATE OR REPLACE VIEW forecast.{quote(view)} AS "
                 f"SELECT * FROM forecast.{kind} WHERE agency_id = {literal(agency)}"
             )
+            about = f"forecast.{kind} rows of agency {agency}."
+            con.execute(f"COMMENT ON VIEW forecast.{quote(view)} IS {literal(about)}")
+            derived[view] = kind
     con.execute(JOINT_DEMAND_VIEW)
+    _comment_columns(con, derived)
+
+
+def _comment_columns(con: duckdb.DuckDBPyConnection, derived: dict[str, str]) -> None:
+    """Comment each column of a ``derived`` relation (copy -> the table it copies) as its
+    table's column is commented, and forecast.joint_demand's columns."""
+    columns = con.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = 'forecast'"
+    ).fetchall()
+    texts = {(table, column): text for table, column, text in columns if text}
+    texts |= {("joint_demand", column): text for column, text in JOINT_DEMAND_COLUMNS.items()}
+    statements = [
+        f"COMMENT ON COLUMN forecast.{quote(table)}.{quote(column)} IS {literal(text)};"
+        for table, column, _ in columns
+        if table in derived or table == "joint_demand"
+        if (text := texts.get((derived.get(table, table), column)))
+    ]
+    if statements:
+        con.execute("\n".join(statements))
 
 
 def read_staffing(con: duckdb.DuckDBPyConnection, agency_id: str) -> pl.DataFrame:
     """One agency's published shifts, in time order."""
     return read_frame(
         con, "SELECT * FROM forecast.staffing WHERE agency_id = ? ORDER BY shift_start, area_id", [agency_id]
+    )
+
+
+def read_shift_totals(con: duckdb.DuckDBPyConnection, agency_id: str) -> pl.DataFrame:
+    """One agency's published shift totals (forecast.shift_totals), in time order."""
+    return read_frame(
+        con,
+        "SELECT * FROM forecast.shift_totals WHERE agency_id = ? ORDER BY shift_start, shift_name",
+        [agency_id],
     )
 
 
