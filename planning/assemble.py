@@ -53,7 +53,7 @@ class PublicationInputs:
 
 @dataclass(frozen=True)
 class Publication:
-    tables: dict[str, pl.DataFrame]  # published table name (warehouse.publish.PUBLISHED) -> rows
+    tables: dict[str, pl.DataFrame]  # published table name (warehouse.published.PUBLISHED) -> rows
     record: dict  # the meta.publications row
     pages: dict[str, str]  # agency id -> report page HTML
 

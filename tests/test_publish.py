@@ -17,6 +17,7 @@ from jointcast.cli import app
 from jointcast.config import load_settings
 from tests.test_ingest import _query
 from warehouse.db import literal
+from warehouse.published import PUBLISHED
 
 AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
 runner = CliRunner()
@@ -40,9 +41,9 @@ def _state(root) -> dict:
         "publications": _query(_config(root), "SELECT count(*) FROM meta.publications")[0][0],
         "history": _query(_config(root), "SELECT count(*) FROM forecast.history")[0][0],
         **{
-            table: _query(_config(root), f"SELECT sha256(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY {key}))"
-                                         f" FROM forecast.{table} t")[0][0]
-            for table, key in warehouse.publish.PUBLISHED.items()
+            table.name: _query(_config(root), f"SELECT sha256(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY "
+                                              f"{table.key})) FROM forecast.{table.name} t")[0][0]
+            for table in PUBLISHED
         },
     }  # fmt: skip
 
@@ -110,7 +111,7 @@ def test_every_area_of_the_forecast_is_published_with_its_centroid(published_wor
     assert set(areas["derived_from"]) == {"column"} and areas["geometry"].is_null().all()
     assert (areas["name"] == areas["area_id"]).all()
     [log] = _frame(published_workspace, "SELECT * FROM meta.publications").to_dicts()
-    assert set(json.loads(log["checksums"])) == set(warehouse.publish.PUBLISHED) >= {"areas", "shift_totals"}
+    assert set(json.loads(log["checksums"])) == {t.name for t in PUBLISHED} >= {"areas", "shift_totals"}
     assert json.loads(log["row_counts"])["areas"] == areas.height
     assert json.loads(log["checksums"])["areas"] == _state(published_workspace)["areas"]
 

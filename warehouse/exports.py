@@ -19,6 +19,7 @@ from typing import Literal
 import duckdb
 
 from warehouse.db import literal, transaction
+from warehouse.published import PUBLISHED
 
 Format = Literal["parquet", "csv"]
 
@@ -29,13 +30,13 @@ class ExportError(ValueError):
 
 def _queries(agency: str) -> dict[str, str]:
     mine = literal(agency)
+    tables = {
+        table.name: f"SELECT * FROM forecast.{table.name} WHERE agency_id = {mine} ORDER BY {table.key}"
+        for table in PUBLISHED
+        if table.exported
+    }
     return {
-        "demand": f"SELECT * FROM forecast.demand WHERE agency_id = {mine} ORDER BY area_id, bucket_start",
-        "staffing": f"SELECT * FROM forecast.staffing WHERE agency_id = {mine} ORDER BY shift_start, area_id",
-        "shift_totals": (
-            f"SELECT * FROM forecast.shift_totals WHERE agency_id = {mine} ORDER BY shift_start, shift_name"
-        ),
-        "areas": f"SELECT * FROM forecast.areas WHERE agency_id = {mine} ORDER BY area_id",
+        **tables,
         "overrides": f"SELECT * FROM forecast.overrides WHERE agency_id = {mine} ORDER BY override_id",
         "joint_demand": f"""
             SELECT area_id, bucket_start, incident_type, lead_agency, supporting_agencies,

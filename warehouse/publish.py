@@ -1,7 +1,7 @@
 """Publishing: the forecast tables, the per-agency views and the publication log, all at once.
 
-A publication replaces the tables of ``PUBLISHED`` (forecast.demand, staffing,
-shift_totals, areas, joint_crosswalk), appends the new vintage to forecast.history and
+A publication replaces the tables of ``PUBLISHED`` (warehouse.published: forecast.demand,
+staffing, shift_totals, areas, joint_crosswalk), appends the new vintage to forecast.history and
 forecast.staffing_history, refreshes the views and their column comments and appends its
 row to meta.publications, in one transaction: any failure leaves every table as it was.
 
@@ -20,17 +20,11 @@ import polars as pl
 
 from warehouse.db import literal, quote, transaction
 from warehouse.features_store import read_frame
+from warehouse.published import PUBLISHED
 
-PUBLISHED = {  # table -> the key its checksum orders rows by
-    "demand": "agency_id, area_id, bucket_start",
-    "staffing": "agency_id, area_id, shift_start",
-    "shift_totals": "agency_id, shift_start, shift_name",
-    "areas": "agency_id, area_id",
-    "joint_crosswalk": "agency_id, area_id, incident_type, lead_area_id",
-}
-AGENCY_VIEWS = ("demand", "staffing", "shift_totals")
+AGENCY_VIEWS = tuple(table.name for table in PUBLISHED if table.agency_view)
 """forecast.<agency_id>_<kind>: one agency's rows of forecast.<kind>."""
-HISTORIES = {"demand": "history", "staffing": "staffing_history"}
+HISTORIES = {table.name: table.history for table in PUBLISHED if table.history}
 JOINT_DEMAND_VIEW = """
 CREATE OR REPLACE VIEW forecast.joint_demand AS
 WITH demand AS (
@@ -139,11 +133,13 @@ def write_publication(
     ``tables`` maps "demand", "staffing" and "joint_crosswalk" to their frames; ``record``
     holds meta.publications' descriptive columns. Returns the record as logged.
     """
+    if missing := [t.name for t in PUBLISHED if t.name not in tables]:
+        raise ValueError(f"a publication needs every published table; missing {missing}")
     with transaction(con):
-        for name, frame in tables.items():
-            con.register("_frame", frame.to_arrow())
-            con.execute(f"DELETE FROM forecast.{name}")
-            con.execute(f"INSERT INTO forecast.{name} BY NAME SELECT * FROM _frame")
+        for table in PUBLISHED:
+            con.register("_frame", tables[table.name].to_arrow())
+            con.execute(f"DELETE FROM forecast.{table.name}")
+            con.execute(f"INSERT INTO forecast.{table.name} BY NAME SELECT * FROM _frame")
             con.unregister("_frame")
         vintage = record["publication_id"]
         for current, history in HISTORIES.items():
@@ -153,12 +149,12 @@ def write_publication(
             )
         refresh_views(con, agencies)
         counts, checksums = {}, {}
-        for name, key in PUBLISHED.items():
-            rows = f"string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY {key})"
+        for table in PUBLISHED:
+            rows = f"string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY {table.key})"
             count, checksum = con.execute(
-                f"SELECT count(*), sha256(coalesce({rows}, '')) FROM forecast.{name} t"
+                f"SELECT count(*), sha256(coalesce({rows}, '')) FROM forecast.{table.name} t"
             ).fetchone()
-            counts[name], checksums[name] = count, checksum
+            counts[table.name], checksums[table.name] = count, checksum
         logged = {**record, "row_counts": counts, "checksums": checksums}
         columns = list(logged)
         values = [json.dumps(v, default=str) if isinstance(v, dict) else v for v in logged.values()]
