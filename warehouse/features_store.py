@@ -45,7 +45,7 @@ def write_features(
     model_input_bands: Iterable[pl.DataFrame],
     inputs_digest: str | None = None,
 ) -> dict[str, int]:
-    """Replace the features.* tables and core's joint_event_id in one transaction.
+    """Replace the features.* tables (joint links included) in one transaction.
 
     Model inputs arrive one horizon band at a time, so only one band is in memory. The
     ``inputs_digest`` they were built from is recorded in the same transaction.
@@ -53,16 +53,10 @@ def write_features(
     counts = {}
     with transaction(con):
         con.register("_links", joint_events.to_arrow())
+        con.execute("DELETE FROM features.joint_links")
         con.execute(
-            """
-            UPDATE core.incidents SET joint_event_id = l.joint_event_id
-            FROM (
-                SELECT i.incident_key, l.joint_event_id FROM core.incidents i
-                LEFT JOIN _links l USING (incident_key)
-            ) l
-            WHERE core.incidents.incident_key = l.incident_key
-              AND core.incidents.joint_event_id IS DISTINCT FROM l.joint_event_id
-            """
+            "INSERT INTO features.joint_links SELECT incident_key, joint_event_id FROM _links"
+            " WHERE joint_event_id IS NOT NULL"
         )
         con.unregister("_links")
         for name, frame in tables.items():

@@ -25,8 +25,9 @@ from warehouse.raw_store import batch_path, batch_rows_sql
 CORE_COLUMNS = (
     "incident_key", "agency_id", "feed_id", "source_incident_id", "incident_type",
     "source_type", "call_source", "priority", "received_at", "dispatched_at", "on_scene_at",
-    "cleared_at", "area_id", "lat", "lon", "joint_event_id", "batch_id", "row_number",
+    "cleared_at", "area_id", "lat", "lon", "batch_id", "row_number",
 )  # fmt: skip
+"""core.incident_records' columns (core.incidents adds the features stage's joint_event_id)."""
 
 # Common field -> the staged text column that holds the mapped source column's value.
 _STAGED_TEXT = {
@@ -161,14 +162,16 @@ def promote_batch(
         SELECT agency_id || ':' || source_incident_id AS incident_key, agency_id,
             {literal(feed.id)} AS feed_id, source_incident_id, incident_type, source_type,
             call_source, priority, received_at, dispatched_at, on_scene_at, cleared_at,
-            area_id, lat, lon, CAST(NULL AS VARCHAR) AS joint_event_id,
+            area_id, lat, lon,
             CAST({int(batch.batch_id)} AS BIGINT) AS batch_id, _row_number AS row_number
         FROM _staged WHERE len(parse_reasons) = 0
         """
     )
-    con.execute("DELETE FROM core.incidents WHERE incident_key IN (SELECT incident_key FROM _accepted)")
+    con.execute(
+        "DELETE FROM core.incident_records WHERE incident_key IN (SELECT incident_key FROM _accepted)"
+    )
     loaded = con.execute(
-        f"INSERT INTO core.incidents ({columns}) SELECT {columns} FROM _accepted"
+        f"INSERT INTO core.incident_records ({columns}) SELECT {columns} FROM _accepted"
     ).fetchone()[0]
     con.execute("DROP TABLE _accepted")
     return loaded, quarantined
