@@ -49,10 +49,11 @@ def lead_hours(origin: datetime) -> pl.Expr:
     return ((pl.col("bucket_start") - pl.lit(origin)).dt.total_hours() + 1).cast(pl.Int32)
 
 
-def forecast_rows(
+def fold_rows(
     inputs: pl.DataFrame, origin: datetime, horizon_hours: int, bands: tuple[int, ...]
 ) -> pl.DataFrame:
-    """For each series and lead time 1..horizon, the row of the band that lead time uses."""
+    """The rows a fold from ``origin`` scores: for each series and lead time 1..horizon, the row of
+    the band that lead time uses (models.forecasting.forecast_rows starts each agency at its data end)."""
     window = inputs.filter(pl.col("bucket_start") >= origin).with_columns(horizon=lead_hours(origin))
     return window.filter(pl.col("horizon") <= horizon_hours, pl.col("min_lag") == band_expr(bands))
 
@@ -98,7 +99,7 @@ def fold_forecast(
         f"{len(training):,}",
     )
     booster, categories = train_forecaster(training, params)
-    rows = forecast_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
+    rows = fold_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
     return rows.select(
         "agency_id",
         "area_id",
