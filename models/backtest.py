@@ -19,8 +19,9 @@ from functools import partial
 import polars as pl
 
 from features.model_inputs import TARGET
+from models.demand_model import untrained
 from models.distribution import dispersions, with_quantiles
-from models.forecaster import ModelParameters, predict_mean, train_forecaster
+from models.parameters import ModelParameters
 
 log = logging.getLogger(__name__)
 SHIFT_HOURS = 8
@@ -98,7 +99,7 @@ def fold_forecast(
         f"{fold.origin:%Y-%m-%d %H:%M}",
         f"{len(training):,}",
     )
-    booster, categories = train_forecaster(training, params)
+    model = untrained(params).fit(training)
     rows = fold_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
     return rows.select(
         "agency_id",
@@ -108,7 +109,7 @@ def fold_forecast(
         "min_lag",
         pl.lit(fold.origin).alias("origin"),
         pl.col(TARGET).cast(pl.Float64).alias("actual"),
-        pl.Series("mean", predict_mean(booster, rows, categories)),
+        pl.Series("mean", model.predict_mean(rows)),
         pl.col("lag_week_1").cast(pl.Float64).alias("seasonal_naive"),
         pl.col("how_mean_4").cast(pl.Float64),
     )  # fmt: skip
