@@ -86,8 +86,8 @@ def run(data: Path, workspace: Path) -> dict:
     from expectations.validate import validate_feed
     from features.build import FeatureParameters, build_features
     from jointcast.config import load_settings
-    from models.forecaster import ModelParameters
     from models.metrics import point_scores
+    from models.parameters import ModelParameters
     from models.training import backtest_only
     from warehouse.db import open_warehouse
     from warehouse.features_store import read_frame, write_features

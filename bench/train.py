@@ -23,7 +23,7 @@ from bench.harness import emit, run_isolated, save
 def _time_training(inputs: pl.DataFrame, end, truth) -> dict:
     import resource
 
-    from models.forecaster import ModelParameters
+    from models.parameters import ModelParameters
     from models.training import train_and_backtest
 
     started = time.perf_counter()

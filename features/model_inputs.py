@@ -10,7 +10,6 @@ from features.calendar import CALENDAR_COLUMNS, calendar_features, event_feature
 from features.history import HISTORY_FEATURES, agency_history, history_features
 from features.panel import BUCKET, KEYS, SERIES, aligned, extend_panel, hour_key, series_number
 
-CATEGORICAL = ("agency_id", "area_id")
 TARGET = "incidents"
 
 
@@ -122,7 +121,7 @@ def model_features(
 
 
 FEATURES = (
-    *CATEGORICAL,
+    *SERIES,
     "min_lag",
     *HISTORY_FEATURES,
     "agency_how_mean_4", "agency_mean_168", "agency_mean_672", "area_share",

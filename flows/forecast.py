@@ -22,7 +22,7 @@ def forecast_flow(settings: Settings) -> dict:
     """
     from features.history import horizon_bands
     from models import tracking
-    from models.forecasting import ModelForecast, forecast_demand
+    from models.forecasting import ModelForecast, forecast_demand, unmatched_features
     from planning.provenance import Provenance, forecast_digest
     from warehouse.model_store import data_end, read_forecast_inputs
     from warehouse.publish import latest_publication
@@ -31,7 +31,7 @@ def forecast_flow(settings: Settings) -> dict:
     tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
     name, horizon = settings.mlflow.registered_model, settings.forecast.horizon_hours
     try:
-        booster, champion = tracking.load_champion(name)
+        model, champion = tracking.load_champion(name)
     except LookupError as exc:
         return failed("forecast", [f"forecast: {exc}"])
     with warehouse(settings) as con:
@@ -48,20 +48,18 @@ def forecast_flow(settings: Settings) -> dict:
         log.info("forecast: %s version %s on the same data: the forecast of publication %d stands",
                  name, champion.version, latest["forecast_of"])  # fmt: skip
         return publish_current(settings, trigger="forecast")
+    unmatched = unmatched_features(model, inputs.columns, f"the champion (version {champion.version})")
+    if unmatched is not None:
+        return failed("forecast", [f"forecast: {unmatched}"])
     alphas = tracking.load_dispersion(champion.run_id)
-    try:
-        categories = tracking.load_categories(champion.run_id)
-    except LookupError as exc:
-        return failed("forecast", [f"forecast: champion version {champion.version}: {exc}"])
     log.info("forecast: %d hours ahead with %s version %s", horizon, name, champion.version)
     per_agency = partial(
         forecast_demand,
-        booster,
+        model,
         data_as_of=data_as_of,
         horizon_hours=horizon,
         bands=horizon_bands(horizon),
         hourly_alphas=alphas.get("hourly", {}),
-        categories=categories,
     )
     agencies = sorted(inputs["agency_id"].unique())
     parts = task_mapper(per_agency, [inputs.filter(pl.col("agency_id") == agency) for agency in agencies])

@@ -118,9 +118,8 @@ def _log(settings: Settings, result, register: bool):
         training_data=result.training_data,
         dataset_name="model_inputs",
         dataset_source=f"{settings.warehouse_path}#features.model_inputs",
-        booster=result.booster if register else None,
+        model=result.model if register else None,
         example=result.example if register else None,
-        categories=result.categories if register else None,
         registered_model=settings.mlflow.registered_model if register else None,
     )
 

@@ -20,8 +20,9 @@ from functools import partial
 import polars as pl
 
 from features.model_inputs import TARGET
+from models.demand_model import untrained
 from models.distribution import dispersions, with_quantiles
-from models.forecaster import ModelParameters, predict_mean, train_forecaster
+from models.parameters import ModelParameters
 
 log = logging.getLogger(__name__)
 SHIFT_HOURS = 8
@@ -50,10 +51,11 @@ def lead_hours(origin: datetime) -> pl.Expr:
     return ((pl.col("bucket_start") - pl.lit(origin)).dt.total_hours() + 1).cast(pl.Int32)
 
 
-def forecast_rows(
+def fold_rows(
     inputs: pl.DataFrame, origin: datetime, horizon_hours: int, bands: tuple[int, ...]
 ) -> pl.DataFrame:
-    """For each series and lead time 1..horizon, the row of the band that lead time uses."""
+    """The rows a fold from ``origin`` scores: for each series and lead time 1..horizon, the row of
+    the band that lead time uses (models.forecasting.forecast_rows starts each agency at its data end)."""
     window = inputs.filter(pl.col("bucket_start") >= origin).with_columns(horizon=lead_hours(origin))
     return window.filter(pl.col("horizon") <= horizon_hours, pl.col("min_lag") == band_expr(bands))
 
@@ -98,8 +100,8 @@ def fold_forecast(
         f"{fold.origin:%Y-%m-%d %H:%M}",
         f"{len(training):,}",
     )
-    booster, categories = train_forecaster(training, params)
-    rows = forecast_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
+    model = untrained(params).fit(training)
+    rows = fold_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
     return rows.select(
         "agency_id",
         "area_id",
@@ -108,7 +110,7 @@ def fold_forecast(
         "min_lag",
         pl.lit(fold.origin).alias("origin"),
         pl.col(TARGET).cast(pl.Float64).alias("actual"),
-        pl.Series("mean", predict_mean(booster, rows, categories)),
+        pl.Series("mean", model.predict_mean(rows)),
         pl.col("lag_week_1").cast(pl.Float64).alias("seasonal_naive"),
         pl.col("how_mean_4").cast(pl.Float64),
     )  # fmt: skip

@@ -1,10 +1,11 @@
-"""Why this number: each forecast's top reasons, from LightGBM's own feature contributions.
+"""Why this number: each forecast's top reasons, from the model's own feature contributions.
 
-``pred_contrib`` splits each prediction into one contribution per feature plus the
-model's baseline, exactly (TreeSHAP). The demand model's Poisson objective works on the
-log of the mean, so a contribution c multiplies the forecast by exp(c): a planner reads
-it as a percentage of a typical hour ("same hour last week +35%"). Related features
-(the hour of day and of the week, say) are one reason, summed before ranking.
+The demand model's ``explain`` splits each prediction into one contribution per feature
+plus the model's baseline, exactly (LightGBM's ``pred_contrib``: TreeSHAP). Its Poisson
+objective works on the log of the mean, so a contribution c multiplies the forecast by
+exp(c): a planner reads it as a percentage of a typical hour ("same hour last week +35%").
+Related features (the hour of day and of the week, say) are one reason, summed before
+ranking.
 
 What sets an area's usual level (which area and agency it is, its share of the agency,
 the last four weeks) says that a quiet area is quiet; planners know that. Those are left
@@ -13,9 +14,8 @@ out of the ranking, so the drivers say why this hour differs from the area's usu
 
 from __future__ import annotations
 
-import lightgbm as lgb
 import numpy as np
-import pandas as pd
+import polars as pl
 
 LEVEL = "area's usual level"
 REASONS = {
@@ -58,12 +58,15 @@ def reason(feature: str) -> str:
     return REASONS.get(feature, feature.replace("_", " "))
 
 
-def contributions(booster: lgb.Booster, design: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    """Log-scale contributions per reason (columns, in first-seen feature order) for each row."""
-    raw = booster.predict(design, pred_contrib=True)[:, :-1]  # the last column is the baseline
+def by_reason(contributions: pl.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Log-scale contributions per reason (columns, in first-seen feature order) for each row.
+
+    ``contributions`` is a DemandModel's ``explain``: one column per feature.
+    """
+    raw = contributions.to_numpy()
     names: list[str] = []
     index = []
-    for feature in booster.feature_name():
+    for feature in contributions.columns:
         label = reason(feature)
         if label not in names:
             names.append(label)
@@ -86,6 +89,6 @@ def top_drivers(names: list[str], grouped: np.ndarray, top: int = 3) -> list[str
     ]
 
 
-def explain(booster: lgb.Booster, design: pd.DataFrame, top: int = 3) -> list[str]:
-    names, grouped = contributions(booster, design)
-    return top_drivers(names, grouped, top)
+def drivers(contributions: pl.DataFrame, top: int = 3) -> list[str]:
+    """Per row of a DemandModel's ``explain``, its ``top`` reasons (see ``top_drivers``)."""
+    return top_drivers(*by_reason(contributions), top)

@@ -3,23 +3,26 @@
 Each agency's forecast starts at the end of its own observed data (a late feed starts
 later), and each hour ahead uses the horizon band its lead time allows, exactly as the
 backtest scored it. Quantiles come from the count distribution with the dispersion the
-backtest measured. Pure: frames and the booster in, frames out.
+backtest measured. Pure: frames and the model in, frames out.
+
+The model reads its inputs by name, so what it needs is what it was trained on:
+``unmatched_features`` says, in one line, when the warehouse's model inputs no longer
+provide exactly those features (a feature added, dropped or renamed since).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import lightgbm as lgb
-import numpy as np
 import polars as pl
 
 from features.panel import SERIES
 from models.backtest import band_expr
+from models.demand_model import DemandModel
 from models.distribution import with_quantiles
-from models.drivers import explain
-from models.forecaster import design_matrix
+from models.drivers import drivers
 
 QUANTILES = (0.1, 0.5, 0.9)  # the published p10, p50 and p90
 
@@ -50,14 +53,29 @@ def forecast_rows(
     )
 
 
+def unmatched_features(model: DemandModel, columns: Iterable[str], name: str) -> str | None:
+    """Why ``model`` (called ``name``) cannot forecast from model inputs with these ``columns``,
+    in one line, or None when they provide exactly the features it was trained on."""
+    trained, provided = model.features, model.features_from(columns)
+    lacking = [f for f in trained if f not in provided]
+    new = [f for f in provided if f not in trained]
+    if not lacking and not new:
+        return None
+    said = []
+    if lacking:
+        said.append(f"was trained on features the warehouse's model inputs lack ({', '.join(lacking)})")
+    if new:
+        said.append(f"was not trained on features the model inputs now have ({', '.join(new)})")
+    return f"{name} {' and '.join(said)}: run `jointcast train`"
+
+
 def forecast_demand(
-    booster: lgb.Booster,
+    model: DemandModel,
     inputs: pl.DataFrame,
     data_as_of: dict[str, datetime],
     horizon_hours: int,
     bands: tuple[int, ...],
     hourly_alphas: dict[str, float],
-    categories: dict[str, list[str]],
 ) -> ModelForecast:
     """Mean, p10/p50/p90 and the top three drivers of every series x hour ahead.
 
@@ -67,11 +85,10 @@ def forecast_demand(
     rows = forecast_rows(inputs, data_as_of, horizon_hours, bands)
     if rows.is_empty():
         raise ValueError("no hours to forecast: features.model_inputs holds no future rows")
-    design = design_matrix(rows, categories)
-    mean = np.clip(booster.predict(design), 0.0, None)
+    mean = model.predict_mean(rows)
     hourly = rows.select(*SERIES, "bucket_start", "horizon").with_columns(mean=pl.Series(mean))
     hourly = with_quantiles(hourly, hourly_alphas, QUANTILES).with_columns(
-        _published_quantiles(), drivers=pl.Series(explain(booster, design), dtype=pl.String)
+        _published_quantiles(), drivers=pl.Series(drivers(model.explain(rows)), dtype=pl.String)
     )
     agencies = set(inputs["agency_id"].unique())
     return ModelForecast(hourly, {agency: end for agency, end in data_as_of.items() if agency in agencies})

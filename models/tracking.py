@@ -1,5 +1,9 @@
 """MLflow in one place: runs, the model with its signature, datasets, the registry and aliases.
 
+The model is a models.demand_model.DemandModel, logged in its own MLflow flavor (LightGBM's
+today, so `mlflow models serve` takes plain JSON rows) beside the two things needed to use
+it on model-input rows: its ordered feature list and its categorical levels.
+
 The registered model gets a new version per training with the alias ``challenger``; it
 takes ``champion`` only when it beats the current champion on the same backtest folds
 and beats seasonal naive. The decision and both scores are tags on the version.
@@ -7,6 +11,7 @@ and beats seasonal naive. The decision and both scores are tags on the version.
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import tempfile
@@ -16,18 +21,18 @@ from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightgbm as lgb
 import mlflow
-import pandas as pd
 import polars as pl
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
+from models.demand_model import DemandModel, restore
 from models.registry import CHAMPION, INPUTS_DIGEST, Champion, current_champion  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 CATEGORIES = "model_categories.json"  # the levels behind the model's integer-coded categoricals
+FEATURE_LIST = "model_features.json"  # {"features": [...]}: the model's features, in the order it reads them
 for pattern in (
     r"Hint: Inferred schema contains integer column",
     r"The specified dataset source can be interpreted in multiple ways",
@@ -87,12 +92,12 @@ def log_results(
     training_data: pl.DataFrame,
     dataset_name: str,
     dataset_source: str,
-    booster: lgb.Booster | None = None,
-    example: pd.DataFrame | None = None,
-    categories: dict[str, list[str]] | None = None,
+    model: DemandModel | None = None,
+    example: pl.DataFrame | None = None,
     registered_model: str | None = None,
 ) -> LoggedRun:
-    """Into the active run: metrics, plots, tables, data lineage and (optionally) the model."""
+    """Into the active run: metrics, plots, tables, data lineage and (optionally) the model, its
+    features and categorical levels; ``example`` is a few model-input rows (the input example)."""
     from models.plots import close
 
     run = mlflow.active_run()
@@ -112,11 +117,11 @@ def log_results(
     )
     mlflow.log_input(dataset, context="training")
     model_uri = version = None
-    if categories is not None:
-        mlflow.log_dict(categories, CATEGORIES)
-    if booster is not None and example is not None:
+    if model is not None and example is not None:
+        mlflow.log_dict(model.categories, CATEGORIES)
+        mlflow.log_dict({"features": list(model.features)}, FEATURE_LIST)
         with _quiet_registry():
-            info = _log_model(booster, example, registered_model)
+            info = _log_model(model, example, registered_model)
         model_uri = info.model_uri
         version = None if info.registered_model_version is None else str(info.registered_model_version)
     return LoggedRun(run.info.run_id, model_uri, version)
@@ -131,15 +136,21 @@ def _quiet_registry() -> Iterator[None]:
         log.debug("mlflow: %s", line)
 
 
-def _log_model(booster: lgb.Booster, example: pd.DataFrame, registered_model: str | None):
-    return mlflow.lightgbm.log_model(
-        booster,
+def _log_model(model: DemandModel, example: pl.DataFrame, registered_model: str | None):
+    table = model.table(example)
+    return _flavor(model.flavor).log_model(
+        model.native,
         name="model",
-        signature=infer_signature(example, booster.predict(example)),
-        input_example=example,
+        signature=infer_signature(table, model.predict_mean(example)),
+        input_example=table,
         registered_model_name=registered_model,
-        pip_requirements=[f"lightgbm=={lgb.__version__}", "pandas", "numpy"],
+        pip_requirements=model.requirements,
     )
+
+
+def _flavor(name: str):
+    """MLflow's module for a flavor: ``mlflow.lightgbm`` for "lightgbm"."""
+    return importlib.import_module(f"mlflow.{name}")
 
 
 def set_run_tags(tags: dict[str, str]) -> None:
@@ -151,13 +162,33 @@ def describe_run(run_id: str, text: str) -> None:
     MlflowClient().set_tag(run_id, "mlflow.note.content", text)
 
 
-def load_champion(registered_model: str) -> tuple[lgb.Booster, Champion]:
+def load_champion(registered_model: str) -> tuple[DemandModel, Champion]:
+    """The champion version as a DemandModel, with the features and levels it was fitted on."""
     champion = current_champion(registered_model)
     if champion is None:
         raise LookupError(
             f"registered model '{registered_model}' has no '{CHAMPION}' version: run `jointcast train`"
         )
-    return mlflow.lightgbm.load_model(f"models:/{registered_model}@{CHAMPION}"), champion
+    uri = f"models:/{registered_model}/{champion.version}"
+    flavors = mlflow.models.get_model_info(uri).flavors
+    flavor = next((f for f in flavors if f != "python_function"), "python_function")
+    native = _flavor(flavor).load_model(uri)
+    try:
+        categories = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{CATEGORIES}")
+    except mlflow.exceptions.MlflowException as exc:
+        raise LookupError(
+            f"champion version {champion.version}: run {champion.run_id} has no {CATEGORIES}: "
+            "retrain with `jointcast train`"
+        ) from exc
+    return restore(flavor, native, categories, _logged_features(champion.run_id)), champion
+
+
+def _logged_features(run_id: str) -> list[str] | None:
+    """A run's logged feature list; None for a model logged before the list was."""
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{FEATURE_LIST}")["features"]
+    except mlflow.exceptions.MlflowException:
+        return None
 
 
 def load_dispersion(run_id: str) -> dict[str, dict[str, float]]:
@@ -168,11 +199,3 @@ def load_dispersion(run_id: str) -> dict[str, dict[str, float]]:
     for grain, agency, alpha in table.select("grain", "agency_id", "alpha").iter_rows():
         alphas.setdefault(grain, {})[agency] = float(alpha)
     return alphas
-
-
-def load_categories(run_id: str) -> dict[str, list[str]]:
-    """The categorical levels a training run's model was fitted with."""
-    try:
-        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{CATEGORIES}")
-    except mlflow.exceptions.MlflowException as exc:
-        raise LookupError(f"run {run_id} has no {CATEGORIES}: retrain with `jointcast train`") from exc

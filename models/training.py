@@ -1,6 +1,6 @@
 """Training as reviewers see it: a backtest on rolling origins, then the model on all data.
 
-Pure apart from the LightGBM fits: frames in; booster, metrics, charts and tables out.
+Pure apart from the model fits: frames in; the model, metrics, charts and tables out.
 The caller (flows/) reads the warehouse and logs to MLflow.
 """
 
@@ -10,13 +10,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import lightgbm as lgb
-import pandas as pd
 import polars as pl
 
 from features.history import horizon_bands
 from models.backtest import Backtest, Mapper, in_order, make_folds, run_backtest, training_rows
-from models.forecaster import design_matrix, feature_importance, train_forecaster
+from models.demand_model import DemandModel, untrained
 from models.metrics import evaluate
 from models.parameters import ModelParameters
 from models.plots import backtest_chart, feature_importance_chart
@@ -30,12 +28,11 @@ class InsufficientHistory(ValueError):
 
 @dataclass
 class TrainingResult:
-    booster: lgb.Booster
-    categories: dict[str, list[str]]
+    model: DemandModel
     backtest: Backtest
     metrics: dict[str, float]
     folds_digest: str
-    example: pd.DataFrame
+    example: pl.DataFrame  # a few training rows: the logged model's input example
     training_data: pl.DataFrame
 
 
@@ -107,14 +104,12 @@ def train_and_backtest(
     if progress:
         progress("train: final model on all data")
     rows = training_rows(inputs, data_end, params.train_days)
-    booster, categories = train_forecaster(rows, params)
     return TrainingResult(
-        booster=booster,
-        categories=categories,
+        model=untrained(params).fit(rows),
         backtest=backtest,
         metrics=metrics,
         folds_digest=folds_digest(origins, data_digest),
-        example=design_matrix(rows.head(5), categories),
+        example=rows.head(5),
         training_data=rows,
     )
 
@@ -131,7 +126,7 @@ def decide(metrics: dict[str, float], champion_wape: float | None) -> Decision:
 
 
 def charts(result: TrainingResult, quantiles: tuple[float, ...]) -> dict[str, object]:
-    figures = {"feature_importance": feature_importance_chart(feature_importance(result.booster))}
+    figures = {"feature_importance": feature_importance_chart(result.model.feature_importance())}
     agency_hourly = result.backtest.grains["agency_hourly"]
     for agency in sorted(agency_hourly["agency_id"].unique()):
         figures[f"backtest_{agency}"] = backtest_chart(agency_hourly, agency, quantiles)
@@ -151,6 +146,6 @@ def tables(result: TrainingResult) -> dict[str, pl.DataFrame]:
     )
     return {
         "metrics": metrics,
-        "feature_importance": feature_importance(result.booster),
+        "feature_importance": result.model.feature_importance(),
         "dispersion": alphas,
     }

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.backtest import forecast_rows, make_folds
+from models.backtest import fold_rows, make_folds
 from models.distribution import count_quantiles, dispersion, interval_coverage
 from models.metrics import point_scores
 from models.training import decide
@@ -56,7 +56,7 @@ def test_each_lead_time_uses_the_freshest_band_allowed():
         "bucket_start": [t for t in hours for _ in (24, 168, 336)],
         "min_lag": [b for _ in hours for b in (24, 168, 336)],
     }).with_columns(pl.col("min_lag").cast(pl.Int16))  # fmt: skip
-    rows = forecast_rows(inputs, origin, 336, (24, 168, 336)).sort("horizon")
+    rows = fold_rows(inputs, origin, 336, (24, 168, 336)).sort("horizon")
     assert rows.height == 336
     assert rows["horizon"].to_list() == list(range(1, 337))
     bands = dict(zip(rows["horizon"], rows["min_lag"], strict=True))

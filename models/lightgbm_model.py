@@ -1,0 +1,110 @@
+"""The demand model in LightGBM: one global booster over every series and horizon band.
+
+A Poisson objective fits the mean count of each agency x area x hour; the horizon band
+(``min_lag``) is a feature, so one model serves every horizon with the freshest history
+that horizon allows. Agency and series are categorical features. The one module that
+imports LightGBM: everything else goes through models.demand_model's ``DemandModel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from features.model_inputs import FEATURES, SERIES, TARGET
+from models.parameters import ModelParameters
+
+CATEGORICAL = ("agency_id", "series_id")
+MODEL_FEATURES = (*CATEGORICAL, *(f for f in FEATURES if f not in SERIES))
+DERIVED = {"series_id": SERIES}  # a model feature made from model-input columns
+
+
+def category_levels(frame: pl.DataFrame) -> dict[str, list[str]]:
+    """The levels of each categorical feature in ``frame``, sorted: a model's fixed encoding."""
+    keyed = frame.select(agency_id="agency_id", series_id=pl.col("agency_id") + ":" + pl.col("area_id"))
+    return {column: sorted(keyed[column].unique().drop_nulls().to_list()) for column in CATEGORICAL}
+
+
+def design_matrix(
+    frame: pl.DataFrame, features: tuple[str, ...], categories: dict[str, list[str]]
+) -> pd.DataFrame:
+    """The model's input table, all numbers, columns in ``features`` order: each categorical as its
+    index in the model's levels.
+
+    Integer codes, not pandas categories, so the table survives a JSON round trip (MLflow's
+    serving input) unchanged; a level the model never saw is -1, which LightGBM reads as missing.
+    """
+    table = frame.with_columns(series_id=pl.col("agency_id") + ":" + pl.col("area_id")).select(features)
+    codes = [
+        pl.col(column).replace_strict(levels, list(range(len(levels))), default=-1, return_dtype=pl.Int32)
+        for column, levels in categories.items()
+    ]
+    return table.with_columns(*codes, pl.col(pl.Boolean).cast(pl.Int8)).to_pandas()
+
+
+@dataclass(frozen=True)
+class LightGBMDemandModel:
+    """models.demand_model.DemandModel in LightGBM; ``booster`` is None until fitted."""
+
+    params: ModelParameters = ModelParameters()
+    booster: lgb.Booster | None = None
+    features: tuple[str, ...] = MODEL_FEATURES
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    flavor: ClassVar[str] = "lightgbm"
+
+    @classmethod
+    def restore(
+        cls, booster: lgb.Booster, categories: dict[str, list[str]], features: list[str] | None = None
+    ) -> LightGBMDemandModel:
+        """A logged booster as a model; with no logged feature list, the booster's own feature names.
+
+        Its ``params`` are the defaults: they matter only to ``fit``, and a logged model's own are
+        its run's parameters."""
+        return cls(booster=booster, features=tuple(features or booster.feature_name()), categories=categories)
+
+    @property
+    def native(self) -> lgb.Booster:
+        if self.booster is None:
+            raise ValueError("the demand model is not fitted yet")
+        return self.booster
+
+    @property
+    def requirements(self) -> list[str]:
+        return [f"lightgbm=={lgb.__version__}", "pandas", "numpy"]
+
+    def fit(self, rows: pl.DataFrame) -> LightGBMDemandModel:
+        observed = rows.filter(pl.col(TARGET).is_not_null())
+        categories = category_levels(observed)
+        table = design_matrix(observed, self.features, categories)
+        categorical = [c for c in CATEGORICAL if c in self.features]
+        dataset = lgb.Dataset(table, label=observed[TARGET].to_numpy(), categorical_feature=categorical)
+        booster = lgb.train(self.params.lightgbm(), dataset, num_boost_round=self.params.num_boost_round)
+        return replace(self, booster=booster, categories=categories)
+
+    def predict_mean(self, rows: pl.DataFrame) -> np.ndarray:
+        return np.clip(self.native.predict(self.table(rows)), 0.0, None)
+
+    def explain(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """LightGBM's ``pred_contrib`` (exact TreeSHAP), without its last column, the baseline."""
+        raw = self.native.predict(self.table(rows), pred_contrib=True)[:, :-1]
+        return pl.DataFrame(raw, schema=list(self.features), orient="row")
+
+    def feature_importance(self) -> pl.DataFrame:
+        return pl.DataFrame({
+            "feature": self.native.feature_name(),
+            "gain": self.native.feature_importance("gain"),
+            "splits": self.native.feature_importance("split"),
+        }).sort("gain", descending=True)  # fmt: skip
+
+    def table(self, rows: pl.DataFrame) -> pd.DataFrame:
+        return design_matrix(rows, self.features, self.categories)
+
+    def features_from(self, columns: Iterable[str]) -> tuple[str, ...]:
+        have = set(columns)
+        return tuple(f for f in MODEL_FEATURES if set(DERIVED.get(f, (f,))) <= have)
