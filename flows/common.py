@@ -54,6 +54,14 @@ def done(stage: str, summary: str) -> None:
     logger().info("%s%s: %s", stage, took, summary)
 
 
+def _start_clock():
+    return _started.set(time.monotonic())
+
+
+def _stop_clock(token) -> None:
+    _started.reset(token)
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
 
@@ -101,14 +109,14 @@ def exclusive(stage: str) -> Callable:
         def locked(*args, **kwargs):
             settings = kwargs.get("settings", args[0] if args else None)
             timeout = settings.orchestration.lock_timeout_seconds
-            token = _started.set(time.monotonic())
+            token = _start_clock()  # a function, not the ContextVar: Dask pickles this closure
             try:
                 with run_lock(settings.warehouse_path, stage, timeout):
                     return function(*args, **kwargs)
             except WarehouseBusy as exc:
                 return failed(stage, [f"{stage}: {exc}"])
             finally:
-                _started.reset(token)
+                _stop_clock(token)
 
         return locked
 
