@@ -20,59 +20,65 @@ def forecast_flow(settings: Settings) -> dict:
     The same champion on the same data gives the same forecast, so it is not recomputed:
     the stage then only republishes if staffing settings, overrides or staleness changed.
     """
-    from features.history import horizon_bands
     from models import tracking
-    from models.forecasting import ModelForecast, forecast_demand, unmatched_features
+    from models.forecasting import unmatched_features
     from planning.provenance import Provenance, forecast_digest
     from warehouse.model_store import data_end, read_forecast_inputs
     from warehouse.publish import latest_publication
 
-    log = logger()
     tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
-    name, horizon = settings.mlflow.registered_model, settings.forecast.horizon_hours
     try:
-        model, champion = tracking.load_champion(name)
+        model, champion = tracking.load_champion(settings.mlflow.registered_model)
+        with warehouse(settings) as con:
+            _check_features(con, settings)
+            identity = forecast_digest(settings, champion.version, data_end(con)[1])
+            latest = latest_publication(con)
+            same = latest is not None and latest["forecast_digest"] == identity
+            inputs, data_as_of = (None, None) if same else read_forecast_inputs(con)
     except LookupError as exc:
         return failed("forecast", [f"forecast: {exc}"])
-    with warehouse(settings) as con:
-        try:
-            _, data_digest = data_end(con)
-        except LookupError as exc:
-            return failed("forecast", [f"forecast: {exc}"])
-        latest = latest_publication(con)
-        identity = forecast_digest(settings, champion.version, data_digest)
-        unchanged = latest is not None and latest["forecast_digest"] == identity
-        if not unchanged:
-            inputs, data_as_of = read_forecast_inputs(con)
-    if unchanged:
-        log.info("forecast: %s version %s on the same data: the forecast of publication %d stands",
-                 name, champion.version, latest["forecast_of"])  # fmt: skip
+    if same:
+        logger().info("forecast: version %s on the same data: the forecast of publication %d stands",
+                      champion.version, latest["forecast_of"])  # fmt: skip
         return publish_current(settings, trigger="forecast")
-    unmatched = unmatched_features(model, inputs.columns, f"the champion (version {champion.version})")
-    if unmatched is not None:
+    if unmatched := unmatched_features(model, inputs.columns, f"the champion (version {champion.version})"):
         return failed("forecast", [f"forecast: {unmatched}"])
     alphas = tracking.load_dispersion(champion.run_id)
-    log.info("forecast: %d hours ahead with %s version %s", horizon, name, champion.version)
+    hourly, ends = _forecast_agencies(settings, model, inputs, data_as_of, alphas, champion.version)
+    provenance = Provenance(settings.mlflow.registered_model, champion.version, champion.run_id, identity,
+                            ends, alphas)  # fmt: skip
+    return publish_model_forecast(settings, hourly, provenance, trigger="forecast")
+
+
+def _check_features(con, settings: Settings) -> None:
+    """The features were built from these settings, data and code (a changed horizon, say, needs
+    new features): else one line saying which stage to run."""
+    from flows.pending import features_inputs
+    from warehouse.stages import recorded_inputs
+
+    if recorded_inputs(con, "features") != features_inputs(con, settings):
+        raise LookupError(
+            "the features were built from other inputs (the config, the data or the code changed "
+            "since): run `jointcast features` first"
+        )
+
+
+def _forecast_agencies(settings: Settings, model, inputs: pl.DataFrame, data_as_of, alphas, version: str):
+    """Each agency's hourly forecast, as tasks (threads or a Dask cluster); rows and data ends."""
+    from features.history import horizon_bands
+    from models.forecasting import ModelForecast, forecast_demand
+
+    horizon = settings.forecast.horizon_hours
+    logger().info("forecast: %d hours ahead with %s version %s", horizon, settings.mlflow.registered_model,
+                  version)  # fmt: skip
     per_agency = partial(
-        forecast_demand,
-        model,
-        data_as_of=data_as_of,
-        horizon_hours=horizon,
-        bands=horizon_bands(horizon),
+        forecast_demand, model, data_as_of=data_as_of, horizon_hours=horizon, bands=horizon_bands(horizon),
         hourly_alphas=alphas.get("hourly", {}),
-    )
+    )  # fmt: skip
     agencies = sorted(inputs["agency_id"].unique())
     parts = task_mapper(per_agency, [inputs.filter(pl.col("agency_id") == agency) for agency in agencies])
-    model = ModelForecast(
+    forecast = ModelForecast(
         pl.concat([part.hourly for part in parts]),
         {k: v for part in parts for k, v in part.data_as_of.items()},
     )
-    provenance = Provenance(
-        model_name=name,
-        model_version=champion.version,
-        mlflow_run_id=champion.run_id,
-        forecast_digest=identity,
-        data_as_of=model.data_as_of,
-        dispersion=alphas,
-    )
-    return publish_model_forecast(settings, model.hourly, provenance, trigger="forecast")
+    return forecast.hourly, forecast.data_as_of
