@@ -77,16 +77,25 @@ def _prepare_environment(verbose: bool = False) -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if verbose else "INFO")  # what the Prefect UI gets
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LineFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    if not verbose:
+        handler.addFilter(_not_prefect_chatter)
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if type(h) is not logging.StreamHandler] + [handler]
     root.setLevel(logging.WARNING)
     for name in LIBRARY_LOGGERS.split(","):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+        if name != "prefect":  # Prefect's own level is PREFECT_LOGGING_LEVEL, for its UI
+            logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _not_prefect_chatter(record: logging.LogRecord) -> bool:
+    """Prefect's own records stay in its UI: run states, server start-up, and the tracebacks of a
+    failed run, whose problem the command says in its `error:` line (`-v` shows them all)."""
+    return not record.name.startswith("prefect") or record.levelno >= logging.CRITICAL
 
 
 def _run_stage(flow: str, settings: Settings, skippable: str | None = None, **kwargs):
