@@ -387,10 +387,11 @@ def demo(
         files, rows = sum(summary.files_per_feed.values()), sum(summary.rows_per_feed.values())
         console.print(f"simulated {days} days of 4 agencies into {out}/: {files} files, {rows:,} rows")
     run(config=config)
+    program = sys.argv[0] if Path(sys.argv[0]).name == "jointcast" else "jointcast"  # as it was run
     console.print(
-        f"\nnext: jointcast --config {config} show staffing --agency city_police   |   "
-        f"jointcast --config {config} quality   |   "
-        f"mlflow ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db   |   "
+        f"\nnext: {program} --config {config} show staffing --agency city_police   |   "
+        f"{program} --config {config} sql   |   "
+        f"{Path(program).with_name('mlflow')} ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db   |   "
         f"open {out}/report/city_police.html",
         soft_wrap=True,
     )
