@@ -388,10 +388,11 @@ def demo(
         console.print(f"simulated {days} days of 4 agencies into {out}/: {files} files, {rows:,} rows")
     run(config=config)
     program = sys.argv[0] if Path(sys.argv[0]).name == "jointcast" else "jointcast"  # as it was run
+    mlflow = Path(program).with_name("mlflow")
     console.print(
         f"\nnext: {program} --config {config} show staffing --agency city_police   |   "
         f"{program} --config {config} sql   |   "
-        f"{Path(program).with_name('mlflow')} ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db   |   "
+        f"{mlflow} ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db   |   "
         f"open {out}/report/city_police.html",
         soft_wrap=True,
     )
