@@ -18,7 +18,10 @@ LOCK_ARGS  := pyproject.toml --extra dev --universal --python-version 3.11 --qui
 # with `make lock-upgrade` (everything) or `make lock UPGRADE="--upgrade-package polars"` (one package).
 UPGRADE ?=
 
-.PHONY: run test bench lint lock lock-upgrade clean browser
+# Fast tests: no servers, browser, subprocess CLI runs, Dask cluster or model training.
+FAST_MARKERS := not integration and not browser and not slow
+
+.PHONY: run test test-fast bench lint lock lock-upgrade clean browser
 
 $(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +54,9 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)"
 
 # Headless Chromium for the report's browser test (tests/browser.py); installed once, with apt.
 browser:
