@@ -69,6 +69,8 @@ def _iso(value: str) -> tuple[str, str]:
     zoned = literal(ISO_ZONED)
     # DuckDB wants the offset right after the time: "01:14:27 -04:00" -> "01:14:27-04:00".
     spelled = f"regexp_replace({_zone_words_as_offsets(value)}, '\\s+([+-]\\d\\d(:?\\d\\d)?)$', '\\1')"
+    # DuckDB 1.5 casts a zoned value only with its seconds: "01:14+00" -> "01:14:00+00".
+    spelled = f"regexp_replace({spelled}, '([T ]\\d\\d:\\d\\d)([Zz+-]|\\s)', '\\1:00\\2')"
     return (
         f"CASE WHEN regexp_matches({value}, {zoned}) THEN try_cast({spelled} AS TIMESTAMPTZ) END",
         f"CASE WHEN NOT regexp_matches({value}, {zoned}) THEN try_cast({value} AS TIMESTAMP) END",
