@@ -3,20 +3,60 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Exact versions of every dependency (dev tools included) that `make run` / `make test` install.
+# pyproject.toml holds the supported ranges; `make lock` turns them into this file.
+LOCK   := requirements.lock
 
-.PHONY: run test bench lint clean browser
+# uv resolves the lock; it lives in a venv of its own so the project's venv holds the locked set only.
+UV_VERSION := 0.13.9
+TOOLS      := $(VENV)/tools
+UV         := $(TOOLS)/bin/uv
+# One lock for Linux, macOS and Windows, Python 3.11 and up (pyproject's requires-python).
+LOCK_ARGS  := pyproject.toml --extra dev --universal --python-version 3.11 --quiet \
+	--custom-compile-command "make lock" -o $(LOCK)
+# `make lock` keeps every pin it can and only resolves what pyproject.toml changed; upgrade on purpose
+# with `make lock-upgrade` (everything) or `make lock UPGRADE="--upgrade-package polars"` (one package).
+UPGRADE ?=
 
-$(STAMP): pyproject.toml
+# Fast tests: no servers, browser, subprocess CLI runs, Dask cluster or model training.
+FAST_MARKERS := not integration and not browser and not slow
+
+.PHONY: run test test-fast bench lint lock lock-upgrade clean browser
+
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+		echo "*** $(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+lock: $(UV)
+	$(UV) pip compile $(LOCK_ARGS) $(UPGRADE)
+	@# The DuckDB command line must be the library's own release: duckdb-extension-spatial pins the
+	@# library exactly, and an extension loads only into the release it was built for.
+	@v=$$(sed -n 's/^duckdb==\([^ ;]*\).*/\1/p' $(LOCK)); \
+		test -n "$$v" || { echo "*** no duckdb pin in $(LOCK)" >&2; exit 1; }; \
+		echo "duckdb-cli==$$v" > $(TOOLS)/duckdb-cli.txt; \
+		echo "$(UV) pip compile ... --constraint duckdb-cli==$$v"; \
+		$(UV) pip compile $(LOCK_ARGS) --constraint $(TOOLS)/duckdb-cli.txt --upgrade-package duckdb-cli
+
+lock-upgrade:
+	$(MAKE) lock UPGRADE=--upgrade
 
 run: $(STAMP)
 	$(BIN)/jointcast demo
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)"
 
 # Headless Chromium for the report's browser test (tests/browser.py); installed once, with apt.
 browser:

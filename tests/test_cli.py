@@ -82,6 +82,7 @@ def test_a_verbs_own_config_wins_over_the_one_before_it(tmp_path):
     assert result.exit_code == 2 and str(second) in result.stderr and str(first) not in result.stderr
 
 
+@pytest.mark.integration
 def test_ingest_and_validate_run_as_flows_and_quality_reports_per_feed(prefect, workspace):
     # `jointcast run` end to end is tests/test_prefect_server.py's, against a real server
     for verb in ("ingest", "validate"):
@@ -94,6 +95,7 @@ def test_ingest_and_validate_run_as_flows_and_quality_reports_per_feed(prefect, 
     assert _query(workspace / "jointcast.toml", "SELECT count(*) > 0 FROM core.incidents") == [(True,)]
 
 
+@pytest.mark.integration
 def test_a_feed_that_fails_exits_non_zero_naming_it_while_the_others_load(prefect, workspace):
     shutil.rmtree(workspace / "feeds" / "county_fire_cad")
     result = jointcast("ingest", "--config", str(workspace / "jointcast.toml"))

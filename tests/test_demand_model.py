@@ -158,6 +158,8 @@ def test_a_champion_logged_without_a_feature_list_reads_the_boosters_own(rows, f
     assert unmatched_features(model, rows.columns, "the champion") is None
 
 
+@pytest.mark.integration  # the workspace trained on the session's Prefect API
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change",
     ["DROP COLUMN lag_week_1", "RENAME COLUMN lag_week_1 TO lag_week_one"],

@@ -3,12 +3,14 @@
 from dataclasses import replace
 
 import polars as pl
+import pytest
 
 from flows.features import features_flow
 from jointcast.config import load_settings
 from tests.test_ingest import _ingest, _query
 
 
+@pytest.mark.integration
 def test_features_link_joint_events_count_the_panel_and_rerun_to_the_same_tables(prefect, workspace):
     config = workspace / "jointcast.toml"
     _ingest(config)

@@ -20,9 +20,9 @@ def test_joint_links_move_out_of_core_and_core_incidents_still_shows_them(tmp_pa
         """
         INSERT INTO core.incidents (incident_key, agency_id, feed_id, source_incident_id, received_at,
             joint_event_id, batch_id, row_number)
-        VALUES ('fire:1', 'fire', 'f', '1', TIMESTAMPTZ '2026-01-01 10:00+00', 'J1', 1, 1),
-               ('ems:9', 'ems', 'e', '9', TIMESTAMPTZ '2026-01-01 10:02+00', 'J1', 2, 1),
-               ('ems:10', 'ems', 'e', '10', TIMESTAMPTZ '2026-01-01 11:00+00', NULL, 2, 2)
+        VALUES ('fire:1', 'fire', 'f', '1', TIMESTAMPTZ '2026-01-01 10:00:00+00', 'J1', 1, 1),
+               ('ems:9', 'ems', 'e', '9', TIMESTAMPTZ '2026-01-01 10:02:00+00', 'J1', 2, 1),
+               ('ems:10', 'ems', 'e', '10', TIMESTAMPTZ '2026-01-01 11:00:00+00', NULL, 2, 2)
         """
     )
 

@@ -16,6 +16,8 @@ from flows.common import StageFailed
 from jointcast.config import load_settings
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 
+# the session's Prefect API, the command in subprocesses, a local Dask cluster
+pytestmark = pytest.mark.integration
 FEEDS = ("city_police_cad", "county_fire_cad", "ems_epcr", "transit_police_rms")
 
 HOLDER = """
@@ -224,6 +226,7 @@ def test_two_ingests_started_together_load_every_file_exactly_once(prefect, work
     assert _query(config, "SELECT count(*) - count(DISTINCT incident_key) FROM core.incidents") == [(0,)]
 
 
+@pytest.mark.slow  # the whole pipeline, training included
 def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_tasks(
     prefect, small_workspace, caplog
 ):

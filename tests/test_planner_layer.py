@@ -112,8 +112,8 @@ def test_the_migration_keeps_what_was_published_and_puts_local_times_beside_utc(
             con.execute("INSERT INTO meta.schema_migrations VALUES (?, ?, now())", [version, name])
     con.execute(
         """
-        INSERT INTO forecast.demand VALUES ('pd', 'B01', '2026-03-08 06:00+00', 1, 1, 0, 1, 2, 1, 0, 1, 2, 1,
-            [], 'time of day +5%', false, 'm', '3', 'run', '2026-03-08 07:00+00', '2026-03-08 06:00+00', 1);
+        INSERT INTO forecast.demand VALUES ('pd', 'B01', '2026-03-08 06:00:00+00', 1, 1, 0, 1, 2, 1, 0, 1, 2, 1,
+            [], 'time of day +5%', false, 'm', '3', 'run', '2026-03-08 07:00:00+00', '2026-03-08 06:00:00+00', 1);
         INSERT INTO forecast.history SELECT *, 1 FROM forecast.demand;
         CREATE VIEW forecast.pd_demand AS SELECT * FROM forecast.demand WHERE agency_id = 'pd';
         """

@@ -14,7 +14,8 @@ import pytest
 from flows.deployments import DEPLOYMENTS
 from jointcast.config import load_settings
 
-pytestmark = pytest.mark.integration
+# a real `prefect server`, and `jointcast run` trains the model
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STAGES = {"pipeline", "ingest", "validate", "features", "train", "forecast", "publish"}
 
 

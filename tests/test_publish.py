@@ -19,6 +19,8 @@ from tests.test_ingest import _query
 from warehouse.db import literal
 from warehouse.published import PUBLISHED
 
+# every test here reads a workspace trained on the session's Prefect API (conftest.trained_workspace)
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
 runner = CliRunner()
 
@@ -389,6 +391,7 @@ def test_show_staffing_prints_the_coming_shifts(published_workspace):
     assert unknown.exit_code == 2 and "unknown agency 'nope'" in unknown.stderr
 
 
+@pytest.mark.browser
 def test_every_agency_gets_a_report_page_that_renders_in_a_browser(published_workspace):
     from tests.browser import dump_dom
 

@@ -79,6 +79,9 @@ def after_make_run(published_workspace, tmp_path_factory) -> Path:
 COMMANDS = shell_commands(README.read_text(encoding="utf-8"))
 
 
+# the published demo (trained on the session's Prefect API), each command in a subprocess
+@pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS, ids=[c.text.splitlines()[0][:60] for c in COMMANDS])
 def test_every_readme_command_runs_as_written(command, after_make_run, prefect):
     from prefect.settings import PREFECT_API_URL
@@ -101,6 +104,8 @@ def test_every_readme_command_runs_as_written(command, after_make_run, prefect):
     assert done.returncode == 0, f"{command.text}\n{done.stdout}\n{done.stderr}"
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_every_readme_sql_block_runs_on_the_demo_warehouse(after_make_run):
     blocks = sql_blocks(README.read_text(encoding="utf-8"))
     assert blocks

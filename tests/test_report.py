@@ -285,6 +285,7 @@ def _vertices(d: str) -> int:
     return len(re.findall(r"-?\d+(?:\.\d+)?\s+-?\d+(?:\.\d+)?", d))
 
 
+@pytest.mark.browser
 def test_chromium_draws_the_charts(page):
     dom = dump_dom(page)
     assert "<script" not in dom
@@ -307,6 +308,7 @@ def _share(pixels: np.ndarray, colour: str, tolerance: int = 8) -> float:
     return float((np.abs(pixels.astype(int) - rgb).max(axis=-1) <= tolerance).mean())
 
 
+@pytest.mark.browser
 def test_the_screenshot_shows_the_charts(page, tmp_path):
     png = screenshot(page, tmp_path / "report.png")
     pixels = np.asarray(Image.open(png).convert("RGB"))

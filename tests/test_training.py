@@ -20,6 +20,8 @@ from models.metrics import evaluate
 from models.parameters import ModelParameters
 from models.plots import backtest_chart, close
 
+# a workspace trained on the session's Prefect API; one test starts an MLflow server
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AGENCIES = ("city_police", "county_fire", "ems", "transit_police")
 
 

@@ -69,6 +69,8 @@ def _iso(value: str) -> tuple[str, str]:
     zoned = literal(ISO_ZONED)
     # DuckDB wants the offset right after the time: "01:14:27 -04:00" -> "01:14:27-04:00".
     spelled = f"regexp_replace({_zone_words_as_offsets(value)}, '\\s+([+-]\\d\\d(:?\\d\\d)?)$', '\\1')"
+    # DuckDB 1.5 casts a zoned value only with its seconds: "01:14+00" -> "01:14:00+00".
+    spelled = f"regexp_replace({spelled}, '([T ]\\d\\d:\\d\\d)([Zz+-]|\\s)', '\\1:00\\2')"
     return (
         f"CASE WHEN regexp_matches({value}, {zoned}) THEN try_cast({spelled} AS TIMESTAMPTZ) END",
         f"CASE WHEN NOT regexp_matches({value}, {zoned}) THEN try_cast({value} AS TIMESTAMP) END",
@@ -93,7 +95,10 @@ def strptime_formats(fmt: str) -> tuple[str, list[str]]:
 def _strptime(value: str, fmt: str) -> tuple[str, str]:
     naive_format, zoned_formats = strptime_formats(fmt)
     naive = f"try_strptime({value}, {literal(naive_format)})"
-    zoned = f"try_strptime({_zone_words_as_offsets(value)}, [{', '.join(literal(f) for f in zoned_formats)}])"
+    # One try_strptime per format, the first that parses winning, as a list of formats would: DuckDB
+    # 1.5's try_strptime over a list drops a zone name (%Z) once a row before it matched an offset (%z).
+    spelled = _zone_words_as_offsets(value)
+    zoned = f"coalesce({', '.join(f'try_strptime({spelled}, {literal(f)})' for f in zoned_formats)})"
     # The reading the format expects first: a failed strptime costs several successful ones.
     if _ZONE_DIRECTIVE.search(fmt):
         return zoned, f"CASE WHEN {zoned} IS NULL THEN {naive} END"

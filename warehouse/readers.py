@@ -65,7 +65,13 @@ def _csv_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) ->
     source = _csv_source(path, feed)
     header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     columns, values = _pii_projection(header, feed)
-    return SourceRows(tuple(columns), f"SELECT row_number() OVER () AS _row_number, {values} FROM {source}")
+    # Naming the whole row (a condition that is always true) makes DuckDB read every column: the 1.5
+    # reader fails with an internal error when it rejects a line while reading only some of them.
+    return SourceRows(
+        tuple(columns),
+        f"SELECT row_number() OVER () AS _row_number, {values} FROM {source} AS _csv_row"
+        " WHERE _csv_row IS NOT NULL",
+    )
 
 
 def collect_csv_rejects(con: duckdb.DuckDBPyConnection) -> int:
