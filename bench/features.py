@@ -44,7 +44,10 @@ def incidents(years: int, agencies: int, areas: int, rate: float, seed: int = 5)
                 "cleared_at": received + rng.integers(1200, 5400, n).astype("timedelta64[s]").astype("timedelta64[us]"),
                 "lat": lat,
                 "lon": lon,
-            }).with_columns(pl.col("received_at", "on_scene_at", "cleared_at").dt.replace_time_zone("UTC"))
+                "dispatched_at": received + rng.integers(30, 300, n).astype("timedelta64[s]").astype("timedelta64[us]"),
+            }).with_columns(
+                pl.col("received_at", "dispatched_at", "on_scene_at", "cleared_at").dt.replace_time_zone("UTC")
+            )
         )  # fmt: skip
     return pl.concat(parts)
 

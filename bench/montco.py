@@ -108,7 +108,7 @@ def run(data: Path, workspace: Path) -> dict:
         started = time.perf_counter()
         built = build_features(incidents.lazy(), None, params)
         write_features(
-            con, built.joint_events, {"demand": built.demand, "joint_demand": built.joint_demand},
+            con, built.joint_events, built.tables(),
             (built.model_inputs(band).collect() for band in built.bands),
         )  # fmt: skip
         timings["features_s"] = round(time.perf_counter() - started, 1)

@@ -50,16 +50,24 @@ def areas(incidents: pl.LazyFrame, series: pl.LazyFrame | None = None) -> pl.Laz
         .group_by(SERIES)
         .agg(located_incidents=located.sum().cast(pl.Int64))
     )
-    keys = seen.select(SERIES) if series is None else series.select(SERIES).unique()
     centroids = area_centroids(incidents).rename({"area_lat": "centroid_lat", "area_lon": "centroid_lon"})
+    found = seen.join(centroids, on=SERIES, how="left").with_columns(
+        name=pl.col("area_id"), geometry=pl.lit(None, pl.String), derived_from=pl.lit(DERIVED_FROM_COLUMN)
+    )
+    return described_areas(found, seen.select(SERIES) if series is None else series)
+
+
+def described_areas(areas: pl.LazyFrame, series: pl.LazyFrame) -> pl.LazyFrame:
+    """Exactly the areas of ``series`` (agency_id, area_id pairs), as ``areas`` describes them;
+    a pair ``areas`` lacks is named by its id, with no centroid and 0 located incidents."""
     return (
-        keys.join(seen, on=SERIES, how="left")
-        .join(centroids, on=SERIES, how="left")
+        series.select(SERIES)
+        .unique()
+        .join(areas, on=SERIES, how="left")
         .with_columns(
             pl.col("located_incidents").fill_null(0),
-            name=pl.col("area_id"),
-            geometry=pl.lit(None, pl.String),
-            derived_from=pl.lit(DERIVED_FROM_COLUMN),
+            name=pl.coalesce("name", "area_id"),
+            derived_from=pl.coalesce("derived_from", pl.lit(DERIVED_FROM_COLUMN)),
         )
         .select(pl.col(name).cast(dtype) for name, dtype in AREA_SCHEMA.items())
         .sort(SERIES)

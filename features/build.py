@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
 from features.cross import cross_agency_demand
+from features.derived import derived_tables, recent_incidents
 from features.history import horizon_bands
 from features.joint import joint_demand, link_joint_events
 from features.model_inputs import AgencyCalendar, band_inputs, static_inputs
@@ -27,6 +28,8 @@ class FeatureParameters:
     events_timezone: dict[str, str]  # agency id -> zone: an event's local times are its agency's
     max_distance_m: float = 300.0
     max_minutes: float = 15.0
+    roles: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    """incident type -> (lead agency, supporting agencies), for features.joint_crosswalk."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeatureParameters:
@@ -36,6 +39,7 @@ class FeatureParameters:
             calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
             horizon_hours=settings.forecast.horizon_hours,
             events_timezone={a.id: a.timezone for a in settings.agencies},
+            roles={r.incident_type: (r.lead, tuple(r.supporting)) for r in settings.roles},
         )
 
 
@@ -46,6 +50,11 @@ class FeatureSet:
     joint_demand: pl.DataFrame  # features.joint_demand
     bands: tuple[int, ...]
     static: pl.DataFrame  # the panel, future hours included, with what every band shares
+    derived: dict[str, pl.DataFrame]  # features.service_profile, joint_crosswalk, areas (features.derived)
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The features.* tables besides the joint links and the model inputs, by name."""
+        return {"demand": self.demand, "joint_demand": self.joint_demand, **self.derived}
 
     def model_inputs(self, band: int) -> pl.LazyFrame:
         """features.model_inputs rows of one band; collect one band at a time.
@@ -60,7 +69,8 @@ class FeatureSet:
 def build_features(
     incidents: pl.LazyFrame, events: pl.DataFrame | None, params: FeatureParameters
 ) -> FeatureSet:
-    """Link joint events, count the demand panel and derive the model inputs of every band."""
+    """Link joint events, count the demand panel, derive the model inputs of every band and the
+    tables publishing reads from the recent window (service times, joint crosswalk, areas)."""
     incidents = incidents.drop("joint_event_id", strict=False)
     links = link_joint_events(incidents, max_distance_m=params.max_distance_m, max_minutes=params.max_minutes)
     links = links.collect()
@@ -72,4 +82,7 @@ def build_features(
     static = static_inputs(extended.lazy(), cross.lazy(), params.calendars, events, params.events_timezone)
     static = static.collect(engine=ENGINE)
     joint = joint_demand(counted.join(links.lazy(), on="incident_key", how="left")).collect(engine=ENGINE)
-    return FeatureSet(links, demand, joint, horizon_bands(params.horizon_hours), static)
+    recent = counted_incidents(recent_incidents(incidents), params.counted_sources)
+    recent = recent.join(links.lazy(), on="incident_key", how="left").collect()
+    derived = derived_tables(recent, params.roles)
+    return FeatureSet(links, demand, joint, horizon_bands(params.horizon_hours), static, derived)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from features.service import service_hours
+
 UNKNOWN_AREA = "unknown"
 BUCKET = "1h"
-DEFAULT_SERVICE_HOURS = 0.5
 KEYS = ("agency_id", "area_id", "bucket_start")
 SERIES = ("agency_id", "area_id")
 HOUR_KEY_SPAN = 2**40
@@ -42,26 +43,6 @@ def counted_incidents(incidents: pl.LazyFrame, counted_sources: dict[str, tuple[
         for agency, sources in counted_sources.items()
     ]
     return incidents.filter(pl.any_horizontal(counted) if counted else pl.lit(False))
-
-
-def service_hours(incidents: pl.LazyFrame) -> pl.LazyFrame:
-    """Adds ``service_hours``: on scene to cleared where the feed has both, else an estimate.
-
-    The estimate is the agency's own median for the incident type, then for the agency,
-    then ``DEFAULT_SERVICE_HOURS``; ``service_estimated`` says which rows were estimated.
-    """
-    observed = (pl.col("cleared_at") - pl.col("on_scene_at")).dt.total_seconds() / 3600.0
-    observed = pl.when(observed > 0).then(observed)
-    by_type = pl.col("_observed").median().over("agency_id", "incident_type")
-    by_agency = pl.col("_observed").median().over("agency_id")
-    return (
-        incidents.with_columns(_observed=observed)
-        .with_columns(
-            service_estimated=pl.col("_observed").is_null(),
-            service_hours=pl.coalesce("_observed", by_type, by_agency, pl.lit(DEFAULT_SERVICE_HOURS)),
-        )
-        .drop("_observed")
-    )
 
 
 def _series_counts(incidents: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:

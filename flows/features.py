@@ -30,7 +30,7 @@ def features_flow(settings: Settings) -> dict:
         counts = write_features(
             con,
             built.joint_events,
-            {"demand": built.demand, "joint_demand": built.joint_demand},
+            built.tables(),
             (built.model_inputs(band).collect() for band in built.bands),
             inputs_digest,
         )

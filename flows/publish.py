@@ -48,13 +48,13 @@ def publish_model_forecast(settings: Settings, hourly: pl.DataFrame, provenance:
 def _publish(settings: Settings, model: pl.DataFrame, provenance: Provenance, trigger: str,
              forecast_of: int | None) -> dict:  # fmt: skip
     """Read what the publication needs, assemble it in memory, write it in one go, then the pages."""
-    from planning.assemble import assemble_publication
+    from planning.assemble import PublicationInputs, assemble_publication
     from warehouse.publish import write_publication
 
     now = datetime.now(UTC)
     with warehouse(settings) as con:
         inputs = _read_inputs(con, settings, model, provenance, now, trigger, forecast_of)
-    if isinstance(inputs, dict):  # what is published already
+    if not isinstance(inputs, PublicationInputs):  # what is published already, or why nothing can be
         return inputs
     publication = assemble_publication(inputs, settings, now)
     with warehouse(settings) as con:
@@ -67,11 +67,12 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance: Provenance, tr
 
 
 def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, trigger: str, forecast_of):
-    """The publication's inputs; or, when the current publication holds these inputs, its summary."""
-    from planning.assemble import ACTUAL_DAYS, RECENT_DAYS, PublicationInputs
+    """The publication's inputs; or, when the current publication holds these inputs, its summary;
+    or a failed state when the features stage has not built the tables a publication copies."""
+    from planning.assemble import ACTUAL_DAYS, PublicationInputs
     from planning.provenance import inputs_digest, stale_agencies
     from warehouse.overrides import read_overrides
-    from warehouse.publish import latest_publication, next_publication_id, read_actuals, read_recent_incidents
+    from warehouse.publish import latest_publication, next_publication_id, read_actuals, read_derived_features
 
     stale = stale_agencies(settings, provenance, now)
     _warn_stale(settings, stale)
@@ -83,10 +84,14 @@ def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, tr
         done(trigger, f"publication {latest['publication_id']} holds these inputs: nothing to publish")
         _ensure_reports(con, settings, latest, provenance, overrides, actuals)
         return {"publication_id": latest["publication_id"], "published": False}
-    recent = read_recent_incidents(con, RECENT_DAYS)
+    derived = read_derived_features(con)
+    if derived is None:
+        problem = f"{trigger}: the features predate the service profile: run `jointcast features`"
+        return failed(trigger, [problem])
     return PublicationInputs(
-        model, provenance, overrides, recent, actuals, next_publication_id(con), trigger, forecast_of
-    )
+        model, provenance, overrides, derived["service_profile"], derived["joint_crosswalk"],
+        derived["areas"], actuals, next_publication_id(con), trigger, forecast_of,
+    )  # fmt: skip
 
 
 def _warn_stale(settings: Settings, stale: dict[str, float]) -> None:

@@ -15,10 +15,8 @@ from datetime import datetime
 
 import polars as pl
 
-from features.crosswalk import joint_crosswalk
-from features.panel import counted_incidents
 from jointcast.config import Settings
-from planning.provenance import Provenance, inputs_digest, roles_of, stale_agencies
+from planning.provenance import Provenance, inputs_digest, stale_agencies
 from planning.publication import (
     agency_hourly,
     area_summary,
@@ -31,8 +29,6 @@ from planning.service import service_profile
 from planning.shift_totals import shift_totals
 from planning.staffing import StaffingPlan
 
-RECENT_DAYS = 90
-"""History behind service times, the type mix, the joint crosswalk and the area centroids."""
 ACTUAL_DAYS = 28
 """Actuals shown before the forecast in the report."""
 
@@ -44,7 +40,9 @@ class PublicationInputs:
     model: pl.DataFrame  # the model's hourly forecast: keys, horizon, model_mean/p10/p50/p90, drivers
     provenance: Provenance
     overrides: pl.DataFrame  # in force
-    recent: pl.DataFrame  # incidents of the last RECENT_DAYS (service time, type mix, crosswalk, areas)
+    service_profile: pl.DataFrame  # features.service_profile: service times per agency x incident type
+    joint_crosswalk: pl.DataFrame  # features.joint_crosswalk, published as it is
+    areas: pl.DataFrame  # features.areas: every area's centroid, from the recent window
     actuals: pl.DataFrame  # agency x hour before the forecast, for the report
     publication_id: int  # the id this publication gets
     trigger: str  # the stage publishing: forecast | publish
@@ -66,13 +64,14 @@ class Publication:
         )
 
 
-def staffing_plans(settings: Settings, counted: pl.DataFrame, provenance: Provenance) -> dict:
-    """Each agency's staffing parameters, resolved from its config and its own recent history."""
+def staffing_plans(settings: Settings, service_times: pl.DataFrame, provenance: Provenance) -> dict:
+    """Each agency's staffing parameters, resolved from its config and its own recent history
+    (``service_times``: features.service_profile)."""
     alphas = provenance.dispersion.get("shift", {})
     plans = {}
     for agency in settings.agencies:
         staffing = agency.staffing
-        profile = service_profile(counted.filter(pl.col("agency_id") == agency.id), staffing)
+        profile = service_profile(service_times.filter(pl.col("agency_id") == agency.id), staffing)
         plans[agency.id] = StaffingPlan(
             agency_id=agency.id,
             timezone=agency.timezone,
@@ -136,22 +135,19 @@ def assemble_publication(inputs: PublicationInputs, settings: Settings, now: dat
     """The publication's tables, its log record and its report pages, all in memory."""
     provenance = inputs.provenance
     stale = stale_agencies(settings, provenance, now)
-    counted = counted_incidents(
-        inputs.recent.lazy(), {a.id: a.counted_call_sources for a in settings.agencies}
-    ).collect()
     timezones = {a.id: a.timezone for a in settings.agencies}
     demand = published_demand(
         inputs.model, inputs.overrides, provenance, stale, now, inputs.publication_id, timezones
     )
     staffing = published_staffing(
-        demand, staffing_plans(settings, counted, provenance), settings.forecast.horizon_hours
+        demand, staffing_plans(settings, inputs.service_profile, provenance), settings.forecast.horizon_hours
     )
     tables = {
         "demand": demand,
         "staffing": staffing,
         "shift_totals": shift_totals(staffing) if staffing.height else pl.DataFrame(),
-        "areas": published_areas(counted, demand, inputs.publication_id),
-        "joint_crosswalk": joint_crosswalk(counted, roles_of(settings)),
+        "areas": published_areas(inputs.areas, demand, inputs.publication_id),
+        "joint_crosswalk": inputs.joint_crosswalk,
     }
     pages = report_pages(
         settings, demand, staffing, inputs.overrides, inputs.actuals, provenance, stale,

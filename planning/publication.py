@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.areas import areas
+from features.areas import described_areas
 from features.panel import SERIES
 from models.forecasting import agency_totals
 from planning.overrides import apply_overrides
@@ -107,10 +107,10 @@ def published_staffing(
     return table.select(*first, "assumptions", "model_version", "generated_at", "publication_id")
 
 
-def published_areas(incidents: pl.DataFrame, demand: pl.DataFrame, publication_id: int) -> pl.DataFrame:
-    """forecast.areas rows: every area of the published demand, placed by ``incidents``' coordinates."""
+def published_areas(areas: pl.DataFrame, demand: pl.DataFrame, publication_id: int) -> pl.DataFrame:
+    """forecast.areas rows: every area of the published demand, as ``areas`` (features.areas) has it."""
     return (
-        areas(incidents.lazy(), demand.select(SERIES).lazy())
+        described_areas(areas.lazy(), demand.select(SERIES).lazy())
         .with_columns(publication_id=pl.lit(publication_id, pl.Int64))
         .collect()
     )

@@ -27,7 +27,8 @@ def _incidents(rows: list[tuple]) -> pl.LazyFrame:
         },
         orient="row",
     ).with_columns(
-        incident_type=pl.lit("theft"), on_scene_at=pl.col("received_at"),
+        incident_type=pl.lit("theft"), dispatched_at=pl.lit(None, pl.Datetime("us", "UTC")),
+        on_scene_at=pl.col("received_at"),
         cleared_at=pl.col("received_at") + pl.duration(minutes=30), lat=pl.lit(40.0), lon=pl.lit(-75.0),
     )  # fmt: skip
 
@@ -66,7 +67,7 @@ def test_service_time_is_observed_where_the_feed_has_it_and_estimated_where_not(
         cleared_at=pl.Series([T0 + timedelta(hours=1), T0 + timedelta(hours=3), None])
     )
     hours = service_hours(frame).collect().sort("incident_key")
-    assert hours["service_hours"].to_list() == [1.0, 3.0, 2.0]  # the third: the agency's median
+    assert hours["service_hours"].to_list() == [1.0, 3.0, 2.0]  # the third: the type's mean
     assert hours["service_estimated"].to_list() == [False, False, True]
 
 

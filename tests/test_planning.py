@@ -5,11 +5,13 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from features.derived import derived_tables
+from features.service import DEFAULT_SERVICE_HOURS, service_times
 from jointcast.config import Settings
 from planning.assemble import PublicationInputs, assemble_publication
 from planning.overrides import apply_overrides
 from planning.provenance import Provenance, forecast_digest, inputs_digest, stale_agencies
-from planning.service import DEFAULT_SERVICE_HOURS, service_profile
+from planning.service import service_profile
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, away from daylight-saving changes
 TIME = pl.Datetime("us", "UTC")
@@ -60,6 +62,10 @@ def _incidents(minutes: list[float | None]) -> pl.DataFrame:
                          "joint_event_id": pl.String})  # fmt: skip
 
 
+def _times(incidents: pl.DataFrame) -> pl.DataFrame:
+    return service_times(incidents.lazy()).collect()
+
+
 def _provenance() -> Provenance:
     return Provenance("m", "1", "run", "fd", {"fire": T0}, {"shift": {"fire": 0.1}})
 
@@ -78,10 +84,10 @@ def test_overlapping_overrides_multiply_inside_their_window_only():
 
 def test_service_time_is_the_mean_dispatched_to_cleared_and_falls_back_to_30_minutes():
     staffing = _settings().agencies[0].staffing
-    measured = service_profile(_incidents([30, 90, None]), staffing)
+    measured = service_profile(_times(_incidents([30, 90, None])), staffing)
     assert measured.service_hours == pytest.approx(1.0)  # mean of 0.5 h and 1.5 h; the open one left out
     assert "estimated from 2 of 3" in measured.source
-    unmeasured = service_profile(_incidents([None, None]), staffing)
+    unmeasured = service_profile(_times(_incidents([None, None])), staffing)
     assert unmeasured.service_hours == DEFAULT_SERVICE_HOURS == 0.5
     assert "default 30 minutes" in unmeasured.source
 
@@ -103,8 +109,11 @@ def test_the_inputs_digest_changes_with_staffing_overrides_and_staleness_only():
 
 
 def test_a_publication_is_assembled_whole_in_memory():
+    derived = derived_tables(_incidents([60, 60]), {"fire": ("fire", ())})
     inputs = PublicationInputs(
-        model=_model(), provenance=_provenance(), overrides=_overrides([]), recent=_incidents([60, 60]),
+        model=_model(), provenance=_provenance(), overrides=_overrides([]),
+        service_profile=derived["service_profile"], joint_crosswalk=derived["joint_crosswalk"],
+        areas=derived["areas"],
         actuals=pl.DataFrame(schema={"agency_id": pl.String, "bucket_start": TIME, "incidents": pl.Int64}),
         publication_id=7, trigger="forecast", forecast_of=None,
     )  # fmt: skip

@@ -16,7 +16,7 @@ from flows.publish import publish_flow
 from jointcast.cli import app
 from jointcast.config import load_settings
 from tests.test_ingest import _query
-from warehouse.db import literal
+from warehouse.db import literal, open_warehouse
 from warehouse.published import PUBLISHED
 
 # every test here reads a workspace trained on the session's Prefect API (conftest.trained_workspace)
@@ -242,6 +242,18 @@ def test_a_publish_that_fails_midway_leaves_every_table_and_report_as_it_was(pub
     assert state.is_failed()
     assert _state(published) == before
     assert report.read_bytes() == page
+
+
+def test_publish_copies_the_features_tables_and_refuses_features_built_without_them(published):
+    crosswalk = _frame(published, "SELECT * FROM features.joint_crosswalk ORDER BY ALL")
+    assert _frame(published, "SELECT * FROM forecast.joint_crosswalk ORDER BY ALL").equals(crosswalk)
+    with open_warehouse(load_settings(str(_config(published))).warehouse_path) as con:
+        con.execute("DROP TABLE features.service_profile")
+    before = _state(published)
+    _edit_config(published, "proactive_share = 0.4", "proactive_share = 0.5")
+    state = publish_flow(settings=load_settings(str(_config(published))), return_state=True)
+    assert state.is_failed() and "run `jointcast features`" in state.message
+    assert _state(published) == before
 
 
 def test_an_override_is_applied_kept_beside_the_model_and_withdrawn(published):

@@ -14,7 +14,7 @@ from warehouse.stages import record_inputs
 
 INCIDENT_COLUMNS = (
     "incident_key", "agency_id", "area_id", "incident_type", "call_source", "received_at",
-    "on_scene_at", "cleared_at", "lat", "lon",
+    "dispatched_at", "on_scene_at", "cleared_at", "lat", "lon",
 )  # fmt: skip
 
 
@@ -80,8 +80,9 @@ def write_features(
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rows in each features table (what a skipped rebuild reports)."""
-    return {
-        name: con.execute(f"SELECT count(*) FROM features.{name}").fetchone()[0]
-        for name in ("demand", "joint_demand", "model_inputs")
-    }
+    """Rows in each features table but the joint links (what a skipped rebuild reports)."""
+    names = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'features'"
+        " AND table_name <> 'joint_links' ORDER BY table_name"
+    ).fetchall()
+    return {name: con.execute(f"SELECT count(*) FROM features.{name}").fetchone()[0] for (name,) in names}

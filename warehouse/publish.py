@@ -92,22 +92,24 @@ def read_model_forecast(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
-def read_recent_incidents(con: duckdb.DuckDBPyConnection, days: int) -> pl.DataFrame:
-    """Each agency's incidents of its last ``days`` days (service times, type mix, joint events)."""
-    return read_frame(
-        con,
-        f"""
-        WITH ends AS (
-            SELECT agency_id, max(received_at) - INTERVAL {int(days)} DAY AS since
-            FROM core.incidents GROUP BY agency_id
-        )
-        SELECT incident_key, agency_id, area_id, incident_type, call_source, received_at, dispatched_at,
-               on_scene_at, cleared_at, lat, lon, joint_event_id
-        FROM core.incidents JOIN ends USING (agency_id)
-        WHERE received_at >= since
-        ORDER BY incident_key
-        """,
-    )
+def read_derived_features(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame] | None:
+    """features.service_profile, features.joint_crosswalk and features.areas, by name; None when
+    the features stage has not built them (a warehouse whose features predate them)."""
+    names = ("service_profile", "joint_crosswalk", "areas")
+    built = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'features'"
+        ).fetchall()
+    }
+    if not built.issuperset(names):
+        return None
+    order = {
+        "service_profile": "agency_id, incident_type",
+        "joint_crosswalk": "agency_id, area_id, incident_type, lead_area_id",
+        "areas": "agency_id, area_id",
+    }
+    return {name: read_frame(con, f"SELECT * FROM features.{name} ORDER BY {order[name]}") for name in names}
 
 
 def read_actuals(con: duckdb.DuckDBPyConnection, since: datetime) -> pl.DataFrame:

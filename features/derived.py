@@ -1,0 +1,45 @@
+"""What publishing reads besides the panel: service times, the joint crosswalk and the areas.
+
+Pure polars. All three come from each agency's recent counted incidents: the last
+``RECENT_DAYS`` days before that agency's newest record, so a late feed's window ends where
+its data does. The features stage writes them as ``features.service_profile``,
+``features.joint_crosswalk`` and ``features.areas`` with the other features tables, and a
+publication copies them, so no later stage reads ``core.incidents`` again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+from features.areas import areas
+from features.crosswalk import joint_crosswalk
+from features.service import service_times
+
+RECENT_DAYS = 90
+"""History behind service times, the type mix, the joint crosswalk and the area centroids."""
+
+
+def recent_incidents(incidents: pl.LazyFrame, days: int = RECENT_DAYS) -> pl.LazyFrame:
+    """Each agency's incidents received in the ``days`` before its newest incident."""
+    since = pl.col("received_at").max().over("agency_id") - timedelta(days=days)
+    return incidents.filter(pl.col("received_at") >= since)
+
+
+def derived_tables(
+    recent_counted: pl.DataFrame, roles: dict[str, tuple[str, tuple[str, ...]]]
+) -> dict[str, pl.DataFrame]:
+    """features.service_profile, features.joint_crosswalk and features.areas.
+
+    Args:
+        recent_counted: the counted incidents of the recent window (``recent_incidents``
+            of all incidents, then ``counted_incidents``), with their joint_event_id.
+        roles: incident type -> (lead agency, supporting agencies).
+    """
+    lazy = recent_counted.lazy()
+    return {
+        "service_profile": service_times(lazy).collect(),
+        "joint_crosswalk": joint_crosswalk(recent_counted, roles),
+        "areas": areas(lazy).collect(),
+    }
