@@ -26,8 +26,8 @@ FAST_MARKERS := not integration and not browser and not slow
 $(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r $(LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --quiet --no-deps -e .
 	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
 		echo "*** $(LOCK) does not satisfy pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
