@@ -25,7 +25,7 @@ FAST_MARKERS := not integration and not browser and not slow
 
 $(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --quiet --upgrade pip
 	$(BIN)/pip install --quiet --quiet -r $(LOCK)
 	$(BIN)/pip install --quiet --quiet --no-deps -e .
 	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \

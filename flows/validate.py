@@ -30,7 +30,9 @@ def validate_flow(settings: Settings):
     results = []
     with warehouse(settings) as con:
         for feed in settings.feeds:
-            result = validate_feed_task(con, settings, feed.id, validator)
+            result = validate_feed_task.with_options(name=f"validate-{feed.id}")(
+                con, settings, feed.id, validator
+            )
             results.append(result)
             log.info(
                 "  %s: %d batches validated: %s rows loaded into core, %s quarantined, %d batches rejected",
