@@ -69,6 +69,10 @@ def train_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
         data_digest,
         flat_params(params, forecast.horizon_hours, forecast.backtest_folds),
         forecast.quantiles,
+        {
+            a.id: [a.timezone, [s.model_dump(mode="json") for s in a.staffing.shifts]]
+            for a in settings.agencies
+        },  # noqa: E501
         _file_digest(truth_path(settings.root)),
         code_digest("features", "models"),
     )

@@ -82,8 +82,15 @@ def _fit(settings: Settings, inputs, end, digest: str, truth):
     forecast = settings.forecast
     return train_and_backtest(
         inputs, end, digest, _parameters(settings), forecast.horizon_hours, forecast.backtest_folds,
-        forecast.quantiles, truth, progress=logger().info, mapper=task_mapper,
+        forecast.quantiles, truth, progress=logger().info, mapper=task_mapper, shifts=_shifts(settings),
     )  # fmt: skip
+
+
+def _shifts(settings: Settings) -> dict:
+    """Each agency's shifts, as staffing counts them: the backtest's "shift" grain."""
+    from models.backtest import ShiftSchedule
+
+    return {a.id: ShiftSchedule(a.timezone, tuple(a.staffing.shifts)) for a in settings.agencies}
 
 
 def _run_name(purpose: str, settings: Settings, end) -> str:
@@ -172,7 +179,7 @@ def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
     forecast = settings.forecast
     _, metrics, _ = backtest_only(
         inputs, end, ModelParameters(**typed), forecast.horizon_hours, forecast.backtest_folds,
-        forecast.quantiles, truth,
+        forecast.quantiles, truth, shifts=_shifts(settings),
     )  # fmt: skip
     return metrics["wape"]
 

@@ -219,7 +219,7 @@ def _print_training(result: dict | None, settings: Settings) -> None:
     """The backtest's figures, then where the run and the model version are in the MLflow UI."""
     if not result or result.get("trained") is False:
         return
-    table = id_table("backtest (8-hour shift grain)", "metric", "value")
+    table = id_table("backtest (per area and shift)", "metric", "value")
     for key, value in result.items():
         if isinstance(value, float):
             table.add_row(key, f"{value:.4f}")
@@ -417,5 +417,12 @@ def _print_batches(settings: Settings) -> None:
     console.print(table)
 
 
-def main() -> None:  # pragma: no cover - console-script shim
-    sys.exit(app())
+def main() -> None:
+    """The console script: a warehouse that cannot be opened is one error line, not a traceback."""
+    from warehouse.db import WarehouseInUse
+
+    try:
+        app()
+    except WarehouseInUse as exc:
+        fail([str(exc)])
+        sys.exit(1)

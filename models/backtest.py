@@ -12,7 +12,7 @@ truth the oracle column stays null at every grain, so no oracle score is made up
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -20,6 +20,7 @@ from functools import partial
 import polars as pl
 
 from features.model_inputs import TARGET
+from features.shifts import shift_instances
 from models.demand_model import untrained
 from models.distribution import dispersions, with_quantiles
 from models.parameters import ModelParameters
@@ -125,13 +126,18 @@ def run_backtest(
     quantiles: tuple[float, ...],
     truth: pl.DataFrame | None = None,
     mapper: Mapper = in_order,
+    shifts: Mapping[str, ShiftSchedule] | None = None,
 ) -> Backtest:
     """Every fold's forecast (``mapper`` runs them: in order here by default, or elsewhere,
-    e.g. as tasks on a cluster), scored at every grain."""
+    e.g. as tasks on a cluster), scored at every grain.
+
+    The "shift" grain is each agency's own shifts (``shifts``: agency id -> its time zone and
+    shift schedule, the ones staffing uses), whole shifts inside the fold only; without a
+    schedule, 8-hour blocks counted from the fold's origin."""
 
     one = partial(fold_forecast, inputs, params=params, horizon_hours=horizon_hours, bands=bands)
     parts = mapper(one, folds)
-    hourly = pl.concat(parts).with_columns(block=(pl.col("horizon") - 1) // SHIFT_HOURS)
+    hourly = with_shift_blocks(pl.concat(parts), folds, shifts)
     if truth is not None:
         hourly = hourly.join(
             truth.rename({"rate": "oracle"}), on=["agency_id", "area_id", "bucket_start"], how="left"
@@ -140,10 +146,49 @@ def run_backtest(
         hourly = hourly.with_columns(oracle=pl.lit(None, pl.Float64))
     grains, alphas = {}, {}
     for grain, keys in GRAINS.items():
-        summed = aggregate(hourly, keys)
+        rows = hourly.filter(pl.col("block").is_not_null()) if grain == "shift" else hourly
+        summed = aggregate(rows, keys)
         grains[grain] = cross_fitted_quantiles(summed, quantiles)
         alphas[grain] = dispersions(summed)
     return Backtest(grains["hourly"], grains, alphas)
+
+
+@dataclass(frozen=True)
+class ShiftSchedule:
+    """One agency's shifts, as staffing counts them: local wall-clock shifts in ``timezone``."""
+
+    timezone: str
+    shifts: tuple  # of jointcast.config.Shift: name, start (local time), hours
+
+
+def with_shift_blocks(
+    hourly: pl.DataFrame, folds: list[Fold], shifts: Mapping[str, ShiftSchedule] | None
+) -> pl.DataFrame:
+    """``block``: the start (UTC) of the agency's shift an hour falls in, null for an hour in no
+    whole shift of its fold; or, without schedules, the 8-hour block from the fold's origin."""
+    if not shifts:
+        return hourly.with_columns(block=pl.datetime(2000, 1, 1, time_zone="UTC") + pl.duration(
+            hours=(pl.col("horizon") - 1) // SHIFT_HOURS * SHIFT_HOURS))  # fmt: skip
+    instances = [
+        shift_instances(schedule.shifts, schedule.timezone, fold.origin, fold.end)
+        .select("shift_start", "shift_end")
+        .with_columns(agency_id=pl.lit(agency), origin=pl.lit(fold.origin).cast(hourly.schema["origin"]))
+        for agency, schedule in sorted(shifts.items())
+        for fold in folds
+    ]
+    spans = pl.concat(instances).sort("shift_start")
+    placed = hourly.sort("bucket_start").join_asof(
+        spans,
+        left_on="bucket_start",
+        right_on="shift_start",
+        by=["agency_id", "origin"],
+        strategy="backward",
+        check_sortedness=False,  # both sides sorted just above
+    )
+    inside = pl.col("bucket_start") < pl.col("shift_end")
+    return placed.with_columns(block=pl.when(inside).then(pl.col("shift_start"))).drop(
+        "shift_start", "shift_end"
+    )
 
 
 def aggregate(hourly: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:

@@ -1,6 +1,6 @@
 """Accuracy at the grains planners use, for the model and its baselines on the same rows.
 
-``wape`` (the headline) is the 8-hour shift per agency x area, the staffing grain;
+``wape`` (the headline) is per agency x area and shift (the agency's own shifts: the staffing grain);
 ``wape_hourly`` is per series and hour (mostly noise: most area-hours hold 0 or 1
 incident); ``wape_agency_hourly`` is per agency and hour. A baseline is scored only where
 it is known for every row: ``oracle_wape`` (the true rates' error) exists only for a

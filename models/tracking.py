@@ -71,7 +71,7 @@ def use_store(tracking_uri: str, experiment: str, artifact_root: Path) -> str:
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # the UI's model-training view
 EXPERIMENT_NOTE = (
     "Demand forecasts per agency x area x hour: one run per `jointcast train` (backtest + final model) "
-    "or `jointcast backtest`. Compare runs on `wape` (8-hour shift grain) against `seasonal_naive_wape`; "
+    "or `jointcast backtest`. Compare runs on `wape` (per area and shift) against `seasonal_naive_wape`; "
     "the registered model's `champion` alias moves only when a challenger beats it on the same folds."
 )
 

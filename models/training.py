@@ -7,13 +7,22 @@ The caller (flows/) reads the warehouse and logs to MLflow.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from features.history import horizon_bands
-from models.backtest import Backtest, Mapper, in_order, make_folds, run_backtest, training_rows
+from models.backtest import (
+    Backtest,
+    Mapper,
+    ShiftSchedule,
+    in_order,
+    make_folds,
+    run_backtest,
+    training_rows,
+)  # fmt: skip
 from models.demand_model import DemandModel, untrained
 from models.metrics import evaluate
 from models.parameters import ModelParameters
@@ -57,6 +66,7 @@ def backtest_only(
     quantiles: tuple[float, ...],
     truth: pl.DataFrame | None,
     mapper: Mapper = in_order,
+    shifts: Mapping[str, ShiftSchedule] | None = None,
 ) -> tuple[Backtest, dict[str, float], list[datetime]]:
     observed = inputs.filter(pl.col("incidents").is_not_null())["bucket_start"]
     if observed.is_empty():
@@ -78,6 +88,7 @@ def backtest_only(
         quantiles,
         truth,
         mapper,
+        shifts,
     )
     return (
         backtest,
@@ -97,9 +108,10 @@ def train_and_backtest(
     truth: pl.DataFrame | None = None,
     progress=None,
     mapper: Mapper = in_order,
+    shifts: Mapping[str, ShiftSchedule] | None = None,
 ) -> TrainingResult:
     backtest, metrics, origins = backtest_only(
-        inputs, data_end, params, horizon_hours, folds, quantiles, truth, mapper
+        inputs, data_end, params, horizon_hours, folds, quantiles, truth, mapper, shifts
     )
     if progress:
         progress("train: final model on all data")

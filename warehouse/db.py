@@ -76,6 +76,12 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
+            if "version number" in str(exc):  # a file of another DuckDB storage version
+                raise WarehouseInUse(
+                    f"warehouse {path} was written by another DuckDB release than this install's "
+                    f"{duckdb.__version__}: move it aside and run `jointcast run` to rebuild it from the "
+                    f"feeds ({str(exc).splitlines()[0]})"
+                ) from None
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() >= deadline:
