@@ -73,7 +73,7 @@ def _forecast_agencies(settings: Settings, model, inputs: pl.DataFrame, data_as_
                   version)  # fmt: skip
     per_agency = partial(
         forecast_demand, model, data_as_of=data_as_of, horizon_hours=horizon, bands=horizon_bands(horizon),
-        hourly_alphas=alphas.get("hourly", {}),
+        hourly_alphas=alphas.get("hourly", {}), quantiles=tuple(settings.forecast.quantiles),
     )  # fmt: skip
     agencies = sorted(inputs["agency_id"].unique())
     parts = task_mapper(per_agency, [inputs.filter(pl.col("agency_id") == agency) for agency in agencies])

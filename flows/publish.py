@@ -41,7 +41,7 @@ def publish_current(settings: Settings, trigger: str):
 
 def publish_model_forecast(settings: Settings, hourly: pl.DataFrame, provenance: Provenance, trigger: str):
     """Publish a new model forecast (models.forecasting's hourly frame)."""
-    model = hourly.rename({name: f"model_{name}" for name in ("mean", "p10", "p50", "p90")})
+    model = hourly.rename({name: f"model_{name}" for name in ("mean", "p10", "p50", "p90", "quantiles")})
     return _publish(settings, model, provenance, trigger, forecast_of=None)
 
 

@@ -68,5 +68,53 @@ def with_quantiles(
     return frame.with_columns(pl.Series(quantile_name(q), values[:, j]) for j, q in enumerate(quantiles))
 
 
+QUANTILE_MAP = pl.Map(pl.Float64, pl.Float64)
+"""A row's quantiles, keyed by level: DuckDB's MAP(DOUBLE, DOUBLE), so SQL reads ``quantiles[0.95]``."""
+
+
+ENTRY = pl.Struct({"key": pl.Float64, "value": pl.Float64})
+
+
+def quantile_map(
+    frame: pl.DataFrame,
+    alphas: dict[str, float],
+    quantiles: tuple[float, ...],
+    mean: str = "mean",
+    name: str = "quantiles",
+) -> pl.DataFrame:
+    """Adds ``name``: every level of ``quantiles`` -> its count quantile (clipped at zero), from
+    per-agency alphas: the distribution ``with_quantiles`` reads p10/p50/p90 from, so a level
+    configured as 0.1, 0.5 or 0.9 holds exactly that column's value."""
+    alpha = frame["agency_id"].replace_strict(alphas, default=0.0, return_dtype=pl.Float64).to_numpy()
+    values = np.clip(count_quantiles(frame[mean].to_numpy(), alpha, quantiles), 0.0, None)
+    entries = (
+        pl.struct(key=pl.lit(float(q)), value=pl.Series(values[:, j])) for j, q in enumerate(quantiles)
+    )
+    column = pl.concat_list(entries) if quantiles else pl.lit([], pl.List(ENTRY))
+    return frame.with_columns(column.cast(pl.List(ENTRY)).cast(QUANTILE_MAP).alias(name))
+
+
+def scaled_quantile_map(frame: pl.DataFrame, source: str, factor: str) -> pl.Series:
+    """``source`` (a quantile map per row) with every value times the row's ``factor``;
+    null where ``source`` is null (a row published before the map existed)."""
+    rows = frame.select(pl.col(source).cast(pl.List(ENTRY)).alias("_entries"), pl.col(factor).alias("_f"))
+    rows = rows.with_row_index("_row")
+    scaled = (
+        rows.explode("_entries")
+        .filter(pl.col("_entries").is_not_null())
+        .group_by("_row", maintain_order=True)
+        .agg(
+            pl.struct(
+                key=pl.col("_entries").struct.field("key"),
+                value=pl.col("_entries").struct.field("value") * pl.col("_f"),
+            ).alias("_scaled")
+        )
+    )
+    joined = rows.join(scaled, on="_row", how="left", maintain_order="left")
+    empty = pl.col("_entries").is_not_null() & pl.col("_scaled").is_null()  # an empty map stays empty
+    out = pl.when(empty).then(pl.lit([], pl.List(ENTRY))).otherwise(pl.col("_scaled"))
+    return joined.select(out.cast(pl.List(ENTRY)).cast(QUANTILE_MAP).alias(source))[source]
+
+
 def quantile_name(q: float) -> str:
     return f"p{round(q * 100):02d}"

@@ -21,15 +21,15 @@ import polars as pl
 from features.panel import SERIES
 from models.backtest import band_expr
 from models.demand_model import DemandModel
-from models.distribution import with_quantiles
+from models.distribution import quantile_map, with_quantiles
 from models.drivers import drivers
 
-QUANTILES = (0.1, 0.5, 0.9)  # the published p10, p50 and p90
+QUANTILES = (0.1, 0.5, 0.9)  # the published p10, p50 and p90: always these, whatever is configured
 
 
 @dataclass(frozen=True)
 class ModelForecast:
-    hourly: pl.DataFrame  # agency_id, area_id, bucket_start, horizon, mean, p10, p50, p90, drivers
+    hourly: pl.DataFrame  # agency_id, area_id, bucket_start, horizon, mean, p10, p50, p90, quantiles, drivers
     data_as_of: dict[str, datetime]  # per agency: the end (exclusive) of its observed data
 
 
@@ -76,22 +76,36 @@ def forecast_demand(
     horizon_hours: int,
     bands: tuple[int, ...],
     hourly_alphas: dict[str, float],
+    quantiles: tuple[float, ...] = QUANTILES,
 ) -> ModelForecast:
-    """Mean, p10/p50/p90 and the top three drivers of every series x hour ahead.
+    """Mean, p10/p50/p90, every configured quantile and the top three drivers of every
+    series x hour ahead.
 
     ``inputs`` holds the model-input rows after the data's end (those with no target yet);
-    ``data_as_of`` gives each agency's data end, where its forecast starts.
+    ``data_as_of`` gives each agency's data end, where its forecast starts; ``quantiles``
+    (the config's forecast.quantiles) are the levels of the ``quantiles`` map column.
     """
     rows = forecast_rows(inputs, data_as_of, horizon_hours, bands)
     if rows.is_empty():
         raise ValueError("no hours to forecast: features.model_inputs holds no future rows")
     mean = model.predict_mean(rows)
     hourly = rows.select(*SERIES, "bucket_start", "horizon").with_columns(mean=pl.Series(mean))
-    hourly = with_quantiles(hourly, hourly_alphas, QUANTILES).with_columns(
-        _published_quantiles(), drivers=pl.Series(drivers(model.explain(rows)), dtype=pl.String)
-    )
+    hourly = configured_quantiles(
+        with_quantiles(hourly, hourly_alphas, QUANTILES).with_columns(_published_quantiles()),
+        hourly_alphas,
+        quantiles,
+    ).with_columns(drivers=pl.Series(drivers(model.explain(rows)), dtype=pl.String))
     agencies = set(inputs["agency_id"].unique())
     return ModelForecast(hourly, {agency: end for agency, end in data_as_of.items() if agency in agencies})
+
+
+def configured_quantiles(
+    hourly: pl.DataFrame, alphas: dict[str, float], quantiles: tuple[float, ...]
+) -> pl.DataFrame:
+    """``hourly`` (agency_id, mean) with ``quantiles``: a map of each configured level to its
+    count quantile, clipped at zero like p10/p50/p90 and from the same distribution, so the
+    levels 0.1, 0.5 and 0.9 (when configured) hold the p10, p50 and p90 of the row."""
+    return quantile_map(hourly, alphas, tuple(quantiles))
 
 
 def agency_totals(hourly: pl.DataFrame, alphas: dict[str, float], mean: str = "mean") -> pl.DataFrame:

@@ -2,7 +2,8 @@
 
 An override covers one agency (one area of it, or all) for the hours starting in
 [starts_at, ends_at). Overlapping overrides multiply. The model's own numbers stay beside
-the adjusted ones, with the factor and the ids of the overrides applied.
+the adjusted ones, with the factor and the ids of the overrides applied. The map of every
+configured quantile (``model_quantiles``) is scaled the same way into ``quantiles``.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import polars as pl
 
 from features.panel import KEYS
+from models.distribution import scaled_quantile_map
 
 VALUES = ("mean", "p10", "p50", "p90")
 
 
 def apply_overrides(forecast: pl.DataFrame, overrides: pl.DataFrame) -> pl.DataFrame:
-    """``forecast`` (keys and model_mean, model_p10, model_p50, model_p90) with the adjusted
-    mean/p10/p50/p90, override_factor and override_ids (List[Int64], empty when none).
+    """``forecast`` (keys and model_mean, model_p10, model_p50, model_p90, optionally
+    model_quantiles) with the adjusted mean/p10/p50/p90 (and quantiles: every value of the
+    map times the factor), override_factor and override_ids (List[Int64], empty when none).
 
     ``overrides``: override_id, agency_id, area_id (null: every area), starts_at, ends_at, factor.
     """
@@ -35,6 +38,10 @@ def apply_overrides(forecast: pl.DataFrame, overrides: pl.DataFrame) -> pl.DataF
         override_factor=pl.col("override_factor").fill_null(1.0),
         override_ids=pl.col("override_ids").fill_null(pl.lit([], pl.List(pl.Int64))),
     )
-    return adjusted.with_columns(
+    adjusted = adjusted.with_columns(
         (pl.col(f"model_{name}") * pl.col("override_factor")).alias(name) for name in VALUES
     )
+    if "model_quantiles" in adjusted.columns:
+        scaled = scaled_quantile_map(adjusted, "model_quantiles", "override_factor")
+        adjusted = adjusted.with_columns(scaled.alias("quantiles"))
+    return adjusted

@@ -15,10 +15,10 @@ import polars as pl
 
 from jointcast.config import Settings
 
-PUBLICATION_LAYOUT = 2
+PUBLICATION_LAYOUT = 3
 """The published tables' layout: raised when a publication gains tables or columns, so the
 next publish fills them in even though the model, data and settings are unchanged
-(2: areas, shift totals, local times and the staffing basis)."""
+(2: areas, shift totals, local times and the staffing basis; 3: the configured quantiles)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,14 @@ def digest(*parts: object) -> str:
 
 
 def forecast_digest(settings: Settings, model_version: str, data_digest: str) -> str:
-    """The model forecast's identity: the same model version on the same data, the same forecast."""
+    """The model forecast's identity: the same model version on the same data, over the same
+    horizon and with the same configured quantiles, the same forecast."""
     return digest(
-        settings.mlflow.registered_model, model_version, data_digest, settings.forecast.horizon_hours
+        settings.mlflow.registered_model,
+        model_version,
+        data_digest,
+        settings.forecast.horizon_hours,
+        [float(q) for q in settings.forecast.quantiles],
     )
 
 

@@ -12,6 +12,7 @@ import polars as pl
 
 from features.areas import described_areas
 from features.panel import SERIES
+from models.distribution import QUANTILE_MAP
 from models.forecasting import agency_totals
 from planning.overrides import apply_overrides
 from planning.provenance import Provenance
@@ -49,8 +50,11 @@ def published_demand(
     timezones: dict[str, str],
 ) -> pl.DataFrame:
     """forecast.demand rows: the model's numbers (``model``: keys, horizon, model_mean,
-    model_p10/p50/p90, drivers) with the overrides applied, and where they come from;
-    ``bucket_start_local`` is the hour on the agency's wall clock (``timezones``: agency -> zone)."""
+    model_p10/p50/p90, model_quantiles, drivers) with the overrides applied, and where they come
+    from; ``bucket_start_local`` is the hour on the agency's wall clock (``timezones``: agency ->
+    zone). A model forecast without model_quantiles (published before the column) gets null maps."""
+    if "model_quantiles" not in model.columns:
+        model = model.with_columns(model_quantiles=pl.lit(None, QUANTILE_MAP))
     adjusted = apply_overrides(model, overrides)
     ends = pl.DataFrame(
         list(provenance.data_as_of.items()),
@@ -60,7 +64,7 @@ def published_demand(
     return adjusted.join(ends, on="agency_id", how="left").select(
         "agency_id", "area_id", "bucket_start",
         local_time("bucket_start", timezones).alias("bucket_start_local"),
-        "horizon", "mean", "p10", "p50", "p90", *MODEL_COLUMNS,
+        "horizon", "mean", "p10", "p50", "p90", "quantiles", *MODEL_COLUMNS, "model_quantiles",
         "override_factor", "override_ids", "drivers",
         data_stale=pl.col("agency_id").is_in(list(stale)),
         model_name=pl.lit(provenance.model_name),

@@ -107,7 +107,7 @@ def test_the_migration_keeps_what_was_published_and_puts_local_times_beside_utc(
     con.execute("CREATE SCHEMA meta; CREATE TABLE meta.schema_migrations (version INTEGER PRIMARY KEY,"
                 " name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")  # fmt: skip
     for version, name, sql in _migrations():
-        if name != PLANNER_LAYER:
+        if name < PLANNER_LAYER:  # a warehouse from before the planner layer
             con.execute(sql)
             con.execute("INSERT INTO meta.schema_migrations VALUES (?, ?, now())", [version, name])
     con.execute(
@@ -118,7 +118,7 @@ def test_the_migration_keeps_what_was_published_and_puts_local_times_beside_utc(
         CREATE VIEW forecast.pd_demand AS SELECT * FROM forecast.demand WHERE agency_id = 'pd';
         """
     )
-    assert migrate(con) == [PLANNER_LAYER]
+    assert migrate(con)[0] == PLANNER_LAYER
     columns = [row[0] for row in con.execute("DESCRIBE forecast.pd_demand").fetchall()]
     assert columns[:5] == ["agency_id", "area_id", "bucket_start", "bucket_start_local", "horizon"]
     row = con.execute("SELECT horizon, drivers, bucket_start_local FROM forecast.pd_demand").fetchone()

@@ -78,6 +78,38 @@ def test_forecast_publishes_every_agency_with_quantiles_drivers_and_its_lineage(
     assert history.rows() == [(log["publication_id"], demand.height)]
 
 
+def test_every_row_carries_the_configured_quantiles_beside_p10_p50_p90(published_workspace):
+    configured = list(load_settings(_config(published_workspace)).forecast.quantiles)
+    demand = _frame(published_workspace, "SELECT * FROM forecast.demand")
+    assert all(list(levels) == configured for levels in demand["quantiles"])
+    assert all(list(levels) == configured for levels in demand["model_quantiles"])
+    for level, column in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90")):
+        if level in configured:
+            assert [levels[level] for levels in demand["quantiles"]] == pytest.approx(
+                demand[column].to_list()
+            )
+    one = _query(_config(published_workspace), "SELECT count(*) FILTER (quantiles[0.9] = p90), count(*)"
+                                               " FROM forecast.city_police_demand")[0]  # fmt: skip
+    assert one[0] == one[1] > 0
+    assert _query(_config(published_workspace), "SELECT count(*) FROM forecast.history WHERE quantiles IS NULL"
+                  )[0][0] == 0  # fmt: skip
+
+
+def test_changing_the_configured_quantiles_publishes_them(published):
+    _edit_config(published, "quantiles = [0.1, 0.5, 0.9]", "quantiles = [0.05, 0.5, 0.95]")
+    result = forecast_flow(settings=load_settings(str(_config(published))))
+    assert result["published"] is True
+    demand = _frame(published, "SELECT quantiles, p10, p50, p90 FROM forecast.demand")
+    assert all(list(levels) == [0.05, 0.5, 0.95] for levels in demand["quantiles"])
+    assert [levels[0.5] for levels in demand["quantiles"]] == pytest.approx(demand["p50"].to_list())
+    assert all(levels[0.05] <= p10 and levels[0.95] >= p90 for levels, p10, p90 in
+               demand.select("quantiles", "p10", "p90").iter_rows())  # fmt: skip
+    [log] = _frame(
+        published, "SELECT * FROM meta.publications ORDER BY publication_id DESC LIMIT 1"
+    ).to_dicts()
+    assert json.loads(log["checksums"])["demand"] == _state(published)["demand"]
+
+
 def test_staffing_follows_the_formula_on_each_agencys_own_shifts(published_workspace):
     staffing = _frame(published_workspace, "SELECT * FROM forecast.staffing")
     settings = load_settings(_config(published_workspace))
@@ -271,6 +303,9 @@ def test_an_override_is_applied_kept_beside_the_model_and_withdrawn(published):
     assert inside.height == 24
     assert ((inside["mean"] - 2 * inside["model_mean"]).abs() < 1e-12).all()
     assert inside["override_ids"].to_list() == [[1]] * 24
+    for levels, model_levels in inside.select("quantiles", "model_quantiles").iter_rows():
+        assert list(levels) == list(model_levels)
+        assert list(levels.values()) == pytest.approx([2 * v for v in model_levels.values()])
     outside = demand.filter((pl.col("bucket_start") < start) | (pl.col("bucket_start") >= end))
     assert (outside["mean"] == outside["model_mean"]).all()
     other = _frame(published, "SELECT * FROM forecast.demand WHERE agency_id = 'ems' AND area_id = 'Z02'")

@@ -86,7 +86,8 @@ def read_model_forecast(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return read_frame(
         con,
         """
-        SELECT agency_id, area_id, bucket_start, horizon, model_mean, model_p10, model_p50, model_p90, drivers
+        SELECT agency_id, area_id, bucket_start, horizon, model_mean, model_p10, model_p50, model_p90,
+            model_quantiles, drivers
         FROM forecast.demand ORDER BY agency_id, area_id, bucket_start
         """,
     )
