@@ -39,7 +39,7 @@ class FeatureParameters:
             calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
             horizon_hours=settings.forecast.horizon_hours,
             events_timezone={a.id: a.timezone for a in settings.agencies},
-            roles={r.incident_type: (r.lead, tuple(r.supporting)) for r in settings.roles},
+            roles=settings.role_map,
         )
 
 

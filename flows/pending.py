@@ -10,13 +10,13 @@ sentence that says why there is nothing to do, or None when the stage has work.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from jointcast.config import Settings
+from planning.provenance import digest
 from warehouse.db import open_warehouse
 
 CODE_ROOT = Path(__file__).resolve().parent.parent
@@ -24,20 +24,18 @@ CODE_ROOT = Path(__file__).resolve().parent.parent
 
 def code_digest(*packages: str) -> str:
     """SHA-256 of the Python sources of ``packages``: a model is as new as the code that made it."""
-    digest = hashlib.sha256()
+    sources = hashlib.sha256()
     for package in packages:
         for path in sorted((CODE_ROOT / package).rglob("*.py")):
-            digest.update(path.relative_to(CODE_ROOT).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:32]
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+            sources.update(path.relative_to(CODE_ROOT).as_posix().encode())
+            sources.update(path.read_bytes())
+    return sources.hexdigest()[:32]
 
 
 def _file_digest(path: Path | None) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else None
+    from warehouse.sources import file_sha256
+
+    return file_sha256(path) if path is not None and path.is_file() else None
 
 
 def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
@@ -47,7 +45,7 @@ def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     from features.build import FeatureParameters
     from warehouse.stages import loaded_batches
 
-    return _digest(
+    return digest(
         loaded_batches(con),
         _file_digest(settings.events_path),
         asdict(FeatureParameters.from_settings(settings)),
@@ -64,7 +62,7 @@ def train_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     forecast = settings.forecast
     params = ModelParameters(train_days=forecast.train_days)
     _, data_digest = data_end(con)
-    return _digest(
+    return digest(
         recorded_inputs(con, "features"),
         data_digest,
         flat_params(params, forecast.horizon_hours, forecast.backtest_folds),
@@ -72,7 +70,7 @@ def train_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
         {
             a.id: [a.timezone, [s.model_dump(mode="json") for s in a.staffing.shifts]]
             for a in settings.agencies
-        },  # noqa: E501
+        },
         _file_digest(truth_path(settings.root)),
         code_digest("features", "models"),
     )

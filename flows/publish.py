@@ -69,8 +69,9 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance: Provenance, tr
 def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, trigger: str, forecast_of):
     """The publication's inputs; or, when the current publication holds these inputs, its summary;
     or a failed state when the features stage has not built the tables a publication copies."""
-    from planning.assemble import ACTUAL_DAYS, PublicationInputs
+    from planning.assemble import PublicationInputs
     from planning.provenance import inputs_digest, stale_agencies
+    from planning.report import ACTUAL_DAYS  # the actuals the report shows
     from warehouse.overrides import read_overrides
     from warehouse.publish import latest_publication, next_publication_id, read_actuals, read_derived_features
 

@@ -35,6 +35,7 @@ def train_flow(settings: Settings, register_model: bool = True):
             )
             return {"version": known.version, "trained": False}
         inputs, (end, digest) = read_model_inputs(con), data_end(con)
+    truth = read_truth(settings.root)
     purpose = "train" if register_model else "backtest"
     tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
     log.info("%s on %d model-input rows of %d series up to %s (%d folds)", purpose, inputs.height,
@@ -42,7 +43,7 @@ def train_flow(settings: Settings, register_model: bool = True):
     tags = _tags(settings, purpose, end, inputs_digest)
     with tracking.training_run(_run_name(purpose, settings, end), tags, _flat(settings)) as run_id:
         try:
-            result = _fit(settings, inputs, end, digest, read_truth(settings.root))
+            result = _fit(settings, inputs, end, digest, truth)
         except InsufficientHistory as exc:
             tracking.describe_run(run_id, f"failed: {exc}")
             return failed(purpose, [f"{purpose}: {exc}"])
@@ -52,7 +53,7 @@ def train_flow(settings: Settings, register_model: bool = True):
     if not register_model:
         tracking.describe_run(run_id, f"Backtest only: {_said(summary)}.")
         return {"run_id": run_id, **summary}
-    registered = _register(settings, result, logged, inputs, end, read_truth(settings.root), inputs_digest)
+    registered = _register(settings, result, logged, inputs, end, truth, inputs_digest)
     return {"run_id": run_id, **registered, **summary}
 
 

@@ -352,24 +352,20 @@ def sql(
     """The warehouse in DuckDB's SQL shell, read-only; or one query's result."""
     settings = workspace(config)
     if query is not None:
+        import duckdb
+
         from warehouse.db import open_warehouse
 
         with open_warehouse(settings.warehouse_path, read_only=True) as con:
             try:
                 con.sql(query).show(max_rows=100, max_width=console.width)
-            except duckdb_error() as exc:
+            except duckdb.Error as exc:
                 raise fail([f"sql: {exc}".splitlines()[0]]) from None
         return
     shell = Path(sys.executable).parent / "duckdb"  # the DuckDB command line installed with the project
     if not shell.exists():
         raise fail([f"no DuckDB shell at {shell}: reinstall with `make run`"])
     os.execv(shell, [str(shell), "-readonly", str(settings.warehouse_path)])
-
-
-def duckdb_error() -> type[Exception]:
-    import duckdb
-
-    return duckdb.Error
 
 
 @app.command()

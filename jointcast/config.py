@@ -235,6 +235,11 @@ class FeedSettings(_Strict):
         return self
 
     @property
+    def role_map(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """incident type -> (lead agency, supporting agencies)."""
+        return {r.incident_type: (r.lead, tuple(r.supporting)) for r in self.roles}
+
+    @property
     def agency_ids(self) -> tuple[str, ...]:
         if self.agency is not None:
             return (self.agency,)
@@ -369,6 +374,11 @@ class Settings(_Strict):
         if uri.startswith("file://"):
             uri = uri[len("file://") :]
         return str(self.resolve(uri))
+
+    @property
+    def role_map(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """incident type -> (lead agency, supporting agencies)."""
+        return {r.incident_type: (r.lead, tuple(r.supporting)) for r in self.roles}
 
     @property
     def agency_ids(self) -> tuple[str, ...]:

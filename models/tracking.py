@@ -27,7 +27,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from models.demand_model import DemandModel, restore
-from models.registry import CHAMPION, INPUTS_DIGEST, Champion, current_champion  # noqa: F401
+from models.registry import CHAMPION, Champion, current_champion
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,6 @@ from planning.service import service_profile
 from planning.shift_totals import shift_totals
 from planning.staffing import StaffingPlan
 
-ACTUAL_DAYS = 28
-"""Actuals shown before the forecast in the report."""
-
 
 @dataclass(frozen=True)
 class PublicationInputs:

@@ -76,11 +76,6 @@ def stale_agencies(settings: Settings, provenance: Provenance, now: datetime) ->
     return stale_lags(provenance.data_as_of, {a.id: a.max_lag_hours for a in settings.agencies}, now)
 
 
-def roles_of(settings: Settings) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """incident type -> (lead agency, supporting agencies)."""
-    return {r.incident_type: (r.lead, tuple(r.supporting)) for r in settings.roles}
-
-
 def inputs_digest(
     settings: Settings, provenance: Provenance, overrides: pl.DataFrame, stale: dict[str, float]
 ) -> str:
@@ -89,7 +84,7 @@ def inputs_digest(
         PUBLICATION_LAYOUT,
         provenance.forecast_digest,
         [(a.timezone, a.staffing.model_dump(mode="json")) for a in settings.agencies],
-        sorted(roles_of(settings).items()),
+        sorted(settings.role_map.items()),
         overrides.select("override_id", "agency_id", "area_id", "starts_at", "ends_at", "factor").rows(),
         sorted(stale),
     )

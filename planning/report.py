@@ -32,6 +32,7 @@ BAND, MEAN, ACTUAL = "#c6dbef", "#1f4e79", "#c0392b"
 SHIFT_COLOURS = ("#e6a532", "#3b7dbf", "#24345a", "#7a9a3a", "#8e5ea2")
 TOP_AREAS = 10
 ACTUAL_DAYS = 14
+"""Days of actuals the report shows before the forecast (publish reads just these)."""
 
 CSS = """
 body { font-family: system-ui, "Segoe UI", Roboto, Arial, sans-serif; color: #1d2733; max-width: 1180px;
