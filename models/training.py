@@ -126,12 +126,17 @@ def train_and_backtest(
     )
 
 
+# relative difference in WAPE below which two models tie (summation order moves the last digits); a tie
+# keeps the champion
+TIE = 1e-9
+
+
 def decide(metrics: dict[str, float], champion_wape: float | None) -> Decision:
     """Champion only if better than the current champion on the same folds and than seasonal naive."""
     wape, naive = metrics["wape"], metrics["seasonal_naive_wape"]
     if wape >= naive:
         return Decision(False, f"wape {wape:.4f} does not beat seasonal naive {naive:.4f}")
-    if champion_wape is not None and wape >= champion_wape:
+    if champion_wape is not None and wape >= champion_wape * (1 - TIE):
         return Decision(False, f"wape {wape:.4f} does not beat the champion's {champion_wape:.4f}")
     against = "no champion yet" if champion_wape is None else f"champion {champion_wape:.4f}"
     return Decision(True, f"wape {wape:.4f} beats seasonal naive {naive:.4f} and {against}")

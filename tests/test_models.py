@@ -80,9 +80,11 @@ def test_point_scores():
 @pytest.mark.parametrize(
     ("wape", "naive", "champion", "promote"),
     [(0.5, 0.7, None, True), (0.5, 0.7, 0.55, True), (0.5, 0.7, 0.45, False), (0.8, 0.7, None, False),
-     (0.5, 0.7, 0.5, False)],
+     (0.5, 0.7, 0.5, False), (0.5197075506555251, 0.7, 0.5197075506555252, False)],
 )  # fmt: skip
-def test_a_challenger_is_promoted_only_when_it_beats_both(wape, naive, champion, promote):
+def test_a_challenger_is_promoted_only_when_it_beats_both_and_a_tie_in_the_last_digits_keeps_the_champion(
+    wape, naive, champion, promote
+):
     decision = decide({"wape": wape, "seasonal_naive_wape": naive}, champion)
     assert decision.promote is promote
     assert decision.reason
