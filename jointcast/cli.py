@@ -78,18 +78,33 @@ def _prepare_environment(verbose: bool = False) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if verbose else "INFO")  # what the Prefect UI gets
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _TerminalHandler()
     handler.setFormatter(_LineFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     if not verbose:
         handler.addFilter(_not_prefect_chatter)
     root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if type(h) is not logging.StreamHandler] + [handler]
+    root.handlers = [h for h in root.handlers if type(h) not in (logging.StreamHandler, _TerminalHandler)] + [
+        handler
+    ]
     root.setLevel(logging.WARNING)
     for name in LIBRARY_LOGGERS.split(","):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in QUIET_LIBRARIES:
         if name != "prefect":  # Prefect's own level is PREFECT_LOGGING_LEVEL, for its UI
             logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+class _TerminalHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record arrives, not the one at set-up (a caller
+    that captures and closes stderr, such as a test runner, leaves no dangling stream behind)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 def _not_prefect_chatter(record: logging.LogRecord) -> bool:
