@@ -1,9 +1,11 @@
-"""What publishing reads besides the panel: service times, the joint crosswalk and the areas.
+"""What publishing reads besides the panel: service times, the joint crosswalk, the areas and the
+joint events summary.
 
 Pure polars. All three come from each agency's recent counted incidents: the last
 ``RECENT_DAYS`` days before that agency's newest record, so a late feed's window ends where
 its data does. The features stage writes them as ``features.service_profile``,
-``features.joint_crosswalk`` and ``features.areas`` with the other features tables, and a
+``features.joint_crosswalk``, ``features.areas`` and ``features.joint_summary`` (its own
+shorter window: ``features.joint_summary.JOINT_DAYS``) with the other features tables, and a
 publication copies them, so no later stage reads ``core.incidents`` again.
 """
 
@@ -15,6 +17,7 @@ import polars as pl
 
 from features.areas import areas
 from features.crosswalk import joint_crosswalk
+from features.joint_summary import joint_summary
 from features.service import service_times
 
 RECENT_DAYS = 90
@@ -30,7 +33,7 @@ def recent_incidents(incidents: pl.LazyFrame, days: int = RECENT_DAYS) -> pl.Laz
 def derived_tables(
     recent_counted: pl.DataFrame, roles: dict[str, tuple[str, tuple[str, ...]]]
 ) -> dict[str, pl.DataFrame]:
-    """features.service_profile, features.joint_crosswalk and features.areas.
+    """features.service_profile, features.joint_crosswalk, features.areas and features.joint_summary.
 
     Args:
         recent_counted: the counted incidents of the recent window (``recent_incidents``
@@ -42,4 +45,5 @@ def derived_tables(
         "service_profile": service_times(lazy).collect(),
         "joint_crosswalk": joint_crosswalk(recent_counted, roles),
         "areas": areas(lazy).collect(),
+        "joint_summary": joint_summary(recent_counted, roles),
     }

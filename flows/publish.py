@@ -91,7 +91,7 @@ def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, tr
         return failed(trigger, [problem])
     return PublicationInputs(
         model, provenance, overrides, derived["service_profile"], derived["joint_crosswalk"],
-        derived["areas"], actuals, next_publication_id(con), trigger, forecast_of,
+        derived["areas"], actuals, next_publication_id(con), trigger, forecast_of, derived["joint_summary"],
     )  # fmt: skip
 
 
@@ -111,7 +111,7 @@ def _write_pages(settings: Settings, pages: dict[str, str]) -> list:
 def _ensure_reports(con, settings: Settings, latest: dict, provenance, overrides, actuals) -> None:
     """Render the current publication's missing report pages from the published tables."""
     from planning.assemble import report_pages
-    from warehouse.publish import read_published_tables
+    from warehouse.publish import read_published, read_published_tables
 
     missing = [a.id for a in settings.agencies if not settings.report_path(a.id).exists()]
     if not missing:
@@ -119,7 +119,10 @@ def _ensure_reports(con, settings: Settings, latest: dict, provenance, overrides
     demand, staffing = read_published_tables(con)
     stale = dict.fromkeys(latest["stale_agencies"], None)
     publication = {"publication_id": latest["publication_id"], "published_at": latest["published_at"]}
-    pages = report_pages(settings, demand, staffing, overrides, actuals, provenance, stale, publication)
+    pages = report_pages(
+        settings, demand, staffing, overrides, actuals, provenance, stale, publication,
+        read_published(con, "areas"), read_published(con, "joint_summary"),
+    )  # fmt: skip
     _write_pages(settings, {agency_id: html for agency_id, html in pages.items() if agency_id in missing})
 
 

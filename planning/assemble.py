@@ -10,11 +10,12 @@ nothing new to publish before assembling anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
 
+from features.joint_summary import JOINT_SUMMARY_SCHEMA
 from jointcast.config import Settings
 from planning.provenance import Provenance, inputs_digest, stale_agencies
 from planning.publication import (
@@ -24,7 +25,7 @@ from planning.publication import (
     published_demand,
     published_staffing,
 )
-from planning.report import AgencyReport, render_report
+from planning.report import AREA_COLUMNS, AgencyReport, render_report
 from planning.service import service_profile
 from planning.shift_totals import shift_totals
 from planning.staffing import StaffingPlan
@@ -44,6 +45,8 @@ class PublicationInputs:
     publication_id: int  # the id this publication gets
     trigger: str  # the stage publishing: forecast | publish
     forecast_of: int | None  # the publication whose model forecast this reuses, or None: a new one
+    joint_summary: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA))
+    """features.joint_summary, published as it is."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,14 @@ def report_pages(
     provenance: Provenance,
     stale: dict[str, float | None],
     publication: dict,
+    published_areas: pl.DataFrame | None = None,
+    joint_summary: pl.DataFrame | None = None,
 ) -> dict[str, str]:
-    """Each agency's report page (agency id -> HTML); ``publication`` has its id and published_at."""
+    """Each agency's report page (agency id -> HTML); ``publication`` has its id and published_at;
+    ``published_areas`` (forecast.areas) draws the map and ``joint_summary`` (forecast.joint_summary)
+    lists the joint events."""
+    shapes = published_areas if published_areas is not None else pl.DataFrame(schema=AREA_COLUMNS)
+    joint = joint_summary if joint_summary is not None else pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA)
     totals = agency_hourly(demand, provenance)
     areas = area_summary(demand)
     pages = {}
@@ -123,6 +132,9 @@ def report_pages(
             staffing=staffing.filter(mine),
             areas=areas.filter(mine).drop("agency_id"),
             overrides=overrides.filter(mine),
+            area_shapes=shapes.filter(mine),
+            joint_events=joint.filter(mine),
+            bbox=agency.bbox,
         )
         pages[agency.id] = render_report(report)
     return pages
@@ -145,10 +157,11 @@ def assemble_publication(inputs: PublicationInputs, settings: Settings, now: dat
         "shift_totals": shift_totals(staffing) if staffing.height else pl.DataFrame(),
         "areas": published_areas(inputs.areas, demand, inputs.publication_id),
         "joint_crosswalk": inputs.joint_crosswalk,
+        "joint_summary": inputs.joint_summary,
     }
     pages = report_pages(
         settings, demand, staffing, inputs.overrides, inputs.actuals, provenance, stale,
-        {"publication_id": inputs.publication_id, "published_at": now},
+        {"publication_id": inputs.publication_id, "published_at": now}, tables["areas"], inputs.joint_summary,
     )  # fmt: skip
     record = {
         "publication_id": inputs.publication_id,

@@ -10,7 +10,7 @@ import io
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
@@ -23,6 +23,8 @@ import matplotlib.dates as mdates  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from features.joint_summary import JOINT_DAYS, JOINT_SUMMARY_SCHEMA  # noqa: E402
+from planning.areamap import area_shapes, hotspot_svg  # noqa: E402
 from planning.shift_totals import shift_totals  # noqa: E402
 from planning.staffing import BASIS_FLOOR  # noqa: E402
 
@@ -33,6 +35,15 @@ SHIFT_COLOURS = ("#e6a532", "#3b7dbf", "#24345a", "#7a9a3a", "#8e5ea2")
 TOP_AREAS = 10
 ACTUAL_DAYS = 14
 """Days of actuals the report shows before the forecast (publish reads just these)."""
+AREA_COLUMNS = {
+    "agency_id": pl.String,
+    "area_id": pl.String,
+    "name": pl.String,
+    "centroid_lat": pl.Float64,
+    "centroid_lon": pl.Float64,
+    "geometry": pl.String,
+}
+"""What the map reads of forecast.areas."""
 
 CSS = """
 body { font-family: system-ui, "Segoe UI", Roboto, Arial, sans-serif; color: #1d2733; max-width: 1180px;
@@ -49,6 +60,7 @@ th { background: #f3f6f9; } .num { text-align: right; font-variant-numeric: tabu
 tr.day-start td { border-top: 2px solid #b9c6d3; } footer li { margin: 4px 0; } footer { font-size: 14px; }
 .chip { display: inline-block; background: #eef3f8; border-radius: 10px; padding: 0 8px; margin: 1px 2px; }
 .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
+#hotspot-map svg { max-width: 760px; } #hotspot-map path:hover { stroke: #1d2733; stroke-width: 2; }
 @media print { body { max-width: none; padding: 0; } figure, table, .banner { break-inside: avoid; }
   * { print-color-adjust: exact; -webkit-print-color-adjust: exact; } }
 """
@@ -69,6 +81,11 @@ class AgencyReport:
     areas: pl.DataFrame  # area_id, expected_incidents (next 7 days), peak_hour_mean, drivers
     overrides: pl.DataFrame  # active ones: override_id, area_id (null: all), starts_at, ends_at, factor,
     # reason, created_by
+    area_shapes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=AREA_COLUMNS))
+    """forecast.areas rows of the agency: area_id, name, centroid_lat, centroid_lon, geometry (WKT)."""
+    joint_events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA))
+    """forecast.joint_summary rows of the agency."""
+    bbox: tuple[float, float, float, float] | None = None  # the agency's configured bbox, if any
 
 
 def render_report(report: AgencyReport, days: int = 7) -> str:
@@ -83,10 +100,14 @@ def render_report(report: AgencyReport, days: int = 7) -> str:
         _forecast_section(report, zone, days),
         f"<h2>2. Units on duty per shift, next {days} days</h2>",
         _staffing_section(staffing),
-        f"<h2>3. Busiest areas, next 7 days (top {TOP_AREAS})</h2>",
+        "<h2>3. Hot spots, coming shift</h2>",
+        _map_section(report, zone),
+        f"<h2>4. Busiest areas, next 7 days (top {TOP_AREAS})</h2>",
         _areas_section(report.areas),
-        "<h2>4. Active planner overrides</h2>",
+        "<h2>5. Active planner overrides</h2>",
         _overrides_section(report.overrides, zone),
+        f"<h2>6. Joint events, last {JOINT_DAYS} days</h2>",
+        _joint_section(report.joint_events, report.agency_id, zone),
         _footer(report),
     ]
     title = escape(f"{report.agency_name}: demand and staffing forecast")
@@ -253,6 +274,83 @@ def _areas_section(areas: pl.DataFrame) -> str:
             f"<td>{chips}</td></tr>"
         )
     return _table(["Area", "Expected incidents", "Peak hour (mean)", "Why (main drivers)"], rows, (1, 2))
+
+
+def _coming_shift(staffing: pl.DataFrame, published_at: object) -> pl.DataFrame:
+    """The staffing rows of the shift in progress or next at publication time (else the first shift)."""
+    upcoming = staffing
+    if isinstance(published_at, datetime):
+        now = published_at if published_at.tzinfo is not None else published_at.replace(tzinfo=UTC)
+        upcoming = staffing.filter(pl.col("shift_end") > now)
+    upcoming = upcoming if not upcoming.is_empty() else staffing
+    return upcoming.filter(pl.col("shift_start") == upcoming["shift_start"].min())
+
+
+def _map_section(report: AgencyReport, zone: ZoneInfo) -> str:
+    """The agency's areas coloured by the coming shift's expected incidents, with a caption saying
+    which shift, and a list of the areas that have no place to draw."""
+    if report.staffing.is_empty() or report.area_shapes.is_empty():
+        return "<p>No map: no staffing or no areas were published.</p>"
+    shift = _coming_shift(report.staffing, report.publication.get("published_at"))
+    values = dict(shift.group_by("area_id").agg(pl.col("expected_incidents").sum()).iter_rows())
+    shapes = area_shapes(report.area_shapes, report.bbox)
+    first = shift.row(0, named=True)
+    when = f"{_local(first['shift_start'], zone)} to {first['shift_end'].astimezone(zone):%H:%M}"
+    name = escape(str(first.get("shift_name") or "coming"))
+    caption = (
+        f"Expected incidents per area in the {name} shift, {when} ({escape(report.timezone)}): the shift in"
+        " progress or next at publication. North up; darker is busier; hover an area for its name and"
+        " number."
+    )
+    if shapes.approximate:
+        caption += (
+            f" {len(shapes.approximate)} of {len(shapes.shapes)} areas have no published outline: each is"
+            " drawn as the part of the map nearer its centre (the middle of its recent incidents) than any"
+            " other area's, so those shapes are approximate."
+        )
+    svg = hotspot_svg(shapes, values, label=f"Hot-spot map: {caption}", unit="expected incidents")
+    unplaced = ""
+    if shapes.unplaced:
+        listed = ", ".join(
+            f"{escape(shapes.names.get(area, area))} ({values.get(area, 0.0):.1f})"
+            for area in shapes.unplaced
+        )
+        unplaced = (
+            f"<p class='note unmapped'>Not on the map (no outline and no located incidents): {listed}"
+            " expected incidents.</p>"
+        )
+    if not svg:
+        return f"<p>No area has an outline or a located incident to draw.</p>{unplaced}"
+    return f'<figure id="hotspot-map" class="map">{svg}<figcaption>{caption}</figcaption></figure>{unplaced}'
+
+
+def _joint_section(joint: pl.DataFrame, agency_id: str, zone: ZoneInfo) -> str:
+    """How many of the agency's incidents were joint events, by type: with whom and who led."""
+    if joint.is_empty():
+        return (
+            f"<p>None: no incident of this agency in its last {JOINT_DAYS} days was linked to another"
+            " agency's record of the same event.</p>"
+        )
+    first = joint.row(0, named=True)
+    linked, total = joint["joint_records"].sum(), first["agency_incidents"]
+    rows = []
+    for row in joint.sort("joint_events", "incident_type", descending=[True, False]).iter_rows(named=True):
+        lead = escape(str(row["lead_agency"]))
+        partners = ", ".join(escape(str(p)) for p in row["partner_agencies"]) or "-"
+        rows.append(
+            f"<tr><td>{escape(str(row['incident_type']))}</td><td class='num'>{row['joint_events']}</td>"
+            f"<td class='num'>{row['joint_records']} of {row['type_incidents']}</td><td>{partners}</td>"
+            f"<td>{'<b>this agency</b>' if row['lead_agency'] == agency_id else lead}</td></tr>"
+        )
+    summary = (
+        f"<p>{linked} of the agency's {total} counted incidents ({linked / total:.0%}) from"
+        f" {_local(first['window_start'], zone)} to {_local(first['window_end'], zone)} were joint events:"
+        " the same real event recorded by other agencies too (same type, close in place and time). The lead"
+        " is the agency [[roles]] names for the type when it took part, else the one that recorded it first."
+        " Joint demand ahead is in <code>forecast.joint_demand</code>.</p>"
+    )
+    headers = ["Incident type", "Joint events", "Its records (of all of the type)", "With", "Led by"]
+    return summary + _table(headers, rows, (1, 2))
 
 
 def _overrides_section(overrides: pl.DataFrame, zone: ZoneInfo) -> str:

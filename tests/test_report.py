@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 from scipy.stats import poisson
 
-from planning.report import ACTUAL, BAND, MEAN, SHIFT_COLOURS, AgencyReport, render_report
+from features.joint_summary import JOINT_SUMMARY_SCHEMA
+from planning.report import ACTUAL, AREA_COLUMNS, BAND, MEAN, SHIFT_COLOURS, AgencyReport, render_report
 from tests.browser import dump_dom, screenshot
 from warehouse.pages import write_report
 
@@ -85,6 +86,37 @@ def _staffing(rates: pl.DataFrame) -> pl.DataFrame:
     ).sort("shift_start", "area_id")
 
 
+def _area_shapes(area_ids: list[str]) -> pl.DataFrame:
+    """The areas on a grid of centres 2 km apart, the first with its own square outline, and an
+    ``unknown`` area with neither outline nor centre (it cannot be drawn)."""
+    columns = math.ceil(math.sqrt(len(area_ids)))
+    rows = []
+    for index, area in enumerate(area_ids):
+        lat, lon = 40.0 + 0.018 * (index // columns), -75.3 + 0.0235 * (index % columns)
+        outline = (
+            f"POLYGON (({lon - 0.01} {lat - 0.008}, {lon + 0.01} {lat - 0.008}, {lon + 0.01} {lat + 0.008}, "
+        )
+        outline += f"{lon - 0.01} {lat + 0.008}, {lon - 0.01} {lat - 0.008}))"
+        rows.append(("city_police", area, f"Beat {area}", lat, lon, outline if index == 0 else None))
+    rows.append(("city_police", "unknown", "unknown", None, None, None))
+    return pl.DataFrame(rows, schema=AREA_COLUMNS, orient="row")
+
+
+def _joint_events(start: datetime) -> pl.DataFrame:
+    """Two incident types of joint events, one led by the agency itself."""
+    window = {"window_start": start - timedelta(days=28), "window_end": start - timedelta(minutes=20)}
+    rows = [
+        {"incident_type": "vehicle_accident", "lead_agency": "city_police", "joint_events": 41,
+         "joint_records": 41, "partner_agencies": ["county_fire", "ems"], "type_incidents": 180},
+        {"incident_type": "structure_fire", "lead_agency": "county_fire", "joint_events": 6,
+         "joint_records": 7, "partner_agencies": ["county_fire"], "type_incidents": 9},
+    ]  # fmt: skip
+    return pl.DataFrame(
+        [{"agency_id": "city_police", **row, "agency_incidents": 2400, **window} for row in rows],
+        schema=JOINT_SUMMARY_SCHEMA,
+    )
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> AgencyReport:
     from jointcast.simulator import simulate
@@ -120,6 +152,8 @@ def report(tmp_path_factory) -> AgencyReport:
         }
     )
     return AgencyReport(
+        area_shapes=_area_shapes(sorted(week["area_id"].unique())),
+        joint_events=_joint_events(start),
         agency_id="city_police",
         agency_name="City Police Department",
         timezone=TIMEZONE,
@@ -152,7 +186,7 @@ def test_the_page_needs_no_network(page):
     assert not re.search(
         r"<script|<link|<iframe|<img|@import|url\(\s*['\"]?(https?:)?//", html, re.IGNORECASE
     )
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 3  # two charts and the map
 
 
 def test_the_page_says_what_planners_need(report, page):
@@ -168,7 +202,7 @@ def test_the_page_says_what_planners_need(report, page):
     assert "Sun 01 Mar 2026" in staffing and "Sat 07 Mar 2026" in staffing and "08 Mar" not in staffing
     units = report.staffing.filter(pl.col("shift_date") == date(2026, 3, 2), pl.col("shift_name") == "day")
     assert f"<b>{units['recommended_units'].sum()}</b>" in staffing
-    areas = html.split("<h2>3.")[1].split("<h2>4.")[0]
+    areas = html.split("<h2>4.")[1].split("<h2>5.")[0]
     assert areas.count("<tr") == 1 + 10
     assert "Stadium concert &amp; fireworks" in html and "all areas" in html
     assert "stale" not in html.split("</header>")[0].lower()
@@ -203,9 +237,44 @@ def test_the_now_line_is_at_the_publication_time_not_the_forecast_start(report):
     assert (now - start) / (xs[-1] - start) == pytest.approx(11 / 167, abs=0.002)
 
 
+def test_the_map_colours_each_area_by_the_coming_shift(report):
+    html = render_report(report)
+    section = html.split("<h2>3.")[1].split("<h2>4.")[0]
+    drawn = re.findall(r'<path data-area="([^"]+)"[^>]*><title>([^<]+)</title>', section)
+    areas = sorted(report.staffing["area_id"].unique())
+    assert sorted(area for area, _ in drawn) == areas  # one shape per area with a place; not `unknown`
+    # published 06:00 local on Monday 2 March: the night shift (23:00-07:00) is in progress
+    caption = section.split("<figcaption>")[1]
+    assert "night shift, Sun 01 Mar 2026 23:00 EST to 07:00 (America/New_York)" in caption
+    night = report.staffing.filter(pl.col("shift_start") == datetime(2026, 3, 2, 4, tzinfo=UTC))
+    expected = dict(night.select("area_id", "expected_incidents").iter_rows())
+    titles = dict(drawn)
+    assert titles[areas[0]] == f"Beat {areas[0]}: {expected[areas[0]]:.1f} expected incidents"  # its outline
+    assert (
+        titles[areas[1]]
+        == f"Beat {areas[1]}: {expected[areas[1]]:.1f} expected incidents (approximate shape)"
+    )
+    assert f"{len(areas) - 1} of {len(areas)} areas have no published outline" in caption
+    assert "Not on the map" in section and "unknown (0.0)" in section
+    legend = section.split('class="legend"')[1]
+    assert legend.count("<rect") >= 3 and re.search(r">0-\d", legend)
+
+
+def test_the_joint_events_table_says_how_many_with_whom_and_who_led(report):
+    section = render_report(report).split("<h2>6.")[1].split("<footer")[0]
+    assert "Joint events, last 28 days" in section
+    assert "48 of the agency's 2400 counted incidents (2%)" in section
+    assert section.count("<tr") == 1 + 2
+    rows = section.split("<tbody>")[1].split("</tr>")
+    assert "vehicle_accident" in rows[0] and "county_fire, ems" in rows[0] and "<b>this agency</b>" in rows[0]
+    assert "7 of 9" in rows[1] and "county_fire" in rows[1]
+    empty = render_report(replace(report, joint_events=report.joint_events.clear()))
+    assert "<p>None: no incident of this agency" in empty.split("<h2>6.")[1]
+
+
 def test_no_overrides_reads_none(report):
     html = render_report(replace(report, overrides=report.overrides.clear()))
-    assert "<p>None" in html.split("<h2>4.")[1]
+    assert "<p>None" in html.split("<h2>5.")[1]
 
 
 def test_text_is_escaped(report):

@@ -1,8 +1,8 @@
 """Publishing: the forecast tables, the per-agency views and the publication log, all at once.
 
 A publication replaces the tables of ``PUBLISHED`` (warehouse.published: forecast.demand,
-staffing, shift_totals, areas, joint_crosswalk), appends the new vintage to forecast.history and
-forecast.staffing_history, refreshes the views and their column comments and appends its
+staffing, shift_totals, areas, joint_crosswalk, joint_summary), appends the new vintage to
+forecast.history and forecast.staffing_history, refreshes the views and their column comments and appends its
 row to meta.publications, in one transaction: any failure leaves every table as it was.
 
 Column comments: each table's are set by its migration; a per-agency view or a history
@@ -20,7 +20,7 @@ import polars as pl
 
 from warehouse.db import literal, quote, transaction
 from warehouse.features_store import read_frame
-from warehouse.published import PUBLISHED
+from warehouse.published import PUBLISHED, published
 
 AGENCY_VIEWS = tuple(table.name for table in PUBLISHED if table.agency_view)
 """forecast.<agency_id>_<kind>: one agency's rows of forecast.<kind>."""
@@ -94,9 +94,9 @@ def read_model_forecast(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def read_derived_features(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame] | None:
-    """features.service_profile, features.joint_crosswalk and features.areas, by name; None when
+    """features.service_profile, joint_crosswalk, areas and joint_summary, by name; None when
     the features stage has not built them (a warehouse whose features predate them)."""
-    names = ("service_profile", "joint_crosswalk", "areas")
+    names = ("service_profile", "joint_crosswalk", "areas", "joint_summary")
     built = {
         row[0]
         for row in con.execute(
@@ -109,6 +109,7 @@ def read_derived_features(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFr
         "service_profile": "agency_id, incident_type",
         "joint_crosswalk": "agency_id, area_id, incident_type, lead_area_id",
         "areas": "agency_id, area_id",
+        "joint_summary": "agency_id, incident_type, lead_agency",
     }
     return {name: read_frame(con, f"SELECT * FROM features.{name} ORDER BY {order[name]}") for name in names}
 
@@ -227,6 +228,11 @@ def read_shift_totals(con: duckdb.DuckDBPyConnection, agency_id: str) -> pl.Data
         "SELECT * FROM forecast.shift_totals WHERE agency_id = ? ORDER BY shift_start, shift_name",
         [agency_id],
     )
+
+
+def read_published(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame:
+    """One current published table (warehouse.published: forecast.<name>), in its key's order."""
+    return read_frame(con, f"SELECT * FROM forecast.{name} ORDER BY {published(name).key}")
 
 
 def read_published_tables(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -25,6 +25,7 @@ PUBLISHED = (
     Published("shift_totals", "agency_id, shift_start, shift_name", agency_view=True),
     Published("areas", "agency_id, area_id"),
     Published("joint_crosswalk", "agency_id, area_id, incident_type, lead_area_id", exported=False),
+    Published("joint_summary", "agency_id, incident_type, lead_agency", exported=False),
 )
 """In the order they are written."""
 
