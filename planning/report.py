@@ -311,14 +311,11 @@ def _map_section(report: AgencyReport, zone: ZoneInfo) -> str:
     svg = hotspot_svg(shapes, values, label=f"Hot-spot map: {caption}", unit="expected incidents")
     unplaced = ""
     if shapes.unplaced:
-        listed = ", ".join(
-            f"{escape(shapes.names.get(area, area))} ({values.get(area, 0.0):.1f})"
+        listed = "; ".join(
+            f"{escape(shapes.names.get(area, area))}, {values.get(area, 0.0):.1f} expected incidents"
             for area in shapes.unplaced
         )
-        unplaced = (
-            f"<p class='note unmapped'>Not on the map (no outline and no located incidents): {listed}"
-            " expected incidents.</p>"
-        )
+        unplaced = f"<p class='note unmapped'>Not on the map (no outline or located incidents): {listed}.</p>"
     if not svg:
         return f"<p>No area has an outline or a located incident to draw.</p>{unplaced}"
     return f'<figure id="hotspot-map" class="map">{svg}<figcaption>{caption}</figcaption></figure>{unplaced}'

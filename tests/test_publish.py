@@ -277,8 +277,9 @@ def test_a_publish_that_fails_midway_leaves_every_table_and_report_as_it_was(pub
 
 
 def test_publish_copies_the_features_tables_and_refuses_features_built_without_them(published):
-    crosswalk = _frame(published, "SELECT * FROM features.joint_crosswalk ORDER BY ALL")
-    assert _frame(published, "SELECT * FROM forecast.joint_crosswalk ORDER BY ALL").equals(crosswalk)
+    for table in ("joint_crosswalk", "joint_summary"):
+        copied = _frame(published, f"SELECT * FROM features.{table} ORDER BY ALL")
+        assert _frame(published, f"SELECT * FROM forecast.{table} ORDER BY ALL").equals(copied), table
     with open_warehouse(load_settings(str(_config(published))).warehouse_path) as con:
         con.execute("DROP TABLE features.service_profile")
     before = _state(published)
@@ -452,6 +453,10 @@ def test_every_agency_gets_a_report_page_that_renders_in_a_browser(published_wor
     dom = dump_dom(published_workspace / "report" / "ems.html")
     assert 'id="chart-forecast"' in dom and 'id="chart-staffing"' in dom and "<path" in dom
     assert "Regional EMS" in dom and f"publication <code>{publication}</code>" in dom
+    areas = _frame(published_workspace, "SELECT * FROM forecast.areas WHERE agency_id = 'ems'")
+    placed = areas.filter(pl.col("centroid_lat").is_not_null() | pl.col("geometry").is_not_null())
+    drawn = re.findall(r'<path data-area="([^"]+)" d="M [^"]+"[^>]*><title>', dom)
+    assert sorted(drawn) == sorted(placed["area_id"]) and len(drawn) > 1
 
 
 def test_a_call_taking_centre_can_be_staffed_by_erlang_c(published):
@@ -473,3 +478,22 @@ def test_a_call_taking_centre_can_be_staffed_by_erlang_c(published):
         "SELECT DISTINCT assumptions->>'method' AS m FROM forecast.staffing WHERE agency_id <> 'ems'",
     )
     assert others["m"].to_list() == ["workload"]
+
+
+def test_the_joint_summary_counts_each_agencys_recent_joint_events_and_their_leads(published_workspace):
+    summary = _frame(published_workspace, "SELECT * FROM forecast.joint_summary")
+    assert set(summary["agency_id"]) >= {"ems", "county_fire"}
+    roles = {r.incident_type: r.lead for r in load_settings(_config(published_workspace)).roles}
+    for row in summary.iter_rows(named=True):
+        present = {row["agency_id"], *row["partner_agencies"]}
+        assert row["partner_agencies"] and row["agency_id"] not in row["partner_agencies"]
+        assert row["lead_agency"] in present
+        if roles.get(row["incident_type"]) in present:
+            assert row["lead_agency"] == roles[row["incident_type"]]
+        assert row["joint_events"] <= row["joint_records"] <= row["type_incidents"] <= row["agency_incidents"]
+        assert row["window_end"] - row["window_start"] == timedelta(days=28)
+    ems = summary.filter(pl.col("agency_id") == "ems")
+    page = (published_workspace / "report" / "ems.html").read_text()
+    joint = page.split("<h2>6.")[1].split("<footer")[0]
+    assert f"{ems['joint_records'].sum()} of the agency's {ems['agency_incidents'][0]} counted" in joint
+    assert joint.count("<tr") == 1 + ems.height

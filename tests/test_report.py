@@ -255,7 +255,7 @@ def test_the_map_colours_each_area_by_the_coming_shift(report):
         == f"Beat {areas[1]}: {expected[areas[1]]:.1f} expected incidents (approximate shape)"
     )
     assert f"{len(areas) - 1} of {len(areas)} areas have no published outline" in caption
-    assert "Not on the map" in section and "unknown (0.0)" in section
+    assert "Not on the map" in section and "unknown, 0.0 expected incidents" in section
     legend = section.split('class="legend"')[1]
     assert legend.count("<rect") >= 3 and re.search(r">0-\d", legend)
 
@@ -355,7 +355,7 @@ def _vertices(d: str) -> int:
 
 
 @pytest.mark.browser
-def test_chromium_draws_the_charts(page):
+def test_chromium_draws_the_charts_and_the_map(report, page):
     dom = dump_dom(page)
     assert "<script" not in dom
     charts = _Charts()
@@ -370,6 +370,9 @@ def test_chromium_draws_the_charts(page):
     assert any(_vertices(d) > 200 and f"stroke: {ACTUAL}" in style for d, style in forecast)
     bars = [d for d, style in charts.shapes["chart-staffing"] if any(c in style for c in SHIFT_COLOURS)]
     assert len(bars) == 1 + 6 * len(SHIFTS) + len(SHIFTS)  # the bars, and the legend swatches
+    # the map: one shape per area with a place (not `unknown`), each with its hover title, laid out
+    drawn = re.findall(r'<path data-area="([^"]+)" d="M [^"]+"[^>]*><title>Beat ', dom)
+    assert sorted(drawn) == sorted(report.staffing["area_id"].unique())
 
 
 def _share(pixels: np.ndarray, colour: str, tolerance: int = 8) -> float:
