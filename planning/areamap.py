@@ -17,6 +17,7 @@ true, not in degrees.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from html import escape
@@ -27,8 +28,10 @@ import shapely
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from matplotlib.ticker import MaxNLocator
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
+
+logger = logging.getLogger(__name__)
 
 WIDTH = 640
 """Width of the map's drawing area in SVG units; the height follows the area's shape."""
@@ -61,7 +64,8 @@ def area_shapes(areas: pl.DataFrame, bbox: tuple[float, float, float, float] | N
     """
     rows = areas.sort("area_id").to_dicts()
     names = {row["area_id"]: row.get("name") or row["area_id"] for row in rows}
-    drawn = {row["area_id"]: shapely.from_wkt(row["geometry"]) for row in rows if row.get("geometry")}
+    drawn = {row["area_id"]: _outline(row["area_id"], row.get("geometry")) for row in rows}
+    drawn = {area: shape for area, shape in drawn.items() if shape is not None}
     centroids = {
         row["area_id"]: (row["centroid_lon"], row["centroid_lat"])
         for row in rows
@@ -119,6 +123,18 @@ def hotspot_svg(shapes: AreaShapes, values: dict[str, float], label: str, unit: 
     )
 
 
+def _outline(area_id: str, wkt: str | None) -> BaseGeometry | None:
+    """The area's polygons from its WKT; None (drawn from its centroid instead) when it has none,
+    or when the text is not WKT or holds no surface (a point, a line)."""
+    if not wkt:
+        return None
+    shape = shapely.from_wkt(wkt, on_invalid="ignore")
+    if shape is None or shape.area <= 0:
+        logger.warning("area %s: geometry is not a WKT polygon (%.60s): drawn at its centroid", area_id, wkt)
+        return None
+    return shape if shape.is_valid else shapely.make_valid(shape)
+
+
 def _finite(*numbers: object) -> bool:
     return all(isinstance(n, int | float) and math.isfinite(n) for n in numbers)
 
@@ -148,7 +164,7 @@ def _voronoi_cells(
         # the cell holding the point (two areas at one centroid share it)
         cell = clip if cells is None else cells[shapely.covers(cells, point)][0]
         shape = cell.intersection(clip).difference(taken) if not taken.is_empty else cell.intersection(clip)
-        if not shape.is_empty:
+        if shape.area > 0:
             found[area] = shape
     return found
 
@@ -189,9 +205,8 @@ def _colours(count: int) -> list[str]:
 
 def _path(shape: BaseGeometry, point) -> str:
     """SVG path data of a polygon or multipolygon: one closed subpath per ring."""
-    polygons = shape.geoms if isinstance(shape, MultiPolygon) else [shape]
     rings = []
-    for polygon in polygons:
+    for polygon in shapely.get_parts(shape):
         if not isinstance(polygon, Polygon):  # a clipped cell can leave a line or point: nothing to fill
             continue
         for ring in (polygon.exterior, *polygon.interiors):

@@ -173,3 +173,14 @@ def test_nothing_to_draw_gives_no_svg():
     shapes = area_shapes(_areas([("unknown", "unknown", None, None, None)]))
     assert shapes.shapes == {} and shapes.unplaced == ("unknown",)
     assert hotspot_svg(shapes, {"unknown": 3.0}, "map", "expected incidents") == ""
+
+
+def test_geometry_that_is_not_a_polygon_falls_back_to_the_centroid(caplog):
+    areas = _areas([
+        ("A", "A", 40.0, -75.2, "POINT (-75.2 40.0)"),
+        ("B", "B", 40.0, -75.1, "not wkt at all"),
+        ("C", "C", 40.05, -75.15, None),
+    ])  # fmt: skip
+    shapes = area_shapes(areas)
+    assert set(shapes.shapes) == {"A", "B", "C"} and shapes.approximate == {"A", "B", "C"}
+    assert "area A: geometry is not a WKT polygon" in caplog.text and "area B" in caplog.text
