@@ -121,7 +121,7 @@ def _ensure_reports(con, settings: Settings, latest: dict, provenance, overrides
     publication = {"publication_id": latest["publication_id"], "published_at": latest["published_at"]}
     pages = report_pages(
         settings, demand, staffing, overrides, actuals, provenance, stale, publication,
-        read_published(con, "areas"), read_published(con, "joint_summary"),
+        {name: read_published(con, name) for name in ("areas", "joint_summary", "joint_crosswalk")},
     )  # fmt: skip
     _write_pages(settings, {agency_id: html for agency_id, html in pages.items() if agency_id in missing})
 

@@ -10,8 +10,10 @@ nothing new to publish before assembling anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
 import polars as pl
 
@@ -19,8 +21,10 @@ from features.joint_summary import JOINT_SUMMARY_SCHEMA
 from jointcast.config import Settings
 from planning.provenance import Provenance, inputs_digest, stale_agencies
 from planning.publication import (
+    JOINT_OUTLOOK_SCHEMA,
     agency_hourly,
     area_summary,
+    joint_outlook,
     published_areas,
     published_demand,
     published_staffing,
@@ -99,14 +103,18 @@ def report_pages(
     provenance: Provenance,
     stale: dict[str, float | None],
     publication: dict,
-    published_areas: pl.DataFrame | None = None,
-    joint_summary: pl.DataFrame | None = None,
+    published: Mapping[str, pl.DataFrame] = MappingProxyType({}),
 ) -> dict[str, str]:
-    """Each agency's report page (agency id -> HTML); ``publication`` has its id and published_at;
-    ``published_areas`` (forecast.areas) draws the map and ``joint_summary`` (forecast.joint_summary)
-    lists the joint events."""
-    shapes = published_areas if published_areas is not None else pl.DataFrame(schema=AREA_COLUMNS)
-    joint = joint_summary if joint_summary is not None else pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA)
+    """Each agency's report page (agency id -> HTML); ``publication`` has its id and published_at.
+
+    ``published`` holds the publication's other tables by name: ``areas`` (forecast.areas) draws
+    the map, ``joint_summary`` lists the joint events and ``joint_crosswalk`` gives the joint
+    demand ahead; a table it lacks leaves its part of the page empty.
+    """
+    shapes = published.get("areas", pl.DataFrame(schema=AREA_COLUMNS))
+    joint = published.get("joint_summary", pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA))
+    crosswalk = published.get("joint_crosswalk", pl.DataFrame())
+    outlook = joint_outlook(demand, crosswalk) if "lead_agency" in crosswalk.columns else None
     totals = agency_hourly(demand, provenance)
     areas = area_summary(demand)
     pages = {}
@@ -134,10 +142,20 @@ def report_pages(
             overrides=overrides.filter(mine),
             area_shapes=shapes.filter(mine),
             joint_events=joint.filter(mine),
+            joint_outlook=_involving(outlook, agency.id),
             bbox=agency.bbox,
         )
         pages[agency.id] = render_report(report)
     return pages
+
+
+def _involving(outlook: pl.DataFrame | None, agency_id: str) -> pl.DataFrame:
+    """The incident types of ``outlook`` the agency leads or supports."""
+    if outlook is None:
+        return pl.DataFrame(schema=JOINT_OUTLOOK_SCHEMA)
+    return outlook.filter(
+        (pl.col("lead_agency") == agency_id) | pl.col("supporting_agencies").list.contains(agency_id)
+    )
 
 
 def assemble_publication(inputs: PublicationInputs, settings: Settings, now: datetime) -> Publication:
@@ -161,7 +179,7 @@ def assemble_publication(inputs: PublicationInputs, settings: Settings, now: dat
     }
     pages = report_pages(
         settings, demand, staffing, inputs.overrides, inputs.actuals, provenance, stale,
-        {"publication_id": inputs.publication_id, "published_at": now}, tables["areas"], inputs.joint_summary,
+        {"publication_id": inputs.publication_id, "published_at": now}, tables,
     )  # fmt: skip
     record = {
         "publication_id": inputs.publication_id,

@@ -136,6 +136,40 @@ def area_summary(demand: pl.DataFrame, days: int = 7) -> pl.DataFrame:
     )
 
 
+JOINT_OUTLOOK_SCHEMA = {
+    "incident_type": pl.String,
+    "lead_agency": pl.String,
+    "supporting_agencies": pl.List(pl.String),
+    "expected_events": pl.Float64,
+    "expected_records": pl.Float64,
+}
+
+
+def joint_outlook(demand: pl.DataFrame, crosswalk: pl.DataFrame, days: int = 7) -> pl.DataFrame:
+    """Per incident type with a [[roles]] lead, over the next ``days``: expected real events (a joint
+    event counted once) and expected records (one per agency), summed over every agency's areas as
+    forecast.joint_demand sums them (``crosswalk``: forecast.joint_crosswalk)."""
+    if demand.is_empty() or crosswalk.is_empty():
+        return pl.DataFrame(schema=JOINT_OUTLOOK_SCHEMA)
+    first = demand["bucket_start"].min()
+    expected = (
+        demand.filter(pl.col("bucket_start") < first + timedelta(days=days))
+        .group_by(SERIES)
+        .agg(pl.col("mean").sum())
+    )
+    return (
+        expected.join(crosswalk, on=SERIES)
+        .group_by("incident_type", "lead_agency")
+        .agg(
+            pl.col("supporting_agencies").first(),
+            expected_events=(pl.col("mean") * pl.col("event_share")).sum(),
+            expected_records=(pl.col("mean") * pl.col("record_share")).sum(),
+        )
+        .select(pl.col(name).cast(dtype) for name, dtype in JOINT_OUTLOOK_SCHEMA.items())
+        .sort("expected_events", "incident_type", descending=[True, False])
+    )
+
+
 def agency_hourly(demand: pl.DataFrame, provenance: Provenance) -> pl.DataFrame:
     """Per agency x hour: the published total and the quantiles of that total."""
     return agency_totals(demand, provenance.dispersion.get("agency_hourly", {}))

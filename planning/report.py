@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from features.joint_summary import JOINT_DAYS, JOINT_SUMMARY_SCHEMA  # noqa: E402
 from planning.areamap import area_shapes, hotspot_svg  # noqa: E402
+from planning.publication import JOINT_OUTLOOK_SCHEMA  # noqa: E402
 from planning.shift_totals import shift_totals  # noqa: E402
 from planning.staffing import BASIS_FLOOR  # noqa: E402
 
@@ -85,6 +86,8 @@ class AgencyReport:
     """forecast.areas rows of the agency: area_id, name, centroid_lat, centroid_lon, geometry (WKT)."""
     joint_events: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA))
     """forecast.joint_summary rows of the agency."""
+    joint_outlook: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=JOINT_OUTLOOK_SCHEMA))
+    """planning.publication.joint_outlook rows of the incident types the agency leads or supports."""
     bbox: tuple[float, float, float, float] | None = None  # the agency's configured bbox, if any
 
 
@@ -108,6 +111,7 @@ def render_report(report: AgencyReport, days: int = 7) -> str:
         _overrides_section(report.overrides, zone),
         f"<h2>6. Joint events, last {JOINT_DAYS} days</h2>",
         _joint_section(report.joint_events, report.agency_id, zone),
+        _joint_outlook_section(report.joint_outlook, report.agency_id),
         _footer(report),
     ]
     title = escape(f"{report.agency_name}: demand and staffing forecast")
@@ -348,6 +352,28 @@ def _joint_section(joint: pl.DataFrame, agency_id: str, zone: ZoneInfo) -> str:
     )
     headers = ["Incident type", "Joint events", "Its records (of all of the type)", "With", "Led by"]
     return summary + _table(headers, rows, (1, 2))
+
+
+def _joint_outlook_section(outlook: pl.DataFrame, agency_id: str) -> str:
+    """The joint demand ahead for the incident types the agency leads or supports ([[roles]])."""
+    if outlook.is_empty():
+        return ""
+    rows = []
+    for row in outlook.iter_rows(named=True):
+        lead = "<b>this agency</b>" if row["lead_agency"] == agency_id else escape(str(row["lead_agency"]))
+        supporting = ", ".join(escape(str(a)) for a in row["supporting_agencies"]) or "-"
+        rows.append(
+            f"<tr><td>{escape(str(row['incident_type']))}</td><td>{lead}</td><td>{supporting}</td>"
+            f"<td class='num'>{row['expected_events']:.1f}</td>"
+            f"<td class='num'>{row['expected_records']:.1f}</td></tr>"
+        )
+    note = (
+        "<p class='note'>Joint demand ahead, next 7 days, for the incident types this agency leads or"
+        " supports ([[roles]]): real events expected across every agency (a joint event counted once) and"
+        " the records they make (one per agency that attends), from <code>forecast.joint_demand</code>.</p>"
+    )
+    headers = ["Incident type", "Lead", "Supporting", "Expected events", "Expected records"]
+    return f"<div class='joint-outlook'>{note}{_table(headers, rows, (3, 4))}</div>"
 
 
 def _overrides_section(overrides: pl.DataFrame, zone: ZoneInfo) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from features.joint_summary import JOINT_SUMMARY_SCHEMA, joint_summary
 
@@ -71,3 +72,34 @@ def test_no_incidents_or_no_joint_events_give_no_rows():
     lone = INCIDENTS.with_columns(joint_event_id=pl.lit(None, pl.String))
     assert joint_summary(lone, ROLES).schema == pl.Schema(JOINT_SUMMARY_SCHEMA)
     assert joint_summary(lone, ROLES).is_empty()
+
+
+def test_the_joint_outlook_sums_the_first_week_as_joint_demand_does():
+    from planning.publication import joint_outlook
+
+    hours = [T0 + timedelta(hours=h) for h in range(24 * 8)]  # eight days: the eighth is left out
+    demand = pl.DataFrame(
+        {
+            "agency_id": ["police"] * len(hours) + ["ems"] * len(hours),
+            "area_id": ["B1"] * len(hours) + ["Z1"] * len(hours),
+            "bucket_start": hours * 2,
+            "mean": [1.0] * len(hours) + [0.5] * len(hours),
+        }
+    )
+    crosswalk = pl.DataFrame(
+        {
+            "agency_id": ["police", "ems"],
+            "area_id": ["B1", "Z1"],
+            "incident_type": ["vehicle_accident"] * 2,
+            "lead_agency": ["police"] * 2,
+            "supporting_agencies": [["ems"]] * 2,
+            "lead_area_id": ["B1", "B1"],
+            "record_share": [0.5, 0.4],
+            "event_share": [0.5, 0.1],  # most EMS accident records are the police's events too
+        }
+    )
+    [row] = joint_outlook(demand, crosswalk).to_dicts()
+    assert row["incident_type"] == "vehicle_accident" and row["supporting_agencies"] == ["ems"]
+    assert row["expected_events"] == pytest.approx(168 * (1.0 * 0.5 + 0.5 * 0.1))
+    assert row["expected_records"] == pytest.approx(168 * (1.0 * 0.5 + 0.5 * 0.4))
+    assert joint_outlook(demand, crosswalk.clear()).is_empty()

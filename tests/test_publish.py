@@ -497,3 +497,23 @@ def test_the_joint_summary_counts_each_agencys_recent_joint_events_and_their_lea
     joint = page.split("<h2>6.")[1].split("<footer")[0]
     assert f"{ems['joint_records'].sum()} of the agency's {ems['agency_incidents'][0]} counted" in joint
     assert joint.count("<tr") == 1 + ems.height
+    outlook = _frame(
+        published_workspace,
+        """
+        SELECT incident_type, sum(expected_events) AS events, sum(expected_records) AS records
+        FROM forecast.joint_demand
+        WHERE bucket_start < (SELECT min(bucket_start) FROM forecast.demand) + INTERVAL 7 DAY
+            AND (lead_agency = 'ems' OR list_contains(supporting_agencies, 'ems'))
+        GROUP BY ALL ORDER BY events DESC
+        """,
+    )
+    ahead = page.split("class='joint-outlook'")[1].split("</table>")[0]
+    assert ahead.count("<tr") == 1 + outlook.height > 1
+    shown = re.findall(
+        r"<tr><td>([^<]+)</td>.*?<td class='num'>([\d.]+)</td><td class='num'>([\d.]+)</td>", ahead
+    )
+    for (kind, events, records), row in zip(shown, outlook.iter_rows(named=True), strict=True):
+        assert kind == row["incident_type"]
+        assert float(events) == pytest.approx(row["events"], abs=0.051)
+        assert float(records) == pytest.approx(row["records"], abs=0.051)
+        assert float(events) <= float(records)

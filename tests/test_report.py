@@ -21,6 +21,7 @@ from PIL import Image
 from scipy.stats import poisson
 
 from features.joint_summary import JOINT_SUMMARY_SCHEMA
+from planning.publication import JOINT_OUTLOOK_SCHEMA
 from planning.report import ACTUAL, AREA_COLUMNS, BAND, MEAN, SHIFT_COLOURS, AgencyReport, render_report
 from tests.browser import dump_dom, screenshot
 from warehouse.pages import write_report
@@ -154,6 +155,14 @@ def report(tmp_path_factory) -> AgencyReport:
     return AgencyReport(
         area_shapes=_area_shapes(sorted(week["area_id"].unique())),
         joint_events=_joint_events(start),
+        joint_outlook=pl.DataFrame(
+            [
+                ("vehicle_accident", "city_police", ["ems"], 30.26, 47.5),
+                ("medical", "ems", ["city_police"], 12.0, 13.1),
+            ],
+            schema=JOINT_OUTLOOK_SCHEMA,
+            orient="row",
+        ),
         agency_id="city_police",
         agency_name="City Police Department",
         timezone=TIMEZONE,
@@ -264,10 +273,16 @@ def test_the_joint_events_table_says_how_many_with_whom_and_who_led(report):
     section = render_report(report).split("<h2>6.")[1].split("<footer")[0]
     assert "Joint events, last 28 days" in section
     assert "48 of the agency's 2400 counted incidents (2%)" in section
-    assert section.count("<tr") == 1 + 2
-    rows = section.split("<tbody>")[1].split("</tr>")
+    past = section.split("joint-outlook")[0]
+    assert past.count("<tr") == 1 + 2
+    rows = past.split("<tbody>")[1].split("</tr>")
     assert "vehicle_accident" in rows[0] and "county_fire, ems" in rows[0] and "<b>this agency</b>" in rows[0]
     assert "7 of 9" in rows[1] and "county_fire" in rows[1]
+    ahead = section.split("joint-outlook")[1]
+    assert "Joint demand ahead, next 7 days" in ahead and ahead.count("<tr") == 1 + 2
+    assert (
+        "<td>vehicle_accident</td><td><b>this agency</b></td><td>ems</td><td class='num'>30.3</td>" in ahead
+    )
     empty = render_report(replace(report, joint_events=report.joint_events.clear()))
     assert "<p>None: no incident of this agency" in empty.split("<h2>6.")[1]
 
