@@ -496,7 +496,7 @@ def test_the_joint_summary_counts_each_agencys_recent_joint_events_and_their_lea
     page = (published_workspace / "report" / "ems.html").read_text()
     joint = page.split("<h2>6.")[1].split("<footer")[0]
     assert f"{ems['joint_records'].sum()} of the agency's {ems['agency_incidents'][0]} counted" in joint
-    assert joint.count("<tr") == 1 + ems.height
+    assert joint.split("joint-outlook")[0].count("<tr") == 1 + ems.height
     outlook = _frame(
         published_workspace,
         """
