@@ -87,7 +87,7 @@ def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, tr
         return {"publication_id": latest["publication_id"], "published": False}
     derived = read_derived_features(con)
     if derived is None:
-        problem = f"{trigger}: the features predate the service profile: run `jointcast features`"
+        problem = f"{trigger}: the features predate the tables a publication copies: run `jointcast features`"
         return failed(trigger, [problem])
     return PublicationInputs(
         model, provenance, overrides, derived["service_profile"], derived["joint_crosswalk"],
