@@ -517,3 +517,18 @@ def test_the_joint_summary_counts_each_agencys_recent_joint_events_and_their_lea
         assert float(events) == pytest.approx(row["events"], abs=0.051)
         assert float(records) == pytest.approx(row["records"], abs=0.051)
         assert float(events) <= float(records)
+
+
+def test_a_missing_report_page_is_rendered_again_from_the_published_tables(published):
+    page = published / "report" / "ems.html"
+    before = page.read_text()
+    page.unlink()
+    assert publish_flow(settings=load_settings(str(_config(published))))["published"] is False
+    after = page.read_text()
+
+    def section(html: str, number: int) -> str:
+        return html.split(f"<h2>{number}.")[1].split(f"<h2>{number + 1}.")[0].split("<footer")[0]
+
+    assert 'data-area="' in section(after, 3) and "joint-outlook" in section(after, 6)
+    for number in (3, 6):  # the map and the joint events, as the publication drew them
+        assert section(after, number) == section(before, number)
