@@ -96,7 +96,7 @@ def hotspot_svg(shapes: AreaShapes, values: dict[str, float], label: str, unit: 
         return ""
     bounds = _classes([values[a] for a in shapes.shapes if a in values])
     colours = _colours(len(bounds) - 1)
-    min_x, min_y, max_x, max_y = shapely.union_all(list(shapes.shapes.values())).bounds
+    min_x, min_y, max_x, max_y = shapely.total_bounds(list(shapes.shapes.values()))
     span = max(max_x - min_x, max_y - min_y, 1e-9)
     ratio = WIDTH / (max_x - min_x) if max_x > min_x else WIDTH / span
     height = max(1.0, (max_y - min_y) * ratio)
