@@ -61,16 +61,19 @@ def areas(
         name=pl.col("area_id"), geometry=pl.lit(None, pl.String), derived_from=pl.lit(DERIVED_FROM_COLUMN)
     )
     if described is not None:
-        found = found.select(*SERIES, "located_incidents").join(
-            described, on=SERIES, how="full", coalesce=True
-        ).join(medians, on=SERIES, how="left").select(
-            *SERIES,
-            pl.coalesce("name", "area_id").alias("name"),
-            pl.coalesce("centroid_lat", "area_lat").alias("centroid_lat"),
-            pl.coalesce("centroid_lon", "area_lon").alias("centroid_lon"),
-            pl.col("located_incidents").fill_null(0),
-            "geometry",
-            pl.coalesce("derived_from", pl.lit(DERIVED_FROM_COLUMN)).alias("derived_from"),
+        found = (
+            found.select(*SERIES, "located_incidents")
+            .join(described, on=SERIES, how="full", coalesce=True)
+            .join(medians, on=SERIES, how="left")
+            .select(
+                *SERIES,
+                pl.coalesce("name", "area_id").alias("name"),
+                pl.coalesce("centroid_lat", "area_lat").alias("centroid_lat"),
+                pl.coalesce("centroid_lon", "area_lon").alias("centroid_lon"),
+                pl.col("located_incidents").fill_null(0),
+                "geometry",
+                pl.coalesce("derived_from", pl.lit(DERIVED_FROM_COLUMN)).alias("derived_from"),
+            )
         )
         series = series if series is not None else found.select(SERIES)
     return described_areas(found, seen.select(SERIES) if series is None else series)

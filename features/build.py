@@ -11,8 +11,15 @@ from features.derived import derived_tables, recent_incidents
 from features.history import horizon_bands
 from features.joint import joint_demand, link_joint_events
 from features.model_inputs import AgencyCalendar, band_inputs, static_inputs
-from features.panel import SERIES, counted_incidents, is_counted, demand_panel
-from features.places import AreaScheme, AreaShapes, area_descriptions, area_indexes, placed_in_others, placed_incidents
+from features.panel import SERIES, counted_incidents, demand_panel, is_counted
+from features.places import (
+    AreaScheme,
+    AreaShapes,
+    area_descriptions,
+    area_indexes,
+    placed_in_others,
+    placed_incidents,
+)
 from jointcast.config import Settings
 
 ENGINE = "in-memory"
@@ -42,10 +49,14 @@ class FeatureParameters:
     ) -> FeatureParameters:
         """The parameters a workspace's config gives (events are read in each agency's own zone).
 
-        ``shapes`` are the polygons of the agencies whose areas are polygons, read by the
-        caller (``warehouse.area_files``); without them those schemes carry none.
+        ``shapes`` are the polygons of the agencies whose areas are polygons; by default
+        ``warehouse.area_files`` reads them from the configured files (the features stay
+        free of files: they get the polygons as data).
         """
-        shapes = shapes or {}
+        if shapes is None:
+            from warehouse.area_files import area_shapes
+
+            shapes = area_shapes(settings)
         schemes = {
             a.id: AreaScheme(
                 a.areas.method,
@@ -99,7 +110,8 @@ def build_features(
     (service times, joint crosswalk, areas)."""
     incidents = incidents.drop("joint_event_id", strict=False)
     located = incidents.collect()
-    indexes = area_indexes(located, params.area_schemes, is_counted(params.counted_sources), params.train_days)
+    counts_as_demand = is_counted(params.counted_sources)
+    indexes = area_indexes(located, params.area_schemes, counts_as_demand, params.train_days)
     located = placed_incidents(located, indexes)
     placed = placed_in_others(located, indexes)
     incidents = located.lazy()

@@ -29,6 +29,7 @@ import h3.api.basic_int as h3_int
 import numpy as np
 import polars as pl
 import shapely
+import shapely.geometry
 
 from features.panel import UNKNOWN_AREA
 
@@ -42,7 +43,9 @@ DESCRIPTION_SCHEMA = {
     "geometry": pl.String,
     "derived_from": pl.String,
 }
-_DESCRIBED = {k: DESCRIPTION_SCHEMA[k] for k in ("area_id", "name", "centroid_lat", "centroid_lon", "geometry")}
+_DESCRIBED = {
+    key: DESCRIPTION_SCHEMA[key] for key in ("area_id", "name", "centroid_lat", "centroid_lon", "geometry")
+}
 WKT_DIGITS = 6
 """Decimal places of WKT coordinates: about 0.1 m."""
 
@@ -171,29 +174,26 @@ class H3Areas:
         return h3.int_to_str(ancestor)
 
     def describe(self, area_ids: list[str]) -> pl.DataFrame:
-        """name (the cell id), centroid and WKT of the given cells, each less the finer areas in it."""
-        finer: dict[int, list[int]] = {}
-        for cell in self.areas:
-            for level in range(self.coarsest, h3_int.get_resolution(cell)):
-                finer.setdefault(h3_int.cell_to_parent(cell, level), []).append(cell)
+        """name (the cell id), centroid and WKT of the given areas.
+
+        An area's shape is the union of the cells at ``resolution`` that ``place`` puts in it:
+        its descendants less those of finer areas (an H3 parent's outline is only close to
+        its children's, so the parent's own hexagon would not be exact).
+        """
         rows = []
         for area_id in area_ids:
             if area_id == UNKNOWN_AREA or not h3.is_valid_cell(area_id):
                 continue
-            shape = _cell_polygon(h3.str_to_int(area_id))
-            holes = finer.get(h3.str_to_int(area_id), [])
-            if holes:
-                shape = shapely.difference(shape, shapely.union_all([_cell_polygon(c) for c in sorted(holes)]))
+            cell = h3.str_to_int(area_id)
+            children = h3_int.cell_to_children(cell, self.resolution)
+            members = [child for child in children if self._area_of(child) == area_id]
+            shape = shapely.geometry.shape(h3_int.cells_to_geo(members))
             centroid = shape.centroid
             rows.append((area_id, area_id, centroid.y, centroid.x, shapely.to_wkt(shape, WKT_DIGITS)))
         return pl.DataFrame(rows, schema=_DESCRIBED, orient="row")
 
 
 AreaIndex = PolygonAreas | H3Areas
-
-
-def _cell_polygon(cell: int) -> shapely.Polygon:
-    return shapely.Polygon([(lng, lat) for lat, lng in h3_int.cell_to_boundary(cell)])
 
 
 def _array(frame: pl.DataFrame, column: str) -> np.ndarray:
@@ -253,12 +253,14 @@ def placed_in_others(incidents: pl.DataFrame, indexes: dict[str, AreaIndex]) -> 
         found = index.place(_array(others, "lat"), _array(others, "lon"))
         parts.append(
             others.select("incident_key")
-            .with_columns(
-                target_agency=pl.lit(agency_id), target_area_id=pl.Series(found, dtype=pl.String)
-            )
+            .with_columns(target_agency=pl.lit(agency_id), target_area_id=pl.Series(found, dtype=pl.String))
             .filter(pl.col("target_area_id").is_not_null())
         )
-    schema = {"incident_key": incidents.schema["incident_key"], "target_agency": pl.String, "target_area_id": pl.String}
+    schema = {
+        "incident_key": incidents.schema["incident_key"],
+        "target_agency": pl.String,
+        "target_area_id": pl.String,
+    }
     return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
 
 

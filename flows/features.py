@@ -15,7 +15,6 @@ def features_flow(settings: Settings) -> dict:
     from features.build import FeatureParameters, build_features
     from features.panel import SERIES
     from flows.pending import features_inputs
-    from warehouse.area_files import area_shapes
     from warehouse.features_store import read_events, read_incidents, table_counts, write_features
     from warehouse.stages import recorded_inputs
 
@@ -25,7 +24,7 @@ def features_flow(settings: Settings) -> dict:
             done("features", "built from these inputs already: nothing to rebuild")
             return table_counts(con)
         incidents = read_incidents(con)
-        params = FeatureParameters.from_settings(settings, area_shapes(settings))
+        params = FeatureParameters.from_settings(settings)
         built = build_features(incidents.lazy(), read_events(settings.events_path), params)
         counts = write_features(
             con,

@@ -44,14 +44,15 @@ def read_area_shapes(path: Path, id_property: str | None, name_property: str | N
         if properties.get(id_property) in (None, ""):
             raise AreaFileError(f"{path}: feature {number} has no property '{id_property}'")
         area_id = str(properties[id_property])
+        where = f"{path}: feature {number} ('{area_id}')"
         if area_id in ids:
             raise AreaFileError(f"{path}: feature {number}: area id '{area_id}' appears twice")
         try:
             geometry = shape(feature.get("geometry"))
         except (AttributeError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
-            raise AreaFileError(f"{path}: feature {number} ('{area_id}'): unreadable geometry: {exc}") from None
+            raise AreaFileError(f"{where}: unreadable geometry: {exc}") from None
         if geometry.geom_type not in ("Polygon", "MultiPolygon") or geometry.is_empty:
-            raise AreaFileError(f"{path}: feature {number} ('{area_id}'): a {geometry.geom_type}, not a polygon")
+            raise AreaFileError(f"{where}: a {geometry.geom_type}, not a polygon")
         if not geometry.is_valid:
             geometry = shapely.make_valid(geometry)
         named = properties.get(name_property) if name_property else None

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import shapely
 
-from jointcast.simulator.world import Geography, World
+from jointcast.simulator.world import LAT_RANGE, LON_RANGE, Geography, World
 
 AREAS_FOLDER = "areas"
 ID_PROPERTY = "area"
@@ -22,9 +23,20 @@ DIGITS = 6
 
 
 def area_polygons(world: World, geography: Geography) -> list[shapely.Geometry]:
-    """One (multi)polygon per area of ``geography``, in area order: the union of its cells."""
+    """One (multi)polygon per area of ``geography``, in area order: the union of its cells.
+
+    The cells on the grid's rim reach out to the agencies' configured bbox, so a record a
+    jitter moved just past the grid is still in its area rather than in none.
+    """
     half_lon, half_lat = world.cell_lon_size / 2, world.cell_lat_size / 2
-    cells = shapely.box(world.lon - half_lon, world.lat - half_lat, world.lon + half_lon, world.lat + half_lat)
+    west, south, east, north = world.bbox
+    edge = 1e-9
+    cells = shapely.box(
+        np.where(world.lon - half_lon <= LON_RANGE[0] + edge, west, world.lon - half_lon),
+        np.where(world.lat - half_lat <= LAT_RANGE[0] + edge, south, world.lat - half_lat),
+        np.where(world.lon + half_lon >= LON_RANGE[1] - edge, east, world.lon + half_lon),
+        np.where(world.lat + half_lat >= LAT_RANGE[1] - edge, north, world.lat + half_lat),
+    )
     # cells are snapped to a fine grid first, so neighbours share their edges exactly
     cells = shapely.set_precision(cells, 10.0**-DIGITS)
     return [
