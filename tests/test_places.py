@@ -193,3 +193,38 @@ def test_a_bad_areas_config_is_one_line_naming_the_key(tmp_path, areas, message)
     line = str(error.value)
     assert "\n" not in line
     assert message in line
+
+
+def _located(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        orient="row",
+        schema={
+            "incident_key": pl.String, "agency_id": pl.String, "area_id": pl.String,
+            "incident_type": pl.String, "received_at": pl.Datetime("us", "UTC"),
+            "lat": pl.Float64, "lon": pl.Float64, "joint_event_id": pl.String,
+        },
+    )  # fmt: skip
+
+
+def test_cross_agency_demand_and_the_crosswalk_use_the_containing_polygon_not_the_centroid():
+    from features.cross import cross_agency_demand
+    from features.crosswalk import joint_crosswalk
+
+    # fd's own incidents sit far south in B1, so B1's median centroid is nearer to the police
+    # incident at (0.9, 0.5) than B2's, though that incident lies inside B1 (y < 1)
+    frame = _located(
+        [
+            ("fd-1", "fd", "B1", "fire", START, 0.05, 0.5, None),
+            ("fd-2", "fd", "B2", "fire", START, 1.05, 0.5, None),
+            ("pd-1", "pd", "P1", "fire", START, 0.9, 0.5, None),
+        ]
+    )
+    index = {"fd": PolygonAreas(SHAPES)}
+    placed = placed_in_others(frame, index)
+    cross = cross_agency_demand(frame.lazy(), placed.lazy(), ("fd",)).collect()
+    assert cross.filter(agency_id="fd").select("area_id", "other_incidents").rows() == [("B1", 1)]
+    by_centroid = cross_agency_demand(frame.lazy()).collect()
+    assert by_centroid.filter(agency_id="fd")["area_id"].to_list() == ["B2"]
+    crosswalk = joint_crosswalk(frame, {"fire": ("fd", ())}, placed)
+    assert crosswalk.filter(agency_id="pd")["lead_area_id"].to_list() == ["B1"]
