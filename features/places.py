@@ -173,6 +173,24 @@ class H3Areas:
                 return h3.int_to_str(ancestor)
         return h3.int_to_str(ancestor)
 
+    def _holding_finer(self) -> set[int]:
+        """Every cell that has a finer area inside it."""
+        return {
+            h3_int.cell_to_parent(area, level)
+            for area in self.areas
+            for level in range(self.coarsest, h3_int.get_resolution(area))
+        }
+
+    def _members(self, cell: int, level: int, holding_finer: set[int]) -> list[int]:
+        """The cells at ``resolution`` under ``cell`` that no finer area takes."""
+        if cell not in holding_finer:
+            return h3_int.cell_to_children(cell, self.resolution) if level < self.resolution else [cell]
+        members = []
+        for child in h3_int.cell_to_children(cell, level + 1):
+            if child not in self.areas:
+                members += self._members(child, level + 1, holding_finer)
+        return members
+
     def describe(self, area_ids: list[str]) -> pl.DataFrame:
         """name (the cell id), centroid and WKT of the given areas.
 
@@ -180,13 +198,12 @@ class H3Areas:
         its descendants less those of finer areas (an H3 parent's outline is only close to
         its children's, so the parent's own hexagon would not be exact).
         """
-        rows = []
+        rows, holding_finer = [], self._holding_finer()
         for area_id in area_ids:
             if area_id == UNKNOWN_AREA or not h3.is_valid_cell(area_id):
                 continue
             cell = h3.str_to_int(area_id)
-            children = h3_int.cell_to_children(cell, self.resolution)
-            members = [child for child in children if self._area_of(child) == area_id]
+            members = self._members(cell, h3_int.get_resolution(cell), holding_finer)
             shape = shapely.geometry.shape(h3_int.cells_to_geo(members))
             centroid = shape.centroid
             rows.append((area_id, area_id, centroid.y, centroid.x, shapely.to_wkt(shape, WKT_DIGITS)))
