@@ -24,8 +24,9 @@ def features_flow(settings: Settings) -> dict:
             done("features", "built from these inputs already: nothing to rebuild")
             return table_counts(con)
         incidents = read_incidents(con)
-        params = FeatureParameters.from_settings(settings)
-        built = build_features(incidents.lazy(), read_events(settings.events_path), params)
+        built = build_features(
+            incidents.lazy(), read_events(settings.events_path), FeatureParameters.from_settings(settings)
+        )
         counts = write_features(
             con,
             built.joint_events,
