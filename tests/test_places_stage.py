@@ -78,3 +78,12 @@ def test_the_features_stage_cuts_h3_and_polygon_areas_with_geometry(prefect, sma
         for (cell,) in _query(config, "SELECT area_id FROM features.areas WHERE agency_id = 'city_police'")
     ]
     assert {h3.get_resolution(cell) for cell in cells if cell != "unknown"} <= {6, 7}
+
+
+def test_the_polygon_file_bytes_are_a_features_input(small_workspace):
+    config = small_workspace / "jointcast.toml"
+    _ingest(config)
+    before = _digest(config)
+    polygons = small_workspace / "areas" / "county_fire.geojson"
+    polygons.write_text(polygons.read_text().replace("County Fire & Rescue FD01", "Riverside"))
+    assert _digest(config) != before
