@@ -8,7 +8,8 @@ the median location of its own incidents (``features.cross.area_centroids``, the
 cross-agency features place areas by), null where none of them has coordinates.
 Incidents without an area count in ``features.panel.UNKNOWN_AREA``, as in the demand
 panel, which gets no centroid: its incidents are not one place. Areas cut from an H3 grid
-or from polygons will carry their geometry and their own ``derived_from``.
+or from polygons (``features.places``) come ``described``: their name, the centroid and WKT
+of their cell or polygon, and ``derived_from`` ``h3`` or ``polygons``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ AREA_SCHEMA = {
 }
 
 
-def areas(incidents: pl.LazyFrame, series: pl.LazyFrame | None = None) -> pl.LazyFrame:
+def areas(
+    incidents: pl.LazyFrame, series: pl.LazyFrame | None = None, described: pl.LazyFrame | None = None
+) -> pl.LazyFrame:
     """The areas of ``incidents`` (agency_id, area_id, lat, lon), or exactly those of ``series``.
 
     Args:
@@ -39,6 +42,8 @@ def areas(incidents: pl.LazyFrame, series: pl.LazyFrame | None = None) -> pl.Laz
         series: Optional agency_id, area_id pairs to describe (e.g. a forecast's series):
             every pair appears once, with a null centroid and 0 located incidents where
             ``incidents`` has none of it; areas outside ``series`` are left out.
+        described: Areas with real geometry (``features.places.DESCRIPTION_SCHEMA``): they
+            appear even without incidents here, with their own name, centroid and geometry.
 
     Returns:
         One row per agency x area (``AREA_SCHEMA``), sorted by agency and area. ``name``
@@ -50,10 +55,27 @@ def areas(incidents: pl.LazyFrame, series: pl.LazyFrame | None = None) -> pl.Laz
         .group_by(SERIES)
         .agg(located_incidents=located.sum().cast(pl.Int64))
     )
-    centroids = area_centroids(incidents).rename({"area_lat": "centroid_lat", "area_lon": "centroid_lon"})
+    medians = area_centroids(incidents).filter(pl.col("area_id") != UNKNOWN_AREA)
+    centroids = medians.rename({"area_lat": "centroid_lat", "area_lon": "centroid_lon"})
     found = seen.join(centroids, on=SERIES, how="left").with_columns(
         name=pl.col("area_id"), geometry=pl.lit(None, pl.String), derived_from=pl.lit(DERIVED_FROM_COLUMN)
     )
+    if described is not None:
+        found = (
+            found.select(*SERIES, "located_incidents")
+            .join(described, on=SERIES, how="full", coalesce=True)
+            .join(medians, on=SERIES, how="left")
+            .select(
+                *SERIES,
+                pl.coalesce("name", "area_id").alias("name"),
+                pl.coalesce("centroid_lat", "area_lat").alias("centroid_lat"),
+                pl.coalesce("centroid_lon", "area_lon").alias("centroid_lon"),
+                pl.col("located_incidents").fill_null(0),
+                "geometry",
+                pl.coalesce("derived_from", pl.lit(DERIVED_FROM_COLUMN)).alias("derived_from"),
+            )
+        )
+        series = series if series is not None else found.select(SERIES)
     return described_areas(found, seen.select(SERIES) if series is None else series)
 
 

@@ -11,7 +11,15 @@ from features.derived import derived_tables, recent_incidents
 from features.history import horizon_bands
 from features.joint import joint_demand, link_joint_events
 from features.model_inputs import AgencyCalendar, band_inputs, static_inputs
-from features.panel import counted_incidents, demand_panel
+from features.panel import SERIES, counted_incidents, demand_panel, is_counted
+from features.places import (
+    AreaScheme,
+    AreaShapes,
+    area_descriptions,
+    area_indexes,
+    placed_in_others,
+    placed_incidents,
+)
 from jointcast.config import Settings
 
 ENGINE = "in-memory"
@@ -30,16 +38,44 @@ class FeatureParameters:
     max_minutes: float = 15.0
     roles: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     """incident type -> (lead agency, supporting agencies), for features.joint_crosswalk."""
+    area_schemes: dict[str, AreaScheme] = field(default_factory=dict)
+    """agency id -> how its areas are made (features.places); absent: the feed's area column."""
+    train_days: int = 182
+    """The window whose counts decide which H3 cells roll up (forecast.train_days)."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FeatureParameters:
-        """The parameters a workspace's config gives (events are read in each agency's own zone)."""
+    def from_settings(
+        cls, settings: Settings, shapes: dict[str, AreaShapes] | None = None
+    ) -> FeatureParameters:
+        """The parameters a workspace's config gives (events are read in each agency's own zone).
+
+        ``shapes`` are the polygons of the agencies whose areas are polygons; by default
+        ``warehouse.area_files`` reads them from the configured files (the features stay
+        free of files: they get the polygons as data).
+        """
+        if shapes is None:
+            from warehouse.area_files import area_shapes
+
+            shapes = area_shapes(settings)
+        schemes = {
+            a.id: AreaScheme(
+                a.areas.method,
+                a.areas.resolution,
+                a.areas.min_incidents,
+                a.areas.coarsest_resolution,
+                shapes.get(a.id),
+            )
+            for a in settings.agencies
+            if a.areas.method != "column"
+        }
         return cls(
             counted_sources={a.id: a.counted_call_sources for a in settings.agencies},
             calendars=[AgencyCalendar(a.id, a.timezone, a.country, a.subdivision) for a in settings.agencies],
             horizon_hours=settings.forecast.horizon_hours,
             events_timezone={a.id: a.timezone for a in settings.agencies},
             roles=settings.role_map,
+            area_schemes=schemes,
+            train_days=settings.forecast.train_days,
         )
 
 
@@ -69,20 +105,28 @@ class FeatureSet:
 def build_features(
     incidents: pl.LazyFrame, events: pl.DataFrame | None, params: FeatureParameters
 ) -> FeatureSet:
-    """Link joint events, count the demand panel, derive the model inputs of every band and the
-    tables publishing reads from the recent window (service times, joint crosswalk, areas)."""
+    """Place incidents in their agency's areas, link joint events, count the demand panel, derive
+    the model inputs of every band and the tables publishing reads from the recent window
+    (service times, joint crosswalk, areas)."""
     incidents = incidents.drop("joint_event_id", strict=False)
+    located = incidents.collect()
+    counts_as_demand = is_counted(params.counted_sources)
+    indexes = area_indexes(located, params.area_schemes, counts_as_demand, params.train_days)
+    located = placed_incidents(located, indexes)
+    placed = placed_in_others(located, indexes)
+    incidents = located.lazy()
     links = link_joint_events(incidents, max_distance_m=params.max_distance_m, max_minutes=params.max_minutes)
     links = links.collect()
     counted = counted_incidents(incidents, params.counted_sources)
     # one grid to the last hour to forecast: the demand panel is its observed part
     extended = demand_panel(counted, future_hours=params.horizon_hours).collect(engine=ENGINE)
     demand = extended.filter(pl.col("incidents").is_not_null())
-    cross = cross_agency_demand(counted).collect(engine=ENGINE)
+    cross = cross_agency_demand(counted, placed.lazy(), tuple(indexes)).collect(engine=ENGINE)
     static = static_inputs(extended.lazy(), cross.lazy(), params.calendars, events, params.events_timezone)
     static = static.collect(engine=ENGINE)
     joint = joint_demand(counted.join(links.lazy(), on="incident_key", how="left")).collect(engine=ENGINE)
     recent = counted_incidents(recent_incidents(incidents), params.counted_sources)
     recent = recent.join(links.lazy(), on="incident_key", how="left").collect()
-    derived = derived_tables(recent, params.roles)
+    described = area_descriptions(demand.select(SERIES).unique(), indexes)
+    derived = derived_tables(recent, params.roles, placed, described)
     return FeatureSet(links, demand, joint, horizon_bands(params.horizon_hours), static, derived)

@@ -4,7 +4,9 @@ Agencies cut the map into their own areas (police beats, fire districts, EMS zon
 "the same area" is found by place: each agency's area has a centroid (the median
 location of its own incidents), and another agency's incident counts in the area whose
 centroid is nearest. Lookups go through a grid of small cells, so the cost grows with the
-number of cells, not incidents x areas.
+number of cells, not incidents x areas. An agency whose areas have real geometry (H3 cells,
+polygons: ``features.places``) instead counts another agency's incident in the area that
+contains its location (``placed``).
 """
 
 from __future__ import annotations
@@ -34,16 +36,39 @@ def _cells(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.with_columns(cell_y=cell_y, cell_x=cell_x, _cell=cell_y.cast(pl.Int64) * 2**32 + cell_x)
 
 
-def cross_agency_demand(incidents: pl.LazyFrame) -> pl.LazyFrame:
+def cross_agency_demand(
+    incidents: pl.LazyFrame, placed: pl.LazyFrame | None = None, placed_agencies: tuple[str, ...] = ()
+) -> pl.LazyFrame:
     """Per agency x area x hour: incidents of *other* agencies located in that area.
 
     Only hours with any appear; the caller aligns it with the panel and fills zeros.
     Areas are numbered (``_target``, in agency and area order) and cells packed into one
     integer, so the large join and count run on integer keys.
+
+    Args:
+        incidents: incident_key, agency_id, area_id, received_at, lat, lon.
+        placed: incident_key, target_agency, target_area_id: other agencies' incidents in the
+            areas of ``placed_agencies`` (``features.places.placed_in_others``); those agencies'
+            areas are found by containment, every other agency's by nearest centroid.
     """
+    by_centroid = _nearest_centroid_demand(incidents, skipped=placed_agencies)
+    if placed is None or not placed_agencies:
+        return by_centroid
+    by_place = (
+        incidents.select("incident_key", bucket_start=pl.col("received_at").dt.truncate("1h"))
+        .join(placed, on="incident_key")
+        .group_by(agency_id="target_agency", area_id="target_area_id", bucket_start="bucket_start")
+        .agg(other_incidents=pl.len().cast(pl.Int32))
+    )
+    return pl.concat([by_centroid, by_place.select(by_centroid.collect_schema().names())])
+
+
+def _nearest_centroid_demand(incidents: pl.LazyFrame, skipped: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """``cross_agency_demand`` in the areas of every agency but ``skipped``, by nearest centroid."""
     located = _cells(incidents.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null()))
     centroids = (
         area_centroids(incidents)
+        .filter(~pl.col("agency_id").is_in(list(skipped)))
         .sort("agency_id", "area_id")
         .with_row_index("_target")
         .with_columns(_target_agency=pl.col("agency_id").rank("dense"))

@@ -3,7 +3,9 @@
 Agencies cut the map differently, so demand "across agencies per area" is told in the
 areas of the agency that leads the incident type ([[roles]]). From recent history, each
 record of agency g in its area b of type T is placed in the lead agency's area whose
-centroid is nearest (the record's own location, else its area's centroid). A joint event
+centroid is nearest (the record's own location, else its area's centroid); where the lead
+agency's areas have real geometry, the lead area that contains the record's location
+(``placed``), the nearest centroid only for records it cannot place. A joint event
 (records of several agencies linked by joint_event_id) counts once as an event: its lead
 agency's record if it has one, else its first record. The shares let a forecast of
 agency g's demand in area b be spread over types and lead areas:
@@ -18,13 +20,19 @@ import polars as pl
 from features.cross import COS_LAT, area_centroids
 
 
-def joint_crosswalk(incidents: pl.DataFrame, roles: dict[str, tuple[str, tuple[str, ...]]]) -> pl.DataFrame:
+def joint_crosswalk(
+    incidents: pl.DataFrame,
+    roles: dict[str, tuple[str, tuple[str, ...]]],
+    placed: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Shares of each agency x area's records per incident type and lead area.
 
     Args:
         incidents: the counted incidents of a recent window: incident_key, agency_id,
             area_id, incident_type, lat, lon, joint_event_id.
         roles: incident type -> (lead agency, supporting agencies).
+        placed: incident_key, target_agency, target_area_id: records in the areas of agencies
+            with real geometry (``features.places.placed_in_others``).
 
     Returns:
         agency_id, area_id, incident_type, lead_agency, supporting_agencies, lead_area_id,
@@ -70,6 +78,13 @@ def joint_crosswalk(incidents: pl.DataFrame, roles: dict[str, tuple[str, tuple[s
         .sort("incident_key", distance, "lead_area_id")
         .unique("incident_key", keep="first", maintain_order=True)
     )
+    if placed is not None:
+        containing = placed.rename({"target_agency": "lead_agency", "target_area_id": "_containing"})
+        others = (
+            others.join(containing, on=["incident_key", "lead_agency"], how="left")
+            .with_columns(lead_area_id=pl.coalesce("_containing", "lead_area_id"))
+            .drop("_containing")
+        )
     placed = pl.concat([own.select(others.columns), others], how="vertical_relaxed")
     return (
         placed.group_by("agency_id", "area_id", "incident_type", "lead_agency", "lead_area_id")

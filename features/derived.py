@@ -31,7 +31,10 @@ def recent_incidents(incidents: pl.LazyFrame, days: int = RECENT_DAYS) -> pl.Laz
 
 
 def derived_tables(
-    recent_counted: pl.DataFrame, roles: dict[str, tuple[str, tuple[str, ...]]]
+    recent_counted: pl.DataFrame,
+    roles: dict[str, tuple[str, tuple[str, ...]]],
+    placed: pl.DataFrame | None = None,
+    described: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """features.service_profile, features.joint_crosswalk, features.areas and features.joint_summary.
 
@@ -39,11 +42,14 @@ def derived_tables(
         recent_counted: the counted incidents of the recent window (``recent_incidents``
             of all incidents, then ``counted_incidents``), with their joint_event_id.
         roles: incident type -> (lead agency, supporting agencies).
+        placed: records in the areas of agencies with real geometry (``features.places``).
+        described: those agencies' areas with name, centroid and geometry: every area of
+            their demand panel, so a quiet area is still described.
     """
     lazy = recent_counted.lazy()
     return {
         "service_profile": service_times(lazy).collect(),
-        "joint_crosswalk": joint_crosswalk(recent_counted, roles),
-        "areas": areas(lazy).collect(),
+        "joint_crosswalk": joint_crosswalk(recent_counted, roles, placed),
+        "areas": areas(lazy, described=None if described is None else described.lazy()).collect(),
         "joint_summary": joint_summary(recent_counted, roles),
     }

@@ -36,13 +36,18 @@ def hour_key(number: str | pl.Expr) -> pl.Expr:
     return number.cast(pl.Int64) * HOUR_KEY_SPAN + (pl.col("bucket_start").dt.epoch("s") + HOUR_KEY_SPAN // 2)
 
 
-def counted_incidents(incidents: pl.LazyFrame, counted_sources: dict[str, tuple[str, ...]]) -> pl.LazyFrame:
-    """The incidents each agency counts as demand (e.g. police: not officer-initiated work)."""
-    counted = [
+def is_counted(counted_sources: dict[str, tuple[str, ...]]) -> pl.Expr:
+    """True for an incident its agency counts as demand (e.g. police: not officer-initiated work)."""
+    conditions = [
         (pl.col("agency_id") == agency) & pl.col("call_source").is_in(list(sources))
         for agency, sources in counted_sources.items()
     ]
-    return incidents.filter(pl.any_horizontal(counted) if counted else pl.lit(False))
+    return pl.any_horizontal(conditions) if conditions else pl.lit(False)
+
+
+def counted_incidents(incidents: pl.LazyFrame, counted_sources: dict[str, tuple[str, ...]]) -> pl.LazyFrame:
+    """The incidents each agency counts as demand (e.g. police: not officer-initiated work)."""
+    return incidents.filter(is_counted(counted_sources))
 
 
 def _series_counts(incidents: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:

@@ -39,7 +39,8 @@ def _file_digest(path: Path | None) -> str | None:
 
 
 def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
-    """What the features stage builds from: core's batches, the events file, the settings, the code."""
+    """What the features stage builds from: core's batches, the events file, the settings (area
+    polygon files' bytes included), the code."""
     from dataclasses import asdict
 
     from features.build import FeatureParameters
@@ -49,6 +50,7 @@ def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
         loaded_batches(con),
         _file_digest(settings.events_path),
         asdict(FeatureParameters.from_settings(settings)),
+        {a.id: _file_digest(settings.area_file(a)) for a in settings.agencies},
         code_digest("features"),
     )
 

@@ -105,6 +105,42 @@ class StaffingSettings(_Strict):
         return 1.0 - self.proactive_share
 
 
+AREA_KEYS = {
+    "column": set(),
+    "h3": {"resolution", "min_incidents", "coarsest_resolution"},
+    "polygons": {"file", "id_property", "name_property"},
+}
+"""The keys of ``[agencies.areas]`` each method reads (besides ``method``)."""
+
+
+class AreaSettings(_Strict):
+    """Where an agency's areas come from: the feed's area column, H3 cells or a polygon file."""
+
+    method: Literal["column", "h3", "polygons"] = "column"
+    resolution: int = Field(8, ge=0, le=15, description="h3: the finest resolution")
+    min_incidents: int = Field(
+        0, ge=0, description="h3: a cell with fewer counted incidents rolls up to its parent; 0: never"
+    )
+    coarsest_resolution: int = Field(0, ge=0, le=15, description="h3: no roll-up coarser than this")
+    file: Path | None = Field(None, description="polygons: GeoJSON FeatureCollection, relative to the config")
+    id_property: str | None = Field(None, description="polygons: the feature property holding the area id")
+    name_property: str | None = Field(None, description="polygons: the property holding a name (default: id)")
+
+    @model_validator(mode="after")
+    def _keys_of_method(self) -> AreaSettings:
+        for key in sorted(self.model_fields_set - {"method"} - AREA_KEYS[self.method]):
+            raise ValueError(f"{key}: not a key of method '{self.method}'")
+        if self.method == "polygons":
+            for key in ("file", "id_property"):
+                if getattr(self, key) is None:
+                    raise ValueError(f"{key}: required by method 'polygons'")
+        if self.coarsest_resolution > self.resolution:
+            raise ValueError(
+                f"coarsest_resolution: {self.coarsest_resolution} is finer than resolution {self.resolution}"
+            )
+        return self
+
+
 class AgencySettings(_Strict):
     id: Identifier
     name: str
@@ -118,6 +154,7 @@ class AgencySettings(_Strict):
     demand_call_sources: tuple[CallSource, ...] | None = None
     max_lag_hours: float = Field(24, gt=0)
     staffing: StaffingSettings = Field(default_factory=StaffingSettings)
+    areas: AreaSettings = Field(default_factory=AreaSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -325,7 +362,21 @@ class Settings(_Strict):
             for agency in (role.lead, *role.supporting):
                 if agency not in agencies:
                     raise ValueError(f"roles[{i}]: unknown agency '{agency}'")
+        for i, agency in enumerate(self.agencies):
+            self._check_area_file(i, agency)
         return self
+
+    def _check_area_file(self, index: int, agency: AgencySettings) -> None:
+        """A polygon file exists and parses at load, not when the features stage first reads it."""
+        from warehouse.area_files import AreaFileError, read_area_shapes
+
+        path = self.area_file(agency)
+        if path is None:
+            return
+        try:
+            read_area_shapes(path, agency.areas.id_property, agency.areas.name_property)
+        except AreaFileError as exc:
+            raise ValueError(f"agencies[{index}].areas.file: {exc}") from None
 
     # -- resolved locations -------------------------------------------------------------
     def resolve(self, path: Path | str) -> Path:
@@ -379,6 +430,11 @@ class Settings(_Strict):
     def role_map(self) -> dict[str, tuple[str, tuple[str, ...]]]:
         """incident type -> (lead agency, supporting agencies)."""
         return {r.incident_type: (r.lead, tuple(r.supporting)) for r in self.roles}
+
+    def area_file(self, agency: AgencySettings) -> Path | None:
+        """The agency's polygon file, resolved; None unless its areas are polygons."""
+        areas = agency.areas
+        return self.resolve(areas.file) if areas.method == "polygons" and areas.file is not None else None
 
     @property
     def agency_ids(self) -> tuple[str, ...]:

@@ -142,8 +142,20 @@ def test_every_area_of_the_forecast_is_published_with_its_centroid(published_wor
             mine["centroid_lat"].is_between(lat0, lat1).all()
             and mine["centroid_lon"].is_between(lon0, lon1).all()
         )
-    assert set(areas["derived_from"]) == {"column"} and areas["geometry"].is_null().all()
-    assert (areas["name"] == areas["area_id"]).all()
+    # the simulator's county_fire takes its areas from polygons, the others from their feed's column
+    fire = located.filter(agency_id="county_fire")
+    others = areas.filter(pl.col("agency_id") != "county_fire")
+    assert set(fire["derived_from"]) == {"polygons"} and fire["geometry"].str.contains("POLYGON").all()
+    assert (fire["name"] == "County Fire & Rescue " + fire["area_id"]).all()
+    assert set(others["derived_from"]) == {"column"} and others["geometry"].is_null().all()
+    assert (others["name"] == others["area_id"]).all()
+    # planners' views carry each area's name beside its id
+    named = _frame(
+        published_workspace, "SELECT DISTINCT area_id, area_name FROM forecast.county_fire_staffing"
+    )
+    assert named.join(fire, on="area_id")["area_name"].equals(
+        named.join(fire, on="area_id")["name"], check_names=False
+    )
     [log] = _frame(published_workspace, "SELECT * FROM meta.publications").to_dicts()
     assert set(json.loads(log["checksums"])) == {t.name for t in PUBLISHED} >= {"areas", "shift_totals"}
     assert json.loads(log["row_counts"])["areas"] == areas.height

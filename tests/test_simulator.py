@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import shapely
 
 from jointcast.config import FeedSettings, Settings, load_settings
 from jointcast.simulator import DEFECT_KINDS, SimulationSummary, simulate
@@ -281,3 +282,19 @@ def test_events_file_names_known_areas(clean):
 def test_bad_arguments_are_rejected(tmp_path, arguments):
     with pytest.raises(ValueError):
         simulate(tmp_path, **arguments)
+
+
+def test_each_agency_s_area_polygons_tile_its_jurisdiction(clean):
+    from warehouse.area_files import read_area_shapes
+
+    settings = _settings(clean)
+    fire = settings.agency("county_fire")
+    assert fire.areas.method == "polygons" and settings.agency("city_police").areas.method == "column"
+    for agency in settings.agencies:
+        shapes = read_area_shapes(clean.out / "areas" / f"{agency.id}.geojson", "area", "name")
+        polygons = shapely.from_wkt(list(shapes.wkt))
+        west, south, east, north = agency.bbox
+        assert len(shapes.area_ids) == len(set(shapes.area_ids)) > 1
+        assert shapely.union_all(polygons).equals(shapely.box(west, south, east, north))
+        assert sum(p.area for p in polygons) == pytest.approx((east - west) * (north - south))
+        assert all(name.endswith(area) for area, name in zip(shapes.area_ids, shapes.names, strict=True))

@@ -23,7 +23,9 @@ from warehouse.features_store import read_frame
 from warehouse.published import PUBLISHED, published
 
 AGENCY_VIEWS = tuple(table.name for table in PUBLISHED if table.agency_view)
-"""forecast.<agency_id>_<kind>: one agency's rows of forecast.<kind>."""
+"""forecast.<agency_id>_<kind>: one agency's rows of forecast.<kind>, with ``area_name`` beside
+``area_id`` where the kind has areas."""
+AREA_NAME = "The area's name (forecast.areas.name): a polygon's name, else the area id."
 HISTORIES = {table.name: table.history for table in PUBLISHED if table.history}
 JOINT_DEMAND_VIEW = """
 CREATE OR REPLACE VIEW forecast.joint_demand AS
@@ -182,18 +184,35 @@ def refresh_views(con: duckdb.DuckDBPyConnection, agencies: list[str]) -> None:
     for name in sorted(existing - wanted - {"joint_demand"}):
         con.execute(f"DROP VIEW forecast.{quote(name)}")
     derived = {history: current for current, history in HISTORIES.items()}
+    by_area = {
+        table
+        for (table,) in con.execute(
+            "SELECT table_name FROM duckdb_columns()"
+            " WHERE schema_name = 'forecast' AND column_name = 'area_id'"
+        ).fetchall()
+    }
     for agency in agencies:
         for kind in AGENCY_VIEWS:
             view = f"{agency}_{kind}"
-            con.execute(
-                f"CREATE OR REPLACE VIEW forecast.{quote(view)} AS "
-                f"SELECT * FROM forecast.{kind} WHERE agency_id = {literal(agency)}"
-            )
+            rows = _agency_rows(kind, agency, by_area)
+            con.execute(f"CREATE OR REPLACE VIEW forecast.{quote(view)} AS {rows}")
             about = f"forecast.{kind} rows of agency {agency}."
             con.execute(f"COMMENT ON VIEW forecast.{quote(view)} IS {literal(about)}")
             derived[view] = kind
     con.execute(JOINT_DEMAND_VIEW)
     _comment_columns(con, derived)
+
+
+def _agency_rows(kind: str, agency: str, by_area: set[str]) -> str:
+    """The query of forecast.<agency>_<kind>: the agency's rows, each area's name beside its id."""
+    mine = f"WHERE t.agency_id = {literal(agency)}"
+    if kind not in by_area or "areas" not in by_area:
+        return f"SELECT * FROM forecast.{kind} t {mine}"
+    return (
+        f"SELECT t.agency_id, t.area_id, a.name AS area_name, t.* EXCLUDE (agency_id, area_id) "
+        f"FROM forecast.{kind} t LEFT JOIN forecast.areas a ON a.agency_id = t.agency_id "
+        f"AND a.area_id = t.area_id {mine}"
+    )
 
 
 def _comment_columns(con: duckdb.DuckDBPyConnection, derived: dict[str, str]) -> None:
@@ -204,6 +223,7 @@ def _comment_columns(con: duckdb.DuckDBPyConnection, derived: dict[str, str]) ->
     ).fetchall()
     texts = {(table, column): text for table, column, text in columns if text}
     texts |= {("joint_demand", column): text for column, text in JOINT_DEMAND_COLUMNS.items()}
+    texts |= {(kind, "area_name"): AREA_NAME for kind in AGENCY_VIEWS}
     statements = [
         f"COMMENT ON COLUMN forecast.{quote(table)}.{quote(column)} IS {literal(text)};"
         for table, column, _ in columns

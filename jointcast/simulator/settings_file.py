@@ -6,9 +6,13 @@ import json
 from collections.abc import Iterable
 
 from jointcast.simulator.agencies import AgencySpec
+from jointcast.simulator.area_files import AREAS_FOLDER, ID_PROPERTY, NAME_PROPERTY
 from jointcast.simulator.feeds import NEW_YORK, FeedSpec
 
 EVENTS_FILE = "events.csv"
+POLYGON_AGENCIES = ("county_fire",)
+"""Agencies whose config takes their areas from the simulator's polygon file rather than the
+feed's area column, so the demo exercises both."""
 
 # incident type -> lead agency, supporting agencies (filtered to the simulated agencies)
 ROLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -69,7 +73,20 @@ def _agency(spec: AgencySpec, bbox: tuple[float, ...]) -> list[str]:
         f"relief_factor = {spec.relief_factor}",
         'service_minutes = "estimate"',
         "",
+        *(_polygon_areas(spec) if spec.id in POLYGON_AGENCIES else []),
     ]
+
+
+def _polygon_areas(spec: AgencySpec) -> list[str]:
+    return _table(
+        "[agencies.areas]",
+        {
+            "method": "polygons",
+            "file": f"{AREAS_FOLDER}/{spec.id}.geojson",
+            "id_property": ID_PROPERTY,
+            "name_property": NAME_PROPERTY,
+        },
+    )
 
 
 def _feed(feed: FeedSpec) -> list[str]:

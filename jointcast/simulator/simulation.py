@@ -16,6 +16,7 @@ import polars as pl
 from jointcast.simulator import events as planned
 from jointcast.simulator import joint
 from jointcast.simulator.agencies import AGENCIES, AgencySpec
+from jointcast.simulator.area_files import area_collection, write_area_file
 from jointcast.simulator.attributes import completed_records
 from jointcast.simulator.defects import with_defects
 from jointcast.simulator.exports import coded_rows, with_resent
@@ -160,8 +161,8 @@ def simulate(
     progress: Callable[[str], None] | None = None,
 ) -> SimulationSummary:
     """Write K agencies' feeds for the ``days`` before ``end`` (exclusive, midnight UTC; default
-    today), a ready ``jointcast.toml``, ``events.csv`` and the truth under ``truth/``. The same
-    arguments give byte-identical files."""
+    today), their areas as ``areas/<agency_id>.geojson``, a ready ``jointcast.toml``,
+    ``events.csv`` and the truth under ``truth/``. The same arguments give byte-identical files."""
     if not 1 <= agencies <= len(AGENCIES):
         raise ValueError(f"agencies must be between 1 and {len(AGENCIES)}, got {agencies}")
     if days < 1:
@@ -193,6 +194,7 @@ def simulate(
         exported = with_resent(coded_rows(feed, records), scenario.end, export_rng)
         exported, defects[feed.id] = with_defects(feed, exported, messy_rate, scenario.end, export_rng)
         files[feed.id] = _write_feed(feed, exported, out)
+        write_area_file(out, spec.id, area_collection(scenario.world, geographies[spec.id], spec.name))
         rows[feed.id] = len(exported)
         report(f"{feed.id}: {len(records)} incidents, {len(exported)} rows, {len(files[feed.id])} files")
 
