@@ -106,7 +106,9 @@ def hourly_records(incidents: pl.LazyFrame, rule: OutageRule) -> pl.LazyFrame:
         hours.join(days, on="local_date", how="left")
         .join(profile, on="hour_of_week", how="left")
         .with_columns(
-            expected=(pl.col("usual_day") / 24 * pl.col("_how_mean") / pl.col("records").mean()).fill_null(0.0)
+            expected=(pl.col("usual_day") / 24 * pl.col("_how_mean") / pl.col("records").mean()).fill_null(
+                0.0
+            )
         )
         .sort("bucket_start")
     )
@@ -131,13 +133,20 @@ def detected_outages(incidents: pl.LazyFrame, rule: OutageRule) -> pl.LazyFrame:
         & (pl.col("_run_hours") >= rule.min_hours)
         & (pl.col("_run_expected") > -math.log(IMPROBABLE))
     )
-    day_seen, day_expected = pl.col("records").sum().over("local_date"), pl.col("expected").sum().over("local_date")
+    # a day is judged on its hours outside the empty runs found: a run's first and last days are
+    # partial because of the run, not low
+    rest = runs.with_columns(_in_run=in_empty_run).with_columns(
+        _day_seen=pl.col("records").sum().over("local_date").cast(pl.Float64),
+        _day_expected=pl.col("expected").filter(pl.col("_in_run").not_()).sum().over("local_date"),
+    )
     low_day = (
         pl.col("_whole")
-        & (day_seen < rule.low_share * day_expected)
-        & _improbable_day(day_seen.cast(pl.Float64), day_expected)
+        & (pl.col("_day_seen") < rule.low_share * pl.col("_day_expected"))
+        & _improbable_day(pl.col("_day_seen"), pl.col("_day_expected"))
     )
-    flagged = runs.with_columns(_out=in_empty_run | low_day).with_columns(_window=pl.col("_out").rle_id())
+    flagged = rest.with_columns(_out=pl.col("_in_run") | low_day).with_columns(
+        _window=pl.col("_out").rle_id()
+    )
     return (
         flagged.filter("_out")
         .group_by("_window")
@@ -170,7 +179,11 @@ def configured_outages(incidents: pl.LazyFrame, rule: OutageRule) -> pl.LazyFram
             "end_at": [end for _, end, _ in rule.known],
             "reason": [reason for _, _, reason in rule.known],
         },
-        schema={"start_at": OUTAGE_SCHEMA["start_at"], "end_at": OUTAGE_SCHEMA["end_at"], "reason": pl.String},
+        schema={
+            "start_at": OUTAGE_SCHEMA["start_at"],
+            "end_at": OUTAGE_SCHEMA["end_at"],
+            "reason": pl.String,
+        },
     )
     stamps = incidents.filter(pl.col("feed_id") == rule.feed_id).select("received_at")
     seen = (

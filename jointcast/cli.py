@@ -179,9 +179,7 @@ def simulate(
     console.print(f"config: {summary.config_path}")
 
 
-def _simulate(
-    out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None, outages=()
-):
+def _simulate(out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None, outages=()):
     from jointcast.simulator import simulate as run_simulation
     from jointcast.simulator.outages import parse_outage
 
@@ -310,7 +308,9 @@ def quality(config: ConfigOption = None) -> None:
     gaps = id_table("outages (UTC; hours unobserved)", "feed", "start", "end", "hours", "found", "records")
     for feed_id, start, end, hours, how_found, seen, expected, _reason in outages:
         records = f"{seen:,} of ~{expected:,.0f}" if expected is not None else f"{seen:,}"
-        gaps.add_row(feed_id, f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}", f"{hours:,}", how_found, records)
+        gaps.add_row(
+            feed_id, f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}", f"{hours:,}", how_found, records
+        )
     console.print(gaps if outages else "outages: none found or configured")
     for feed_id, (when, message) in sorted(failures.items()):
         console.print(f"last failure of {feed_id} ({when:%Y-%m-%d %H:%M}): {message}", soft_wrap=True)

@@ -92,4 +92,3 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         " AND table_name <> 'joint_links' ORDER BY table_name"
     ).fetchall()
     return {name: con.execute(f"SELECT count(*) FROM features.{name}").fetchone()[0] for (name,) in names}
-

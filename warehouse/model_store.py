@@ -18,7 +18,9 @@ def read_model_inputs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def read_forecast_inputs(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, dict[str, datetime]]:
     """The model-input rows still to forecast (no target yet, and not an outage hour, whose target
     is unknown for another reason) and each agency's data end."""
-    future = read_frame(con, "SELECT * EXCLUDE (outage) FROM features.model_inputs WHERE incidents IS NULL AND NOT outage")
+    future = read_frame(
+        con, "SELECT * EXCLUDE (outage) FROM features.model_inputs WHERE incidents IS NULL AND NOT outage"
+    )
     ends = con.execute(
         "SELECT agency_id, max(bucket_start) + INTERVAL 1 HOUR FROM features.demand GROUP BY agency_id"
     ).fetchall()

@@ -51,7 +51,9 @@ def parse_outage(text: str) -> tuple[str, date, int]:
         feed_id, day, days = text.split(":")
         return feed_id, date.fromisoformat(day), int(days)
     except ValueError:
-        raise ValueError(f"--outage '{text}': expected FEED:YYYY-MM-DD:DAYS, e.g. city_police_cad:2024-09-20:10")
+        raise ValueError(
+            f"--outage '{text}': expected FEED:YYYY-MM-DD:DAYS, e.g. city_police_cad:2024-09-20:10"
+        ) from None
 
 
 def without_outages(records: pl.DataFrame, feed_id: str, outages: Sequence[InjectedOutage]) -> pl.DataFrame:
