@@ -97,14 +97,15 @@ def build_features(
     # one grid to the last hour to forecast: the demand panel is its observed part
     extended = demand_panel(counted, future_hours=params.horizon_hours).collect(engine=ENGINE)
     outages = feed_outages(incidents, list(params.outages)).collect()
-    extended = with_outages(extended, outages)
+    unobserved_hours = outage_hours(outages.lazy()).collect()
+    extended = with_outages(extended, unobserved_hours)
     demand = extended.filter(pl.col("incidents").is_not_null()).select(
         pl.exclude("outage"), observed=pl.col("outage").not_()
     )
     cross = cross_agency_demand(counted).collect(engine=ENGINE)
     static = static_inputs(unobserved(extended).lazy(), cross.lazy(), params.calendars, events,
                            params.events_timezone)  # fmt: skip
-    static = static.collect(engine=ENGINE)
+    static = without_others_outages(static.collect(engine=ENGINE), unobserved_hours)
     joint = joint_demand(counted.join(links.lazy(), on="incident_key", how="left")).collect(engine=ENGINE)
     recent = counted_incidents(recent_incidents(incidents), params.counted_sources)
     recent = recent.join(links.lazy(), on="incident_key", how="left").collect()
@@ -112,15 +113,25 @@ def build_features(
     return FeatureSet(links, demand, joint, horizon_bands(params.horizon_hours), static, derived, outages)
 
 
-def with_outages(panel: pl.DataFrame, outages: pl.DataFrame) -> pl.DataFrame:
+def with_outages(panel: pl.DataFrame, unobserved_hours: pl.DataFrame) -> pl.DataFrame:
     """``panel`` with ``outage``: true in an observed hour (incidents counted) that an outage of one
-    of the agency's feeds touches. Hours to forecast are never outage hours, so a known outage
-    listed into the future does not hide them."""
-    hours = outage_hours(outages.lazy()).with_columns(_outage=pl.lit(True)).collect()
+    of the agency's feeds touches (``unobserved_hours``: features.outages.outage_hours). Hours to
+    forecast are never outage hours, so a known outage listed into the future does not hide them."""
+    hours = unobserved_hours.with_columns(_outage=pl.lit(True))
     flagged = panel.join(hours, on=["agency_id", "bucket_start"], how="left", maintain_order="left")
     return flagged.with_columns(
         outage=pl.col("incidents").is_not_null() & pl.col("_outage").fill_null(False)
     ).drop("_outage")
+
+
+def without_others_outages(static: pl.DataFrame, unobserved_hours: pl.DataFrame) -> pl.DataFrame:
+    """``other_incidents`` null where another agency's feed was out: its zero there is not demand."""
+    out = unobserved_hours.group_by("bucket_start").agg(_agencies_out=pl.len().cast(pl.Int32))
+    joined = static.join(out, on="bucket_start", how="left", maintain_order="left")
+    others_out = pl.col("_agencies_out").fill_null(0) - pl.col("outage").cast(pl.Int32) > 0
+    return joined.with_columns(
+        other_incidents=pl.when(others_out.not_()).then(pl.col("other_incidents"))
+    ).drop("_agencies_out")
 
 
 def unobserved(panel: pl.DataFrame) -> pl.DataFrame:

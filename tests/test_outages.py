@@ -97,13 +97,14 @@ def test_configured_outages_are_listed_as_configured_with_what_the_feed_delivere
     assert row["records_seen"] > 0
 
 
-def _features(incidents: pl.DataFrame, rule: OutageRule):
+def _features(incidents: pl.DataFrame, *rules: OutageRule):
+    agencies = incidents["agency_id"].unique().sort().to_list()
     params = FeatureParameters(
-        counted_sources={"pd": ("citizen",)},
-        calendars=[AgencyCalendar("pd", ZONE, "US", None)],
+        counted_sources={agency: ("citizen",) for agency in agencies},
+        calendars=[AgencyCalendar(agency, ZONE, "US", None) for agency in agencies],
         horizon_hours=48,
-        events_timezone={"pd": ZONE},
-        outages=(rule,),
+        events_timezone={agency: ZONE for agency in agencies},
+        outages=rules,
     )
     located = incidents.with_columns(
         area_id=pl.lit("B01"), incident_type=pl.lit("theft"), call_source=pl.lit("citizen"),
@@ -136,6 +137,23 @@ def test_outage_hours_are_unobserved_not_zero_and_not_mistaken_for_hours_to_fore
     future = week.filter(pl.col("incidents").is_null(), pl.col("outage").not_())
     assert future["bucket_start"].min() > demand["bucket_start"].max()
     assert future.height == 48
+
+
+def test_another_agencys_outage_leaves_its_demand_beside_ours_unknown_not_zero():
+    hole = (START + timedelta(days=40), START + timedelta(days=45))
+    fire = _incidents(100, 70, hole, seed=5).with_columns(feed_id=pl.lit("fd_cad"), agency_id=pl.lit("fd"),
+                                                           incident_key=pl.lit("fd:") + pl.col("incident_key"))  # fmt: skip
+    fire_rule = OutageRule(feed_id="fd_cad", agency_ids=("fd",), timezone=ZONE)
+    built = _features(pl.concat([_incidents(200, 70), fire]), _rule(), fire_rule)
+    police = (
+        built.model_inputs(24)
+        .collect()
+        .filter(pl.col("agency_id") == "pd", pl.col("incidents").is_not_null())
+    )
+    in_hole = pl.col("bucket_start").is_between(*hole, closed="left")
+    assert police.filter(in_hole)["other_incidents"].null_count() == 5 * 24
+    assert police.filter(~in_hole)["other_incidents"].null_count() == 0
+    assert police["outage"].not_().all()
 
 
 def test_feed_windows_quarantine_records_outside_with_a_reason(police_workspace):
