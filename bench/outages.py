@@ -3,7 +3,8 @@
     python -m bench.outages
 
 Simulates ~520 days of two agencies twice from the same seed, once with a 10-day outage of
-the city police feed about a year before the end and once without, and runs the real stages
+the city police feed about a year before the end (on the calendar days the backtest then
+forecasts) and once without, and runs the real stages
 (ingest, validate, features, backtest) with ``train_days = 400``, so every backtest fold trains
 across the outage. Three backtests: no outage; the outage detected and masked (its hours
 unobserved); the outage with detection off (zero-filled, as if demand stopped). The headline is
@@ -29,9 +30,11 @@ DAYS = 520
 END = date(2026, 6, 1)
 OUTAGE_FEED = "city_police_cad"
 OUTAGE_DAYS = 10
-OUTAGE_START = END - timedelta(days=365)
+FOLDS, HORIZON, QUANTILES = 2, 336, (0.1, 0.5, 0.9)
+OUTAGE_START = END - timedelta(days=365 + 28)
+"""A year before the middle of the backtest's weeks: the calendar days the model forecasts there
+are the ones a zero-filled outage taught it were empty (day of year, week, month features)."""
 TRAIN_DAYS = 400
-HORIZON, FOLDS, QUANTILES = 336, 3, (0.1, 0.5, 0.9)
 
 
 def _workspace(root: Path, outages: list) -> tuple:
