@@ -123,7 +123,7 @@ def results_section(figures: dict) -> str:
         "## Feed outages (`python -m bench.outages`)",
         "",
         f"{figures['days']} simulated days, {figures['agencies']} agencies, a {OUTAGE_DAYS}-day outage of "
-        f"`{OUTAGE_FEED}` from {OUTAGE_START} (a year before the end), backtest with "
+        f"`{OUTAGE_FEED}` from {OUTAGE_START} (a year before the backtest's weeks), backtest with "
         f"`train_days = {figures['train_days']}` ({FOLDS} folds of {HORIZON} h).",
         "",
         f"- injected: {figures['injected']}",
