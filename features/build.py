@@ -11,6 +11,7 @@ from features.derived import derived_tables, recent_incidents
 from features.history import horizon_bands
 from features.joint import joint_demand, link_joint_events
 from features.model_inputs import AgencyCalendar, band_inputs, static_inputs
+from features.outages import OUTAGE_SCHEMA, OutageRule, feed_outages, outage_hours
 from features.panel import SERIES, counted_incidents, demand_panel, is_counted
 from features.places import (
     AreaScheme,
@@ -42,6 +43,8 @@ class FeatureParameters:
     """agency id -> how its areas are made (features.places); absent: the feed's area column."""
     train_days: int = 182
     """The window whose counts decide which H3 cells roll up (forecast.train_days)."""
+    outages: tuple[OutageRule, ...] = ()
+    """Per feed: how its outages are found (features.outages); none: every hour is observed."""
 
     @classmethod
     def from_settings(
@@ -76,17 +79,33 @@ class FeatureParameters:
             roles=settings.role_map,
             area_schemes=schemes,
             train_days=settings.forecast.train_days,
+            outages=tuple(_outage_rule(settings, feed) for feed in settings.feeds),
         )
+
+
+def _outage_rule(settings: Settings, feed) -> OutageRule:
+    rules = feed.outages
+    return OutageRule(
+        feed_id=feed.id,
+        agency_ids=feed.agency_ids,
+        timezone=settings.agency(feed.agency_ids[0]).timezone,
+        detect=rules.detect,
+        min_hours=rules.min_hours,
+        low_share=rules.low_share,
+        known=feed.known_outages,
+    )
 
 
 @dataclass(frozen=True)
 class FeatureSet:
     joint_events: pl.DataFrame  # incident_key, joint_event_id
-    demand: pl.DataFrame  # features.demand
+    demand: pl.DataFrame  # features.demand: incidents as counted; observed false in outage hours
     joint_demand: pl.DataFrame  # features.joint_demand
     bands: tuple[int, ...]
     static: pl.DataFrame  # the panel, future hours included, with what every band shares
     derived: dict[str, pl.DataFrame]  # features.service_profile, joint_crosswalk, areas (features.derived)
+    outages: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=OUTAGE_SCHEMA))
+    """quality.outages: every feed's outage windows (features.outages)."""
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The features.* tables besides the joint links and the model inputs, by name."""
@@ -120,13 +139,47 @@ def build_features(
     counted = counted_incidents(incidents, params.counted_sources)
     # one grid to the last hour to forecast: the demand panel is its observed part
     extended = demand_panel(counted, future_hours=params.horizon_hours).collect(engine=ENGINE)
-    demand = extended.filter(pl.col("incidents").is_not_null())
+    outages = feed_outages(incidents, list(params.outages)).collect()
+    unobserved_hours = outage_hours(outages.lazy()).collect()
+    extended = with_outages(extended, unobserved_hours)
+    demand = extended.filter(pl.col("incidents").is_not_null()).select(
+        pl.exclude("outage"), observed=pl.col("outage").not_()
+    )
     cross = cross_agency_demand(counted, placed.lazy(), tuple(indexes)).collect(engine=ENGINE)
-    static = static_inputs(extended.lazy(), cross.lazy(), params.calendars, events, params.events_timezone)
-    static = static.collect(engine=ENGINE)
+    static = static_inputs(unobserved(extended).lazy(), cross.lazy(), params.calendars, events,
+                           params.events_timezone)  # fmt: skip
+    static = without_others_outages(static.collect(engine=ENGINE), unobserved_hours)
     joint = joint_demand(counted.join(links.lazy(), on="incident_key", how="left")).collect(engine=ENGINE)
     recent = counted_incidents(recent_incidents(incidents), params.counted_sources)
     recent = recent.join(links.lazy(), on="incident_key", how="left").collect()
     described = area_descriptions(demand.select(SERIES).unique(), indexes)
     derived = derived_tables(recent, params.roles, placed, described)
-    return FeatureSet(links, demand, joint, horizon_bands(params.horizon_hours), static, derived)
+    return FeatureSet(links, demand, joint, horizon_bands(params.horizon_hours), static, derived, outages)
+
+
+def with_outages(panel: pl.DataFrame, unobserved_hours: pl.DataFrame) -> pl.DataFrame:
+    """``panel`` with ``outage``: true in an observed hour (incidents counted) that an outage of one
+    of the agency's feeds touches (``unobserved_hours``: features.outages.outage_hours). Hours to
+    forecast are never outage hours, so a known outage listed into the future does not hide them."""
+    hours = unobserved_hours.with_columns(_outage=pl.lit(True))
+    flagged = panel.join(hours, on=["agency_id", "bucket_start"], how="left", maintain_order="left")
+    return flagged.with_columns(
+        outage=pl.col("incidents").is_not_null() & pl.col("_outage").fill_null(False)
+    ).drop("_outage")
+
+
+def without_others_outages(static: pl.DataFrame, unobserved_hours: pl.DataFrame) -> pl.DataFrame:
+    """``other_incidents`` null where another agency's feed was out: its zero there is not demand."""
+    out = unobserved_hours.group_by("bucket_start").agg(_agencies_out=pl.len().cast(pl.Int32))
+    joined = static.join(out, on="bucket_start", how="left", maintain_order="left")
+    others_out = pl.col("_agencies_out").fill_null(0) - pl.col("outage").cast(pl.Int32) > 0
+    return joined.with_columns(
+        other_incidents=pl.when(others_out.not_()).then(pl.col("other_incidents"))
+    ).drop("_agencies_out")
+
+
+def unobserved(panel: pl.DataFrame) -> pl.DataFrame:
+    """The panel the model inputs read: outage hours' counts null, not zero (no target, no lag or
+    trailing mean fed by them), while ``outage`` tells them apart from the hours to forecast."""
+    hidden = {c: pl.when(pl.col("outage").not_()).then(pl.col(c)) for c in ("incidents", "workload_hours")}
+    return panel.with_columns(**hidden)

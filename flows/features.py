@@ -33,9 +33,15 @@ def features_flow(settings: Settings) -> dict:
             built.tables(),
             (built.model_inputs(band).collect() for band in built.bands),
             inputs_digest,
+            built.outages,
         )
     joint, series = built.joint_events["joint_event_id"].n_unique(), built.demand.select(SERIES).n_unique()
     panel, inputs = counts["demand"], counts["model_inputs"]
+    outages = (
+        f", {built.outages.height} feed outage{'s' * (built.outages.height != 1)}"
+        if built.outages.height
+        else ""
+    )
     done("features", f"{incidents.height:,} incidents: {joint:,} joint events, {panel:,} panel rows "
-                     f"({series} series), {inputs:,} model input rows")  # fmt: skip
+                     f"({series} series), {inputs:,} model input rows{outages}")  # fmt: skip
     return counts

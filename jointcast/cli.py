@@ -165,9 +165,13 @@ def simulate(
     end: Annotated[
         str | None, typer.Option(help="Last day (exclusive, YYYY-MM-DD) [default: today, UTC]")
     ] = None,
+    outage: Annotated[
+        list[str] | None,
+        typer.Option(help="FEED:YYYY-MM-DD:DAYS: the feed delivers nothing those UTC days (repeatable)"),
+    ] = None,
 ) -> None:
     """Write realistic synthetic feeds, a ready config and the ground truth."""
-    summary = _simulate(out, days, seed, agencies, messy_rate, end)
+    summary = _simulate(out, days, seed, agencies, messy_rate, end, outage or [])
     table = id_table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
         table.add_row(feed_id, str(summary.files_per_feed[feed_id]), f"{rows:,}")
@@ -175,14 +179,20 @@ def simulate(
     console.print(f"config: {summary.config_path}")
 
 
-def _simulate(out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None):
+def _simulate(out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None, outages=()):
     from jointcast.simulator import simulate as run_simulation
+    from jointcast.simulator.outages import parse_outage
 
     end_day = date.fromisoformat(end) if end else None
-    with _status("simulating feeds…"):
-        return run_simulation(
-            out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day
-        )
+    try:
+        injected = [parse_outage(text) for text in outages]
+        with _status("simulating feeds…"):
+            return run_simulation(
+                out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day,
+                outages=injected,
+            )  # fmt: skip
+    except ValueError as exc:
+        raise fail([str(exc)]) from None
 
 
 @app.command()
@@ -277,14 +287,14 @@ def _print_publication(result: dict | None, settings: Settings) -> None:
 
 @app.command()
 def quality(config: ConfigOption = None) -> None:
-    """Per feed: batches, rows loaded, rows quarantined by reason, the last failure."""
+    """Per feed: batches, rows loaded, rows quarantined by reason, outages, the last failure."""
     from warehouse.db import open_warehouse
-    from warehouse.reports import feed_summary, last_failures, latest_docs, quarantine_reasons
+    from warehouse.reports import feed_outages, feed_summary, last_failures, latest_docs, quarantine_reasons
 
     settings = workspace(config)
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
         summary, reasons = feed_summary(con), quarantine_reasons(con)
-        failures, docs = last_failures(con), latest_docs(con)
+        failures, docs, outages = last_failures(con), latest_docs(con), feed_outages(con)
     table = id_table("data quality", "feed", "batches", "rows loaded", "quarantined", "last failure")
     for feed_id, batches, _pending, _failed, _read, loaded, quarantined in summary:
         when = failures.get(feed_id, (None, None))[0]
@@ -295,6 +305,13 @@ def quality(config: ConfigOption = None) -> None:
     for feed_id, reason, count in reasons:
         by_reason.add_row(feed_id, reason, f"{count:,}")
     console.print(by_reason)
+    gaps = id_table("outages (UTC; hours unobserved)", "feed", "start", "end", "hours", "found", "records")
+    for feed_id, start, end, hours, how_found, seen, expected, _reason in outages:
+        records = f"{seen:,} of ~{expected:,.0f}" if expected is not None else f"{seen:,}"
+        gaps.add_row(
+            feed_id, f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}", f"{hours:,}", how_found, records
+        )
+    console.print(gaps if outages else "outages: none found or configured")
     for feed_id, (when, message) in sorted(failures.items()):
         console.print(f"last failure of {feed_id} ({when:%Y-%m-%d %H:%M}): {message}", soft_wrap=True)
     if docs:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import tomllib
-from datetime import time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -237,6 +237,29 @@ class PiiSettings(_Strict):
     hash: tuple[str, ...] = ()
 
 
+class KnownOutage(_Strict):
+    """A window in which the feed is known to have delivered nothing (or too little)."""
+
+    start: datetime | date
+    end: datetime | date
+    reason: str = "configured"
+
+
+class OutageSettings(_Strict):
+    """How a feed's outages are found: from its own record counts, and from a list of known ones.
+
+    ``min_hours`` 6: long enough that a feed's ordinary pauses are never an outage, short enough
+    to catch most of a lost 8-hour shift (whether an empty run is improbable is what protects a
+    small feed's quiet nights, not this). ``low_share`` 0.1: real demand moves by tens of percent
+    on holidays and storms, never to a tenth of a usual day; a day that low is a partial delivery.
+    """
+
+    detect: bool = True
+    min_hours: int = Field(6, ge=1, le=24 * 62)
+    low_share: float = Field(0.1, ge=0, lt=1)
+    known: tuple[KnownOutage, ...] = ()
+
+
 class FeedSettings(_Strict):
     id: Identifier
     agency: Identifier | None = None
@@ -259,6 +282,9 @@ class FeedSettings(_Strict):
     expected_rows_band: float = Field(
         0.5, gt=0, le=1, description="a batch's rows may differ this much from the trailing mean"
     )
+    start: datetime | date | None = Field(None, description="records received before are quarantined")
+    end: datetime | date | None = Field(None, description="records received at or after are quarantined")
+    outages: OutageSettings = Field(default_factory=OutageSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -270,6 +296,34 @@ class FeedSettings(_Strict):
         if (self.agency is None) == (self.agency_from is None):
             raise ValueError("give exactly one of 'agency' or 'agency_from'")
         return self
+
+    @model_validator(mode="after")
+    def _ordered_windows(self) -> FeedSettings:
+        if self.start is not None and self.end is not None and self.window[0] >= self.window[1]:
+            raise ValueError("end must come after start")
+        for i, known in enumerate(self.outages.known):
+            if self.instant(known.start) >= self.instant(known.end):
+                raise ValueError(f"outages.known[{i}]: end must come after start")
+        return self
+
+    def instant(self, value: datetime | date) -> datetime:
+        """A config date or datetime as a UTC instant: a date (its midnight) or a naive datetime is
+        a wall-clock time in the feed's ``timezone``."""
+        if not isinstance(value, datetime):
+            value = datetime.combine(value, time())
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(self.timezone))
+        return value.astimezone(UTC)
+
+    @property
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """The feed's ``start`` and ``end`` (exclusive) as UTC instants; None where open."""
+        return tuple(None if v is None else self.instant(v) for v in (self.start, self.end))  # type: ignore[return-value]
+
+    @property
+    def known_outages(self) -> tuple[tuple[datetime, datetime, str], ...]:
+        """The configured outages as (start, end, reason), UTC instants."""
+        return tuple((self.instant(k.start), self.instant(k.end), k.reason) for k in self.outages.known)
 
     @property
     def role_map(self) -> dict[str, tuple[str, tuple[str, ...]]]:

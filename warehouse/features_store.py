@@ -13,7 +13,7 @@ from warehouse.db import transaction
 from warehouse.stages import record_inputs
 
 INCIDENT_COLUMNS = (
-    "incident_key", "agency_id", "area_id", "incident_type", "call_source", "received_at",
+    "incident_key", "agency_id", "feed_id", "area_id", "incident_type", "call_source", "received_at",
     "dispatched_at", "on_scene_at", "cleared_at", "lat", "lon",
 )  # fmt: skip
 
@@ -44,8 +44,9 @@ def write_features(
     tables: dict[str, pl.DataFrame],
     model_input_bands: Iterable[pl.DataFrame],
     inputs_digest: str | None = None,
+    outages: pl.DataFrame | None = None,
 ) -> dict[str, int]:
-    """Replace the features.* tables (joint links included) in one transaction.
+    """Replace the features.* tables (joint links included) and quality.outages in one transaction.
 
     Model inputs arrive one horizon band at a time, so only one band is in memory. The
     ``inputs_digest`` they were built from is recorded in the same transaction.
@@ -74,6 +75,11 @@ def write_features(
                 con.execute("INSERT INTO features.model_inputs SELECT * FROM _frame")
             con.unregister("_frame")
             counts["model_inputs"] += frame.height
+        if outages is not None:
+            con.register("_outages", outages.to_arrow())
+            con.execute("DELETE FROM quality.outages")
+            con.execute(f"INSERT INTO quality.outages ({', '.join(outages.columns)}) SELECT * FROM _outages")
+            con.unregister("_outages")
         if inputs_digest is not None:
             record_inputs(con, "features", inputs_digest)
     return counts

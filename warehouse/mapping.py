@@ -19,6 +19,7 @@ timestamps) rather than guessed. A value that is neither is unparseable, as befo
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from jointcast.config import FeedSettings
 from warehouse.db import literal, quote
@@ -173,6 +174,28 @@ def mixed_offsets_reason(field: str) -> str:
     return "mixed_timestamp_offsets" if field == "received_at" else f"mixed_{field}_offsets"
 
 
+def window_reasons(feed: FeedSettings) -> str:
+    """The quarantine reasons of rows received outside the feed's ``start`` .. ``end`` (exclusive),
+    e.g. ``before_feed_start: received_at 2019-03-01 08:00 before the feed's start 2020-01-01``;
+    the record's time is shown in the feed's time zone, the bound as the config writes it."""
+    local = f"strftime(timezone({literal(feed.timezone)}, received_at), '%Y-%m-%d %H:%M')"
+    start, end = feed.window
+    bounds = [
+        (feed.start, start, "<", "before_feed_start", "before the feed's start"),
+        (feed.end, end, ">=", "after_feed_end", "at or after the feed's end (exclusive)"),
+    ]
+    reasons = ""
+    for written, instant, test, code, words in bounds:
+        if instant is None:
+            continue
+        shown = written.isoformat(sep=" ") if isinstance(written, datetime) else written.isoformat()
+        reasons += (
+            f",\n            CASE WHEN received_at {test} {literal(instant.isoformat())}::TIMESTAMPTZ"
+            f" THEN {literal(f'{code}: received_at ')} || {local} || {literal(f' {words} {shown}')} END"
+        )
+    return reasons
+
+
 def stage_sql(feed: FeedSettings) -> str:
     """SELECT over ``_incoming``: the common schema and the row's own parse reasons."""
     cols, tz = feed.columns, literal(feed.timezone)
@@ -251,7 +274,7 @@ final AS (
             CASE WHEN priority_text IS NOT NULL AND priority IS NULL
                 THEN 'unparseable_priority' END,
             CASE WHEN (lat_text IS NOT NULL AND lat IS NULL) OR (lon_text IS NOT NULL AND lon IS NULL)
-                THEN 'unparseable_coordinates' END{unparseable_optional}{mixed}
+                THEN 'unparseable_coordinates' END{unparseable_optional}{mixed}{window_reasons(feed)}
         ], lambda reason: reason IS NOT NULL) AS parse_reasons
     FROM stamped
 )

@@ -16,8 +16,11 @@ def read_model_inputs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def read_forecast_inputs(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, dict[str, datetime]]:
-    """The model-input rows still to forecast (no target yet) and each agency's data end."""
-    future = read_frame(con, "SELECT * FROM features.model_inputs WHERE incidents IS NULL")
+    """The model-input rows still to forecast (no target yet, and not an outage hour, whose target
+    is unknown for another reason) and each agency's data end."""
+    future = read_frame(
+        con, "SELECT * EXCLUDE (outage) FROM features.model_inputs WHERE incidents IS NULL AND NOT outage"
+    )
     ends = con.execute(
         "SELECT agency_id, max(bucket_start) + INTERVAL 1 HOUR FROM features.demand GROUP BY agency_id"
     ).fetchall()
@@ -29,7 +32,7 @@ def data_end(con: duckdb.DuckDBPyConnection) -> tuple[datetime, str]:
     end, digest = con.execute(
         """
         SELECT max(bucket_start) + INTERVAL 1 HOUR,
-               CAST(sum(hash(agency_id, area_id, bucket_start, incidents)) AS VARCHAR)
+               CAST(sum(hash(agency_id, area_id, bucket_start, incidents, observed)) AS VARCHAR)
         FROM features.demand
         """
     ).fetchone()

@@ -46,3 +46,19 @@ def latest_docs(con: duckdb.DuckDBPyConnection) -> str | None:
         " ORDER BY validated_at DESC LIMIT 1"
     ).fetchone()
     return row[0] if row else None
+
+
+def feed_outages(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """quality.outages, per feed and oldest first: feed_id, start_at, end_at, hours, how_found,
+    records_seen, expected_records, reason (empty before the features stage made the table)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'quality' AND table_name = 'outages'"
+    ).fetchone()[0]
+    if not exists:
+        return []
+    return con.execute(
+        """
+        SELECT feed_id, start_at, end_at, hours, how_found, records_seen, expected_records, reason
+        FROM quality.outages ORDER BY feed_id, start_at, how_found
+        """
+    ).fetchall()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from jointcast.simulator.exports import coded_rows, with_resent
 from jointcast.simulator.feeds import FEEDS, FeedSpec
 from jointcast.simulator.formats import write_feed
 from jointcast.simulator.incidents import sampled_records, with_joint_index
+from jointcast.simulator.outages import injected_outages, outages_truth, without_outages
 from jointcast.simulator.rates import agency_rates, truth_frame
 from jointcast.simulator.settings_file import EVENTS_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
@@ -159,10 +160,14 @@ def simulate(
     messy_rate: float = 0.0,
     end: date | None = None,
     progress: Callable[[str], None] | None = None,
+    outages: Sequence[tuple[str, date, int]] = (),
 ) -> SimulationSummary:
     """Write K agencies' feeds for the ``days`` before ``end`` (exclusive, midnight UTC; default
     today), their areas as ``areas/<agency_id>.geojson``, a ready ``jointcast.toml``,
-    ``events.csv`` and the truth under ``truth/``. The same arguments give byte-identical files."""
+    ``events.csv`` and the truth under ``truth/``. The same arguments give byte-identical files.
+
+    ``outages``: (feed_id, first day, days) runs of whole UTC days the feed delivers nothing
+    in (jointcast.simulator.outages); written to ``truth/outages.json`` when there are any."""
     if not 1 <= agencies <= len(AGENCIES):
         raise ValueError(f"agencies must be between 1 and {len(AGENCIES)}, got {agencies}")
     if days < 1:
@@ -180,6 +185,8 @@ def simulate(
     end = end or datetime.now(UTC).date()
     start = end - timedelta(days=days)
     specs = AGENCIES[:agencies]
+    injected = injected_outages(outages, [s.feed_id for s in specs], start, end)
+    removed = {}
     report(f"simulating {days} days from {start} to {end} for {agencies} agencies (seed {seed})")
     scenario = build_scenario(start, end, seed)
 
@@ -188,6 +195,9 @@ def simulate(
     for index, spec in enumerate(specs):
         feed = _feed_of(spec)
         geographies[spec.id], truth, records = _agency_rows(spec, index, scenario, seed)
+        for outage in (o for o in injected if o.feed_id == feed.id):
+            removed[outage] = len(records) - len(without_outages(records, feed.id, [outage]))
+        records = without_outages(records, feed.id, injected)
         truths.append(truth)
         links.append(_joint_links(spec.id, records))
         export_rng = _rng(seed, _AGENCY, index, 1)
@@ -204,6 +214,9 @@ def simulate(
     pl.concat(links).sort("joint_event_id", "agency_id").write_parquet(
         truth_folder / "joint_records.parquet", compression="zstd"
     )
+    if injected:
+        outages_text = json.dumps(outages_truth(injected, removed), indent=2) + "\n"
+        (truth_folder / "outages.json").write_text(outages_text, encoding="utf-8")
     defects_text = json.dumps(defects, indent=2) + "\n"
     (truth_folder / "defects.json").write_text(defects_text, encoding="utf-8")
     events = planned.events_table(scenario.events, scenario.event_cells, geographies)
