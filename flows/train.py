@@ -175,11 +175,9 @@ def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
     from models.parameters import ModelParameters
     from models.training import backtest_only
 
-    known = ModelParameters.__dataclass_fields__
-    typed = {k: type(getattr(ModelParameters(), k))(v) for k, v in champion.params.items() if k in known}
     forecast = settings.forecast
     _, metrics, _ = backtest_only(
-        inputs, end, ModelParameters(**typed), forecast.horizon_hours, forecast.backtest_folds,
+        inputs, end, ModelParameters.from_logged(champion.params), forecast.horizon_hours, forecast.backtest_folds,
         forecast.quantiles, truth, shifts=_shifts(settings),
     )  # fmt: skip
     return metrics["wape"]
