@@ -69,9 +69,13 @@ def pairs(frame: pl.DataFrame, on: list[str], window_minutes: float) -> pl.DataF
     """
     window = round(window_minutes * 60)
     binned = frame.with_columns(_bin=pl.col("t") // window)
-    partners = pl.concat([frame.select(pl.all().name.suffix("_b"), _bin=pl.col("t") // window - d) for d in (0, 1)])
+    partners = pl.concat(
+        [frame.select(pl.all().name.suffix("_b"), _bin=pl.col("t") // window - d) for d in (0, 1)]
+    )
     right_on = [f"{c}_b" for c in on]
-    joined = binned.join(partners, left_on=[*on, "_bin"], right_on=[*right_on, "_bin"], coalesce=False).filter(
+    joined = binned.join(
+        partners, left_on=[*on, "_bin"], right_on=[*right_on, "_bin"], coalesce=False
+    ).filter(
         pl.col("incident_key") < pl.col("incident_key_b"),
         pl.col("agency_id") != pl.col("agency_id_b"),
         (pl.col("t") - pl.col("t_b")).abs() <= window,
@@ -82,7 +86,8 @@ def pairs(frame: pl.DataFrame, on: list[str], window_minutes: float) -> pl.DataF
     return joined.with_columns(
         gap_min=(pl.col("t") - pl.col("t_b")).abs() / 60,
         distance_m=(dx.pow(2) + dy.pow(2)).sqrt(),
-        linked=pl.col("joint_event_id").is_not_null() & (pl.col("joint_event_id") == pl.col("joint_event_id_b")),
+        linked=pl.col("joint_event_id").is_not_null()
+        & (pl.col("joint_event_id") == pl.col("joint_event_id_b")),
         services=pl.concat_list("agency_id", "agency_id_b").list.sort().list.join("+"),
     ).drop("_bin", "_bin_right")
 
@@ -123,7 +128,9 @@ def linking(incidents: pl.DataFrame, links: pl.DataFrame) -> dict:
     frame = records(incidents, links)
     events = frame.filter(pl.col("joint_event_id").is_not_null())
     per_event = events.group_by("joint_event_id").agg(
-        pl.col("incident_type").first(), services=pl.col("agency_id").unique().sort().str.join("+"), size=pl.len()
+        pl.col("incident_type").first(),
+        services=pl.col("agency_id").unique().sort().str.join("+"),
+        size=pl.len(),
     )
     inside = pairs(events, ["joint_event_id"], 24 * 60)
     nearby = pairs(frame, ["incident_type"], 3 * MAX_MINUTES)
@@ -137,7 +144,9 @@ def linking(incidents: pl.DataFrame, links: pl.DataFrame) -> dict:
     at_address = pairs(frame.filter(pl.col("address") != ""), ["address"], ADDRESS_WINDOW_MINUTES)
     within = at_address.filter(pl.col("gap_min") <= MAX_MINUTES)
     same_type = within.filter(pl.col("incident_type") == pl.col("incident_type_b"))
-    later = at_address.filter(pl.col("incident_type") == pl.col("incident_type_b"), pl.col("gap_min") > MAX_MINUTES)
+    later = at_address.filter(
+        pl.col("incident_type") == pl.col("incident_type_b"), pl.col("gap_min") > MAX_MINUTES
+    )
     cross_type = within.filter(pl.col("incident_type") != pl.col("incident_type_b"), ~pl.col("linked"))
     by_type = (
         per_event.group_by("incident_type").agg(joint_events=pl.len(), records=pl.col("size").sum())
@@ -159,7 +168,9 @@ def linking(incidents: pl.DataFrame, links: pl.DataFrame) -> dict:
         "incidents": frame.height,
         "joint_events": per_event.height,
         "records_in_joint_events": events.height,
-        "events_by_services": dict(per_event.group_by("services").len().sort("len", descending=True).iter_rows()),
+        "events_by_services": dict(
+            per_event.group_by("services").len().sort("len", descending=True).iter_rows()
+        ),
         "gap_minutes": quantiles(inside["gap_min"]),
         "distance_m": quantiles(inside["distance_m"]),
         "same_address_pairs_same_type": same_type.height,
@@ -173,7 +184,11 @@ def linking(incidents: pl.DataFrame, links: pl.DataFrame) -> dict:
         "by_type": by_type.head(20),
         "cross_type_unlinked": cross_type.with_columns(
             types=pl.concat_list("incident_type", "incident_type_b").list.sort().list.join(" / ")
-        ).group_by("types").len().sort("len", descending=True).head(8),
+        )
+        .group_by("types")
+        .len()
+        .sort("len", descending=True)
+        .head(8),
         "linked_sample": inside.sample(SAMPLE, seed=1).sort("received_at").select(show),
         "near_miss_sample": near_misses.sample(min(SAMPLE, near_misses.height), seed=1)
         .sort("received_at")
@@ -190,7 +205,10 @@ def accuracy(prepared) -> dict[str, dict[str, float]]:
 
     settings = prepared.settings
     shifts = {a.id: ShiftSchedule(a.timezone, tuple(a.staffing.shifts)) for a in settings.agencies}
-    variants = {"with": ModelParameters(), "without": ModelParameters(excluded_features=CROSS_AGENCY_FEATURES)}
+    variants = {
+        "with": ModelParameters(),
+        "without": ModelParameters(excluded_features=CROSS_AGENCY_FEATURES),
+    }
     scores: dict[str, dict[str, float]] = {}
     for name, params in variants.items():
         started = time.perf_counter()
@@ -199,9 +217,13 @@ def accuracy(prepared) -> dict[str, dict[str, float]]:
             shifts=shifts,
         )  # fmt: skip
         prepared.timings[f"backtest_{name}_s"] = round(time.perf_counter() - started, 1)
-        per_service = backtest.grains["shift"].group_by("agency_id").agg(
-            wape=(pl.col("mean") - pl.col("actual")).abs().sum() / pl.col("actual").sum(),
-            naive=(pl.col("seasonal_naive") - pl.col("actual")).abs().sum() / pl.col("actual").sum(),
+        per_service = (
+            backtest.grains["shift"]
+            .group_by("agency_id")
+            .agg(
+                wape=(pl.col("mean") - pl.col("actual")).abs().sum() / pl.col("actual").sum(),
+                naive=(pl.col("seasonal_naive") - pl.col("actual")).abs().sum() / pl.col("actual").sum(),
+            )
         )
         for agency, wape, naive in per_service.sort("agency_id").iter_rows():
             scores.setdefault(agency, {"seasonal_naive": round(naive, 4)})[name] = round(wape, 4)
@@ -226,7 +248,9 @@ def markdown(link: dict, scores: dict, timings: dict) -> str:
         schema=["service", "with cross-agency features", "without", "seasonal naive"],
         orient="row",
     )
-    services = pl.DataFrame(list(link["events_by_services"].items()), schema=["services", "joint events"], orient="row")
+    services = pl.DataFrame(
+        list(link["events_by_services"].items()), schema=["services", "joint events"], orient="row"
+    )
     spread = pl.DataFrame([
         {"inside linked events": "gap (minutes)", **link["gap_minutes"]},
         {"inside linked events": "distance (m)", **link["distance_m"]},

@@ -39,7 +39,9 @@ def example_config(data: Path, workspace: Path) -> Path:
 
     Everything else is the example's: agencies, the shared type vocabulary, the roles; the
     warehouse and MLflow files land in ``workspace``."""
-    text = re.sub(r'^uri = ".*"$', f"uri = {json.dumps(str(data.resolve()))}", EXAMPLE.read_text(), flags=re.M)
+    text = re.sub(
+        r'^uri = ".*"$', f"uri = {json.dumps(str(data.resolve()))}", EXAMPLE.read_text(), flags=re.M
+    )
     path = workspace / "jointcast.toml"
     path.write_text(text)
     return path

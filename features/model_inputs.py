@@ -132,6 +132,6 @@ FEATURES = (
     "event_active", "event_attendance",
 )  # fmt: skip
 __all__ = [
-    "CROSS_AGENCY_FEATURES", "FEATURES", "SERIES", "TARGET", "AgencyCalendar", "band_inputs", "extend_panel", "model_features",
-    "static_inputs",
+    "CROSS_AGENCY_FEATURES", "FEATURES", "SERIES", "TARGET", "AgencyCalendar", "band_inputs", "extend_panel",
+    "model_features", "static_inputs",
 ]  # fmt: skip

@@ -176,8 +176,9 @@ def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
     from models.training import backtest_only
 
     forecast = settings.forecast
+    params = ModelParameters.from_logged(champion.params)
     _, metrics, _ = backtest_only(
-        inputs, end, ModelParameters.from_logged(champion.params), forecast.horizon_hours, forecast.backtest_folds,
+        inputs, end, params, forecast.horizon_hours, forecast.backtest_folds,
         forecast.quantiles, truth, shifts=_shifts(settings),
     )  # fmt: skip
     return metrics["wape"]

@@ -30,7 +30,6 @@ class ModelParameters:
         params.pop("excluded_features")
         return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
 
-
     @classmethod
     def from_logged(cls, logged: dict[str, str]) -> ModelParameters:
         """The parameters of a run logged with ``flat_params`` (MLflow keeps every value as text)."""
