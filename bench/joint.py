@@ -46,7 +46,8 @@ DISTANCE_BANDS = 5
 
 
 def records(incidents: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-    """The located, typed incidents with their joint event and address (``desc`` up to its station)."""
+    """The located, typed incidents with their joint event and address (``desc`` up to its station):
+    its street (the first one named, with the township) and whether it names no cross street."""
     return (
         incidents.drop("joint_event_id", strict=False)
         .join(links, on="incident_key", how="left")
@@ -56,6 +57,12 @@ def records(incidents: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
                 pl.element().str.replace_all(r"\s+", " ").str.strip_chars()
             ).list.join("; "),
             t=pl.col("received_at").dt.epoch("s"),
+        )
+        .with_columns(
+            street=pl.col("address").str.split(";").list.first().str.split(" & ").list.first().str.strip_chars()
+            + ";"
+            + pl.col("address").str.split(";").list.last(),
+            street_only=~pl.col("address").str.contains("&", literal=True),
         )
         .drop_nulls(["incident_type", "received_at", "lat", "lon"])
     )  # fmt: skip
@@ -96,6 +103,10 @@ def quantiles(series: pl.Series) -> dict[str, float]:
     return {f"p{round(q * 100)}" if q < 1 else "max": round(series.quantile(q), 1) for q in QUANTILES}
 
 
+def _gap(band: int) -> str:
+    return f"{band * MAX_MINUTES:.0f}-{(band + 1) * MAX_MINUTES:.0f} min"
+
+
 def grid(nearby: pl.DataFrame) -> pl.DataFrame:
     """Same-type pairs of different services per distance band x gap band, each band as wide as the rule's
     bound, out to ``DISTANCE_BANDS`` and three times it.
@@ -110,15 +121,24 @@ def grid(nearby: pl.DataFrame) -> pl.DataFrame:
         distance=(pl.col("distance_m") // MAX_DISTANCE_M).clip(0, DISTANCE_BANDS - 1).cast(pl.Int32),
         gap=(pl.col("gap_min") // MAX_MINUTES).clip(0, 2).cast(pl.Int32),
     )
-    counts = banded.group_by("distance", "gap").agg(pairs=pl.len(), linked=pl.col("linked").sum())
+    counts = banded.group_by("distance", "gap").agg(
+        pairs=pl.len(),
+        linked=pl.col("linked").sum(),
+        same_street=(pl.col("street") == pl.col("street_b")).mean(),
+        street_only=(pl.col("street_only") | pl.col("street_only_b")).mean(),
+    )
     rows = []
     for band in range(DISTANCE_BANDS):
         row = {"distance (m)": f"{band * MAX_DISTANCE_M:.0f}-{(band + 1) * MAX_DISTANCE_M:.0f}"}
         for gap in range(3):
             cell = counts.filter(distance=band, gap=gap)
-            pairs_, linked = (cell["pairs"][0], cell["linked"][0]) if cell.height else (0, 0)
-            label = f"{gap * MAX_MINUTES:.0f}-{(gap + 1) * MAX_MINUTES:.0f} min"
-            row[label] = f"{pairs_:,} ({linked:,} linked)"
+            row[_gap(gap)] = cell["pairs"].sum()
+            if gap == 0:
+                row[f"{_gap(0)}, linked"] = cell["linked"].sum()
+        row[f"{_gap(0)}, excess over {_gap(2)}"] = row[_gap(0)] - row[_gap(2)]
+        first = counts.filter(distance=band, gap=0)
+        row[f"{_gap(0)}, same street"] = round(first["same_street"].sum(), 2)
+        row[f"{_gap(0)}, one without a cross street"] = round(first["street_only"].sum(), 2)
         rows.append(row)
     return pl.DataFrame(rows)
 
@@ -274,6 +294,22 @@ of {link["same_address_pairs_any_type"]:,} pairs of any type (a pair of two type
 Same type, same address, 15-60 minutes apart (what a longer window would add): {link["same_address_same_type_15_60_min"]:,} pairs.
 Near misses (same type, different services, within {2 * MAX_DISTANCE_M:.0f} m and {2 * MAX_MINUTES:.0f} min, not
 linked), by the bound missed: {", ".join(f"{k} {v:,}" for k, v in link["near_misses"].items())}.
+
+Same-type pairs of different services by distance and time apart. Chance neighbours spread
+evenly in time, so the {_gap(2)} column is the background and a band's excess over it at
+{_gap(0)} is pairs that belong to one event; the rule links the first cell only:
+
+All types:
+
+{_table(link["grid_all_types"])}
+
+Vehicle accidents:
+
+{_table(link["grid_vehicle_accident"])}
+
+"Same street" is the share of a cell's pairs on one street of one township (the address's first
+street); "one without a cross street" the share where one record's address names a street but
+no cross street, so its point is somewhere along the street rather than at an intersection.
 
 Per incident type (the 20 with most joint events):
 
