@@ -258,7 +258,7 @@ def _table(frame: pl.DataFrame) -> str:
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.4g}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
