@@ -94,3 +94,24 @@ def test_three_weeks_of_montco_link_records_of_different_services_as_joint_event
     crosswalk = built.derived["joint_crosswalk"]
     leads = dict(crosswalk.select("incident_type", "lead_agency").unique().iter_rows())
     assert leads["vehicle_accident"] == "montco_traffic"
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_documented_command_runs_the_whole_pipeline_on_six_weeks_of_montco(tmp_path, prefect):
+    from tests.test_cli import jointcast
+    from tests.test_ingest import _query
+
+    config = _slice_workspace(tmp_path, "2016-03-01", "2016-04-12")
+    done = jointcast("--config", str(config), "run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {p.name for p in (tmp_path / "report").iterdir()} >= {f"{a}.html" for a in SERVICES}
+    [(leads, events, records)] = _query(
+        config,
+        """
+        SELECT list(DISTINCT lead_agency ORDER BY lead_agency), sum(expected_events), sum(expected_records)
+        FROM forecast.joint_demand WHERE incident_type = 'vehicle_accident'
+        """,
+    )
+    # a crash that draws several services is one event and several records
+    assert leads == ["montco_traffic"] and 0 < events < records
