@@ -39,3 +39,22 @@ def save(name: str, results: dict) -> Path:
     path = OUT / f"{name}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     return path
+
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+def write_results_section(name: str, markdown: str) -> Path:
+    """Put ``markdown`` in bench/RESULTS.md as the benchmark ``name``'s section, replacing its last one.
+
+    Each section sits between ``<!-- name -->`` and ``<!-- /name -->``, so benchmarks update
+    their own figures and leave the others'."""
+    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    text = RESULTS.read_text() if RESULTS.is_file() else "# Benchmark results\n"
+    block = f"{begin}\n{markdown.strip()}\n{end}"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(text)
+    return RESULTS

@@ -2,9 +2,10 @@
 
     python -m bench.montco [--data PATH] [--workspace DIR]
 
-One shared feed carries three services (EMS / Fire / Traffic): the config takes the agency
-from the title's prefix, the area from the township, and reads the naive local
-timestamps in America/New_York. It ingests, validates and builds features with the
+One shared feed carries three services (EMS / Fire / Traffic). The config is the real-data
+example's (examples/montco/jointcast.toml, its feed pointed at ``--data``): the agency
+from the title's prefix, one incident-type vocabulary across the services, the area from
+the township, the naive local timestamps read in America/New_York. It ingests, validates and builds features with the
 project's own code, backtests 2 folds of 14 days ending at the data's end, and scores
 them at the reference grains: shift WAPE per service x township over the 20 busiest
 townships, and hourly WAPE per service. Reference figures for the same folds:
@@ -15,9 +16,12 @@ MSTL 0.756, hour-of-week mean 0.730.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -27,75 +31,47 @@ from bench.harness import save
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "montco-911" / "911.csv.gz"
 REFERENCE = {"mlforecast_lightgbm": 0.683, "statsforecast_mstl": 0.756, "hour_of_week_mean": 0.730}
 
-CONFIG = """
-[warehouse]
-path = "warehouse.duckdb"
-
-[forecast]
-horizon_hours = 336
-backtest_folds = 2
-
-[[agencies]]
-id = "montco_ems"
-name = "Montgomery County EMS"
-kind = "ems"
-timezone = "America/New_York"
-subdivision = "PA"
-bbox = [-75.75, 39.85, -74.9, 40.55]
-
-[[agencies]]
-id = "montco_fire"
-name = "Montgomery County Fire"
-kind = "fire"
-timezone = "America/New_York"
-subdivision = "PA"
-bbox = [-75.75, 39.85, -74.9, 40.55]
-
-[[agencies]]
-id = "montco_traffic"
-name = "Montgomery County traffic (police)"
-kind = "police"
-timezone = "America/New_York"
-subdivision = "PA"
-bbox = [-75.75, 39.85, -74.9, 40.55]
-
-[[feeds]]
-id = "montco_911"
-uri = "{data}"
-format = "csv"
-timestamp_format = "%Y-%m-%d %H:%M:%S"
-timezone = "America/New_York"
-
-[feeds.agency_from]
-column = "title"
-pattern = '^(\\w+):'
-map = {{ EMS = "montco_ems", Fire = "montco_fire", Traffic = "montco_traffic" }}
-
-[feeds.columns]
-source_incident_id = "desc"   # the feed has no id; the description holds place, station and time
-received_at = "timeStamp"
-source_type = "title"
-area_id = "twp"
-lat = "lat"
-lon = "lng"
-"""
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "montco" / "jointcast.toml"
 
 
-def run(data: Path, workspace: Path) -> dict:
+def example_config(data: Path, workspace: Path) -> Path:
+    """The example config (examples/montco/jointcast.toml) in ``workspace``, reading the feed at ``data``.
+
+    Everything else is the example's: agencies, the shared type vocabulary, the roles; the
+    warehouse and MLflow files land in ``workspace``."""
+    text = re.sub(
+        r'^uri = ".*"$', f"uri = {json.dumps(str(data.resolve()))}", EXAMPLE.read_text(), flags=re.M
+    )
+    path = workspace / "jointcast.toml"
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class Prepared:
+    """The example's warehouse after ingest, validate and features, and what the benchmarks read."""
+
+    settings: object  # jointcast.config.Settings
+    incidents: pl.DataFrame  # core.incidents
+    quarantined: int
+    built: object  # features.build.FeatureSet
+    inputs: pl.DataFrame  # features.model_inputs
+    end: object  # the data's end (UTC)
+    timings: dict[str, float]
+
+
+def prepare(data: Path, workspace: Path) -> Prepared:
+    """Ingest, validate and build features for the example config in ``workspace``, timed."""
     from expectations.runner import Validator
     from expectations.validate import validate_feed
     from features.build import FeatureParameters, build_features
     from jointcast.config import load_settings
-    from models.metrics import point_scores
-    from models.parameters import ModelParameters
-    from models.training import backtest_only
     from warehouse.db import open_warehouse
     from warehouse.features_store import read_frame, write_features
     from warehouse.ingest import ingest_feed
     from warehouse.model_store import data_end, read_model_inputs
 
-    (workspace / "jointcast.toml").write_text(CONFIG.format(data=data))
-    settings = load_settings(workspace / "jointcast.toml")
+    settings = load_settings(example_config(data, workspace))
     timings = {}
     started = time.perf_counter()
     with open_warehouse(settings.warehouse_path) as con:
@@ -104,9 +80,8 @@ def run(data: Path, workspace: Path) -> dict:
         timings["ingest_validate_s"] = round(time.perf_counter() - started, 1)
         incidents = read_frame(con, "SELECT * FROM core.incidents")
         quarantined = con.execute("SELECT count(*) FROM quality.quarantine").fetchone()[0]
-        params = FeatureParameters.from_settings(settings)
         started = time.perf_counter()
-        built = build_features(incidents.lazy(), None, params)
+        built = build_features(incidents.lazy(), None, FeatureParameters.from_settings(settings))
         write_features(
             con, built.joint_events, built.tables(),
             (built.model_inputs(band).collect() for band in built.bands),
@@ -114,6 +89,17 @@ def run(data: Path, workspace: Path) -> dict:
         timings["features_s"] = round(time.perf_counter() - started, 1)
         inputs = read_model_inputs(con)
         end, _ = data_end(con)
+    return Prepared(settings, incidents, quarantined, built, inputs, end, timings)
+
+
+def run(data: Path, workspace: Path) -> dict:
+    from models.metrics import point_scores
+    from models.parameters import ModelParameters
+    from models.training import backtest_only
+
+    prepared = prepare(data, workspace)
+    built, inputs, end, timings = prepared.built, prepared.inputs, prepared.end, prepared.timings
+    incidents, quarantined = prepared.incidents, prepared.quarantined
     started = time.perf_counter()
     backtest, metrics, origins = backtest_only(inputs, end, ModelParameters(), 336, 2, (0.1, 0.5, 0.9), None)
     timings["backtest_s"] = round(time.perf_counter() - started, 1)

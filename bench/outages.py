@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.harness import emit, run_isolated, save
+from bench.harness import RESULTS, emit, run_isolated, save, write_results_section
 
 DAYS = 520
 END = date(2026, 6, 1)
@@ -145,29 +145,13 @@ def results_section(figures: dict) -> str:
     return "\n".join(lines)
 
 
-RESULTS = Path(__file__).parent / "RESULTS.md"
-
-
-def write_results(section: str, path: Path = RESULTS) -> None:
-    """Put ``section`` into bench/RESULTS.md in place of its earlier version (other sections kept)."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n\n"
-    heading = section.splitlines()[0]
-    if heading in text:
-        before, rest = text.split(heading, 1)
-        after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str]) -> dict:
     if argv and argv[0] == "run":
         emit(case_run())
         return {}
     figures = run_isolated("bench.outages", "run")
     print(json.dumps(figures, indent=2))
-    write_results(results_section(figures))
+    write_results_section("outages", results_section(figures))
     print(f"saved {save('outages', figures)} and {RESULTS}")
     return figures
 

@@ -120,16 +120,18 @@ def model_features(
     return band_inputs(static, min_lag)
 
 
+CROSS_AGENCY_FEATURES = ("other_mean_24", "other_mean_168", "other_how_mean_4")
+"""Other agencies' demand in the same place: what a model trained without cross-agency features leaves out."""
 FEATURES = (
     *SERIES,
     "min_lag",
     *HISTORY_FEATURES,
     "agency_how_mean_4", "agency_mean_168", "agency_mean_672", "area_share",
-    "other_mean_24", "other_mean_168", "other_how_mean_4",
+    *CROSS_AGENCY_FEATURES,
     *(c for c in CALENDAR_COLUMNS if c != "local_date"),
     "event_active", "event_attendance",
 )  # fmt: skip
 __all__ = [
-    "FEATURES", "SERIES", "TARGET", "AgencyCalendar", "band_inputs", "extend_panel", "model_features",
-    "static_inputs",
+    "CROSS_AGENCY_FEATURES", "FEATURES", "SERIES", "TARGET", "AgencyCalendar", "band_inputs", "extend_panel",
+    "model_features", "static_inputs",
 ]  # fmt: skip

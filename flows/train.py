@@ -175,11 +175,10 @@ def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
     from models.parameters import ModelParameters
     from models.training import backtest_only
 
-    known = ModelParameters.__dataclass_fields__
-    typed = {k: type(getattr(ModelParameters(), k))(v) for k, v in champion.params.items() if k in known}
     forecast = settings.forecast
+    params = ModelParameters.from_logged(champion.params)
     _, metrics, _ = backtest_only(
-        inputs, end, ModelParameters(**typed), forecast.horizon_hours, forecast.backtest_folds,
+        inputs, end, params, forecast.horizon_hours, forecast.backtest_folds,
         forecast.quantiles, truth, shifts=_shifts(settings),
     )  # fmt: skip
     return metrics["wape"]

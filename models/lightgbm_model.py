@@ -79,13 +79,18 @@ class LightGBMDemandModel:
         return [f"lightgbm=={lgb.__version__}", "pandas", "numpy"]
 
     def fit(self, rows: pl.DataFrame) -> LightGBMDemandModel:
+        """Fitted on the observed ``rows``, on ``features`` less the parameters' ``excluded_features``."""
+        unknown = sorted(set(self.params.excluded_features) - set(self.features))
+        if unknown:
+            raise ValueError(f"excluded_features: not features of the model: {', '.join(unknown)}")
+        features = tuple(f for f in self.features if f not in self.params.excluded_features)
         observed = rows.filter(pl.col(TARGET).is_not_null())
         categories = category_levels(observed)
-        table = design_matrix(observed, self.features, categories)
-        categorical = [c for c in CATEGORICAL if c in self.features]
+        table = design_matrix(observed, features, categories)
+        categorical = [c for c in CATEGORICAL if c in features]
         dataset = lgb.Dataset(table, label=observed[TARGET].to_numpy(), categorical_feature=categorical)
         booster = lgb.train(self.params.lightgbm(), dataset, num_boost_round=self.params.num_boost_round)
-        return replace(self, booster=booster, categories=categories)
+        return replace(self, booster=booster, categories=categories, features=features)
 
     def predict_mean(self, rows: pl.DataFrame) -> np.ndarray:
         return np.clip(self.native.predict(self.table(rows)), 0.0, None)

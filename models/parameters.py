@@ -19,14 +19,31 @@ class ModelParameters:
     num_boost_round: int = 120
     train_days: int = 182
     seed: int = 7
+    excluded_features: tuple[str, ...] = ()
+    """Model features left out of the fit (e.g. features.model_inputs.CROSS_AGENCY_FEATURES), to
+    measure what they bring."""
 
     def lightgbm(self) -> dict:
         params = asdict(self)
         params.pop("num_boost_round")
         params.pop("train_days")
+        params.pop("excluded_features")
         return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
+
+    @classmethod
+    def from_logged(cls, logged: dict[str, str]) -> ModelParameters:
+        """The parameters of a run logged with ``flat_params`` (MLflow keeps every value as text)."""
+        defaults = cls()
+        typed = {}
+        for name, value in logged.items():
+            if name == "excluded_features":
+                typed[name] = tuple(f for f in value.split(",") if f)
+            elif name in cls.__dataclass_fields__:
+                typed[name] = type(getattr(defaults, name))(value)
+        return cls(**typed)
 
 
 def flat_params(params: ModelParameters, horizon_hours: int, folds: int) -> dict:
-    """Every parameter a training run is logged with."""
-    return {**asdict(params), "horizon_hours": horizon_hours, "backtest_folds": folds}
+    """Every parameter a training run is logged with (the excluded features as one comma-joined text)."""
+    flat = {**asdict(params), "horizon_hours": horizon_hours, "backtest_folds": folds}
+    return {**flat, "excluded_features": ",".join(params.excluded_features)}

@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.model_inputs import FEATURES, TARGET
+from features.model_inputs import CROSS_AGENCY_FEATURES, FEATURES, TARGET
 from models.drivers import drivers
 from models.forecasting import unmatched_features
 from models.lightgbm_model import MODEL_FEATURES, LightGBMDemandModel
-from models.parameters import ModelParameters
+from models.parameters import ModelParameters, flat_params
 
 PARAMS = ModelParameters(num_boost_round=20, min_data_in_leaf=20, num_leaves=7)
 SERIES = [("pd", "A"), ("pd", "B"), ("fd", "A")]
@@ -57,6 +57,26 @@ def test_fit_returns_a_fitted_copy_with_its_features_and_levels(rows, fitted):
     assert fitted.categories == {"agency_id": ["fd", "pd"], "series_id": ["fd:A", "pd:A", "pd:B"]}
     with pytest.raises(ValueError, match="not fitted"):
         untrained.predict_mean(rows)
+
+
+def test_a_model_fitted_without_the_cross_agency_features_never_reads_them(rows, fitted):
+    params = replace(PARAMS, excluded_features=CROSS_AGENCY_FEATURES)
+    without = LightGBMDemandModel(params).fit(rows)
+    assert without.features == tuple(f for f in MODEL_FEATURES if not f.startswith("other_"))
+    assert without.features == tuple(without.native.feature_name())
+    # what it predicts does not move with other agencies' demand
+    shuffled = rows.with_columns(pl.col(f).shuffle(seed=3) for f in CROSS_AGENCY_FEATURES)
+    assert np.array_equal(without.predict_mean(shuffled), without.predict_mean(rows))
+    assert not np.array_equal(fitted.predict_mean(shuffled), fitted.predict_mean(rows))
+    with pytest.raises(ValueError, match="not features of the model: other_mean_7"):
+        LightGBMDemandModel(replace(PARAMS, excluded_features=("other_mean_7",))).fit(rows)
+
+
+def test_the_parameters_come_back_from_their_logged_text():
+    params = replace(PARAMS, excluded_features=CROSS_AGENCY_FEATURES)
+    for original in (params, PARAMS):
+        logged = {k: str(v) for k, v in flat_params(original, 336, 3).items()}  # MLflow keeps text
+        assert ModelParameters.from_logged(logged) == original
 
 
 def test_predictions_are_means_and_contributions_add_up_to_their_log(rows, fitted):

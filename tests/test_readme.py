@@ -2,8 +2,9 @@
 
 The commands run from a folder laid out as after `make run`: `demo/` (a published
 workspace), `.venv` (this environment). A command marked in the README as one that runs
-until stopped, or that needs your own Prefect server, is checked by its `--help` (its
-program and arguments parse); `make` targets by `make -n` (they exist and expand).
+until stopped, needs your own Prefect server or reads the real montco feed (data kept
+outside the project) is checked by its `--help` (its program and arguments parse); `make`
+targets by `make -n` (they exist and expand).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tests.conftest import _copy
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
-HELP_ONLY = ("runs until stopped", "your own Prefect server")
+HELP_ONLY = ("runs until stopped", "your own Prefect server", "reads the real montco feed")
 
 
 @dataclass(frozen=True)
