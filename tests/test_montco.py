@@ -14,6 +14,7 @@ import pytest
 from jointcast.config import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "montco" / "jointcast.toml"
+H3_EXAMPLE = EXAMPLE.parent / "h3" / "jointcast.toml"
 SERVICES = {"montco_ems", "montco_fire", "montco_traffic"}
 
 
@@ -25,13 +26,13 @@ def _feed() -> Path:
     return path
 
 
-def _slice_workspace(folder: Path, first: str, last: str) -> Path:
+def _slice_workspace(folder: Path, first: str, last: str, example: Path = EXAMPLE) -> Path:
     """The example config in ``folder``, its feed the rows of the real file received in [first, last)."""
     rows = pl.read_csv(_feed(), infer_schema=False).filter(
         pl.col("timeStamp") >= first, pl.col("timeStamp") < last
     )
     rows.write_csv(folder / "911.csv")
-    text = re.sub(r'^uri = ".*"$', 'uri = "911.csv"', EXAMPLE.read_text(), flags=re.M)
+    text = re.sub(r'^uri = ".*"$', 'uri = "911.csv"', example.read_text(), flags=re.M)
     (folder / "jointcast.toml").write_text(text)
     return folder / "jointcast.toml"
 
@@ -47,6 +48,19 @@ def test_the_example_config_validates_with_one_vocabulary_and_a_lead_per_joint_t
     pattern = re.compile(settings.feeds[0].type_pattern)
     codes = {pattern.match(t).group(1) for t in ("EMS: VEHICLE ACCIDENT", "Traffic: VEHICLE ACCIDENT -")}
     assert codes == {"VEHICLE ACCIDENT"}
+
+
+def _core_incidents(settings) -> pl.DataFrame:
+    from expectations.runner import Validator
+    from expectations.validate import validate_feed
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import read_frame
+    from warehouse.ingest import ingest_feed
+
+    with open_warehouse(settings.warehouse_path) as con:
+        ingest_feed(con, settings, settings.feeds[0])
+        validate_feed(con, settings, settings.feeds[0], Validator(settings.root))
+        return read_frame(con, "SELECT * FROM core.incidents")
 
 
 def test_three_weeks_of_montco_link_records_of_different_services_as_joint_events(tmp_path):
@@ -94,6 +108,32 @@ def test_three_weeks_of_montco_link_records_of_different_services_as_joint_event
     crosswalk = built.derived["joint_crosswalk"]
     leads = dict(crosswalk.select("incident_type", "lead_agency").unique().iter_rows())
     assert leads["vehicle_accident"] == "montco_traffic"
+
+
+def test_with_h3_areas_every_located_montco_incident_lands_in_one_cell_and_the_map_draws_each(tmp_path):
+    from features.build import FeatureParameters, build_features
+    from features.panel import counted_incidents
+    from planning.areamap import area_shapes, hotspot_svg
+
+    settings = load_settings(_slice_workspace(tmp_path, "2016-03-01", "2016-03-22", H3_EXAMPLE))
+    incidents = _core_incidents(settings)
+    params = FeatureParameters.from_settings(settings)
+    built = build_features(incidents.lazy(), None, params)
+
+    counted = counted_incidents(incidents.lazy(), params.counted_sources).collect()
+    assert built.demand["incidents"].sum() == counted.height  # the panel sums to the incidents counted
+    areas = built.derived["areas"]
+    cells = areas.filter(pl.col("area_id") != "unknown")
+    assert set(cells["derived_from"]) == {"h3"} and cells["geometry"].is_not_null().all()
+    located = counted.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null()).height
+    unknown = built.demand.filter(pl.col("area_id") == "unknown")["incidents"].sum()
+    assert unknown == counted.height - located  # every located incident is in a cell, only those unplaced
+    for agency in SERVICES:
+        own = cells.filter(pl.col("agency_id") == agency)
+        shapes = area_shapes(own)
+        assert set(shapes.shapes) == set(own["area_id"]) and not shapes.approximate
+        svg = hotspot_svg(shapes, dict.fromkeys(own["area_id"], 1.0), "incidents", "incidents")
+        assert sorted(re.findall(r'data-area="([^"]+)"', svg)) == sorted(own["area_id"])
 
 
 @pytest.mark.integration
