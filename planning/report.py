@@ -158,7 +158,8 @@ def _forecast_section(report: AgencyReport, zone: ZoneInfo, days: int) -> str:
     x = forecast["bucket_start"].to_list()
     ax.fill_between(x, forecast["p10"].clip(0).to_list(), forecast["p90"].to_list(), color=BAND,
                     lw=0, label="likely range (p10 to p90)")  # fmt: skip
-    ax.plot(actuals["bucket_start"].to_list(), actuals["incidents"].to_list(), color=ACTUAL, lw=0.9,
+    observed = actuals["incidents"].fill_null(float("nan")).to_list()  # a feed outage: a gap, not zeros
+    ax.plot(actuals["bucket_start"].to_list(), observed, color=ACTUAL, lw=0.9,
             label="actual incidents")  # fmt: skip
     ax.plot(x, forecast["mean"].to_list(), color=MEAN, lw=1.6, label="forecast (mean)")
     ax.axvline(start, color="#777777", lw=1.0, ls=":", gid="line-forecast-start")
@@ -181,7 +182,8 @@ def _forecast_section(report: AgencyReport, zone: ZoneInfo, days: int) -> str:
     caption = (
         f"Incidents per hour for the whole agency: the last {len(actuals) // 24} days of actuals, then the"
         f" forecast for {days} days from the end of the data, {_local(start, zone)} (dotted line); the dashed"
-        f" line is the publication time. Ticks at local midnight ({escape(report.timezone)})."
+        f" line is the publication time; a gap in the actuals is a feed outage (quality.outages). Ticks at"
+        f" local midnight ({escape(report.timezone)})."
     )
     return _figure("chart-forecast", fig, caption)
 

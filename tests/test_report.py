@@ -408,3 +408,20 @@ def test_the_screenshot_shows_the_charts(page, tmp_path):
     for colour in SHIFT_COLOURS[: len(SHIFTS)]:
         assert _share(pixels, colour) > 0.001, colour  # each shift's bars
     assert math.isclose(pixels[5, 5].mean(), 255, abs_tol=1)  # white page, not an error screen
+
+
+def _actual_path_points(html: str) -> int:
+    """Vertices of the chart's actuals line (matplotlib's SVG: one path per unbroken run)."""
+    colour = ACTUAL.lower()
+    paths = re.findall(r'<path d="([^"]+)"[^>]*?stroke: ?' + colour, html)
+    return sum(len(re.findall(r"[ML]", d)) for d in paths)
+
+
+def test_an_outage_in_the_actuals_is_a_gap_in_the_line_not_zeros(report):
+    start = report.actuals["bucket_start"].max() - timedelta(days=3)
+    hole = pl.col("bucket_start").is_between(start, start + timedelta(hours=30), closed="left")
+    gapped = report.actuals.with_columns(incidents=pl.when(hole.not_()).then(pl.col("incidents")))
+    html = render_report(replace(report, actuals=gapped))
+    assert "feed outage" in html
+    whole = _actual_path_points(render_report(report))
+    assert 0 < _actual_path_points(html) < whole

@@ -117,11 +117,14 @@ def read_derived_features(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFr
 
 
 def read_actuals(con: duckdb.DuckDBPyConnection, since: datetime) -> pl.DataFrame:
-    """Per agency x hour: observed incidents since ``since`` (features.demand summed over areas)."""
+    """Per agency x hour: observed incidents since ``since`` (features.demand summed over areas);
+    null in a feed outage's hours, which are missing data, not zeros."""
     return read_frame(
         con,
         """
-        SELECT agency_id, bucket_start, sum(incidents)::DOUBLE AS incidents FROM features.demand
+        SELECT agency_id, bucket_start,
+               CASE WHEN bool_and(observed) THEN sum(incidents)::DOUBLE END AS incidents
+        FROM features.demand
         WHERE bucket_start >= ? GROUP BY ALL ORDER BY agency_id, bucket_start
         """,
         [since],
