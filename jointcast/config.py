@@ -326,11 +326,6 @@ class FeedSettings(_Strict):
         return tuple((self.instant(k.start), self.instant(k.end), k.reason) for k in self.outages.known)
 
     @property
-    def role_map(self) -> dict[str, tuple[str, tuple[str, ...]]]:
-        """incident type -> (lead agency, supporting agencies)."""
-        return {r.incident_type: (r.lead, tuple(r.supporting)) for r in self.roles}
-
-    @property
     def agency_ids(self) -> tuple[str, ...]:
         if self.agency is not None:
             return (self.agency,)
