@@ -44,6 +44,48 @@ def save(name: str, results: dict) -> Path:
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
+def core_incidents(config: Path):
+    """Ingest and validate every feed of the workspace ``config``; its settings and core incidents."""
+    from expectations.runner import Validator
+    from expectations.validate import validate_feed
+    from jointcast.config import load_settings
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import read_incidents
+    from warehouse.ingest import ingest_feed
+
+    settings = load_settings(config)
+    with open_warehouse(settings.warehouse_path) as con:
+        validator = Validator(settings.root)
+        for feed in settings.feeds:
+            ingest_feed(con, settings, feed)
+            validate_feed(con, settings, feed, validator)
+        incidents = read_incidents(con)
+    return settings, incidents
+
+
+def real_feed_main(name: str, run: Callable[[Path, Path], dict], data: Path, argv: list[str]) -> dict:
+    """A benchmark on a real feed file: ``--data`` (default ``data``), ``--workspace`` (default a
+    temporary folder); runs ``run(data, workspace)`` and saves its figures as ``name``."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog=f"bench.{name}")
+    parser.add_argument("--data", type=Path, default=data)
+    parser.add_argument("--workspace", type=Path)
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        print(f"no data at {args.data}: pass --data", file=sys.stderr)
+        raise SystemExit(2)
+    if args.workspace:
+        args.workspace.mkdir(parents=True, exist_ok=True)
+        results = run(args.data, args.workspace)
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"jointcast-{name}-") as tmp:
+            results = run(args.data, Path(tmp))
+    print(f"saved {save(name, results)}")
+    return results
+
+
 def write_results_section(name: str, markdown: str) -> Path:
     """Put ``markdown`` in bench/RESULTS.md as the benchmark ``name``'s section, replacing its last one.
 

@@ -25,16 +25,14 @@ Writes bench/out/joint.json and its section of bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
 
-from bench.harness import save, write_results_section
+from bench.harness import real_feed_main, write_results_section
 from bench.montco import DATA, prepare
 
 METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
@@ -353,20 +351,7 @@ def run(data: Path, workspace: Path) -> dict:
 
 
 def main(argv: list[str]) -> dict:
-    parser = argparse.ArgumentParser(prog="bench.joint")
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--workspace", type=Path)
-    args = parser.parse_args(argv)
-    if not args.data.is_file():
-        print(f"no data at {args.data}: pass --data", file=sys.stderr)
-        raise SystemExit(2)
-    if args.workspace:
-        args.workspace.mkdir(parents=True, exist_ok=True)
-        results = run(args.data, args.workspace)
-    else:
-        with tempfile.TemporaryDirectory(prefix="jointcast-joint-") as tmp:
-            results = run(args.data, Path(tmp))
-    print(f"saved {save('joint', results)}")
+    results = real_feed_main("joint", run, DATA, argv)
     print({k: v for k, v in results.items() if k != "by_type"})
     return results
 

@@ -15,18 +15,16 @@ MSTL 0.756, hour-of-week mean 0.730.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from bench.harness import save
+from bench.harness import real_feed_main
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "montco-911" / "911.csv.gz"
 REFERENCE = {"mlforecast_lightgbm": 0.683, "statsforecast_mstl": 0.756, "hour_of_week_mean": 0.730}
@@ -133,20 +131,7 @@ def run(data: Path, workspace: Path) -> dict:
 
 
 def main(argv: list[str]) -> dict:
-    parser = argparse.ArgumentParser(prog="bench.montco")
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--workspace", type=Path)
-    args = parser.parse_args(argv)
-    if not args.data.is_file():
-        print(f"no data at {args.data}: pass --data", file=sys.stderr)
-        raise SystemExit(2)
-    if args.workspace:
-        args.workspace.mkdir(parents=True, exist_ok=True)
-        results = run(args.data, args.workspace)
-    else:
-        with tempfile.TemporaryDirectory(prefix="jointcast-montco-") as tmp:
-            results = run(args.data, Path(tmp))
-    print(f"saved {save('montco', results)}")
+    results = real_feed_main("montco", run, DATA, argv)
     print(results)
     return results
 

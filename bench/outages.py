@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.harness import RESULTS, emit, run_isolated, save, write_results_section
+from bench.harness import RESULTS, core_incidents, emit, run_isolated, save, write_results_section
 
 DAYS = 520
 END = date(2026, 6, 1)
@@ -39,23 +39,10 @@ TRAIN_DAYS = 400
 
 def _workspace(root: Path, outages: list) -> tuple:
     """Simulate, ingest and validate; returns the settings and the core incidents."""
-    from expectations.runner import Validator
-    from expectations.validate import validate_feed
-    from jointcast.config import load_settings
     from jointcast.simulator import simulate
-    from warehouse.db import open_warehouse
-    from warehouse.features_store import read_incidents
-    from warehouse.ingest import ingest_feed
 
     simulate(root, days=DAYS, seed=7, agencies=2, end=END, outages=outages)
-    settings = load_settings(root / "jointcast.toml")
-    with open_warehouse(settings.warehouse_path) as con:
-        validator = Validator(root)
-        for feed in settings.feeds:
-            ingest_feed(con, settings, feed)
-            validate_feed(con, settings, feed, validator)
-        incidents = read_incidents(con)
-    return settings, incidents
+    return core_incidents(root / "jointcast.toml")
 
 
 def _backtest(settings, incidents: pl.DataFrame, detect: bool) -> tuple[dict, pl.DataFrame]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from bench.harness import emit, run_isolated, save
+from bench.harness import core_incidents, emit, run_isolated, save
 
 
 def _time_training(inputs: pl.DataFrame, end, truth) -> dict:
@@ -49,26 +49,15 @@ def _inputs(built, end) -> pl.DataFrame:
 
 
 def case_demo() -> dict:
-    from expectations.runner import Validator
-    from expectations.validate import validate_feed
     from features.build import FeatureParameters, build_features
-    from jointcast.config import load_settings
     from jointcast.simulator import simulate
-    from warehouse.db import open_warehouse
-    from warehouse.features_store import read_events, read_incidents
-    from warehouse.ingest import ingest_feed
+    from warehouse.features_store import read_events
     from warehouse.model_store import read_truth
 
     with tempfile.TemporaryDirectory(prefix="jointcast-bench-") as tmp:
         root = Path(tmp)
         simulate(root, days=365, seed=7)
-        settings = load_settings(root / "jointcast.toml")
-        with open_warehouse(settings.warehouse_path) as con:
-            validator = Validator(root)
-            for feed in settings.feeds:
-                ingest_feed(con, settings, feed)
-                validate_feed(con, settings, feed, validator)
-            incidents = read_incidents(con)
+        settings, incidents = core_incidents(root / "jointcast.toml")
         params = FeatureParameters.from_settings(settings)
         built = build_features(incidents.lazy(), read_events(settings.events_path), params)
         end = built.demand["bucket_start"].max() + timedelta(hours=1)

@@ -31,18 +31,11 @@ import polars as pl
 import shapely
 import shapely.geometry
 
+from features.areas import AREA_SCHEMA
 from features.panel import UNKNOWN_AREA
 
 METHODS = ("column", "h3", "polygons")
-DESCRIPTION_SCHEMA = {
-    "agency_id": pl.String,
-    "area_id": pl.String,
-    "name": pl.String,
-    "centroid_lat": pl.Float64,
-    "centroid_lon": pl.Float64,
-    "geometry": pl.String,
-    "derived_from": pl.String,
-}
+DESCRIPTION_SCHEMA = {column: dtype for column, dtype in AREA_SCHEMA.items() if column != "located_incidents"}
 _DESCRIBED = {
     key: DESCRIPTION_SCHEMA[key] for key in ("area_id", "name", "centroid_lat", "centroid_lon", "geometry")
 }

@@ -23,6 +23,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from features.areas import AREA_SCHEMA  # noqa: E402
 from features.joint_summary import JOINT_DAYS, JOINT_SUMMARY_SCHEMA  # noqa: E402
 from planning.areamap import area_shapes, hotspot_svg  # noqa: E402
 from planning.publication import JOINT_OUTLOOK_SCHEMA  # noqa: E402
@@ -34,16 +35,10 @@ logger = logging.getLogger(__name__)
 BAND, MEAN, ACTUAL = "#c6dbef", "#1f4e79", "#c0392b"
 SHIFT_COLOURS = ("#e6a532", "#3b7dbf", "#24345a", "#7a9a3a", "#8e5ea2")
 TOP_AREAS = 10
+AREAMAP_COLUMNS = ("agency_id", "area_id", "name", "centroid_lat", "centroid_lon", "geometry")
 ACTUAL_DAYS = 14
 """Days of actuals the report shows before the forecast (publish reads just these)."""
-AREA_COLUMNS = {
-    "agency_id": pl.String,
-    "area_id": pl.String,
-    "name": pl.String,
-    "centroid_lat": pl.Float64,
-    "centroid_lon": pl.Float64,
-    "geometry": pl.String,
-}
+AREA_COLUMNS = {column: dtype for column, dtype in AREA_SCHEMA.items() if column in AREAMAP_COLUMNS}
 """What the map reads of forecast.areas."""
 
 CSS = """
