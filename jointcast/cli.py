@@ -78,12 +78,12 @@ def _prepare_environment(verbose: bool = False) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if verbose else "INFO")  # what the Prefect UI gets
-    handler = _TerminalHandler()
+    handler = TerminalHandler()
     handler.setFormatter(_LineFormatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     if not verbose:
         handler.addFilter(_not_prefect_chatter)
     root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if type(h) not in (logging.StreamHandler, _TerminalHandler)] + [
+    root.handlers = [h for h in root.handlers if type(h) not in (logging.StreamHandler, TerminalHandler)] + [
         handler
     ]
     root.setLevel(logging.WARNING)
@@ -94,9 +94,12 @@ def _prepare_environment(verbose: bool = False) -> None:
             logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-class _TerminalHandler(logging.StreamHandler):
+class TerminalHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a record arrives, not the one at set-up (a caller
-    that captures and closes stderr, such as a test runner, leaves no dangling stream behind)."""
+    that captures and closes stderr, such as a test runner, leaves no dangling stream behind).
+
+    A public class name: Prefect keeps a root handler it takes for the user's own, and replaces
+    one whose class name starts with an underscore."""
 
     @property
     def stream(self):

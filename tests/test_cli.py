@@ -88,6 +88,9 @@ def test_ingest_and_validate_run_as_flows_and_quality_reports_per_feed(prefect, 
     for verb in ("ingest", "validate"):
         result = jointcast(verb, "--config", str(workspace / "jointcast.toml"))
         assert result.returncode == 0, result.stderr
+        # one line per stage and feed, in the project's format; Prefect's run states stay in its UI
+        assert f" {verb} in " in result.stderr and "Task run" not in result.stderr, result.stderr
+        assert "Flow run" not in result.stderr and "| INFO" not in result.stderr, result.stderr
     assert "city_police_cad" in result.stdout
     quality = runner.invoke(app, ["quality", "--config", str(workspace / "jointcast.toml")])
     assert quality.exit_code == 0, quality.output
