@@ -52,6 +52,7 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance: Provenance, tr
     from warehouse.publish import write_publication
 
     now = datetime.now(UTC)
+    provenance = _with_baseline(settings, provenance)
     with warehouse(settings) as con:
         inputs = _read_inputs(con, settings, model, provenance, now, trigger, forecast_of)
     if not isinstance(inputs, PublicationInputs):  # what is published already, or why nothing can be
@@ -93,6 +94,18 @@ def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, tr
         model, provenance, overrides, derived["service_profile"], derived["joint_crosswalk"],
         derived["areas"], actuals, next_publication_id(con), trigger, forecast_of, derived["joint_summary"],
     )  # fmt: skip
+
+
+def _with_baseline(settings: Settings, provenance: Provenance) -> Provenance:
+    """The provenance saying what the forecast is when its model version is a published baseline."""
+    from dataclasses import replace
+
+    from models import registry
+    from models.baseline_model import DESCRIPTIONS
+
+    registry.point_at(settings.tracking_uri)
+    column = registry.baseline_of(provenance.model_name, provenance.model_version)
+    return replace(provenance, baseline=DESCRIPTIONS.get(column) if column else None)
 
 
 def _warn_stale(settings: Settings, stale: dict[str, float]) -> None:

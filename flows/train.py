@@ -142,46 +142,91 @@ def _said(summary: dict[str, float]) -> str:
 
 
 def _register(settings: Settings, result, logged, inputs, end, truth, inputs_digest: str) -> dict:
-    """Alias the new version challenger, champion too if it beats the champion on the same folds."""
+    """Alias the new version challenger, champion too if it passes the gate (models.training.decide);
+    when no model beats the best baseline, register that baseline and make it the champion."""
     from models import registry, tracking
     from models.registry import INPUTS_DIGEST
-    from models.training import decide
+    from models.training import baseline_results, decide, decision_table
 
-    name = settings.mlflow.registered_model
+    name, forecast = settings.mlflow.registered_model, settings.forecast
     champion = registry.current_champion(name)
-    champion_wape = None
+    champion_wape, champion_scores = None, None
     if champion is not None:
-        same_folds = champion.folds_digest == result.folds_digest
-        champion_wape = champion.wape if same_folds else _rescore(champion, inputs, end, truth, settings)
+        champion_wape, champion_scores = _champion_scores(champion, result, inputs, end, truth, settings)
     decision = decide(result.metrics, champion_wape)
+    baselines = baseline_results(result, forecast.quantiles, forecast.horizon_hours)
+    table = decision_table(
+        decision, result.metrics, {n: metrics for n, (_, metrics) in baselines.items()},
+        None if champion is None else (f"version {champion.version}", champion_scores),
+    )  # fmt: skip
+    tracking.log_table(logged.run_id, "decision", table)
     role = "champion" if decision.promote else "challenger"
+    tags = {"folds_digest": result.folds_digest, INPUTS_DIGEST: inputs_digest}
     registry.record_decision(name, logged.version, decision.promote, {
         "decision": role, "reason": decision.reason, "challenger_wape": f"{result.metrics['wape']:.6f}",
-        "champion_wape": "" if champion_wape is None else f"{champion_wape:.6f}",
-        "folds_digest": result.folds_digest, INPUTS_DIGEST: inputs_digest,
+        "champion_wape": "" if champion_wape is None else f"{champion_wape:.6f}", **tags,
     })  # fmt: skip
     against = "" if champion is None else f" (champion was version {champion.version})"
     tracking.describe_run(logged.run_id, f"Registered {name} version {logged.version} as {role}{against}: "
                           f"{decision.reason}. Backtest: {_said(_summary(result.metrics))}.")  # fmt: skip
     logger().info("train: %s version %s is the %s (%s)", name, logged.version, role, decision.reason)
-    markdown_artifact(
-        "model", _model_markdown(settings, logged, role, decision.reason), f"{name} v{logged.version}"
-    )
-    return {"version": logged.version, "promoted": decision.promote, "trained": True}
+    for agency, baseline in sorted(decision.lost_on.items()):
+        logger().warning("train: for agency %s the challenger does not beat %s at the shift grain",
+                         agency, baseline)  # fmt: skip
+    champion_version = logged.version if decision.promote else None
+    if decision.fallback is not None:
+        fallback = _register_baseline(settings, result, decision, baselines, table, end, tags)
+        champion_version = fallback.version
+        markdown_artifact("model", _model_markdown(settings, fallback, "champion (baseline)", decision.reason),
+                          f"{name} v{fallback.version}")  # fmt: skip
+    else:
+        markdown_artifact(
+            "model", _model_markdown(settings, logged, role, decision.reason), f"{name} v{logged.version}"
+        )
+    return {"version": logged.version, "promoted": decision.promote, "trained": True,
+            "champion_version": champion_version, "baseline": decision.fallback}  # fmt: skip
 
 
-def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
-    """The champion's parameters, backtested on today's folds, for a like-for-like comparison."""
-    from models.parameters import ModelParameters
-    from models.training import backtest_only
+def _champion_scores(champion, result, inputs, end, truth, settings: Settings):
+    """The champion's WAPE on the challenger's folds, and its metrics when they are the same folds."""
+    from models.baseline_model import BASELINE_COLUMNS
 
-    forecast = settings.forecast
-    params = ModelParameters.from_logged(champion.params)
-    _, metrics, _ = backtest_only(
-        inputs, end, params, forecast.horizon_hours, forecast.backtest_folds,
-        forecast.quantiles, truth, shifts=_shifts(settings),
-    )  # fmt: skip
-    return metrics["wape"]
+    baseline = champion.params.get("baseline")
+    if baseline is not None:  # a baseline champion: its score is the baseline's on these very rows
+        name = next(n for n, column in BASELINE_COLUMNS.items() if column == baseline)
+        wape = result.metrics[f"{name}_wape"]
+        return wape, {"wape": wape}
+    if champion.folds_digest == result.folds_digest:
+        return champion.wape, {"wape": champion.wape, **champion.metrics}
+    wape = _rescore(champion, inputs, end, truth, settings)
+    return wape, {"wape": wape}
+
+
+def _register_baseline(settings: Settings, result, decision, baselines, table, end, tags: dict):
+    """The best baseline as a registered model version (its own run: its metrics, dispersion and the
+    decision table), aliased champion and tagged ``baseline``."""
+    from models import registry, tracking
+    from models.baseline_model import BASELINE_COLUMNS, BaselineDemandModel
+    from models.training import run_tables
+
+    name, column = settings.mlflow.registered_model, decision.fallback
+    model = BaselineDemandModel(column)
+    backtest, metrics = baselines[next(n for n, c in BASELINE_COLUMNS.items() if c == column)]
+    run_tags = {**_tags(settings, "baseline", end, tags[registry.INPUTS_DIGEST]), "folds_digest": tags["folds_digest"]}
+    with tracking.training_run(f"baseline {column} {end:%Y-%m-%d %H:%M}", run_tags, {"baseline": column}):
+        logged = tracking.log_results(
+            metrics=metrics, figures={}, tables={**run_tables(metrics, backtest, model), "decision": table},
+            training_data=result.training_data, dataset_name="model_inputs",
+            dataset_source=f"{settings.warehouse_path}#features.model_inputs",
+            model=model, example=result.example, registered_model=name,
+        )  # fmt: skip
+    registry.record_decision(name, logged.version, True, {
+        "decision": "champion", "baseline": column, "reason": decision.reason, **tags,
+    }, challenger=False)  # fmt: skip
+    tracking.describe_run(logged.run_id, f"Registered {name} version {logged.version} as champion: the baseline "
+                          f"{model.description}, because {decision.reason}.")  # fmt: skip
+    logger().info("train: %s version %s is the champion: the baseline %s", name, logged.version, column)
+    return logged
 
 
 def _git_commit() -> str:

@@ -22,7 +22,7 @@ import polars as pl
 from features.model_inputs import TARGET
 from features.shifts import shift_instances
 from models.demand_model import untrained
-from models.distribution import dispersions, with_quantiles
+from models.distribution import dispersions, quantile_name, with_quantiles
 from models.parameters import ModelParameters
 
 log = logging.getLogger(__name__)
@@ -214,3 +214,23 @@ def cross_fitted_quantiles(frame: pl.DataFrame, quantiles: tuple[float, ...]) ->
         others = frame.filter(pl.col("origin") != origin) if len(origins) > 1 else frame
         parts.append(with_quantiles(frame.filter(pl.col("origin") == origin), dispersions(others), quantiles))
     return pl.concat(parts)
+
+
+BASELINE_FORECASTS = {"lag_week_1": "seasonal_naive", "how_mean_4": "how_mean_4"}
+"""A baseline's model-input column -> its column in a backtest's frames."""
+
+
+def baseline_backtest(backtest: Backtest, column: str, quantiles: tuple[float, ...]) -> Backtest:
+    """The backtest of a baseline (a model-input column, see BASELINE_FORECASTS) on the model's own
+    rows: its values as the forecast, with quantiles and dispersion from its own errors, cross-fitted
+    over the folds as the model's are. Rows where the baseline is unknown are left out."""
+    forecast = BASELINE_FORECASTS[column]
+    grains, alphas = {}, {}
+    for grain, frame in backtest.grains.items():
+        rows = frame.drop([quantile_name(q) for q in quantiles], strict=False)
+        rows = rows.filter(pl.col(forecast).is_not_null()).with_columns(mean=pl.col(forecast))
+        grains[grain] = cross_fitted_quantiles(rows, quantiles) if rows.height else with_quantiles(
+            rows, {}, quantiles
+        )
+        alphas[grain] = dispersions(rows)
+    return Backtest(grains["hourly"], grains, alphas)

@@ -2,8 +2,9 @@
 
 A model reads model-input rows (features.model_inputs) as they are and encodes them
 itself: callers pass frames and get frames and arrays back, and never touch the library
-behind it. One implementation, models.lightgbm_model; this module imports it only when a
-model is made, so a check can import the interface without LightGBM.
+behind it. The trained implementation is models.lightgbm_model; models.baseline_model is a
+baseline in the same shape (what is published when no trained model beats it). This module
+imports them only when a model is made, so a check can import the interface without LightGBM.
 
 A fitted model knows the ordered ``features`` it was fitted on and the ``categories``
 (levels) behind its categorical codes. Both are logged with it (models.tracking), so a
@@ -86,8 +87,11 @@ def restore(
     ``features`` is None for a model logged before its feature list was: the library
     object's own feature names stand in for it.
     """
+    from models.baseline_model import BaselineDemandModel
     from models.lightgbm_model import LightGBMDemandModel
 
+    if flavor == BaselineDemandModel.flavor:
+        return BaselineDemandModel(native.unwrap_python_model().column)
     if flavor != LightGBMDemandModel.flavor:
         raise LookupError(
             f"the logged model is of MLflow flavor '{flavor}', not a demand model this code reads"

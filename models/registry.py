@@ -7,7 +7,7 @@ already trained on answers at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import mlflow
@@ -39,6 +39,7 @@ class Champion:
     wape: float | None
     folds_digest: str | None
     params: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)  # its run's backtest metrics
 
 
 def current_champion(registered_model: str) -> Champion | None:
@@ -54,6 +55,7 @@ def current_champion(registered_model: str) -> Champion | None:
         wape=run.data.metrics.get("wape"),
         folds_digest=run.data.tags.get("folds_digest"),
         params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
     )
 
 
@@ -81,11 +83,26 @@ def version_trained_on(registered_model: str, inputs_digest: str) -> TrainedVers
     )
 
 
-def record_decision(registered_model: str, version: str, promote: bool, tags: dict[str, str]) -> None:
-    """Alias the new version challenger, and champion too when it won; tag why."""
+def record_decision(
+    registered_model: str, version: str, promote: bool, tags: dict[str, str], challenger: bool = True
+) -> None:
+    """Alias the new version challenger (unless ``challenger`` is False: a baseline published in a
+    challenger's place), and champion too when it won; tag why."""
     registry = client()
-    registry.set_registered_model_alias(registered_model, CHALLENGER, version)
+    if challenger:
+        registry.set_registered_model_alias(registered_model, CHALLENGER, version)
     if promote:
         registry.set_registered_model_alias(registered_model, CHAMPION, version)
     for key, value in tags.items():
         registry.set_model_version_tag(registered_model, version, key, value)
+
+
+BASELINE = "baseline"  # tag on a version that is a baseline (its model-input column), not a trained model
+
+
+def baseline_of(registered_model: str, version: str) -> str | None:
+    """The baseline column a version forecasts with, or None for a trained model."""
+    try:
+        return client().get_model_version(registered_model, version).tags.get(BASELINE)
+    except mlflow.exceptions.MlflowException:
+        return None

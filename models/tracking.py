@@ -6,7 +6,9 @@ it on model-input rows: its ordered feature list and its categorical levels.
 
 The registered model gets a new version per training with the alias ``challenger``; it
 takes ``champion`` only when it beats the current champion on the same backtest folds
-and beats seasonal naive. The decision and both scores are tags on the version.
+and every baseline (models.training.decide); when no model beats the best baseline, that
+baseline (models.baseline_model, a python-function model) is logged and registered in its
+place. The decision and the scores are tags on the version.
 """
 
 from __future__ import annotations
@@ -138,8 +140,11 @@ def _quiet_registry() -> Iterator[None]:
 
 def _log_model(model: DemandModel, example: pl.DataFrame, registered_model: str | None):
     table = model.table(example)
+    # a library flavor takes its fitted object first; a python-function model is named as such
+    native = ((), {"python_model": model.native}) if model.flavor == "pyfunc" else ((model.native,), {})
     return _flavor(model.flavor).log_model(
-        model.native,
+        *native[0],
+        **native[1],
         name="model",
         signature=infer_signature(table, model.predict_mean(example)),
         input_example=table,
@@ -151,6 +156,14 @@ def _log_model(model: DemandModel, example: pl.DataFrame, registered_model: str 
 def _flavor(name: str):
     """MLflow's module for a flavor: ``mlflow.lightgbm`` for "lightgbm"."""
     return importlib.import_module(f"mlflow.{name}")
+
+
+def log_table(run_id: str, name: str, table: pl.DataFrame) -> None:
+    """A table as ``tables/<name>.csv`` of a (finished) run."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.csv"
+        table.write_csv(path)
+        MlflowClient().log_artifact(run_id, str(path), artifact_path="tables")
 
 
 def set_run_tags(tags: dict[str, str]) -> None:
@@ -171,7 +184,7 @@ def load_champion(registered_model: str) -> tuple[DemandModel, Champion]:
         )
     uri = f"models:/{registered_model}/{champion.version}"
     flavors = mlflow.models.get_model_info(uri).flavors
-    flavor = next((f for f in flavors if f != "python_function"), "python_function")
+    flavor = next((f for f in flavors if f != "python_function"), "pyfunc")
     native = _flavor(flavor).load_model(uri)
     try:
         categories = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{CATEGORIES}")

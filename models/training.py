@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from features.history import horizon_bands
 from models.backtest import (
     Backtest,
     Mapper,
+    baseline_backtest,
     ShiftSchedule,
     in_order,
     make_folds,
     run_backtest,
     training_rows,
 )  # fmt: skip
+from models.baseline_model import BASELINE_COLUMNS
 from models.demand_model import DemandModel, untrained
 from models.metrics import evaluate
 from models.parameters import ModelParameters
@@ -43,12 +46,6 @@ class TrainingResult:
     folds_digest: str
     example: pl.DataFrame  # a few training rows: the logged model's input example
     training_data: pl.DataFrame
-
-
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
 
 
 def folds_digest(origins: list[datetime], data_digest: str) -> str:
@@ -131,15 +128,128 @@ def train_and_backtest(
 TIE = 1e-9
 
 
+@dataclass(frozen=True)
+class Decision:
+    """The gate's verdict on a challenger.
+
+    ``fallback``: when no model (neither the challenger nor the champion) beats the best
+    baseline, the model-input column of that baseline (models.baseline_model), published
+    as champion in their place. ``lost_on``: agency -> the baseline that beats the
+    challenger at the shift grain for that agency (logged; the verdict is on the total)."""
+
+    promote: bool
+    reason: str
+    fallback: str | None = None
+    lost_on: dict[str, str] = field(default_factory=dict)
+
+
+def baseline_wapes(metrics: dict[str, float], suffix: str = "") -> dict[str, float]:
+    """Each baseline's WAPE (name -> value) at the shift grain, overall or (``suffix`` ``_<agency>``)
+    for one agency: the baselines of models.baseline_model, scored on the model's own rows."""
+    return {
+        name: metrics[f"{name}_wape{suffix}"]
+        for name in BASELINE_COLUMNS
+        if np.isfinite(metrics.get(f"{name}_wape{suffix}", np.nan))
+    }
+
+
+def scored_agencies(metrics: dict[str, float]) -> list[str]:
+    """The agencies the backtest scored at the shift grain (each has its own ``coverage_80_<id>``)."""
+    return sorted(k.removeprefix("coverage_80_") for k in metrics if k.startswith("coverage_80_"))
+
+
+def agencies_lost(metrics: dict[str, float]) -> dict[str, str]:
+    """Agency -> the best baseline that the model does not beat for that agency at the shift grain."""
+    lost = {}
+    for agency in scored_agencies(metrics):
+        wape, baselines = metrics.get(f"wape_{agency}"), baseline_wapes(metrics, f"_{agency}")
+        if wape is None or not baselines:
+            continue
+        best = min(baselines, key=baselines.__getitem__)
+        if wape >= baselines[best]:
+            lost[agency] = best
+    return lost
+
+
 def decide(metrics: dict[str, float], champion_wape: float | None) -> Decision:
-    """Champion only if better than the current champion on the same folds and than seasonal naive."""
-    wape, naive = metrics["wape"], metrics["seasonal_naive_wape"]
-    if wape >= naive:
-        return Decision(False, f"wape {wape:.4f} does not beat seasonal naive {naive:.4f}")
+    """Champion only if better, at the shift grain on the same folds, than every baseline (seasonal
+    naive and the hour-of-week mean) and than the current champion; a tie keeps what is there.
+
+    When the challenger loses to a baseline and no champion beats that baseline either, the
+    best baseline becomes the champion (``fallback``): planners are never given a forecast
+    that a rule of thumb beats on the backtest."""
+    wape, baselines = metrics["wape"], baseline_wapes(metrics)
+    if not baselines:
+        raise ValueError("the backtest scored no baseline at the shift grain: nothing to gate against")
+    lost = agencies_lost(metrics)
+    per_agency = "" if not lost else "; per agency it loses to " + ", ".join(
+        f"{name} for {agency}" for agency, name in sorted(lost.items())
+    )
+    best = min(baselines, key=baselines.__getitem__)
+    if wape >= baselines[best]:
+        lost_to = f"wape {wape:.4f} does not beat {best} {baselines[best]:.4f}"
+        if champion_wape is not None and champion_wape <= baselines[best] * (1 + TIE):
+            return Decision(False, f"{lost_to}; the champion's {champion_wape:.4f} does", None, lost)
+        return Decision(
+            False, f"{lost_to}: the {best} baseline is published instead{per_agency}", BASELINE_COLUMNS[best], lost
+        )
     if champion_wape is not None and wape >= champion_wape * (1 - TIE):
-        return Decision(False, f"wape {wape:.4f} does not beat the champion's {champion_wape:.4f}")
+        return Decision(False, f"wape {wape:.4f} does not beat the champion's {champion_wape:.4f}", None, lost)
     against = "no champion yet" if champion_wape is None else f"champion {champion_wape:.4f}"
-    return Decision(True, f"wape {wape:.4f} beats seasonal naive {naive:.4f} and {against}")
+    beaten = " and ".join(f"{name} {value:.4f}" for name, value in baselines.items())
+    return Decision(True, f"wape {wape:.4f} beats {beaten} and {against}{per_agency}", None, lost)
+
+
+def decision_table(
+    decision: Decision,
+    challenger: dict[str, float],
+    baselines: dict[str, dict[str, float]],
+    champion: tuple[str, dict[str, float]] | None,
+) -> pl.DataFrame:
+    """What the gate compared, one row per candidate and agency (``all``: the headline total):
+    WAPE, coverage_80 and bias at the shift grain, the verdict and its reason.
+
+    ``challenger``: the challenger's backtest metrics (its baselines' WAPE on the same rows);
+    ``baselines``: baseline name -> its own backtest metrics (coverage and bias from its own
+    dispersion); ``champion``: its label and metrics on the same folds (only ``wape`` when it was
+    rescored), if there is one."""
+    verdicts = {"challenger": "champion" if decision.promote else "not promoted"}
+    for name, column in BASELINE_COLUMNS.items():
+        verdicts[name] = "champion (baseline)" if decision.fallback == column else "baseline"
+    rows = []
+
+    def add(candidate: str, label: str, metrics: dict[str, float], wapes: dict[str, float], verdict: str):
+        for agency in ["all", *scored_agencies(challenger)]:
+            suffix = "" if agency == "all" else f"_{agency}"
+            rows.append((candidate, label, agency, wapes.get(f"wape{suffix}"), metrics.get(f"coverage_80{suffix}"),
+                         metrics.get(f"bias{suffix}"), verdict, decision.reason))  # fmt: skip
+
+    add("challenger", "trained model", challenger, challenger, verdicts["challenger"])
+    for name, column in BASELINE_COLUMNS.items():
+        own = baselines.get(name, {})
+        wapes = {k.removeprefix(f"{name}_"): v for k, v in challenger.items() if k.startswith(f"{name}_wape")}
+        add(name, column, own, wapes, verdicts[name])
+    if champion is not None:
+        label, metrics = champion
+        kept = not decision.promote and decision.fallback is None
+        add("champion", label, metrics, metrics, "kept" if kept else "replaced")
+    return pl.DataFrame(
+        rows,
+        schema={"candidate": pl.String, "model": pl.String, "agency_id": pl.String, "wape": pl.Float64,
+                "coverage_80": pl.Float64, "bias": pl.Float64, "verdict": pl.String, "reason": pl.String},
+        orient="row",
+    )  # fmt: skip
+
+
+def baseline_results(
+    result: TrainingResult, quantiles: tuple[float, ...], horizon_hours: int
+) -> dict[str, tuple[Backtest, dict[str, float]]]:
+    """Each baseline's backtest and metrics on the challenger's own rows and folds."""
+    out = {}
+    for name, column in BASELINE_COLUMNS.items():
+        backtest = baseline_backtest(result.backtest, column, quantiles)
+        out[name] = (backtest, evaluate(backtest.grains, quantiles, horizon_bands(horizon_hours)))
+    return out
 
 
 def charts(result: TrainingResult, quantiles: tuple[float, ...]) -> dict[str, object]:
@@ -151,18 +261,18 @@ def charts(result: TrainingResult, quantiles: tuple[float, ...]) -> dict[str, ob
 
 
 def tables(result: TrainingResult) -> dict[str, pl.DataFrame]:
-    metrics = pl.DataFrame({"metric": list(result.metrics), "value": list(result.metrics.values())})
+    return run_tables(result.metrics, result.backtest, result.model)
+
+
+def run_tables(metrics: dict[str, float], backtest: Backtest, model: DemandModel) -> dict[str, pl.DataFrame]:
+    """The tables a run logs: its metrics, the model's feature importance, the dispersion per grain."""
     alphas = pl.DataFrame(
-        [
-            (grain, agency, alpha)
-            for grain, per in result.backtest.alphas.items()
-            for agency, alpha in per.items()
-        ],
+        [(grain, agency, alpha) for grain, per in backtest.alphas.items() for agency, alpha in per.items()],
         schema={"grain": pl.String, "agency_id": pl.String, "alpha": pl.Float64},
         orient="row",
     )
     return {
-        "metrics": metrics,
-        "feature_importance": result.model.feature_importance(),
+        "metrics": pl.DataFrame({"metric": list(metrics), "value": list(metrics.values())}),
+        "feature_importance": model.feature_importance(),
         "dispersion": alphas,
     }

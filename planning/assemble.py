@@ -130,6 +130,7 @@ def report_pages(
                 **publication,
                 "model_name": provenance.model_name,
                 "model_version": provenance.model_version,
+                "model_baseline": provenance.baseline,
                 "mlflow_run_id": provenance.mlflow_run_id,
                 "data_as_of": provenance.data_as_of[agency.id],
                 "data_stale": agency.id in stale,

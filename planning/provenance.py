@@ -31,6 +31,9 @@ class Provenance:
     forecast_digest: str  # model version x data: the same digest, the same model forecast
     data_as_of: dict[str, datetime]  # per agency
     dispersion: dict[str, dict[str, float]]  # grain -> agency -> alpha
+    baseline: str | None = None
+    """What the forecast is when the model version is a baseline (models.baseline_model's
+    description, e.g. "the hour-of-week mean of the last 4 weeks"); None for a trained model."""
 
     @classmethod
     def of_publication(cls, record: dict) -> Provenance:

@@ -70,7 +70,7 @@ class AgencyReport:
     agency_name: str
     timezone: str
     publication: dict[str, object]  # publication_id, published_at, model_name, model_version, mlflow_run_id,
-    # data_as_of, data_stale, stale_hours
+    # data_as_of, data_stale, stale_hours; model_baseline: what the forecast is when the model is a baseline
     agency_hourly: pl.DataFrame  # bucket_start, mean, p10, p50, p90 of the agency's total per hour
     actuals: pl.DataFrame  # bucket_start, incidents: the agency's total per hour before the forecast
     staffing: pl.DataFrame  # the agency's forecast.staffing rows, one per area and shift (staffing_basis too)
@@ -128,6 +128,11 @@ def _header(report: AgencyReport, zone: ZoneInfo) -> str:
         f" · MLflow run <code>{escape(str(publication.get('mlflow_run_id', '?')))}</code>"
         f" · publication <code>{escape(str(publication.get('publication_id', '?')))}</code></div>\n"
     )
+    if baseline := publication.get("model_baseline"):
+        html += (
+            f"<div class='meta baseline-note'>The forecast is {escape(str(baseline))} because no trained "
+            "model beat it on the backtest.</div>\n"
+        )
     if publication.get("data_stale"):
         hours = publication.get("stale_hours")
         age = f"{float(hours):.0f} hours old" if hours is not None else "older than expected"
