@@ -177,8 +177,8 @@ def _register(settings: Settings, result, logged, inputs, end, truth, inputs_dig
     if decision.fallback is not None:
         fallback = _register_baseline(settings, result, decision, baselines, table, end, tags)
         champion_version = fallback.version
-        markdown_artifact("model", _model_markdown(settings, fallback, "champion (baseline)", decision.reason),
-                          f"{name} v{fallback.version}")  # fmt: skip
+        said = _model_markdown(settings, fallback, "champion (baseline)", decision.reason)
+        markdown_artifact("model", said, f"{name} v{fallback.version}")
     else:
         markdown_artifact(
             "model", _model_markdown(settings, logged, role, decision.reason), f"{name} v{logged.version}"
@@ -212,7 +212,10 @@ def _register_baseline(settings: Settings, result, decision, baselines, table, e
     name, column = settings.mlflow.registered_model, decision.fallback
     model = BaselineDemandModel(column)
     backtest, metrics = baselines[next(n for n, c in BASELINE_COLUMNS.items() if c == column)]
-    run_tags = {**_tags(settings, "baseline", end, tags[registry.INPUTS_DIGEST]), "folds_digest": tags["folds_digest"]}
+    run_tags = {
+        **_tags(settings, "baseline", end, tags[registry.INPUTS_DIGEST]),
+        "folds_digest": tags["folds_digest"],
+    }
     with tracking.training_run(f"baseline {column} {end:%Y-%m-%d %H:%M}", run_tags, {"baseline": column}):
         logged = tracking.log_results(
             metrics=metrics, figures={}, tables={**run_tables(metrics, backtest, model), "decision": table},
@@ -223,10 +226,24 @@ def _register_baseline(settings: Settings, result, decision, baselines, table, e
     registry.record_decision(name, logged.version, True, {
         "decision": "champion", "baseline": column, "reason": decision.reason, **tags,
     }, challenger=False)  # fmt: skip
-    tracking.describe_run(logged.run_id, f"Registered {name} version {logged.version} as champion: the baseline "
-                          f"{model.description}, because {decision.reason}.")  # fmt: skip
+    tracking.describe_run(logged.run_id, f"Registered {name} version {logged.version} as champion: the "
+                          f"baseline {model.description}, because {decision.reason}.")  # fmt: skip
     logger().info("train: %s version %s is the champion: the baseline %s", name, logged.version, column)
     return logged
+
+
+def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
+    """The champion's parameters, backtested on today's folds, for a like-for-like comparison."""
+    from models.parameters import ModelParameters
+    from models.training import backtest_only
+
+    forecast = settings.forecast
+    params = ModelParameters.from_logged(champion.params)
+    _, metrics, _ = backtest_only(
+        inputs, end, params, forecast.horizon_hours, forecast.backtest_folds,
+        forecast.quantiles, truth, shifts=_shifts(settings),
+    )  # fmt: skip
+    return metrics["wape"]
 
 
 def _git_commit() -> str:

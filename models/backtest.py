@@ -229,8 +229,8 @@ def baseline_backtest(backtest: Backtest, column: str, quantiles: tuple[float, .
     for grain, frame in backtest.grains.items():
         rows = frame.drop([quantile_name(q) for q in quantiles], strict=False)
         rows = rows.filter(pl.col(forecast).is_not_null()).with_columns(mean=pl.col(forecast))
-        grains[grain] = cross_fitted_quantiles(rows, quantiles) if rows.height else with_quantiles(
-            rows, {}, quantiles
+        grains[grain] = (
+            cross_fitted_quantiles(rows, quantiles) if rows.height else with_quantiles(rows, {}, quantiles)
         )
         alphas[grain] = dispersions(rows)
     return Backtest(grains["hourly"], grains, alphas)

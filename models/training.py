@@ -18,8 +18,8 @@ from features.history import horizon_bands
 from models.backtest import (
     Backtest,
     Mapper,
-    baseline_backtest,
     ShiftSchedule,
+    baseline_backtest,
     in_order,
     make_folds,
     run_backtest,
@@ -182,8 +182,11 @@ def decide(metrics: dict[str, float], champion_wape: float | None) -> Decision:
     if not baselines:
         raise ValueError("the backtest scored no baseline at the shift grain: nothing to gate against")
     lost = agencies_lost(metrics)
-    per_agency = "" if not lost else "; per agency it loses to " + ", ".join(
-        f"{name} for {agency}" for agency, name in sorted(lost.items())
+    per_agency = (
+        ""
+        if not lost
+        else "; per agency it loses to "
+        + ", ".join(f"{name} for {agency}" for agency, name in sorted(lost.items()))
     )
     best = min(baselines, key=baselines.__getitem__)
     if wape >= baselines[best]:
@@ -191,10 +194,15 @@ def decide(metrics: dict[str, float], champion_wape: float | None) -> Decision:
         if champion_wape is not None and champion_wape <= baselines[best] * (1 + TIE):
             return Decision(False, f"{lost_to}; the champion's {champion_wape:.4f} does", None, lost)
         return Decision(
-            False, f"{lost_to}: the {best} baseline is published instead{per_agency}", BASELINE_COLUMNS[best], lost
+            False,
+            f"{lost_to}: the {best} baseline is published instead{per_agency}",
+            BASELINE_COLUMNS[best],
+            lost,
         )
     if champion_wape is not None and wape >= champion_wape * (1 - TIE):
-        return Decision(False, f"wape {wape:.4f} does not beat the champion's {champion_wape:.4f}", None, lost)
+        return Decision(
+            False, f"wape {wape:.4f} does not beat the champion's {champion_wape:.4f}", None, lost
+        )
     against = "no champion yet" if champion_wape is None else f"champion {champion_wape:.4f}"
     beaten = " and ".join(f"{name} {value:.4f}" for name, value in baselines.items())
     return Decision(True, f"wape {wape:.4f} beats {beaten} and {against}{per_agency}", None, lost)
@@ -221,8 +229,9 @@ def decision_table(
     def add(candidate: str, label: str, metrics: dict[str, float], wapes: dict[str, float], verdict: str):
         for agency in ["all", *scored_agencies(challenger)]:
             suffix = "" if agency == "all" else f"_{agency}"
-            rows.append((candidate, label, agency, wapes.get(f"wape{suffix}"), metrics.get(f"coverage_80{suffix}"),
-                         metrics.get(f"bias{suffix}"), verdict, decision.reason))  # fmt: skip
+            wape = wapes.get(f"wape{suffix}")
+            scores = (wape, metrics.get(f"coverage_80{suffix}"), metrics.get(f"bias{suffix}"))
+            rows.append((candidate, label, agency, *scores, verdict, decision.reason))
 
     add("challenger", "trained model", challenger, challenger, verdicts["challenger"])
     for name, column in BASELINE_COLUMNS.items():

@@ -67,7 +67,9 @@ def test_the_decision_table_holds_every_candidate_with_its_scores_and_verdict():
     table = decision_table(decision, metrics, baselines, ("version 1", {"wape": 0.62}))
 
     assert set(table["candidate"]) == {"challenger", "seasonal_naive", "how_mean", "champion"}
-    how_mean = table.filter(pl.col("candidate") == "how_mean", pl.col("agency_id") == "all").row(0, named=True)
+    how_mean = table.filter(pl.col("candidate") == "how_mean", pl.col("agency_id") == "all").row(
+        0, named=True
+    )
     assert how_mean["wape"] == 0.55 and how_mean["coverage_80"] == 0.79 and how_mean["bias"] == -0.01
     assert how_mean["verdict"] == "champion (baseline)" and how_mean["model"] == "how_mean_4"
     city = table.filter(pl.col("candidate") == "challenger", pl.col("agency_id") == "city").row(0, named=True)
@@ -142,7 +144,10 @@ def _quick(root: Path) -> Path:
     """A day ahead and one fold: the least a backtest runs on."""
     config = root / "jointcast.toml"
     text = config.read_text(encoding="utf-8")
-    for default, quick in (("horizon_hours = 336", "horizon_hours = 24"), ("backtest_folds = 3", "backtest_folds = 1")):
+    for default, quick in (
+        ("horizon_hours = 336", "horizon_hours = 24"),
+        ("backtest_folds = 3", "backtest_folds = 1"),
+    ):
         text = text.replace(default, quick)
     config.write_text(text, encoding="utf-8")
     return config
