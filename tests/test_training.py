@@ -61,6 +61,12 @@ def test_the_run_holds_what_reviewers_look_at(trained):
     }
     assert "plots/feature_importance.png" in artifacts and "tables/metrics.csv" in artifacts
     assert {f"plots/backtest_{a}.png" for a in AGENCIES} <= artifacts
+    decision = pl.read_csv(client.download_artifacts(run.info.run_id, "tables/decision.csv"))
+    headline = decision.filter(pl.col("agency_id") == "all")
+    assert headline["candidate"].to_list() == ["challenger", "seasonal_naive", "how_mean"]  # no champion yet
+    assert headline["verdict"].to_list() == ["champion", "baseline", "baseline"]
+    assert set(decision["agency_id"]) == {"all", *AGENCIES}
+    assert headline.filter(pl.col("candidate") == "how_mean")["coverage_80"].is_not_null().all()
     [dataset] = run.inputs.dataset_inputs
     assert dataset.dataset.name == "model_inputs" and dataset.dataset.digest
 
