@@ -194,7 +194,7 @@ def _champion_scores(champion, result, inputs, end, truth, settings: Settings):
     baseline = champion.params.get("baseline")
     if baseline is not None:  # a baseline champion: its score is the baseline's on these very rows
         name = next(n for n, column in BASELINE_COLUMNS.items() if column == baseline)
-        wape = result.metrics[f"{name}_wape"]
+        wape = result.metrics.get(f"{name}_wape")  # None: not known on every row, so not comparable
         return wape, {"wape": wape}
     if champion.folds_digest == result.folds_digest:
         return champion.wape, {"wape": champion.wape, **champion.metrics}

@@ -321,6 +321,16 @@ def test_the_stale_banner_shows_only_when_data_is_stale(report, stale):
     assert ("30 hours old" in html) is stale
 
 
+def test_a_baseline_forecast_is_named_as_one_under_the_model(report):
+    assert "no trained model beat it" not in render_report(report)
+    publication = {**report.publication, "model_baseline": "the hour-of-week mean of the last 4 weeks"}
+    html = render_report(replace(report, publication=publication))
+    assert (
+        "The forecast is the hour-of-week mean of the last 4 weeks because no trained model beat it on the "
+        "backtest." in html
+    )
+
+
 def test_write_report_replaces_the_file_whole(tmp_path):
     target = tmp_path / "out" / "report.html"
     write_report("<p>old</p>", target)
