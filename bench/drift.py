@@ -150,7 +150,9 @@ def results_section(figures: dict) -> str:
 
 def main(argv: list[str]) -> dict:
     if argv and argv[0] == "run":
-        emit(case_run(argv[1]))
+        figures = case_run(argv[1])
+        save(f"drift_{argv[1]}", figures)
+        emit(figures)
         return {}
     figures = {name: run_isolated("bench.drift", "run", name) for name in CASES}
     figures["verdict"] = verdict(figures)

@@ -91,6 +91,8 @@ class LightGBMDemandModel:
         unknown = sorted(set(self.params.excluded_features) - set(self.features))
         if unknown:
             raise ValueError(f"excluded_features: not features of the model: {', '.join(unknown)}")
+        if self.params.level_scaling and LEVEL in self.params.excluded_features:
+            raise ValueError(f"excluded_features: {LEVEL} is what a level-scaled model is fitted relative to")
         wanted = (*self.features, *LEVEL_FEATURES) if self.params.level_scaling else self.features
         features = tuple(dict.fromkeys(f for f in wanted if f not in self.params.excluded_features))
         observed = rows.filter(pl.col(TARGET).is_not_null())
@@ -117,7 +119,8 @@ class LightGBMDemandModel:
         return np.clip(mean, 0.0, None)
 
     def explain(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """LightGBM's ``pred_contrib`` (exact TreeSHAP), without its last column, the baseline."""
+        """LightGBM's ``pred_contrib`` (exact TreeSHAP), without its last column, the baseline (for a
+        level-scaled model, contributions to the log of the ratio to the level)."""
         raw = self.native.predict(self.table(rows), pred_contrib=True)[:, :-1]
         return pl.DataFrame(raw, schema=list(self.features), orient="row")
 
