@@ -41,6 +41,13 @@ def band_for(horizon: int, bands: tuple[int, ...]) -> int:
     return next(band for band in bands if horizon <= band)
 
 
+LEVEL_FEATURES = ("level_4w", "level_ratio_13", "level_ratio_52")
+"""The series' recent level (its 4-week hourly mean, floored so its log is finite) and that level
+over its 13- and 52-week means: a drifting level is followed, not averaged away. The 52-week
+mean needs half a year of history at least (null before)."""
+LEVEL_FLOOR = 0.01
+"""Incidents per hour: the least level a series is scaled by (a quiet area's 4 weeks may hold none)."""
+
 Over = str | tuple[str, ...]
 OWN = HISTORY_FEATURES[:-1]
 CROSS = ("how_mean_4", "mean_24", "mean_168")
@@ -92,6 +99,21 @@ def _series_history(
     return lags, [named[name].alias(prefix + name) for name in OWN if name in wanted]
 
 
+def level_features(min_lag: int, over: Over) -> list[pl.Expr]:
+    """``LEVEL_FEATURES`` of ``incidents`` for one band, each ending at ``t - min_lag``."""
+    y = pl.col("incidents").cast(pl.Float32)
+
+    def trailing(weeks: int, least: int) -> pl.Expr:
+        return y.rolling_mean(weeks * WEEK, min_samples=least).shift(min_lag).over(over)
+
+    recent = trailing(4, 1)
+    return [
+        recent.clip(lower_bound=LEVEL_FLOOR).alias("level_4w"),
+        (recent / trailing(13, 8 * WEEK)).alias("level_ratio_13"),
+        (recent / trailing(52, 26 * WEEK)).alias("level_ratio_52"),
+    ]
+
+
 def _with_history(frame: pl.LazyFrame, parts: list[tuple[dict[str, pl.Expr], list[pl.Expr]]]) -> pl.LazyFrame:
     """``frame`` with the features of ``parts`` (from ``_series_history``); lags added, then dropped."""
     lags = {name: expr for part_lags, _ in parts for name, expr in part_lags.items()}
@@ -104,7 +126,7 @@ def history_features(panel: pl.LazyFrame, min_lag: int, over: Over = SERIES) -> 
     area (``other_incidents``, lagged like its own: ``other_`` + ``CROSS``) for one band."""
     workload = pl.col("workload_hours").cast(pl.Float32).rolling_mean(WEEK, min_samples=1).shift(min_lag)
     lags, own = _series_history("incidents", min_lag, "", OWN, over)
-    parts = [(lags, [*own, workload.over(over).alias("workload_mean_168")])]
+    parts = [(lags, [*own, workload.over(over).alias("workload_mean_168"), *level_features(min_lag, over)])]
     parts.append(_series_history("other_incidents", min_lag, "other_", CROSS, over))
     return _with_history(panel, parts)
 

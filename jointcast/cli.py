@@ -172,9 +172,17 @@ def simulate(
         list[str] | None,
         typer.Option(help="FEED:YYYY-MM-DD:DAYS: the feed delivers nothing those UTC days (repeatable)"),
     ] = None,
+    volume: Annotated[
+        list[str] | None,
+        typer.Option(help="AGENCY:FACTOR: the agency's demand times FACTOR, e.g. city_police:0.1"),
+    ] = None,
+    trend: Annotated[
+        list[str] | None,
+        typer.Option(help="AGENCY:RATE: the agency's demand changes RATE a year, e.g. city_police:-0.15"),
+    ] = None,
 ) -> None:
     """Write realistic synthetic feeds, a ready config and the ground truth."""
-    summary = _simulate(out, days, seed, agencies, messy_rate, end, outage or [])
+    summary = _simulate(out, days, seed, agencies, messy_rate, end, outage or [], volume or [], trend or [])
     table = id_table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
         table.add_row(feed_id, str(summary.files_per_feed[feed_id]), f"{rows:,}")
@@ -182,17 +190,23 @@ def simulate(
     console.print(f"config: {summary.config_path}")
 
 
-def _simulate(out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None, outages=()):
+def _simulate(
+    out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None, outages=(),
+    volume=(), trend=(),
+):  # fmt: skip
     from jointcast.simulator import simulate as run_simulation
     from jointcast.simulator.outages import parse_outage
+    from jointcast.simulator.rates import parse_agency_factor
 
     end_day = date.fromisoformat(end) if end else None
     try:
         injected = [parse_outage(text) for text in outages]
+        volumes = dict(parse_agency_factor("volume", text) for text in volume)
+        trends = dict(parse_agency_factor("trend", text) for text in trend)
         with _status("simulating feeds…"):
             return run_simulation(
                 out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day,
-                outages=injected,
+                outages=injected, volume=volumes, trend=trends,
             )  # fmt: skip
     except ValueError as exc:
         raise fail([str(exc)]) from None

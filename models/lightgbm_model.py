@@ -17,12 +17,20 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from features.history import LEVEL_FEATURES
 from features.model_inputs import FEATURES, SERIES, TARGET
 from models.parameters import ModelParameters
 
 CATEGORICAL = ("agency_id", "series_id")
 MODEL_FEATURES = (*CATEGORICAL, *(f for f in FEATURES if f not in SERIES))
 DERIVED = {"series_id": SERIES}  # a model feature made from model-input columns
+LEVEL = LEVEL_FEATURES[0]
+"""The series' recent level: with ``ModelParameters.level_scaling``, the offset of the Poisson fit."""
+
+
+def level_offset(rows: pl.DataFrame) -> np.ndarray:
+    """log of each row's level: the fit's starting score (LightGBM's ``init_score``)."""
+    return np.log(rows[LEVEL].fill_null(rows[LEVEL].median() or 1.0).to_numpy().astype(np.float64))
 
 
 def category_levels(frame: pl.DataFrame) -> dict[str, list[str]]:
@@ -83,20 +91,36 @@ class LightGBMDemandModel:
         unknown = sorted(set(self.params.excluded_features) - set(self.features))
         if unknown:
             raise ValueError(f"excluded_features: not features of the model: {', '.join(unknown)}")
-        features = tuple(f for f in self.features if f not in self.params.excluded_features)
+        if self.params.level_scaling and LEVEL in self.params.excluded_features:
+            raise ValueError(f"excluded_features: {LEVEL} is what a level-scaled model is fitted relative to")
+        wanted = (*self.features, *LEVEL_FEATURES) if self.params.level_scaling else self.features
+        features = tuple(dict.fromkeys(f for f in wanted if f not in self.params.excluded_features))
         observed = rows.filter(pl.col(TARGET).is_not_null())
         categories = category_levels(observed)
         table = design_matrix(observed, features, categories)
         categorical = [c for c in CATEGORICAL if c in features]
-        dataset = lgb.Dataset(table, label=observed[TARGET].to_numpy(), categorical_feature=categorical)
+        offset = level_offset(observed) if self.params.level_scaling else None
+        dataset = lgb.Dataset(
+            table, label=observed[TARGET].to_numpy(), categorical_feature=categorical, init_score=offset
+        )
         booster = lgb.train(self.params.lightgbm(), dataset, num_boost_round=self.params.num_boost_round)
         return replace(self, booster=booster, categories=categories, features=features)
 
+    @property
+    def level_scaled(self) -> bool:
+        """Fitted relative to each series' level (the level is then one of its features)."""
+        return LEVEL in self.features
+
     def predict_mean(self, rows: pl.DataFrame) -> np.ndarray:
-        return np.clip(self.native.predict(self.table(rows)), 0.0, None)
+        """The booster's mean, times the row's level when fitted relative to it (its init_score)."""
+        mean = self.native.predict(self.table(rows))
+        if self.level_scaled:
+            mean = mean * np.exp(level_offset(rows))
+        return np.clip(mean, 0.0, None)
 
     def explain(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """LightGBM's ``pred_contrib`` (exact TreeSHAP), without its last column, the baseline."""
+        """LightGBM's ``pred_contrib`` (exact TreeSHAP), without its last column, the baseline (for a
+        level-scaled model, contributions to the log of the ratio to the level)."""
         raw = self.native.predict(self.table(rows), pred_contrib=True)[:, :-1]
         return pl.DataFrame(raw, schema=list(self.features), orient="row")
 

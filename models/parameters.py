@@ -19,6 +19,10 @@ class ModelParameters:
     num_boost_round: int = 120
     train_days: int = 182
     seed: int = 7
+    level_scaling: bool = False
+    """Fit each series relative to its recent level: the level features (features.history.LEVEL_FEATURES)
+    join the model and the Poisson fit starts from log(level) (LightGBM's init_score), so trees learn
+    the ratio to the level rather than the level of the training window."""
     excluded_features: tuple[str, ...] = ()
     """Model features left out of the fit (e.g. features.model_inputs.CROSS_AGENCY_FEATURES), to
     measure what they bring."""
@@ -28,6 +32,7 @@ class ModelParameters:
         params.pop("num_boost_round")
         params.pop("train_days")
         params.pop("excluded_features")
+        params.pop("level_scaling")
         return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
 
     @classmethod
@@ -38,6 +43,8 @@ class ModelParameters:
         for name, value in logged.items():
             if name == "excluded_features":
                 typed[name] = tuple(f for f in value.split(",") if f)
+            elif name == "level_scaling":
+                typed[name] = value.lower() == "true"
             elif name in cls.__dataclass_fields__:
                 typed[name] = type(getattr(defaults, name))(value)
         return cls(**typed)

@@ -68,3 +68,34 @@ def truth_frame(
             "rate": counted.reshape(-1).astype(np.float64),
         }
     )
+
+
+YEAR_HOURS = 365.25 * 24
+
+
+def drift_factor(hours: pl.DataFrame, end_micros: int, volume: float = 1.0, trend: float = 0.0) -> np.ndarray:
+    """Per hour, the multiplier of an agency's rates: ``volume`` x (1 + ``trend``) ^ years from ``end``.
+
+    The trend compounds smoothly (hour by hour) and is anchored at the end of the window, so the
+    agency's level at the forecast origin is ``volume`` times its usual one whatever the trend:
+    with ``trend = -0.15`` the level a year earlier was 1 / 0.85 of it.
+    """
+    micros = hours["bucket_start"].dt.epoch("us").to_numpy()
+    years = (micros - end_micros) / (YEAR_HOURS * 3_600_000_000)
+    return volume * (1.0 + trend) ** years
+
+
+def drifted(rates: AgencyRates, factor: np.ndarray) -> AgencyRates:
+    """``rates`` scaled hour by hour by ``factor``; joint-event records only thinned (factor capped
+    at 1), since an agency cannot attend more of the shared joint events than happen."""
+    joint = rates.joint * np.minimum(factor, 1.0)
+    return AgencyRates(rates.independent * factor, joint, rates.officer * factor)
+
+
+def parse_agency_factor(option: str, text: str) -> tuple[str, float]:
+    """``AGENCY:NUMBER`` (the CLI's ``--volume`` and ``--trend``) as (agency id, number)."""
+    try:
+        agency_id, number = text.split(":")
+        return agency_id, float(number)
+    except ValueError:
+        raise ValueError(f"--{option} '{text}': expected AGENCY:NUMBER, e.g. city_police:0.1") from None

@@ -24,7 +24,7 @@ from jointcast.simulator.feeds import FEEDS, FeedSpec
 from jointcast.simulator.formats import write_feed
 from jointcast.simulator.incidents import sampled_records, with_joint_index
 from jointcast.simulator.outages import injected_outages, outages_truth, without_outages
-from jointcast.simulator.rates import agency_rates, truth_frame
+from jointcast.simulator.rates import agency_rates, drift_factor, drifted, truth_frame
 from jointcast.simulator.settings_file import EVENTS_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
 from jointcast.simulator.world import Geography, World, build_world, partition
@@ -105,9 +105,9 @@ def _feed_of(spec: AgencySpec) -> FeedSpec:
 
 
 def _agency_rows(
-    spec: AgencySpec, index: int, scenario: Scenario, seed: int
+    spec: AgencySpec, index: int, scenario: Scenario, seed: int, volume: float = 1.0, trend: float = 0.0
 ) -> tuple[Geography, pl.DataFrame, pl.DataFrame]:
-    """One agency's areas, truth frame and completed records."""
+    """One agency's areas, truth frame and completed records (``volume`` and ``trend``: see ``simulate``)."""
     world, hours, micros = scenario.world, scenario.hours, scenario.bucket_micros
     rng = _rng(seed, _AGENCY, index)
     cell_weight = world.mix(**dict(spec.cell_mix))
@@ -120,6 +120,12 @@ def _agency_rows(
     rates = agency_rates(spec, geography, hours, expected_joint, uplift)
     local_hour, buckets = hours["local_hour"].to_numpy(), micros[: scenario.window_hours]
     joint_records = joint.joint_records(scenario.joint_events, spec.id, geography, rng)
+    end_micros = int(scenario.end.timestamp() * 1_000_000)
+    if volume != 1.0 or trend != 0.0:
+        factor = drift_factor(hours, end_micros, volume, trend)
+        rates = drifted(rates, factor)
+        keep = np.minimum(factor, 1.0)
+        joint_records = _thinned(joint_records, micros, keep, _rng(seed, _AGENCY, index, 2))
     parts = [
         sampled_records(spec, world, geography, rates.independent, buckets, local_hour, rng),
         with_joint_index(spec, joint_records),
@@ -129,9 +135,16 @@ def _agency_rows(
             spec, world, geography, rates.officer, buckets, local_hour, rng, officer=True
         )
         parts.append(officer)
-    end_micros = int(scenario.end.timestamp() * 1_000_000)
     records = completed_records(spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
     return geography, truth_frame(spec.id, geography, hours, rates.counted), records
+
+
+def _thinned(
+    records: pl.DataFrame, micros: np.ndarray, keep: np.ndarray, rng: np.random.Generator
+) -> pl.DataFrame:
+    """``records`` each kept with the probability ``keep`` of the hour it was received in."""
+    hour = np.clip(np.searchsorted(micros, records["received"].to_numpy(), side="right") - 1, 0, None)
+    return records.filter(pl.Series(rng.random(records.height) < keep[hour]))
 
 
 def _joint_links(agency_id: str, records: pl.DataFrame) -> pl.DataFrame:
@@ -151,6 +164,20 @@ def _write_feed(feed: FeedSpec, rows: pl.DataFrame, out: Path) -> tuple[Path, ..
     return tuple(write_feed(feed, rows, folder))
 
 
+def _check_drift(volume: Mapping[str, float], trend: Mapping[str, float], agency_ids: list[str]) -> None:
+    for option, values in (("volume", volume), ("trend", trend)):
+        unknown = sorted(set(values) - set(agency_ids))
+        if unknown:
+            simulated = ", ".join(agency_ids)
+            raise ValueError(f"{option}: unknown agency {', '.join(unknown)} (simulated: {simulated})")
+    for agency_id, factor in volume.items():
+        if not factor > 0:
+            raise ValueError(f"volume: {agency_id}: the factor must be above 0, got {factor}")
+    for agency_id, rate in trend.items():
+        if not -1 < rate < 10:
+            raise ValueError(f"trend: {agency_id}: the yearly rate must be above -1 and below 10, got {rate}")
+
+
 def simulate(
     out: Path,
     *,
@@ -161,13 +188,20 @@ def simulate(
     end: date | None = None,
     progress: Callable[[str], None] | None = None,
     outages: Sequence[tuple[str, date, int]] = (),
+    volume: Mapping[str, float] | None = None,
+    trend: Mapping[str, float] | None = None,
 ) -> SimulationSummary:
     """Write K agencies' feeds for the ``days`` before ``end`` (exclusive, midnight UTC; default
     today), their areas as ``areas/<agency_id>.geojson``, a ready ``jointcast.toml``,
     ``events.csv`` and the truth under ``truth/``. The same arguments give byte-identical files.
 
     ``outages``: (feed_id, first day, days) runs of whole UTC days the feed delivers nothing
-    in (jointcast.simulator.outages); written to ``truth/outages.json`` when there are any."""
+    in (jointcast.simulator.outages); written to ``truth/outages.json`` when there are any.
+
+    ``volume``: agency id -> a factor on its demand (0.1: a tenth of its usual calls);
+    ``trend``: agency id -> a yearly rate of change compounding smoothly hour by hour (-0.15: 15%
+    fewer calls a year), anchored at ``end`` so the level there is the volume's. Both are in the
+    truth rates; an agency not named keeps its usual level and no trend."""
     if not 1 <= agencies <= len(AGENCIES):
         raise ValueError(f"agencies must be between 1 and {len(AGENCIES)}, got {agencies}")
     if days < 1:
@@ -185,6 +219,8 @@ def simulate(
     end = end or datetime.now(UTC).date()
     start = end - timedelta(days=days)
     specs = AGENCIES[:agencies]
+    volume, trend = dict(volume or {}), dict(trend or {})
+    _check_drift(volume, trend, [s.id for s in specs])
     injected = injected_outages(outages, [s.feed_id for s in specs], start, end)
     removed = {}
     report(f"simulating {days} days from {start} to {end} for {agencies} agencies (seed {seed})")
@@ -194,7 +230,9 @@ def simulate(
     rows, files, defects = {}, {}, {}
     for index, spec in enumerate(specs):
         feed = _feed_of(spec)
-        geographies[spec.id], truth, records = _agency_rows(spec, index, scenario, seed)
+        geographies[spec.id], truth, records = _agency_rows(
+            spec, index, scenario, seed, volume.get(spec.id, 1.0), trend.get(spec.id, 0.0)
+        )
         for outage in (o for o in injected if o.feed_id == feed.id):
             removed[outage] = len(records) - len(without_outages(records, feed.id, [outage]))
         records = without_outages(records, feed.id, injected)
@@ -227,6 +265,10 @@ def simulate(
         f"{agencies} agencies, {days} days from {start} to {end} (exclusive), seed {seed}, "
         f"messy rate {messy_rate:g}.\nEvery path is relative to this file's folder."
     )
+    drift = [f"{a} volume x{v:g}" for a, v in sorted(volume.items()) if v != 1.0]
+    drift += [f"{a} trend {r:+.0%} a year" for a, r in sorted(trend.items()) if r != 0.0]
+    if drift:
+        header += "\nDemand changed: " + ", ".join(drift) + "."
     text = settings_text(specs, [_feed_of(s) for s in specs], scenario.world.bbox, header)
     config_path.write_text(text, encoding="utf-8")
     report(f"wrote {sum(rows.values())} rows to {out} in {time.perf_counter() - began:.1f}s")
