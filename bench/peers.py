@@ -74,7 +74,7 @@ def keyed(forecast: pl.DataFrame, origin: datetime, model: str) -> pl.DataFrame:
         pl.col("ds").dt.replace_time_zone("UTC").alias("bucket_start"),
         pl.col(model).clip(0).alias("mean"),
         *(
-            (pl.col(intervals[0]).clip(0).alias("lo_80"), pl.col(intervals[1]).alias("hi_80"))
+            (pl.col(intervals[0]).clip(0).alias("lo_80"), pl.col(intervals[1]).clip(0).alias("hi_80"))
             if has_intervals
             else (pl.lit(None, pl.Float64).alias("lo_80"), pl.lit(None, pl.Float64).alias("hi_80"))
         ),
@@ -205,18 +205,22 @@ def compare(
 
 
 def prepare(config: Path) -> tuple:
-    """Ingest, validate and build features for ``config`` with jointcast's own CLI stages, then read
-    what the backtest reads: settings, model inputs, demand panel, data end, truth."""
-    from jointcast.config import load_settings
+    """Ingest, validate and build features for ``config`` with the stages' own functions (as
+    ``jointcast features`` does), then read what the backtest reads: settings, model inputs, the
+    demand panel, the data's end and the simulator's truth (None for a real feed)."""
+    from bench.harness import core_incidents
+    from features.build import FeatureParameters, build_features
     from warehouse.db import open_warehouse
-    from warehouse.features_store import read_frame
+    from warehouse.features_store import read_events, read_frame, write_features
     from warehouse.model_store import data_end, read_model_inputs, read_truth
 
-    for stage in ("ingest", "validate", "features"):
-        subprocess.run([Path(sys.executable).parent / "jointcast", "--config", str(config), stage],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    settings = load_settings(config)
+    settings, incidents = core_incidents(config)
+    built = build_features(
+        incidents.lazy(), read_events(settings.events_path), FeatureParameters.from_settings(settings)
+    )
     with open_warehouse(settings.warehouse_path) as con:
+        bands = (built.model_inputs(band).collect() for band in built.bands)
+        write_features(con, built.joint_events, built.tables(), bands, None, built.outages)
         inputs = read_model_inputs(con)
         demand = read_frame(con, "SELECT agency_id, area_id, bucket_start, incidents FROM features.demand")
         end, _ = data_end(con)
