@@ -228,7 +228,7 @@ def prepare(config: Path) -> tuple:
 
 
 def run(config: Path, folds: int, busiest: int | None) -> dict:
-    from flows.train import _shifts
+    from flows.train import shift_schedules
     from models.parameters import ModelParameters
     from models.training import backtest_only
 
@@ -238,7 +238,14 @@ def run(config: Path, folds: int, busiest: int | None) -> dict:
     horizon, params = settings.forecast.horizon_hours, ModelParameters()
     started = time.perf_counter()
     backtest, metrics, origins = backtest_only(
-        inputs, end, params, horizon, folds, settings.forecast.quantiles, truth, shifts=_shifts(settings)
+        inputs,
+        end,
+        params,
+        horizon,
+        folds,
+        settings.forecast.quantiles,
+        truth,
+        shifts=shift_schedules(settings),
     )
     timings["jointcast LightGBM"] = round(time.perf_counter() - started, 1)
     peers, seconds = peer_forecasts(demand, origins, horizon, params.train_days)

@@ -83,11 +83,12 @@ def _fit(settings: Settings, inputs, end, digest: str, truth):
     forecast = settings.forecast
     return train_and_backtest(
         inputs, end, digest, _parameters(settings), forecast.horizon_hours, forecast.backtest_folds,
-        forecast.quantiles, truth, progress=logger().info, mapper=task_mapper, shifts=_shifts(settings),
+        forecast.quantiles, truth, progress=logger().info, mapper=task_mapper,
+        shifts=shift_schedules(settings),
     )  # fmt: skip
 
 
-def _shifts(settings: Settings) -> dict:
+def shift_schedules(settings: Settings) -> dict:
     """Each agency's shifts, as staffing counts them: the backtest's "shift" grain."""
     from models.backtest import ShiftSchedule
 
@@ -241,7 +242,7 @@ def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
     params = ModelParameters.from_logged(champion.params)
     _, metrics, _ = backtest_only(
         inputs, end, params, forecast.horizon_hours, forecast.backtest_folds,
-        forecast.quantiles, truth, shifts=_shifts(settings),
+        forecast.quantiles, truth, shifts=shift_schedules(settings),
     )  # fmt: skip
     return metrics["wape"]
 
