@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -21,6 +21,7 @@ import polars as pl
 
 from features.model_inputs import TARGET
 from features.shifts import shift_instances
+from models.blend import cross_fitted
 from models.demand_model import untrained
 from models.distribution import dispersions, quantile_name, with_quantiles
 from models.parameters import ModelParameters
@@ -81,6 +82,9 @@ class Backtest:
     predictions: pl.DataFrame  # hourly, every fold, with quantiles
     grains: dict[str, pl.DataFrame]  # each grain, with quantiles from that grain's dispersion
     alphas: dict[str, dict[str, float]]  # grain -> agency -> alpha, from all folds (for forecasting)
+    blend: dict[str, float] = field(default_factory=dict)
+    """Per agency, the weight on the model in its blend with the hour-of-week mean, learned on every
+    fold (models.blend); empty when the parameters ask for no blend."""
 
 
 Mapper = Callable[[Callable[[Fold], pl.DataFrame], list[Fold]], list[pl.DataFrame]]
@@ -138,6 +142,9 @@ def run_backtest(
     one = partial(fold_forecast, inputs, params=params, horizon_hours=horizon_hours, bands=bands)
     parts = mapper(one, folds)
     hourly = with_shift_blocks(pl.concat(parts), folds, shifts)
+    weights = {}
+    if params.blend:
+        hourly, weights = cross_fitted(hourly)
     if truth is not None:
         hourly = hourly.join(
             truth.rename({"rate": "oracle"}), on=["agency_id", "area_id", "bucket_start"], how="left"
@@ -150,7 +157,7 @@ def run_backtest(
         summed = aggregate(rows, keys)
         grains[grain] = cross_fitted_quantiles(summed, quantiles)
         alphas[grain] = dispersions(summed)
-    return Backtest(grains["hourly"], grains, alphas)
+    return Backtest(grains["hourly"], grains, alphas, weights)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,10 @@ class BaselineDemandModel:
         """Nothing to fit: the baseline is its column."""
         return self
 
+    def blended(self, weights: dict[str, float]) -> BaselineDemandModel:
+        """A baseline is not blended: it is one column."""
+        return self
+
     def predict_mean(self, rows: pl.DataFrame) -> np.ndarray:
         others = [c for c in DESCRIPTIONS if c != self.column and c in rows.columns]
         value = pl.coalesce(pl.col(self.column), *others, pl.lit(0.0)).cast(pl.Float64).clip(0.0)

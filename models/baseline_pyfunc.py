@@ -19,3 +19,9 @@ class BaselinePythonModel(mlflow.pyfunc.PythonModel):
         for other in table.columns:
             values = values.fillna(table[other])
         return np.clip(values.fillna(0.0).to_numpy(), 0.0, None)
+
+    def demand_model(self):
+        """The models.demand_model.DemandModel this serves."""
+        from models.baseline_model import BaselineDemandModel
+
+        return BaselineDemandModel(self.column)

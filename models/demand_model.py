@@ -39,7 +39,8 @@ class DemandModel(Protocol):
 
     @property
     def native(self) -> Any:
-        """The library's fitted object, for models.tracking to log."""
+        """What models.tracking logs in the model's MLflow ``flavor``: the library's fitted object, or
+        for "pyfunc" an ``mlflow.pyfunc.PythonModel`` with a ``demand_model()`` method."""
         ...
 
     @property
@@ -53,6 +54,10 @@ class DemandModel(Protocol):
 
     def predict_mean(self, rows: pl.DataFrame) -> np.ndarray:
         """The expected count of each row (never negative)."""
+        ...
+
+    def blended(self, weights: dict[str, float]) -> DemandModel:
+        """This model blended with the hour-of-week mean by per-agency weights (models.blend)."""
         ...
 
     def explain(self, rows: pl.DataFrame) -> pl.DataFrame:
@@ -87,13 +92,12 @@ def restore(
     ``features`` is None for a model logged before its feature list was: the library
     object's own feature names stand in for it.
     """
-    from models.baseline_model import BaselineDemandModel
     from models.lightgbm_model import LightGBMDemandModel
 
-    if flavor == BaselineDemandModel.flavor:
-        return BaselineDemandModel(native.unwrap_python_model().column)
-    if flavor != LightGBMDemandModel.flavor:
+    if flavor == "pyfunc":  # a python-function model knows the demand model it serves
+        return native.unwrap_python_model().demand_model()
+    if flavor != "lightgbm":
         raise LookupError(
             f"the logged model is of MLflow flavor '{flavor}', not a demand model this code reads"
         )
-    return LightGBMDemandModel.restore(native, categories, features)
+    return LightGBMDemandModel.restore(native, categories, features)  # a booster, as logged before blends

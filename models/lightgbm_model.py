@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
@@ -19,6 +19,7 @@ import polars as pl
 
 from features.history import LEVEL_FEATURES
 from features.model_inputs import FEATURES, SERIES, TARGET
+from models.blend import COLUMN
 from models.parameters import ModelParameters
 
 CATEGORICAL = ("agency_id", "series_id")
@@ -28,9 +29,10 @@ LEVEL = LEVEL_FEATURES[0]
 """The series' recent level: with ``ModelParameters.level_scaling``, the offset of the Poisson fit."""
 
 
-def level_offset(rows: pl.DataFrame) -> np.ndarray:
+def level_offset(rows: pl.DataFrame | pd.DataFrame) -> np.ndarray:
     """log of each row's level: the fit's starting score (LightGBM's ``init_score``)."""
-    return np.log(rows[LEVEL].fill_null(rows[LEVEL].median() or 1.0).to_numpy().astype(np.float64))
+    level = pl.Series(rows[LEVEL], dtype=pl.Float64).fill_nan(None)
+    return np.log(level.fill_null(level.median() or 1.0).to_numpy())
 
 
 def category_levels(frame: pl.DataFrame) -> dict[str, list[str]]:
@@ -58,13 +60,19 @@ def design_matrix(
 
 @dataclass(frozen=True)
 class LightGBMDemandModel:
-    """models.demand_model.DemandModel in LightGBM; ``booster`` is None until fitted."""
+    """models.demand_model.DemandModel in LightGBM; ``booster`` is None until fitted.
+
+    The mean is the booster's, times each row's level for a level-scaled model, blended with
+    the hour-of-week mean by ``blend`` (agency -> weight on the model, models.blend; set from
+    the backtest with ``blended``). Logged as an MLflow python-function model (models.demand_pyfunc)
+    that serves exactly ``predict_mean`` on the plain table."""
 
     params: ModelParameters = ModelParameters()
     booster: lgb.Booster | None = None
     features: tuple[str, ...] = MODEL_FEATURES
     categories: dict[str, list[str]] = field(default_factory=dict)
-    flavor: ClassVar[str] = "lightgbm"
+    blend: dict[str, float] = field(default_factory=dict)
+    flavor: ClassVar[str] = "pyfunc"
 
     @classmethod
     def restore(
@@ -77,10 +85,22 @@ class LightGBMDemandModel:
         return cls(booster=booster, features=tuple(features or booster.feature_name()), categories=categories)
 
     @property
-    def native(self) -> lgb.Booster:
+    def fitted(self) -> lgb.Booster:
         if self.booster is None:
             raise ValueError("the demand model is not fitted yet")
         return self.booster
+
+    @property
+    def native(self) -> Any:
+        from models.demand_pyfunc import DemandPythonModel
+
+        return DemandPythonModel(replace(self, booster=self.fitted))
+
+    def blended(self, weights: dict[str, float]) -> LightGBMDemandModel:
+        """This model with per-agency blend weights (models.blend; 1 = the model alone); none when
+        the model does not read the hour-of-week mean."""
+        used = {a: w for a, w in weights.items() if w < 1.0}
+        return replace(self, blend=used if COLUMN in self.features else {})
 
     @property
     def requirements(self) -> list[str]:
@@ -112,23 +132,34 @@ class LightGBMDemandModel:
         return LEVEL in self.features
 
     def predict_mean(self, rows: pl.DataFrame) -> np.ndarray:
-        """The booster's mean, times the row's level when fitted relative to it (its init_score)."""
-        mean = self.native.predict(self.table(rows))
+        return self.predict_table(self.table(rows))
+
+    def predict_table(self, table: pd.DataFrame) -> np.ndarray:
+        """The mean of each row of the plain table: the booster's, times the row's level when fitted
+        relative to it (its init_score), blended with the row's hour-of-week mean by its agency's weight."""
+        mean = self.fitted.predict(table)
         if self.level_scaled:
-            mean = mean * np.exp(level_offset(rows))
+            mean = mean * np.exp(level_offset(table))
+        if self.blend:
+            codes = self.categories.get("agency_id", [])
+            by_code = np.array([self.blend.get(agency, 1.0) for agency in codes] + [1.0])
+            weight = by_code[table["agency_id"].to_numpy().astype(np.int64)]  # code -1 (unknown): the last, 1
+            other = table[COLUMN].to_numpy(dtype=np.float64)
+            mean = weight * mean + (1.0 - weight) * np.where(np.isnan(other), mean, other)
         return np.clip(mean, 0.0, None)
 
     def explain(self, rows: pl.DataFrame) -> pl.DataFrame:
         """LightGBM's ``pred_contrib`` (exact TreeSHAP), without its last column, the baseline (for a
-        level-scaled model, contributions to the log of the ratio to the level)."""
-        raw = self.native.predict(self.table(rows), pred_contrib=True)[:, :-1]
+        level-scaled model, contributions to the log of the ratio to the level; a blend's share of
+        the hour-of-week mean is not apportioned)."""
+        raw = self.fitted.predict(self.table(rows), pred_contrib=True)[:, :-1]
         return pl.DataFrame(raw, schema=list(self.features), orient="row")
 
     def feature_importance(self) -> pl.DataFrame:
         return pl.DataFrame({
-            "feature": self.native.feature_name(),
-            "gain": self.native.feature_importance("gain"),
-            "splits": self.native.feature_importance("split"),
+            "feature": self.fitted.feature_name(),
+            "gain": self.fitted.feature_importance("gain"),
+            "splits": self.fitted.feature_importance("split"),
         }).sort("gain", descending=True)  # fmt: skip
 
     def table(self, rows: pl.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,9 @@ class ModelParameters:
     """Fit each series relative to its recent level: the level features (features.history.LEVEL_FEATURES)
     join the model and the Poisson fit starts from log(level) (LightGBM's init_score), so trees learn
     the ratio to the level rather than the level of the training window."""
+    blend: bool = True
+    """Blend the model's mean with the 4-week hour-of-week mean where the backtest's folds say it
+    helps, with a weight per agency learned on them (models.blend)."""
     excluded_features: tuple[str, ...] = ()
     """Model features left out of the fit (e.g. features.model_inputs.CROSS_AGENCY_FEATURES), to
     measure what they bring."""
@@ -33,21 +36,27 @@ class ModelParameters:
         params.pop("train_days")
         params.pop("excluded_features")
         params.pop("level_scaling")
+        params.pop("blend")
         return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
 
     @classmethod
     def from_logged(cls, logged: dict[str, str]) -> ModelParameters:
-        """The parameters of a run logged with ``flat_params`` (MLflow keeps every value as text)."""
+        """The parameters of a run logged with ``flat_params`` (MLflow keeps every value as text); a
+        parameter added since the run was logged takes the value that run had in effect."""
         defaults = cls()
-        typed = {}
+        typed: dict = {name: value for name, value in ADDED_SINCE.items() if name not in logged}
         for name, value in logged.items():
             if name == "excluded_features":
                 typed[name] = tuple(f for f in value.split(",") if f)
-            elif name == "level_scaling":
+            elif isinstance(getattr(defaults, name, None), bool):
                 typed[name] = value.lower() == "true"
             elif name in cls.__dataclass_fields__:
                 typed[name] = type(getattr(defaults, name))(value)
         return cls(**typed)
+
+
+ADDED_SINCE = {"blend": False}
+"""Parameters added after models were first logged -> the value a run logged before them had."""
 
 
 def flat_params(params: ModelParameters, horizon_hours: int, folds: int) -> dict:

@@ -1,8 +1,8 @@
 """MLflow in one place: runs, the model with its signature, datasets, the registry and aliases.
 
-The model is a models.demand_model.DemandModel, logged in its own MLflow flavor (LightGBM's
-today, so `mlflow models serve` takes plain JSON rows) beside the two things needed to use
-it on model-input rows: its ordered feature list and its categorical levels.
+The model is a models.demand_model.DemandModel, logged as an MLflow python-function model that
+serves exactly its means (so `mlflow models serve` takes plain JSON rows) beside the two things
+needed to use it on model-input rows: its ordered feature list and its categorical levels.
 
 The registered model gets a new version per training with the alias ``challenger``; it
 takes ``champion`` only when it beats the current champion on the same backtest folds

@@ -114,7 +114,7 @@ def train_and_backtest(
         progress("train: final model on all data")
     rows = training_rows(inputs, data_end, params.train_days)
     return TrainingResult(
-        model=untrained(params).fit(rows),
+        model=untrained(params).fit(rows).blended(backtest.blend),
         backtest=backtest,
         metrics=metrics,
         folds_digest=folds_digest(origins, data_digest),

@@ -53,7 +53,7 @@ def test_fit_returns_a_fitted_copy_with_its_features_and_levels(rows, fitted):
     refitted = untrained.fit(pl.concat([rows, future]))  # rows with no target yet are left out
     assert np.array_equal(refitted.predict_mean(rows), fitted.predict_mean(rows))
     assert untrained.booster is None
-    assert fitted.features == MODEL_FEATURES == tuple(fitted.native.feature_name())
+    assert fitted.features == MODEL_FEATURES == tuple(fitted.fitted.feature_name())
     assert fitted.categories == {"agency_id": ["fd", "pd"], "series_id": ["fd:A", "pd:A", "pd:B"]}
     with pytest.raises(ValueError, match="not fitted"):
         untrained.predict_mean(rows)
@@ -63,7 +63,7 @@ def test_a_model_fitted_without_the_cross_agency_features_never_reads_them(rows,
     params = replace(PARAMS, excluded_features=CROSS_AGENCY_FEATURES)
     without = LightGBMDemandModel(params).fit(rows)
     assert without.features == tuple(f for f in MODEL_FEATURES if not f.startswith("other_"))
-    assert without.features == tuple(without.native.feature_name())
+    assert without.features == tuple(without.fitted.feature_name())
     # what it predicts does not move with other agencies' demand
     shuffled = rows.with_columns(pl.col(f).shuffle(seed=3) for f in CROSS_AGENCY_FEATURES)
     assert np.array_equal(without.predict_mean(shuffled), without.predict_mean(rows))
@@ -102,7 +102,7 @@ def test_the_model_reads_its_features_by_name_and_an_unseen_series_as_missing(ro
 
 
 def test_a_saved_booster_restores_to_the_same_model(rows, fitted):
-    booster = lgb.Booster(model_str=fitted.native.model_to_string())
+    booster = lgb.Booster(model_str=fitted.fitted.model_to_string())
     restored = LightGBMDemandModel.restore(booster, fitted.categories, list(fitted.features))
     assert np.array_equal(restored.predict_mean(rows), fitted.predict_mean(rows))
     assert restored.explain(rows.head(20)).equals(fitted.explain(rows.head(20)))
@@ -167,9 +167,9 @@ def test_a_champion_logged_without_a_feature_list_reads_the_boosters_own(rows, f
 
     from models import tracking
 
-    booster_names = fitted.native.feature_name()
+    booster_names = fitted.fitted.feature_name()
     with mlflow.start_run():  # as models were logged before the feature list was
-        info = mlflow.lightgbm.log_model(fitted.native, name="model", registered_model_name="demand")
+        info = mlflow.lightgbm.log_model(fitted.fitted, name="model", registered_model_name="demand")
         mlflow.log_dict(fitted.categories, tracking.CATEGORIES)
     _make_champion(str(info.registered_model_version))
     model, _ = tracking.load_champion("demand")

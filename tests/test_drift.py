@@ -132,5 +132,5 @@ def test_a_level_scaled_model_follows_a_series_whose_level_fell():
     assert model.level_scaled and set(LEVEL_FEATURES) <= set(model.features)
     later = rows.tail(500)
     assert later["incidents"].sum() == pytest.approx(model.predict_mean(later).sum(), rel=0.1)
-    restored = LightGBMDemandModel.restore(model.native, model.categories, list(model.features))
+    restored = LightGBMDemandModel.restore(model.fitted, model.categories, list(model.features))
     assert np.array_equal(restored.predict_mean(later), model.predict_mean(later))
