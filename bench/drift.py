@@ -9,8 +9,8 @@ backtest (3 folds of 336 h, as `jointcast train` does):
 - ``drift``: 2 agencies over 400 days, ``city_police`` at a twentieth of its usual volume
   (about 16 counted calls a day) and falling 15% a year, ``county_fire`` as usual.
 
-Each backtest runs twice on the same folds: ``ModelParameters()`` (before) and
-``ModelParameters(level_scaling=True)`` (after: level-ratio features, and a Poisson fit
+Each backtest runs twice on the same folds: the configured parameters sized as ``jointcast train``
+sizes them (before) and the same with ``level_scaling`` (after: level-ratio features, and a Poisson fit
 relative to each series' recent level). Per agency: shift WAPE, bias, coverage_80, and the WAPE
 of seasonal naive, the 4-week hour-of-week mean and the true rates (the oracle). Targets (issue
 #14): the low-volume trending agency's bias within +-5% and its WAPE at most the hour-of-week
@@ -23,6 +23,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -62,12 +63,13 @@ def _inputs(root: Path, case: dict):
 
 def _scores(settings, inputs: pl.DataFrame, end, truth, level_scaling: bool) -> dict:
     """The backtest's figures, overall and per agency, with or without level scaling."""
-    from models.backtest import ShiftSchedule
-    from models.parameters import ModelParameters
-    from models.training import backtest_only
+    from flows.train import configured_parameters, shift_schedules
+    from models.backtest import training_rows
+    from models.training import backtest_only, sized_candidates
 
-    shifts = {a.id: ShiftSchedule(a.timezone, tuple(a.staffing.shifts)) for a in settings.agencies}
-    params = ModelParameters(level_scaling=level_scaling)
+    shifts = shift_schedules(settings)
+    configured = replace(configured_parameters(settings), level_scaling=level_scaling)
+    params = sized_candidates(configured, training_rows(inputs, end, configured.train_days))[0]
     _, metrics, _ = backtest_only(inputs, end, params, HORIZON, FOLDS, QUANTILES, truth, shifts=shifts)
     scores = {"all": {m: round(metrics[m], 4) for m in MEASURES if m in metrics}}
     for agency in sorted(a.id for a in settings.agencies):
@@ -128,8 +130,9 @@ def results_section(figures: dict) -> str:
         "## Low volume and drift (`python -m bench.drift`)",
         "",
         f"Backtest of {FOLDS} folds x {HORIZON} h, shift grain (agency x area x the agency's shifts); "
-        "before = `ModelParameters()`, after = `ModelParameters(level_scaling=True)` (level-ratio features "
-        "and a Poisson fit relative to each series' 4-week level), same folds, same run.",
+        "before = the configured parameters as `jointcast train` sizes them, after = the same with "
+        "`level_scaling` (level-ratio features and a Poisson fit relative to each series' 4-week level), "
+        "same folds, same run.",
         "",
     ]
     if "demo" in figures:

@@ -82,8 +82,11 @@ def keyed(forecast: pl.DataFrame, origin: datetime, model: str) -> pl.DataFrame:
 
 
 def mlforecast_lightgbm(
-    demand: pl.DataFrame, origin: datetime, horizon: int, train_days: int
+    demand: pl.DataFrame, origin: datetime, horizon: int, train_days: int, objective: str = "log1p"
 ) -> pl.DataFrame:
+    """mlforecast's LightGBM; ``objective`` "log1p" (squared error on log1p counts, its docs' target
+    transform: a forecast nearer the median, biased low for counts) or "poisson" (LightGBM's Poisson
+    objective on the counts themselves, as jointcast fits: a forecast of the mean)."""
     import lightgbm as lgb
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean, SeasonalRollingMean
@@ -93,7 +96,11 @@ def mlforecast_lightgbm(
 
     weeks = [w * 168 for w in range(1, 5) if w * 168 >= horizon]
     lags = sorted({horizon, horizon + 24, *weeks})
-    model = lgb.LGBMRegressor(n_estimators=150, learning_rate=0.1, num_leaves=63, n_jobs=2, verbose=-1)
+    model = lgb.LGBMRegressor(n_estimators=150, learning_rate=0.1, num_leaves=63, n_jobs=2, verbose=-1,
+                              objective="poisson" if objective == "poisson" else "regression")  # fmt: skip
+    transforms = (
+        [GlobalSklearnTransformer(FunctionTransformer(np.log1p, np.expm1))] if objective == "log1p" else []
+    )
     forecaster = MLForecast(
         models={"mlforecast": model},
         freq="h",
@@ -106,7 +113,7 @@ def mlforecast_lightgbm(
             ],
         },  # fmt: skip
         date_features=["hour", "dayofweek"],
-        target_transforms=[GlobalSklearnTransformer(FunctionTransformer(np.log1p, np.expm1))],
+        target_transforms=transforms,
         num_threads=2,
     )
     history = max(lags) + 168 * 4 + 24
@@ -139,11 +146,13 @@ def peer_forecasts(
     frames: dict[str, list[pl.DataFrame]] = {}
     seconds: dict[str, float] = {}
     for origin in origins:
-        started = time.perf_counter()
-        frames.setdefault("mlforecast LightGBM", []).append(
-            mlforecast_lightgbm(demand, origin, horizon, train_days)
-        )
-        seconds["mlforecast LightGBM"] = seconds.get("mlforecast LightGBM", 0) + time.perf_counter() - started
+        for objective in ("log1p", "poisson"):
+            name = f"mlforecast LightGBM ({objective})"
+            started = time.perf_counter()
+            frames.setdefault(name, []).append(
+                mlforecast_lightgbm(demand, origin, horizon, train_days, objective)
+            )
+            seconds[name] = seconds.get(name, 0) + time.perf_counter() - started
         started = time.perf_counter()
         stats = statsforecast_models(demand, origin, horizon, train_days)
         for (model,), part in stats.group_by("peer"):
@@ -163,9 +172,12 @@ def with_peer(hourly: pl.DataFrame, peer: pl.DataFrame) -> pl.DataFrame:
     return joined
 
 
-def score(hourly: pl.DataFrame, areas: list[str] | None = None) -> dict[str, float]:
+def score(
+    hourly: pl.DataFrame, areas: list[str] | None = None, grains: dict[str, pl.DataFrame] | None = None
+) -> dict[str, float]:
     """WAPE at the backtest's grains (shift per agency x area, hour per agency) and bias, for the
-    ``mean`` column of ``hourly``; coverage of its hourly 80% interval where it has one."""
+    ``mean`` column of ``hourly`` summed to each grain (or of ``grains``' own frames, e.g. a
+    quantile of each grain's total); coverage of the hourly 80% interval where there is one."""
     from models.backtest import GRAINS, aggregate
     from models.metrics import point_scores
 
@@ -174,13 +186,17 @@ def score(hourly: pl.DataFrame, areas: list[str] | None = None) -> dict[str, flo
         actual = frame["actual"].to_numpy()
         return point_scores(actual, frame["mean"].to_numpy(), frame["seasonal_naive"].to_numpy())
 
-    shift = aggregate(hourly.filter(pl.col("block").is_not_null()), GRAINS["shift"])
+    grains = grains or {
+        "shift": aggregate(hourly.filter(pl.col("block").is_not_null()), GRAINS["shift"]),
+        "agency_hourly": aggregate(hourly, GRAINS["agency_hourly"]),
+    }
+    shift = grains["shift"]
     scores = {"wape": wape(shift)["wape"], "bias": wape(shift)["bias"]}
     for (agency,), part in sorted(shift.group_by("agency_id"), key=lambda item: item[0]):
         scores[f"wape_{agency}"] = wape(part)["wape"]
     if areas is not None:
         scores["wape_busiest"] = wape(shift.filter(pl.col("area_id").is_in(areas)))["wape"]
-    scores["wape_agency_hourly"] = wape(aggregate(hourly, GRAINS["agency_hourly"]))["wape"]
+    scores["wape_agency_hourly"] = wape(grains["agency_hourly"])["wape"]
     if "lo_80" in hourly.columns and hourly["lo_80"].null_count() == 0:
         inside = (hourly["actual"] >= hourly["lo_80"]) & (hourly["actual"] <= hourly["hi_80"])
         scores["coverage_80_hourly"] = float(inside.mean())
@@ -188,13 +204,19 @@ def score(hourly: pl.DataFrame, areas: list[str] | None = None) -> dict[str, flo
 
 
 def compare(
-    hourly: pl.DataFrame, peers: dict[str, pl.DataFrame], areas: list[str] | None
+    grains: dict[str, pl.DataFrame], peers: dict[str, pl.DataFrame], areas: list[str] | None
 ) -> dict[str, dict[str, float]]:
-    """Scores of jointcast, each peer, the two baselines and (where known) the true rates."""
+    """Scores of jointcast (its mean, and the median of each grain's total), each peer, the two
+    baselines and (where known) the true rates."""
     from models.distribution import quantile_name
 
+    hourly = grains["hourly"]
     ours = hourly.with_columns(lo_80=pl.col(quantile_name(0.1)), hi_80=pl.col(quantile_name(0.9)))
     rows = {"jointcast (LightGBM)": score(ours, areas)}
+    median = quantile_name(0.5)
+    if all(g in grains and median in grains[g].columns for g in ("shift", "agency_hourly")):
+        medians = {g: grains[g].with_columns(mean=pl.col(median)) for g in ("shift", "agency_hourly")}
+        rows["jointcast p50 (median of each total)"] = score(hourly, areas, medians)
     for name, peer in peers.items():
         rows[name] = score(with_peer(hourly, peer), areas)
     for name, column in (("seasonal naive", "seasonal_naive"), ("hour-of-week mean, 4 weeks", "how_mean_4"),
@@ -228,14 +250,16 @@ def prepare(config: Path) -> tuple:
 
 
 def run(config: Path, folds: int, busiest: int | None) -> dict:
-    from flows.train import shift_schedules
-    from models.parameters import ModelParameters
-    from models.training import backtest_only
+    from flows.train import configured_parameters, shift_schedules
+    from models.backtest import training_rows
+    from models.training import backtest_only, sized_candidates
 
     started = time.perf_counter()
     settings, inputs, demand, end, truth = prepare(config)
     timings = {"prepare_s": round(time.perf_counter() - started, 1)}
-    horizon, params = settings.forecast.horizon_hours, ModelParameters()
+    configured = configured_parameters(settings)  # as `jointcast train` sizes them (without a search)
+    params = sized_candidates(configured, training_rows(inputs, end, configured.train_days))[0]
+    horizon = settings.forecast.horizon_hours
     started = time.perf_counter()
     backtest, metrics, origins = backtest_only(
         inputs,
@@ -256,14 +280,21 @@ def run(config: Path, folds: int, busiest: int | None) -> dict:
             demand.filter(pl.col("area_id") != "unknown").group_by("area_id").agg(pl.col("incidents").sum())
         )
         areas = totals.sort("incidents", descending=True).head(busiest)["area_id"].to_list()
-    rows = compare(backtest.grains["hourly"], peers, areas)
+    rows = compare(backtest.grains, peers, areas)
     return {
         "series": demand.select("agency_id", "area_id").n_unique(),
         "fold_origins": [o.isoformat() for o in origins],
         "horizon_hours": horizon,
         "train_days": params.train_days,
+        "jointcast_trees": f"{params.num_leaves} leaves, {params.min_data_in_leaf} rows per leaf ({params.sizing})",
         "unobserved_hours": demand["incidents"].null_count(),
         "jointcast_shift_coverage_80": metrics.get("coverage_80"),
+        "jointcast_shift_coverage_80_per_agency": {
+            k.removeprefix("coverage_80_"): round(v, 3)
+            for k, v in sorted(metrics.items())
+            if k.startswith("coverage_80_")
+        },  # fmt: skip
+        "jointcast_blend": backtest.blend,
         "busiest": busiest,
         "rows": rows,
         "seconds": timings,
@@ -293,6 +324,10 @@ def markdown(dataset: str, command: str, results: dict) -> str:
         coverage = f"{s['coverage_80_hourly']:.3f}" if "coverage_80_hourly" in s else "-"
         lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in cells) + f" | {coverage} |")
     seconds = ", ".join(f"{k} {v} s" for k, v in results["seconds"].items())
+    per_agency = ", ".join(
+        f"{a} {v:.3f}" for a, v in results["jointcast_shift_coverage_80_per_agency"].items()
+    )
+    blend = ", ".join(f"{a} {w:g}" for a, w in results["jointcast_blend"].items()) or "none"
     return f"""## Peers on {dataset} (`{command}`)
 
 {results["series"]} series (agency x area), {len(results["fold_origins"])} folds of {results["horizon_hours"]} h
@@ -300,7 +335,11 @@ from {", ".join(results["fold_origins"])}; jointcast and mlforecast train on {re
 before each origin, statsforecast on the last {STATS_WEEKS} weeks; {results["unobserved_hours"]} unobserved
 (outage) hours. One run, one panel (`features.demand`), one scoring (`bench.peers.score`: each agency's
 shifts, WAPE per agency x area x shift; WAPE per agency x hour; bias = sum(error) / sum(actual)).
-jointcast's coverage_80 at shift grain: {results["jointcast_shift_coverage_80"]:.3f}.
+jointcast's coverage_80 at shift grain (the p10-p90 band of each shift's total, randomised PIT as
+`jointcast train` scores it): {results["jointcast_shift_coverage_80"]:.3f}; per agency: {per_agency}.
+jointcast's trees: {results.get("jointcast_trees", "-")}. jointcast's blend with the hour-of-week mean, weight on the model per agency (learned on the folds):
+{blend}. The table's hourly coverage_80 is the share of hours inside the closed hourly 80% interval,
+the same test for every forecaster (closed bounds over-count for small integer counts).
 
 {chr(10).join(lines)}
 

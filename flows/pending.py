@@ -57,12 +57,13 @@ def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
 
 def train_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     """What a model is trained from: the features built, the panel's contents, parameters, code."""
-    from models.parameters import ModelParameters, flat_params
+    from flows.train import configured_parameters
+    from models.parameters import flat_params
     from warehouse.model_store import data_end, truth_path
     from warehouse.stages import recorded_inputs
 
     forecast = settings.forecast
-    params = ModelParameters(train_days=forecast.train_days)
+    params = configured_parameters(settings)
     _, data_digest = data_end(con)
     return digest(
         recorded_inputs(con, "features"),

@@ -41,12 +41,16 @@ def train_flow(settings: Settings, register_model: bool = True):
     log.info("%s on %d model-input rows of %d series up to %s (%d folds)", purpose, inputs.height,
              inputs.select("agency_id", "area_id").n_unique(), end, forecast.backtest_folds)  # fmt: skip
     tags = _tags(settings, purpose, end, inputs_digest)
-    with tracking.training_run(_run_name(purpose, settings, end), tags, _flat(settings)) as run_id:
+    with tracking.training_run(_run_name(purpose, settings, end), tags) as run_id:
         try:
             result = _fit(settings, inputs, end, digest, truth)
         except InsufficientHistory as exc:
+            tracking.log_params(_flat(settings))
             tracking.describe_run(run_id, f"failed: {exc}")
             return failed(purpose, [f"{purpose}: {exc}"])
+        tracking.log_params(
+            _flat(settings, result.params)
+        )  # as sized or searched: what the model was fitted with
         logged = _log(settings, result, register_model)
     summary = _summary(result.metrics)
     done(purpose, f"backtest {_said(summary)}")
@@ -64,17 +68,20 @@ def backtest_flow(settings: Settings):
     return train_flow(settings=settings, register_model=False)
 
 
-def _parameters(settings: Settings):
+def configured_parameters(settings: Settings):
+    """The model parameters the config asks for, before ``train`` sizes them to the data."""
     from models.parameters import ModelParameters
 
-    return ModelParameters(train_days=settings.forecast.train_days)
+    return ModelParameters(train_days=settings.forecast.train_days, sizing=settings.forecast.tuning)
 
 
-def _flat(settings: Settings) -> dict:
+def _flat(settings: Settings, params=None) -> dict:
     from models.parameters import flat_params
 
     forecast = settings.forecast
-    return flat_params(_parameters(settings), forecast.horizon_hours, forecast.backtest_folds)
+    return flat_params(
+        params or configured_parameters(settings), forecast.horizon_hours, forecast.backtest_folds
+    )
 
 
 def _fit(settings: Settings, inputs, end, digest: str, truth):
@@ -82,7 +89,7 @@ def _fit(settings: Settings, inputs, end, digest: str, truth):
 
     forecast = settings.forecast
     return train_and_backtest(
-        inputs, end, digest, _parameters(settings), forecast.horizon_hours, forecast.backtest_folds,
+        inputs, end, digest, configured_parameters(settings), forecast.horizon_hours, forecast.backtest_folds,
         forecast.quantiles, truth, progress=logger().info, mapper=task_mapper,
         shifts=shift_schedules(settings),
     )  # fmt: skip

@@ -65,6 +65,7 @@ class ForecastSettings(_Strict):
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     backtest_folds: int = Field(3, ge=1, le=52)
     train_days: int = Field(182, ge=14, le=3650, description="history each model is fitted on")
+    tuning: Literal["fixed", "size", "search"] = "size"
     events_file: Path | None = None
 
     @field_validator("quantiles")

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
+
+INCIDENTS_PER_LEAF = 50
+"""What a leaf's rate should rest on, in incidents (the Poisson noise of its mean is then ~14%):
+``sized`` turns it into a minimum of rows per leaf from the training window's rate."""
+CANDIDATE_NAMES = ("sized", "simpler", "richer")
+"""``ModelParameters.candidates``, in order."""
+ROWS_PER_LEAF_ROOT = 40
+"""``sized`` grows trees with the square root of the rows: 31 leaves for ~1.5 M rows."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,34 @@ class ModelParameters:
     """Model features left out of the fit (e.g. features.model_inputs.CROSS_AGENCY_FEATURES), to
     measure what they bring."""
 
+    sizing: str = "fixed"
+    """How ``num_leaves`` and ``min_data_in_leaf`` were set: "fixed" (as given), "size" (``sized``:
+    from the training window's rows and incidents) or "search" (the best of ``candidates`` on the
+    backtest's folds)."""
+
+    def sized(self, rows: int, incidents: float) -> ModelParameters:
+        """These parameters with trees sized to a training window of ``rows`` observed rows holding
+        ``incidents``: leaves grow with the square root of the rows (7 to 127), and a leaf holds
+        rows enough for ``INCIDENTS_PER_LEAF`` incidents at the window's rate (at least 20, and no
+        more than a quarter of an even share of the rows), so a quiet feed gets fewer, larger
+        leaves than a busy one and a big panel deeper trees than a small one."""
+        if rows <= 0 or incidents <= 0:
+            return replace(self, sizing="size")
+        leaves = 2 ** round(math.log2(max(math.sqrt(rows) / ROWS_PER_LEAF_ROOT, 4))) - 1
+        leaves = min(max(leaves, 7), 127)
+        per_leaf = math.ceil(INCIDENTS_PER_LEAF * rows / incidents)
+        per_leaf = min(max(per_leaf, 20), max(20, rows // (4 * leaves)))
+        return replace(self, num_leaves=leaves, min_data_in_leaf=per_leaf, sizing="size")
+
+    def candidates(self) -> list[ModelParameters]:
+        """The small search around these (sized) parameters: as they are, simpler (half the
+        leaves, twice the rows per leaf) and richer (the reverse)."""
+        simpler = replace(self, num_leaves=max(3, (self.num_leaves + 1) // 2 - 1),
+                          min_data_in_leaf=self.min_data_in_leaf * 2)  # fmt: skip
+        richer = replace(self, num_leaves=min(255, (self.num_leaves + 1) * 2 - 1),
+                         min_data_in_leaf=max(10, self.min_data_in_leaf // 2))  # fmt: skip
+        return [replace(p, sizing="search") for p in (self, simpler, richer)]
+
     def lightgbm(self) -> dict:
         params = asdict(self)
         params.pop("num_boost_round")
@@ -37,6 +74,7 @@ class ModelParameters:
         params.pop("excluded_features")
         params.pop("level_scaling")
         params.pop("blend")
+        params.pop("sizing")
         return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
 
     @classmethod
@@ -55,7 +93,7 @@ class ModelParameters:
         return cls(**typed)
 
 
-ADDED_SINCE = {"blend": False}
+ADDED_SINCE = {"blend": False, "sizing": "fixed"}
 """Parameters added after models were first logged -> the value a run logged before them had."""
 
 

@@ -79,11 +79,17 @@ EXPERIMENT_NOTE = (
 
 
 @contextmanager
-def training_run(run_name: str, tags: dict[str, str], params: dict) -> Iterator[str]:
+def training_run(run_name: str, tags: dict[str, str], params: dict | None = None) -> Iterator[str]:
     """An MLflow run open for the whole of a training (its duration is the training's); yields its id."""
     with mlflow.start_run(run_name=run_name, tags=tags) as run:
-        mlflow.log_params(params)
+        if params:
+            mlflow.log_params(params)
         yield run.info.run_id
+
+
+def log_params(params: dict) -> None:
+    """Parameters of the active run (once each: MLflow keeps a parameter's first value)."""
+    mlflow.log_params(params)
 
 
 def log_results(

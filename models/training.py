@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from features.history import horizon_bands
+from features.model_inputs import TARGET
 from models.backtest import (
     Backtest,
     Mapper,
@@ -28,7 +29,7 @@ from models.backtest import (
 from models.baseline_model import BASELINE_COLUMNS
 from models.demand_model import DemandModel, untrained
 from models.metrics import evaluate
-from models.parameters import ModelParameters
+from models.parameters import CANDIDATE_NAMES, ModelParameters
 from models.plots import backtest_chart, feature_importance_chart
 
 MIN_TRAIN = timedelta(days=14)  # a fold needs this much history before its origin
@@ -46,6 +47,8 @@ class TrainingResult:
     folds_digest: str
     example: pl.DataFrame  # a few training rows: the logged model's input example
     training_data: pl.DataFrame
+    params: ModelParameters  # what the model was fitted with (sized or searched)
+    search: pl.DataFrame | None = None  # with a search: each candidate's parameters and backtest scores
 
 
 def folds_digest(origins: list[datetime], data_digest: str) -> str:
@@ -107,20 +110,56 @@ def train_and_backtest(
     mapper: Mapper = in_order,
     shifts: Mapping[str, ShiftSchedule] | None = None,
 ) -> TrainingResult:
-    backtest, metrics, origins = backtest_only(
-        inputs, data_end, params, horizon_hours, folds, quantiles, truth, mapper, shifts
-    )
+    """The backtest, then the model fitted on the ``train_days`` before ``data_end``.
+
+    ``params.sizing`` "size" sizes the trees to the training window (``ModelParameters.sized``)
+    and "search" also tries the simpler and richer candidates around that size on the same folds,
+    keeping the best at the headline grain (the sized one on a tie)."""
+    rows = training_rows(inputs, data_end, params.train_days)
+    candidates = sized_candidates(params, rows)
+    tried, scores = [], []
+    for number, candidate in enumerate(candidates, 1):
+        if progress and len(candidates) > 1:
+            progress(f"train: search {number}/{len(candidates)}: {candidate.num_leaves} leaves, "
+                     f"{candidate.min_data_in_leaf} rows per leaf")  # fmt: skip
+        tried.append(backtest_only(inputs, data_end, candidate, horizon_hours, folds, quantiles, truth,
+                                   mapper, shifts))  # fmt: skip
+        scores.append(tried[-1][1]["wape"])
+    best = min(range(len(candidates)), key=lambda i: (scores[i], i))
+    (backtest, metrics, origins), chosen = tried[best], candidates[best]
     if progress:
         progress("train: final model on all data")
-    rows = training_rows(inputs, data_end, params.train_days)
     return TrainingResult(
-        model=untrained(params).fit(rows).blended(backtest.blend),
+        model=untrained(chosen).fit(rows).blended(backtest.blend),
         backtest=backtest,
         metrics=metrics,
         folds_digest=folds_digest(origins, data_digest),
         example=rows.head(5),
         training_data=rows,
+        params=chosen,
+        search=search_table(candidates, [t[1] for t in tried], best) if len(candidates) > 1 else None,
     )
+
+
+def sized_candidates(params: ModelParameters, rows: pl.DataFrame) -> list[ModelParameters]:
+    """What ``params.sizing`` asks to backtest, for a training window of ``rows``: the parameters as
+    given ("fixed"), sized to the window ("size"), or the search's candidates around that ("search")."""
+    if params.sizing == "fixed":
+        return [params]
+    sized = params.sized(rows.height, float(rows[TARGET].sum()))
+    return sized.candidates() if params.sizing == "search" else [sized]
+
+
+def search_table(
+    candidates: list[ModelParameters], metrics: list[dict[str, float]], chosen: int
+) -> pl.DataFrame:
+    """One row per candidate of a search: its tree size and backtest scores, and which was kept."""
+    return pl.DataFrame([
+        {"candidate": CANDIDATE_NAMES[i], "num_leaves": c.num_leaves,
+         "min_data_in_leaf": c.min_data_in_leaf, "wape": m["wape"], "coverage_80": m.get("coverage_80"),
+         "bias": m.get("bias"), "chosen": i == chosen}
+        for i, (c, m) in enumerate(zip(candidates, metrics, strict=True))
+    ])  # fmt: skip
 
 
 # relative difference in WAPE below which two models tie (summation order moves the last digits); a tie
@@ -270,7 +309,8 @@ def charts(result: TrainingResult, quantiles: tuple[float, ...]) -> dict[str, ob
 
 
 def tables(result: TrainingResult) -> dict[str, pl.DataFrame]:
-    return run_tables(result.metrics, result.backtest, result.model)
+    found = run_tables(result.metrics, result.backtest, result.model)
+    return found if result.search is None else {**found, "search": result.search}
 
 
 def run_tables(metrics: dict[str, float], backtest: Backtest, model: DemandModel) -> dict[str, pl.DataFrame]:
@@ -280,8 +320,13 @@ def run_tables(metrics: dict[str, float], backtest: Backtest, model: DemandModel
         schema={"grain": pl.String, "agency_id": pl.String, "alpha": pl.Float64},
         orient="row",
     )
-    return {
+    found = {
         "metrics": pl.DataFrame({"metric": list(metrics), "value": list(metrics.values())}),
         "feature_importance": model.feature_importance(),
         "dispersion": alphas,
     }
+    if backtest.blend:
+        found["blend"] = pl.DataFrame(
+            {"agency_id": list(backtest.blend), "weight_on_model": list(backtest.blend.values())}
+        )
+    return found

@@ -53,14 +53,16 @@ def test_peers_forecast_the_backtest_rows_and_score_through_its_grains(demand):
         pl.lit(0.0).alias("p10"), pl.lit(9.0).alias("p90"), pl.lit(0, pl.Int16).alias("min_lag"),
     ).with_columns(block=pl.col("origin"))  # fmt: skip
 
-    assert set(peers) == {"mlforecast LightGBM", "statsforecast MSTL", "statsforecast AutoETS"}
+    assert set(peers) == {
+        "mlforecast LightGBM (log1p)", "mlforecast LightGBM (poisson)", "statsforecast MSTL", "statsforecast AutoETS"
+    }  # fmt: skip
     expected = hourly.select(KEYS).sort(KEYS)
     for name, peer in peers.items():
         assert peer.select(KEYS).sort(KEYS).equals(expected), name
         assert peer["mean"].min() >= 0 and peer["mean"].is_finite().all(), name
         assert (peer["lo_80"] <= peer["hi_80"]).all(), name
 
-    rows = compare(hourly, peers, None)
+    rows = compare({"hourly": hourly}, peers, None)
     assert rows["jointcast (LightGBM)"]["wape"] == 0  # its "forecast" here is the actual itself
     assert all(0 < rows[name]["wape"] < 2 for name in peers)
     assert all(0 <= rows[name]["coverage_80_hourly"] <= 1 for name in peers)

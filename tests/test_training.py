@@ -67,6 +67,8 @@ def test_the_run_holds_what_reviewers_look_at(trained):
     assert headline["verdict"].to_list() == ["champion", "baseline", "baseline"]
     assert set(decision["agency_id"]) == {"all", *AGENCIES}
     assert headline.filter(pl.col("candidate") == "how_mean")["coverage_80"].is_not_null().all()
+    assert run.data.params["sizing"] == "size"  # the trees were sized to the data, and logged as fitted
+    assert int(run.data.params["num_leaves"]) >= 7 and int(run.data.params["min_data_in_leaf"]) >= 20
     [dataset] = run.inputs.dataset_inputs
     assert dataset.dataset.name == "model_inputs" and dataset.dataset.digest
 
