@@ -219,6 +219,8 @@ def compare(
         rows["jointcast p50 (median of each total)"] = score(hourly, areas, medians)
     for name, peer in peers.items():
         rows[name] = score(with_peer(hourly, peer), areas)
+    # forecasting no incident at all: its WAPE is exactly 1, the mark a sparse series' WAPE is read against
+    rows["zero (no incident ever)"] = score(hourly.with_columns(mean=pl.lit(0.0)), areas)
     for name, column in (("seasonal naive", "seasonal_naive"), ("hour-of-week mean, 4 weeks", "how_mean_4"),
                          ("true rates (oracle)", "oracle")):  # fmt: skip
         if hourly[column].null_count() == 0:
