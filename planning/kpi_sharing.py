@@ -113,6 +113,7 @@ def sharing_kpis(
             right_on="loaded_at",
             by="feed_id",
             strategy="backward",
+            check_sortedness=False,  # sorted by last_loaded_at; polars cannot check within groups
         )  # fmt: skip
     )
     return _typed(sharing, SHARING_SCHEMA, "feed_id", "period", "period_start")
