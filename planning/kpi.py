@@ -77,7 +77,8 @@ def in_periods(frame: pl.DataFrame, by: str, weeks: int = WEEKS) -> pl.DataFrame
     return pl.concat([months, weekly]).drop("_day")
 
 
-def _typed(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], *order: str) -> pl.DataFrame:
+def as_schema(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], *order: str) -> pl.DataFrame:
+    """``frame``'s columns of ``schema``, cast to it and sorted by ``order`` (nulls last)."""
     if frame.is_empty():
         return pl.DataFrame(schema=dict(schema))
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).sort(
@@ -91,7 +92,7 @@ def demand_kpis(incidents: pl.DataFrame, zones: Mapping[str, str], weeks: int = 
     counted = dated.group_by("agency_id", *PERIOD_KEYS, "incident_type", "call_source").agg(
         incidents=pl.len()
     )
-    return _typed(
+    return as_schema(
         counted, DEMAND_SCHEMA, "agency_id", "period", "period_start", "incident_type", "call_source"
     )
 
@@ -116,7 +117,7 @@ def response_kpis(incidents: pl.DataFrame, zones: Mapping[str, str], weeks: int 
             )
         )
     order = ("agency_id", "period", "period_start", "priority", "measure")
-    return _typed(pl.concat(parts) if parts else pl.DataFrame(), RESPONSE_SCHEMA, *order)
+    return as_schema(pl.concat(parts) if parts else pl.DataFrame(), RESPONSE_SCHEMA, *order)
 
 
 def joint_kpis(
@@ -171,4 +172,4 @@ def joint_kpis(
             ),
         )
     )
-    return _typed(summary, JOINT_SCHEMA, "agency_id", "period", "period_start", "lead_agency")
+    return as_schema(summary, JOINT_SCHEMA, "agency_id", "period", "period_start", "lead_agency")

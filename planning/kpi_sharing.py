@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from planning.kpi import PERIOD_KEYS, WEEKS, _typed, in_periods, local_day
+from planning.kpi import PERIOD_KEYS, WEEKS, as_schema, in_periods, local_day
 
 TOP_REASONS = 3
 """Quarantine reasons listed per feed and period, most rows first."""
@@ -116,7 +116,7 @@ def sharing_kpis(
             check_sortedness=False,  # sorted by last_loaded_at; polars cannot check within groups
         )  # fmt: skip
     )
-    return _typed(sharing, SHARING_SCHEMA, "feed_id", "period", "period_start")
+    return as_schema(sharing, SHARING_SCHEMA, "feed_id", "period", "period_start")
 
 
 def _newest_received(records: pl.DataFrame, batches: pl.DataFrame) -> pl.DataFrame:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from planning.kpi import PERIOD_KEYS, WEEKS, _typed, demand_kpis, in_periods, joint_kpis, response_kpis
+from planning.kpi import PERIOD_KEYS, WEEKS, as_schema, demand_kpis, in_periods, joint_kpis, response_kpis
 from planning.kpi_sharing import sharing_kpis
 
 PLANNING_SCHEMA = {
@@ -33,7 +33,6 @@ ACCURACY_COLUMNS = {
     "inside": pl.Boolean,
 }  # fmt: skip
 """What the planning KPIs read of forecast.accuracy (``inside``: inside the p10-p90 band)."""
-KPI_TABLES = ("demand", "response", "joint", "sharing", "planning")
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class KpiSettings:
 
 
 def build_kpis(inputs: KpiInputs, kpi: KpiSettings) -> dict[str, pl.DataFrame]:
-    """The kpi.* tables by name (``KPI_TABLES``)."""
+    """The kpi.* tables by name: demand, response, joint, sharing, planning."""
     incidents = inputs.incidents
     return {
         "demand": demand_kpis(incidents, kpi.zones, kpi.weeks),
@@ -143,4 +142,4 @@ def planning_kpis(
             )
         )
     )
-    return _typed(summary, PLANNING_SCHEMA, "agency_id", "period", "period_start")
+    return as_schema(summary, PLANNING_SCHEMA, "agency_id", "period", "period_start")

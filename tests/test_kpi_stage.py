@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from jointcast.config import load_settings
-from planning.kpi_tables import KPI_TABLES
 from tests.conftest import _copy
 from warehouse.db import literal, open_warehouse
 from warehouse.features_store import read_frame
+from warehouse.kpi_store import KPI_TABLES
 
 MINUTES = "(epoch_us({later}) - epoch_us(received_at)) / 60e6"
 

@@ -16,20 +16,21 @@ import logging
 import duckdb
 import polars as pl
 
-from planning.kpi_tables import KPI_TABLES, KpiInputs
+from planning.kpi_tables import KpiInputs
 from warehouse.db import literal, quote, transaction
 from warehouse.features_store import read_frame
 
 log = logging.getLogger(__name__)
 
-KEYS = {
+KPI_TABLES = {
     "demand": "agency_id, period, period_start, incident_type, call_source",
     "response": "agency_id, period, period_start, priority, measure",
     "joint": "agency_id, period, period_start, lead_agency",
     "sharing": "feed_id, period, period_start",
     "planning": "agency_id, period, period_start",
 }
-"""The columns each kpi table's rows are ordered by (views, exports, checksums)."""
+"""The kpi.* tables (planning.kpi_tables.build_kpis makes them), each with the columns its rows are
+ordered by in views, exports and checksums."""
 FRESHNESS = (
     "round(epoch(now() - max(newest_received_at) OVER (PARTITION BY feed_id)) / 3600, 2) AS freshness_hours"
 )
@@ -43,10 +44,10 @@ def agency_queries(agency_id: str) -> dict[str, str]:
         if name == "sharing":
             queries[name] = (
                 f"SELECT *, {FRESHNESS} FROM kpi.sharing WHERE list_contains(agency_ids, {mine})"
-                f" ORDER BY {KEYS[name]}"
+                f" ORDER BY {KPI_TABLES[name]}"
             )
         else:
-            queries[name] = f"SELECT * FROM kpi.{name} WHERE agency_id = {mine} ORDER BY {KEYS[name]}"
+            queries[name] = f"SELECT * FROM kpi.{name} WHERE agency_id = {mine} ORDER BY {KPI_TABLES[name]}"
     return queries
 
 
@@ -140,7 +141,7 @@ def table_checksums(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """kpi table -> SHA-256 of its rows in key order: equal checksums, equal tables."""
     sums = {}
     for name in KPI_TABLES:
-        rows = f"string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY {KEYS[name]})"
+        rows = f"string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY {KPI_TABLES[name]})"
         sums[name] = con.execute(f"SELECT sha256(coalesce({rows}, '')) FROM kpi.{name} t").fetchone()[0]
     return sums
 
