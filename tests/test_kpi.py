@@ -194,3 +194,33 @@ def test_available_units_is_an_optional_non_negative_agency_key():
     assert AgencySettings(id="pd", name="PD", available_units=12).available_units == 12
     with pytest.raises(ValueError, match="available_units"):
         AgencySettings(id="pd", name="PD", available_units=-1)
+
+
+def test_the_kpi_page_draws_the_charts_and_says_when_there_are_no_kpis_yet():
+    from planning.kpi_page import kpi_section
+
+    assert "No joint-operations KPIs have been computed" in kpi_section({}, "pd")
+    rows = [
+        ("e1", "ems", "fire", "citizen", 1, T0, 1, 4, "J1"), ("f1", "fd", "fire", "citizen", 2, T0, 2, 6, "J1"),
+        ("f2", "fd", "crash", "<b>", 1, T0, 1, 5, None),
+    ]  # fmt: skip
+    incidents = _incidents(rows)
+    batches = pl.DataFrame({"feed_id": ["fd_cad"], "batch_id": [1], "loaded_at": [T0 + timedelta(hours=3)],
+                            "status": ["loaded"], "rows_read": [3], "rows_loaded": [2], "rows_quarantined": [1]})  # fmt: skip
+    reasons = pl.DataFrame({"batch_id": [1], "reason": ["<script>"], "rows": [1]})
+    records = pl.DataFrame({"batch_id": [1, 1], "received_at": [T0, T0]})
+    kpis = {
+        "response": response_kpis(incidents, NY).filter(pl.col("agency_id") == "fd"),
+        "joint": joint_kpis(incidents, ROLES, NY).filter(pl.col("agency_id") == "fd"),
+        "sharing": sharing_kpis(batches, records, reasons, {"fd_cad": ("UTC", ("fd",))}),
+        "planning": planning_kpis(
+            pl.DataFrame({"agency_id": ["fd"], "shift_date": [date(2026, 3, 3)], "recommended_units": [5]}),
+            None,
+            {"fd": 4},
+        ),  # fmt: skip
+    }
+    page = kpi_section(kpis, "fd")
+    for chart in ("chart-kpi-response", "chart-kpi-joint", "chart-kpi-latency"):
+        assert f'id="{chart}"' in page
+    assert "&lt;script&gt;" in page and "<script>" not in page  # a quarantine reason is text, escaped
+    assert "1 of 1" in page  # one shift of one over the 4 available units
