@@ -51,29 +51,7 @@ def joint_summary(
     """
     if incidents.is_empty():
         return pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA)
-    leads = pl.DataFrame(
-        [(incident_type, lead) for incident_type, (lead, _) in roles.items()],
-        schema={"incident_type": pl.String, "role_lead": pl.String},
-        orient="row",
-    )
-    events = (
-        incidents.filter(pl.col("joint_event_id").is_not_null())
-        .join(leads, on="incident_type", how="left")
-        .sort("received_at", "incident_key")
-        .group_by("joint_event_id")
-        .agg(
-            pl.col("agency_id").unique().sort().alias("agencies"),
-            first_agency=pl.col("agency_id").first(),
-            role_lead=pl.col("role_lead").first(),
-        )
-        .select(
-            "joint_event_id",
-            "agencies",
-            lead_agency=pl.when(pl.col("agencies").list.contains(pl.col("role_lead")))
-            .then("role_lead")
-            .otherwise("first_agency"),
-        )
-    )
+    events = joint_event_leads(incidents, roles)
     window_end = pl.col("received_at").max().over("agency_id")
     windowed = incidents.with_columns(
         window_start=window_end - timedelta(days=days), window_end=window_end
@@ -97,4 +75,36 @@ def joint_summary(
         .with_columns(pl.col("partner_agencies").list.set_difference(pl.concat_list("agency_id")).list.sort())
         .select(pl.col(name).cast(dtype) for name, dtype in JOINT_SUMMARY_SCHEMA.items())
         .sort("agency_id", "incident_type", "lead_agency")
+    )
+
+
+def joint_event_leads(incidents: pl.DataFrame, roles: dict[str, tuple[str, tuple[str, ...]]]) -> pl.DataFrame:
+    """One row per joint event: joint_event_id, agencies (sorted) and lead_agency.
+
+    The lead is the [[roles]] lead of the event's type when that agency has a record in it,
+    else the agency of the event's first record (earliest received_at, then incident_key).
+    ``incidents`` needs incident_key, agency_id, incident_type, received_at, joint_event_id.
+    """
+    leads = pl.DataFrame(
+        [(incident_type, lead) for incident_type, (lead, _) in roles.items()],
+        schema={"incident_type": pl.String, "role_lead": pl.String},
+        orient="row",
+    )
+    return (
+        incidents.filter(pl.col("joint_event_id").is_not_null())
+        .join(leads, on="incident_type", how="left")
+        .sort("received_at", "incident_key")
+        .group_by("joint_event_id")
+        .agg(
+            pl.col("agency_id").unique().sort().alias("agencies"),
+            first_agency=pl.col("agency_id").first(),
+            role_lead=pl.col("role_lead").first(),
+        )
+        .select(
+            "joint_event_id",
+            "agencies",
+            lead_agency=pl.when(pl.col("agencies").list.contains(pl.col("role_lead")))
+            .then("role_lead")
+            .otherwise("first_agency"),
+        )
     )

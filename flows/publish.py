@@ -93,7 +93,15 @@ def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, tr
     return PublicationInputs(
         model, provenance, overrides, derived["service_profile"], derived["joint_crosswalk"],
         derived["areas"], actuals, next_publication_id(con), trigger, forecast_of, derived["joint_summary"],
+        _read_kpis(con, settings),
     )  # fmt: skip
+
+
+def _read_kpis(con, settings: Settings) -> dict:
+    """Each agency's rows of the kpi.* tables, as last computed (empty before the KPI stage ran)."""
+    from warehouse.kpi_store import read_agency_kpis
+
+    return {agency_id: read_agency_kpis(con, agency_id) for agency_id in settings.agency_ids}
 
 
 def _with_baseline(settings: Settings, provenance: Provenance) -> Provenance:
@@ -135,6 +143,7 @@ def _ensure_reports(con, settings: Settings, latest: dict, provenance, overrides
     pages = report_pages(
         settings, demand, staffing, overrides, actuals, provenance, stale, publication,
         {name: read_published(con, name) for name in ("areas", "joint_summary", "joint_crosswalk")},
+        _read_kpis(con, settings),
     )  # fmt: skip
     _write_pages(settings, {agency_id: html for agency_id, html in pages.items() if agency_id in missing})
 

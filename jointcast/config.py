@@ -154,6 +154,9 @@ class AgencySettings(_Strict):
     )
     demand_call_sources: tuple[CallSource, ...] | None = None
     max_lag_hours: float = Field(24, gt=0)
+    available_units: int | None = Field(
+        None, ge=0, description="units the agency can put on duty at once; kpi.planning compares with it"
+    )
     staffing: StaffingSettings = Field(default_factory=StaffingSettings)
     areas: AreaSettings = Field(default_factory=AreaSettings)
 

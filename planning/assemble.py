@@ -51,6 +51,8 @@ class PublicationInputs:
     forecast_of: int | None  # the publication whose model forecast this reuses, or None: a new one
     joint_summary: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA))
     """features.joint_summary, published as it is."""
+    kpis: Mapping[str, Mapping[str, pl.DataFrame]] = field(default_factory=dict)
+    """Agency id -> its rows of the kpi.* tables by name, for the report's KPI page (none: not yet)."""
 
 
 @dataclass(frozen=True)
@@ -104,12 +106,14 @@ def report_pages(
     stale: dict[str, float | None],
     publication: dict,
     published: Mapping[str, pl.DataFrame] = MappingProxyType({}),
+    kpis: Mapping[str, Mapping[str, pl.DataFrame]] = MappingProxyType({}),
 ) -> dict[str, str]:
     """Each agency's report page (agency id -> HTML); ``publication`` has its id and published_at.
 
     ``published`` holds the publication's other tables by name: ``areas`` (forecast.areas) draws
     the map, ``joint_summary`` lists the joint events and ``joint_crosswalk`` gives the joint
-    demand ahead; a table it lacks leaves its part of the page empty.
+    demand ahead; a table it lacks leaves its part of the page empty. ``kpis`` maps an agency
+    to its rows of the kpi.* tables (the KPI page; an agency without says none were computed).
     """
     shapes = published.get("areas", pl.DataFrame(schema=AREA_COLUMNS))
     joint = published.get("joint_summary", pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA))
@@ -145,6 +149,7 @@ def report_pages(
             joint_events=joint.filter(mine),
             joint_outlook=_involving(outlook, agency.id),
             bbox=agency.bbox,
+            kpis=kpis.get(agency.id, {}),
         )
         pages[agency.id] = render_report(report)
     return pages
@@ -180,7 +185,7 @@ def assemble_publication(inputs: PublicationInputs, settings: Settings, now: dat
     }
     pages = report_pages(
         settings, demand, staffing, inputs.overrides, inputs.actuals, provenance, stale,
-        {"publication_id": inputs.publication_id, "published_at": now}, tables,
+        {"publication_id": inputs.publication_id, "published_at": now}, tables, inputs.kpis,
     )  # fmt: skip
     record = {
         "publication_id": inputs.publication_id,

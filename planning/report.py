@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -84,12 +84,16 @@ class AgencyReport:
     joint_outlook: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=JOINT_OUTLOOK_SCHEMA))
     """planning.publication.joint_outlook rows of the incident types the agency leads or supports."""
     bbox: tuple[float, float, float, float] | None = None  # the agency's configured bbox, if any
+    kpis: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    """The agency's rows of the kpi.* tables by name (warehouse.kpi_store); empty before any KPIs."""
 
 
 def render_report(report: AgencyReport, days: int = 7) -> str:
     """The whole page for the first ``days`` days of the forecast (the chart also shows the actuals)."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
+    from planning.kpi_page import kpi_section  # it draws with this module's chart helpers
+
     zone = ZoneInfo(report.timezone)
     staffing = _first_dates(report.staffing, days)
     sections = [
@@ -107,6 +111,8 @@ def render_report(report: AgencyReport, days: int = 7) -> str:
         f"<h2>6. Joint events, last {JOINT_DAYS} days</h2>",
         _joint_section(report.joint_events, report.agency_id, zone),
         _joint_outlook_section(report.joint_outlook, report.agency_id),
+        "<h2>7. Joint-operations KPIs</h2>",
+        kpi_section(report.kpis, report.agency_id),
         _footer(report),
     ]
     title = escape(f"{report.agency_name}: demand and staffing forecast")

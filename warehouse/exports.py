@@ -2,7 +2,8 @@
 
 Every exported file with an agency_id column holds that agency's rows only. Joint demand
 leaves as aggregates (expected events per lead area, hour and incident type, for the
-types the agency has a role in): no other agency's incidents or per-agency numbers.
+types the agency has a role in): no other agency's incidents or per-agency numbers. The
+agency's KPIs leave as its kpi views show them (``kpi_<table>``, warehouse.kpi_store).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Literal
 import duckdb
 
 from warehouse.db import literal, transaction
+from warehouse.kpi_store import agency_queries
 from warehouse.published import PUBLISHED
 
 Format = Literal["parquet", "csv"]
@@ -45,6 +47,7 @@ def _queries(agency: str) -> dict[str, str]:
             WHERE lead_agency = {mine} OR list_contains(supporting_agencies, {mine})
             ORDER BY incident_type, area_id, bucket_start
         """,
+        **{f"kpi_{name}": query for name, query in agency_queries(agency).items()},
     }
 
 
