@@ -251,7 +251,7 @@ def prepare(config: Path) -> tuple:
     return settings, inputs, demand, end, read_truth(settings.root)
 
 
-def run(config: Path, folds: int, busiest: int | None) -> dict:
+def run(config: Path, folds: int | None, busiest: int | None) -> dict:
     from flows.train import configured_parameters, shift_schedules
     from models.backtest import training_rows
     from models.training import backtest_only, sized_candidates
@@ -268,7 +268,7 @@ def run(config: Path, folds: int, busiest: int | None) -> dict:
         end,
         params,
         horizon,
-        folds,
+        folds or settings.forecast.backtest_folds,
         settings.forecast.quantiles,
         truth,
         shifts=shift_schedules(settings),
@@ -288,6 +288,7 @@ def run(config: Path, folds: int, busiest: int | None) -> dict:
         "fold_origins": [o.isoformat() for o in origins],
         "horizon_hours": horizon,
         "train_days": params.train_days,
+        "versions": versions(),
         "jointcast_trees": f"{params.num_leaves} leaves, {params.min_data_in_leaf} rows per leaf ({params.sizing})",
         "unobserved_hours": demand["incidents"].null_count(),
         "jointcast_shift_coverage_80": metrics.get("coverage_80"),
@@ -345,7 +346,7 @@ the same test for every forecaster (closed bounds over-count for small integer c
 
 {chr(10).join(lines)}
 
-Machine: {os.cpu_count()} cores, {platform.python_version()}; {versions()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
+Machine: {os.cpu_count()} cores, {platform.python_version()}; {results.get("versions") or versions()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
 Seconds: {seconds}."""
 
 
@@ -364,7 +365,7 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("dataset", choices=("demo", "montco"), nargs="?", default="demo")
     parser.add_argument("--data", type=Path, default=DATA, help="montco: the 911.csv.gz file")
     parser.add_argument("--workspace", type=Path, help="default: a temporary folder")
-    parser.add_argument("--folds", type=int, default=2)
+    parser.add_argument("--folds", type=int, help="default: the config's forecast.backtest_folds")
     args = parser.parse_args(argv)
     configs: dict[str, Callable[[Path], Path]] = {
         "demo": simulated_config,

@@ -4,12 +4,13 @@ Where an agency's series are too quiet or too erratic for the model to beat a pl
 by much, part of the 4-week hour-of-week mean (``how_mean_4``, a model-input column known
 for every hour ahead) can lower the error. The weight ``w`` on the model (``1 - w`` on the
 mean) is chosen per agency on a grid to minimise the shift-grain WAPE of the backtest's
-folds, and is 1 (no blend) unless it lowers that agency's WAPE by at least ``MIN_GAIN``:
-a blend is used only where the backtest says it helps.
+folds, and is 1 (no blend) unless the folds agree that it helps: it must lower that agency's
+WAPE over the folds by at least ``MIN_GAIN`` and raise it in none of them, with at least
+``MIN_FOLDS`` folds to learn from (one fold's luck is not evidence).
 
 Scored honestly: each fold's blended forecast uses weights learned on the *other* folds
-(``cross_fitted``); the final model takes the weights learned on every fold. With one fold
-there is nothing to cross-fit on, so nothing is blended. Pure: frames in, frames out.
+(``cross_fitted``), so a backtest needs ``MIN_FOLDS + 1`` folds for its score to include a
+blend; the final model takes the weights learned on every fold. Pure: frames in, frames out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ COLUMN = "how_mean_4"
 GRID = tuple(step / 20 for step in range(21))
 MIN_GAIN = 0.005
 """Relative shift-WAPE gain (0.5%) an agency's blend must bring on the folds to be used."""
+MIN_FOLDS = 2
+"""Folds a blend's weight must be learned on."""
 SHIFT_KEYS = ("agency_id", "area_id", "origin", "block")
 
 
@@ -45,33 +48,35 @@ def _shift_totals(hourly: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _best_weight(actual: np.ndarray, model: np.ndarray, other: np.ndarray) -> float:
-    total = actual.sum()
-    if total <= 0:
-        return 1.0
-    errors = [np.abs(w * model + (1 - w) * other - actual).sum() / total for w in GRID]
-    best = int(np.argmin(errors))
-    return GRID[best] if errors[best] < errors[-1] * (1 - MIN_GAIN) else 1.0
+def _best_weight(shifts: pl.DataFrame) -> float:
+    """The grid weight with the least absolute error over one agency's ``shifts`` (all folds),
+    if it gains ``MIN_GAIN`` over the model alone in total and loses in no fold; else 1."""
+    weights = np.asarray(GRID)[:, None]
+    errors, folds = [], shifts.partition_by("origin")
+    for fold in folds:
+        actual, model, other = (fold[c].to_numpy()[None, :] for c in ("actual", "mean", COLUMN))
+        errors.append(np.abs(weights * model + (1 - weights) * other - actual).sum(axis=1))
+    per_fold = np.vstack(errors)  # folds x grid
+    total = per_fold.sum(axis=0)
+    best = int(np.argmin(total))
+    agreed = (per_fold[:, best] <= per_fold[:, -1]).all()
+    helps = total[best] < total[-1] * (1 - MIN_GAIN)
+    return GRID[best] if len(folds) >= MIN_FOLDS and agreed and helps else 1.0
 
 
 def learn_weights(hourly: pl.DataFrame) -> dict[str, float]:
     """Per agency, the weight on the model that minimises its shift-grain WAPE on ``hourly``
-    (the backtest's hourly rows with ``block``, ``actual``, ``mean`` and ``how_mean_4``)."""
+    (the backtest's hourly rows with ``origin``, ``block``, ``actual``, ``mean`` and
+    ``how_mean_4``), where the folds agree it helps (else 1)."""
     shifts = _shift_totals(hourly)
-    weights = {}
-    for (agency,), part in shifts.group_by("agency_id"):
-        weights[str(agency)] = _best_weight(
-            part["actual"].to_numpy(), part["mean"].to_numpy(), part[COLUMN].to_numpy()
-        )
+    weights = {str(agency): _best_weight(part) for (agency,), part in shifts.group_by("agency_id")}
     return dict(sorted(weights.items()))
 
 
 def cross_fitted(hourly: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, float]]:
     """``hourly`` with each fold's ``mean`` blended by weights learned on the other folds, and the
-    weights learned on every fold (the final model's). One fold: unblended, weights all 1."""
+    weights learned on every fold (the final model's)."""
     origins = hourly["origin"].unique().sort().to_list()
-    if len(origins) < 2:
-        return hourly, {str(a): 1.0 for a in sorted(hourly["agency_id"].unique())}
     parts = [
         hourly.filter(pl.col("origin") == origin).with_columns(
             blended(learn_weights(hourly.filter(pl.col("origin") != origin)))

@@ -7,12 +7,12 @@ import mlflow
 import numpy as np
 import polars as pl
 
-from models.blend import MIN_GAIN, blended, cross_fitted, learn_weights
+from models.blend import MIN_FOLDS, MIN_GAIN, blended, cross_fitted, learn_weights
 from models.lightgbm_model import LightGBMDemandModel
 from models.parameters import ModelParameters, flat_params
 from tests.test_demand_model import PARAMS, _make_champion, _rows, store  # noqa: F401 -- the fixture
 
-ORIGINS = [datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 19, tzinfo=UTC)]
+ORIGINS = [datetime(2026, 1, 5, tzinfo=UTC) + timedelta(days=14 * k) for k in range(3)]
 
 
 def _hourly(seed: int = 1, shifts: int = 200) -> pl.DataFrame:
@@ -42,6 +42,20 @@ def test_an_agency_gets_a_blend_only_where_the_folds_say_it_helps():
     weights = learn_weights(_hourly())
     assert weights["sharp"] == 1.0  # the model alone is best: no blend
     assert weights["noisy"] < 0.5  # most of the weight on the far better hour-of-week mean
+
+
+def test_a_blend_the_folds_disagree_on_or_learned_on_one_fold_is_not_used():
+    hourly = _hourly()
+    assert learn_weights(hourly)["noisy"] < 1.0
+    # in the last fold, the hour-of-week mean is far off: the blend would lose there
+    spoiled = hourly.with_columns(
+        how_mean_4=pl.when((pl.col("origin") == ORIGINS[-1]) & (pl.col("agency_id") == "noisy"))
+        .then(pl.col("how_mean_4") * 5)
+        .otherwise(pl.col("how_mean_4"))
+    )
+    assert learn_weights(spoiled)["noisy"] == 1.0
+    one = hourly.filter(pl.col("origin") == ORIGINS[0])
+    assert MIN_FOLDS > 1 and learn_weights(one)["noisy"] == 1.0
 
 
 def test_a_blend_that_gains_less_than_the_threshold_is_not_used():
