@@ -75,8 +75,12 @@ def learn_weights(hourly: pl.DataFrame) -> dict[str, float]:
 
 def cross_fitted(hourly: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, float]]:
     """``hourly`` with each fold's ``mean`` blended by weights learned on the other folds, and the
-    weights learned on every fold (the final model's)."""
+    weights learned on every fold (the final model's). With too few folds for any fold's weights
+    to be learned on ``MIN_FOLDS`` others, nothing is blended: not the backtest, nor the model
+    (a blend the backtest did not score is not used)."""
     origins = hourly["origin"].unique().sort().to_list()
+    if len(origins) <= MIN_FOLDS:
+        return hourly, {str(a): 1.0 for a in sorted(hourly["agency_id"].unique())}
     parts = [
         hourly.filter(pl.col("origin") == origin).with_columns(
             blended(learn_weights(hourly.filter(pl.col("origin") != origin)))

@@ -74,9 +74,10 @@ def test_each_fold_is_blended_with_weights_learned_on_the_other_folds():
         expected = fold.with_columns(blended(other))
         assert scored.filter(pl.col("origin") == origin).equals(expected)
     assert _wape(scored, "noisy") < _wape(hourly, "noisy")
-    one_fold = hourly.filter(pl.col("origin") == ORIGINS[0])
-    unblended, ones = cross_fitted(one_fold)  # nothing to cross-fit on
-    assert unblended.equals(one_fold) and set(ones.values()) == {1.0}
+    two_folds = hourly.filter(pl.col("origin") != ORIGINS[0])
+    unblended, ones = cross_fitted(two_folds)  # each fold's weights would rest on one fold: none
+    assert learn_weights(two_folds)["noisy"] < 1.0
+    assert unblended.equals(two_folds) and set(ones.values()) == {1.0}
 
 
 def test_an_hour_without_an_hour_of_week_mean_keeps_the_models_mean():
