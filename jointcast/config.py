@@ -50,6 +50,11 @@ class _Strict(BaseModel):
 
 class WarehouseSettings(_Strict):
     path: Path = Path("warehouse.duckdb")
+    pii_key_file: Path | None = Field(
+        None,
+        description="a file (mode 0600) holding the secret that keys the PII hash; "
+        "$JOINTCAST_PII_KEY, when set, is used instead",
+    )
 
 
 class MlflowSettings(_Strict):
@@ -237,8 +242,20 @@ class AgencyFrom(_Strict):
 
 
 class PiiSettings(_Strict):
+    """A feed's personal-data columns, matched without regard to case and across duplicated headers.
+
+    ``drop``: never stored. ``hash``: stored as a keyed hash (HMAC-SHA256, warehouse.pii). A row the
+    reader cannot split into fields is quarantined as its length and keyed hash unless
+    ``retain_unreadable_raw`` says to keep its text, which then holds whatever PII it had.
+    """
+
     drop: tuple[str, ...] = ()
     hash: tuple[str, ...] = ()
+    retain_unreadable_raw: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.drop, *self.hash)
 
 
 class KnownOutage(_Strict):
@@ -439,6 +456,11 @@ class Settings(_Strict):
     @property
     def warehouse_path(self) -> Path:
         return self.resolve(self.warehouse.path)
+
+    @property
+    def pii_key_path(self) -> Path | None:
+        key_file = self.warehouse.pii_key_file
+        return None if key_file is None else self.resolve(key_file)
 
     @property
     def raw_root(self) -> Path:
