@@ -261,3 +261,17 @@ def test_key_file_path_is_resolved_against_the_config_folder(police_workspace):
     assert settings.pii_key_path == police_workspace.root / "pii.key"
     assert load_key(settings.pii_key_path) == KEY
     assert os.stat(settings.pii_key_path).st_mode & 0o777 == 0o600
+
+
+def test_a_feed_that_only_drops_ingests_without_a_key_and_keeps_only_lengths(police_workspace):
+    (police_workspace.root / "pii.key").unlink()
+    config = police_workspace.config
+    text = config.read_text().replace('pii_key_file = "pii.key"\n', "")
+    config.write_text(text.replace('hash = ["Caller"]', "hash = []"), encoding="utf-8")
+    shifted = police_row("G2", "01/02/2024 10:00:00 AM").replace("Jane Roe", "Roe, Jane")
+    police_workspace("pd_01.csv", [police_row("G1", "01/02/2024 10:00:00 AM"), shifted])
+    [outcome] = _ingest(config)
+    assert outcome.errors == []
+    assert "Phone" not in _columns(config)
+    assert _quarantined(config)[2][1] == {"length": len(shifted)}
+    assert_rows_accounted(config)

@@ -62,7 +62,9 @@ def load_key(key_file: Path | None) -> bytes | None:
         mode = key_file.stat().st_mode
         secret = key_file.read_bytes().strip()
     except OSError as exc:
-        raise PiiKeyError(f"cannot read the PII key file {key_file}: {exc.strerror or exc}") from None
+        raise PiiKeyError(
+            f"cannot read the PII key file {key_file}: {exc.strerror or exc} ({HOW_TO_SET})"
+        ) from None
     if mode & 0o077:
         raise PiiKeyError(f"the PII key file {key_file} is readable by others: chmod 600 {key_file}")
     return _checked(secret, f"the PII key file {key_file}")
