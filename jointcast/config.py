@@ -493,13 +493,13 @@ class Settings(_Strict):
         return None if events is None else self.resolve(events)
 
     def feed_uri(self, feed: FeedSettings) -> str:
-        """The feed's URI with a relative local path resolved against the config folder."""
+        """The feed's URI with a relative local path joined to the config folder; symlinks in it
+        are not followed here, so ingest can tell a file that leads out of its folder."""
         uri = feed.uri
         if feed.is_remote:
             return uri
-        if uri.startswith("file://"):
-            uri = uri[len("file://") :]
-        return str(self.resolve(uri))
+        path = Path(uri.removeprefix("file://"))
+        return str(path if path.is_absolute() else self.root / path)
 
     @property
     def role_map(self) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -275,3 +275,16 @@ def test_a_feed_that_only_drops_ingests_without_a_key_and_keeps_only_lengths(pol
     assert "Phone" not in _columns(config)
     assert _quarantined(config)[2][1] == {"length": len(shifted)}
     assert_rows_accounted(config)
+
+
+def test_a_feed_file_named_in_the_uri_that_links_out_of_its_folder_is_refused(police_workspace, tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text(HEADER + "\n" + police_row("S1", "01/02/2024 10:00:00 AM") + "\n")
+    link = police_workspace.root / "feeds" / "pd" / "today.csv"
+    link.symlink_to(outside)
+    config = police_workspace.config
+    config.write_text(config.read_text().replace('"feeds/pd/*.csv"', '"feeds/pd/today.csv"'))
+    [outcome] = _ingest(config, validate=False)
+    [message] = outcome.errors
+    assert message.startswith(f"feed pd_cad: file '{link}' leads to '{outside.resolve()}', outside")
+    assert [b.status for b in outcome.batches] == ["failed"]
