@@ -8,6 +8,7 @@ Each measured case runs in its own process so its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from bench.harness import emit, measure, run_isolated, save
 CONFIG = """
 [warehouse]
 path = "warehouse.duckdb"
+pii_key_file = "pii.key"
 
 [[agencies]]
 id = "city_police"
@@ -59,6 +61,9 @@ def write_feed(root: Path, rows: int, files: int, seed: int = 1) -> None:
     """Write ``rows`` realistic police CAD rows split over ``files`` monthly-like CSV files."""
     (root / "feeds").mkdir(parents=True, exist_ok=True)
     (root / "jointcast.toml").write_text(CONFIG)
+    key = root / "pii.key"
+    key.write_text(secrets.token_hex(32) + "\n")
+    key.chmod(0o600)
     rng = np.random.default_rng(seed)
     per_file = rows // files
     start = np.datetime64("2022-01-01T00:00:00", "ms")

@@ -50,6 +50,11 @@ class _Strict(BaseModel):
 
 class WarehouseSettings(_Strict):
     path: Path = Path("warehouse.duckdb")
+    pii_key_file: Path | None = Field(
+        None,
+        description="a file (mode 0600) holding the secret that keys the PII hash; "
+        "$JOINTCAST_PII_KEY, when set, is used instead",
+    )
 
 
 class MlflowSettings(_Strict):
@@ -237,8 +242,20 @@ class AgencyFrom(_Strict):
 
 
 class PiiSettings(_Strict):
+    """A feed's personal-data columns, matched without regard to case and across duplicated headers.
+
+    ``drop``: never stored. ``hash``: stored as a keyed hash (HMAC-SHA256, warehouse.pii). A row the
+    reader cannot split into fields is quarantined as its length and keyed hash unless
+    ``retain_unreadable_raw`` says to keep its text, which then holds whatever PII it had.
+    """
+
     drop: tuple[str, ...] = ()
     hash: tuple[str, ...] = ()
+    retain_unreadable_raw: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.drop, *self.hash)
 
 
 class KnownOutage(_Strict):
@@ -441,6 +458,11 @@ class Settings(_Strict):
         return self.resolve(self.warehouse.path)
 
     @property
+    def pii_key_path(self) -> Path | None:
+        key_file = self.warehouse.pii_key_file
+        return None if key_file is None else self.resolve(key_file)
+
+    @property
     def raw_root(self) -> Path:
         """Where the raw layer's Parquet files live: beside the warehouse file."""
         return self.warehouse_path.parent / "raw"
@@ -471,13 +493,13 @@ class Settings(_Strict):
         return None if events is None else self.resolve(events)
 
     def feed_uri(self, feed: FeedSettings) -> str:
-        """The feed's URI with a relative local path resolved against the config folder."""
+        """The feed's URI with a relative local path joined to the config folder; symlinks in it
+        are not followed here, so ingest can tell a file that leads out of its folder."""
         uri = feed.uri
         if feed.is_remote:
             return uri
-        if uri.startswith("file://"):
-            uri = uri[len("file://") :]
-        return str(self.resolve(uri))
+        path = Path(uri.removeprefix("file://"))
+        return str(path if path.is_absolute() else self.root / path)
 
     @property
     def role_map(self) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -16,6 +16,7 @@ os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
 POLICE_FEED = """
 [warehouse]
 path = "warehouse.duckdb"
+pii_key_file = "pii.key"
 
 [[agencies]]
 id = "pd"
@@ -55,11 +56,19 @@ def police_row(incident_id: str, received: str, dispatched: str = "", type_code:
     return f"{incident_id},{type_code},2,911,{received},{dispatched},B01,40.1,-75.2,555-0100,Jane Roe"
 
 
+def write_key(path: Path, secret: str = "0123456789abcdef" * 4) -> Path:
+    """A PII key file as the simulator writes one: owner-only."""
+    path.write_text(secret + "\n", encoding="ascii")
+    path.chmod(0o600)
+    return path
+
+
 @pytest.fixture
 def police_workspace(tmp_path: Path):
     """A one-feed workspace; returns a writer for feed files and the config path."""
     config = tmp_path / "jointcast.toml"
     config.write_text(POLICE_FEED.format(extra=""), encoding="utf-8")
+    write_key(tmp_path / "pii.key")
     (tmp_path / "feeds" / "pd").mkdir(parents=True)
 
     def write(name: str, rows: list[str], header: str = HEADER, encoding: str = "utf-8") -> Path:

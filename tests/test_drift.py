@@ -18,16 +18,13 @@ from jointcast.simulator import simulate
 from models.lightgbm_model import LightGBMDemandModel
 from models.parameters import ModelParameters
 from tests.test_features import CALENDARS, T0, _random_incidents
+from tests.test_simulator import _all_bytes
 
 END = date(2024, 6, 3)
 
 
 def _truth(out: Path) -> pl.DataFrame:
     return pl.read_parquet(out / "truth" / "rates.parquet")
-
-
-def _all_bytes(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="module")

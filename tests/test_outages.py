@@ -18,6 +18,7 @@ from jointcast.cli import app
 from jointcast.config import load_settings
 from tests.conftest import POLICE_FEED, police_row
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
+from tests.test_simulator import _all_bytes
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 ZONE = "America/New_York"
@@ -207,13 +208,7 @@ def test_the_simulator_injects_an_outage_and_says_where(tmp_path):
     for name in ("a", "b"):
         simulate(tmp_path / name, days=20, seed=4, agencies=1, end=date(2024, 3, 1),
                  outages=[("city_police_cad", date(2024, 2, 20), 3)])  # fmt: skip
-        runs.append(
-            {
-                p.relative_to(tmp_path / name): p.read_bytes()
-                for p in (tmp_path / name).rglob("*")
-                if p.is_file()
-            }
-        )
+        runs.append(_all_bytes(tmp_path / name))  # the random PII key aside
     assert runs[0] == runs[1]
     [truth] = json.loads((tmp_path / "a" / "truth" / "outages.json").read_text())
     assert truth["feed_id"] == "city_police_cad" and truth["records_removed"] > 0

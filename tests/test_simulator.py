@@ -13,6 +13,7 @@ import shapely
 
 from jointcast.config import FeedSettings, Settings, load_settings
 from jointcast.simulator import DEFECT_KINDS, SimulationSummary, simulate
+from jointcast.simulator.settings_file import PII_KEY_FILE
 
 END = date(2024, 11, 12)  # the window spans a month boundary and the DST fall-back
 DAYS = 21
@@ -80,7 +81,9 @@ def _utc(feed: FeedSettings, column: str) -> pl.Expr:
 
 
 def _all_bytes(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """Every file's bytes but the workspace's PII key, which is random by design."""
+    files = (p for p in folder.rglob("*") if p.is_file() and p.name != PII_KEY_FILE)
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
 
 
 def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
@@ -96,6 +99,12 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
     assert all(a[name] != c[name] for name in feed_files)
     assert set(first.rows_per_feed) == set(first.feed_files) == set(first.defects_per_feed)
     assert all(first.files_per_feed[feed] == 2 for feed in first.feed_files)
+    keys = [tmp_path / name / PII_KEY_FILE for name in "ab"]
+    assert keys[0].read_text() != keys[1].read_text()  # random, not derived from the seed
+    assert {key.stat().st_mode & 0o777 for key in keys} == {0o600}
+    kept = keys[0].read_text()
+    simulate(tmp_path / "a", seed=3, **arguments)
+    assert keys[0].read_text() == kept  # re-simulating keeps the key that hashed the stored values
 
 
 def test_config_validates_with_paths_relative_to_the_workspace(clean):

@@ -4,6 +4,7 @@ Every exported file with an agency_id column holds that agency's rows only. Join
 leaves as aggregates (expected events per lead area, hour and incident type, for the
 types the agency has a role in): no other agency's incidents or per-agency numbers. The
 agency's KPIs leave as its kpi views show them (``kpi_<table>``, warehouse.kpi_store).
+CSV text cells that a spreadsheet would run as a formula are neutralised (warehouse.spreadsheet).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import duckdb
 from warehouse.db import literal, transaction
 from warehouse.kpi_store import agency_queries
 from warehouse.published import PUBLISHED
+from warehouse.spreadsheet import spreadsheet_safe
 
 Format = Literal["parquet", "csv"]
 
@@ -81,7 +83,8 @@ def export_agency(con: duckdb.DuckDBPyConnection, agency_id: str, fmt: Format, o
                 options = (
                     "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
                 )
-                con.execute(f"COPY ({query}) TO {literal(str(path))} ({options})")
+                cells = spreadsheet_safe(con, query) if fmt == "csv" else query
+                con.execute(f"COPY ({cells}) TO {literal(str(path))} ({options})")
                 rows = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
                 files[path.name] = {"rows": rows, "sha256": _sha256(path), "bytes": path.stat().st_size}
         publication_id, model_name, model_version, run_id, generated_at, data_as_of = publication[0]

@@ -9,17 +9,27 @@ quarantined here, at once, with their reason.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from jointcast.config import FeedSettings, Settings
 from warehouse.db import literal, transaction
+from warehouse.pii import HOW_TO_SET, PiiKeyError, hashing_key, load_key, unreadable_values
 from warehouse.raw_store import batch_path, discard, publish, refresh_view, write_batch
 from warehouse.readers import FeedFileError, SourceRows, describe_error, open_rows
-from warehouse.sources import FeedSourceError, SourceFile, fetch, list_files
+from warehouse.sources import (
+    FeedSourceError,
+    SourceFile,
+    feed_folder,
+    fetch,
+    list_files,
+    refuse_parent_steps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +69,42 @@ def ingest_feed(con: duckdb.DuckDBPyConnection, settings: Settings, feed: FeedSe
     """Load every not-yet-loaded file of one feed; a bad file never stops the others."""
     outcome = FeedOutcome(feed.id)
     try:
-        uris = list_files(settings.feed_uri(feed))
-    except FeedSourceError as exc:
+        secret = _pii_key(settings, feed)
+        refuse_parent_steps(feed.uri)
+        uri = settings.feed_uri(feed)
+        uris = list_files(uri)
+    except (FeedSourceError, PiiKeyError) as exc:
         outcome.error = f"feed {feed.id}: {exc}"
         log.error(outcome.error)
         return outcome
     raw_root = settings.raw_root
-    for uri in uris:
-        batch = ingest_file(con, feed, uri, raw_root)
-        outcome.batches.append(batch)
+    with hashing_key(con, secret):
+        for file_uri in uris:
+            batch = ingest_file(con, feed, file_uri, raw_root, secret=secret, folder=feed_folder(uri))
+            outcome.batches.append(batch)
     refresh_view(con, raw_root, feed.id)
     return outcome
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str, raw_root: Path) -> BatchOutcome:
+def _pii_key(settings: Settings, feed: FeedSettings) -> bytes | None:
+    """The PII key when the feed has PII columns; a feed that hashes cannot run without one."""
+    if not feed.pii.columns:
+        return None
+    secret = load_key(settings.pii_key_path)
+    if secret is None and feed.pii.hash:
+        raise PiiKeyError(f"pii.hash needs a secret key and none is set: {HOW_TO_SET}")
+    return secret
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    feed: FeedSettings,
+    uri: str,
+    raw_root: Path,
+    *,
+    secret: bytes | None = None,
+    folder: Path | None = None,
+) -> BatchOutcome:
     """Receive one file as one batch, or skip it when its exact content is already known.
 
     The batch's raw Parquet file is written first under a temporary name, the warehouse
@@ -80,7 +112,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str, ra
     failure at any point leaves no trace of the batch but a failed row in meta.batches.
     """
     try:
-        with fetch(uri, suffix=f".{feed.format}") as source:
+        with fetch(uri, suffix=f".{feed.format}", inside=folder) as source:
             known = con.execute(
                 "SELECT batch_id, status FROM meta.batches WHERE feed_id = ? AND content_sha256 = ?",
                 [feed.id, source.sha256],
@@ -99,7 +131,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, feed: FeedSettings, uri: str, ra
                     raise FeedFileError(describe_error(exc, feed.format)) from exc
                 with transaction(con):
                     con.execute("DELETE FROM quality.quarantine WHERE batch_id = ?", [batch_id])
-                    counts = _record_received(con, feed, batch_id, source, rows, staging)
+                    counts = _record_received(con, feed, batch_id, source, rows, staging, secret)
                 publish(staging, target)
             except FeedFileError as exc:
                 discard(*(p for p in (staging, target) if p is not None))
@@ -125,27 +157,41 @@ def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _record_received(con, feed: FeedSettings, batch_id: int, source: SourceFile, rows: SourceRows,
-                     staging: Path) -> tuple[int, int, int]:  # fmt: skip
+                     staging: Path, secret: bytes | None) -> tuple[int, int, int]:  # fmt: skip
     """Record the batch as received and quarantine its unreadable rows; returns the counts."""
     kept = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(staging))})").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
     counts = (kept + rejected, 0, rejected)
     _record_batch(con, feed.id, batch_id, source, counts, "received", None)
-    _quarantine_rejects(con, feed.id, batch_id)
+    _quarantine_rejects(con, feed, batch_id, rows.header, secret)
     con.execute(
         "UPDATE meta.batches SET source_columns = ? WHERE batch_id = ?", [list(rows.columns), batch_id]
     )
     return counts
 
 
-def _quarantine_rejects(con: duckdb.DuckDBPyConnection, feed_id: str, batch_id: int) -> int:
-    return con.execute(
-        """
-        INSERT INTO quality.quarantine
-        SELECT ?, ?, _row_number, [reason], to_json({'line': raw_line}), now() FROM _rejects
-        """,
-        [batch_id, feed_id],
-    ).fetchone()[0]
+def _quarantine_rejects(con, feed: FeedSettings, batch_id: int, header, secret: bytes | None) -> None:
+    """Quarantine the unreadable rows with what may be kept of them (warehouse.pii)."""
+    rejects = con.execute("SELECT _row_number, reason, raw_line FROM _rejects ORDER BY 1").fetchall()
+    if not rejects:
+        return
+    kept = pl.DataFrame(
+        {
+            "row_number": [row[0] for row in rejects],
+            "reason": [row[1] for row in rejects],
+            "kept": [json.dumps(unreadable_values(row[2], header, feed, secret)) for row in rejects],
+        },
+        schema={"row_number": pl.Int64, "reason": pl.String, "kept": pl.String},
+    )
+    con.register("_unreadable", kept)
+    try:
+        con.execute(
+            "INSERT INTO quality.quarantine"
+            " SELECT ?, ?, row_number, [reason], kept::JSON, now() FROM _unreadable",
+            [batch_id, feed.id],
+        )
+    finally:
+        con.unregister("_unreadable")
 
 
 def _record_batch(con, feed_id, batch_id, source, counts, status, message) -> None:

@@ -19,6 +19,7 @@ import duckdb
 
 from jointcast.config import FeedSettings
 from warehouse.db import literal, quote
+from warehouse.pii import PiiColumnError, hash_sql, split_pii
 
 
 class FeedFileError(RuntimeError):
@@ -29,6 +30,8 @@ class FeedFileError(RuntimeError):
 class SourceRows:
     columns: tuple[str, ...]
     select_sql: str
+    header: tuple[str, ...] = ()
+    """Every column of the file as read, PII ones included (to split unreadable rows by)."""
 
 
 _REJECTS = """
@@ -46,6 +49,8 @@ def open_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) ->
         return reader(con, path, feed)
     except duckdb.Error as exc:
         raise FeedFileError(describe_error(exc, feed.format)) from exc
+    except PiiColumnError as exc:
+        raise FeedFileError(str(exc)) from None
 
 
 def describe_error(exc: duckdb.Error, file_format: str) -> str:
@@ -71,6 +76,7 @@ def _csv_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) ->
         tuple(columns),
         f"SELECT row_number() OVER () AS _row_number, {values} FROM {source} AS _csv_row"
         " WHERE _csv_row IS NOT NULL",
+        tuple(header),
     )
 
 
@@ -133,6 +139,7 @@ def _jsonl_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) 
                 SELECT _row_number, json_extract_string(line, {paths}) AS v FROM _objects
             ) ORDER BY _row_number
         )""",
+        tuple(header),
     )
 
 
@@ -148,6 +155,7 @@ def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings
         f"""SELECT _row_number, {values} FROM (
             SELECT file_row_number + 1 AS _row_number, {texts} FROM {source}
         )""",
+        tuple(header),
     )
 
 
@@ -160,13 +168,9 @@ def _as_text(column: str, column_type: str) -> str:
 
 
 def _pii_projection(header: list[str], feed: FeedSettings) -> tuple[list[str], str]:
-    """The columns kept and a select list that drops or hashes the feed's PII columns."""
-    drop, hashed = set(feed.pii.drop), set(feed.pii.hash)
+    """The columns kept and a select list that drops or key-hashes the feed's PII columns
+    (warehouse.pii: any case, duplicates included; a configured column missing is an error)."""
+    drop, hashed = split_pii(header, feed.pii, feed.id)
     kept = [c for c in header if c not in drop]
-    values = ", ".join(
-        f"CASE WHEN {quote(c)} IS NULL THEN NULL ELSE sha256({quote(c)}) END AS {quote(c)}"
-        if c in hashed
-        else quote(c)
-        for c in kept
-    )
+    values = ", ".join(f"{hash_sql(quote(c))} AS {quote(c)}" if c in hashed else quote(c) for c in kept)
     return kept, values

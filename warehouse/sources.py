@@ -3,19 +3,26 @@
 fsspec lists and opens every kind of URI; remote files are copied to a local temporary
 file (hashed on the way) so DuckDB reads them with its own fast readers, and tests use
 local files only.
+
+A local feed stays inside its folder (the part of its uri before any glob character): a
+uri with a ``..`` step is refused, and so is a file whose real path (symlinks followed)
+lies outside the folder's, so whoever can drop files into a feed folder cannot make the
+warehouse read anything else on the machine.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import fsspec
 from fsspec.core import url_to_fs
+from fsspec.utils import get_protocol
 
 CHUNK = 8 * 1024 * 1024
 GLOB_CHARS = set("*?[")
@@ -60,6 +67,26 @@ def list_files(uri: str) -> list[str]:
     return [fs.unstrip_protocol(p) for p in matches]
 
 
+def _named_local(uri: str) -> bool:
+    """Whether the uri names a local file, told from its text alone (no filesystem loaded)."""
+    return get_protocol(uri) in ("file", "local")
+
+
+def refuse_parent_steps(uri: str) -> None:
+    """A local uri may not climb out of the folder it names with ``..``."""
+    if _named_local(uri) and ".." in PurePosixPath(uri.removeprefix("file://")).parts:
+        raise FeedSourceError(f"uri '{uri}' has a '..' step: a local feed may not leave its folder")
+
+
+def feed_folder(uri: str) -> Path | None:
+    """The folder a local uri's files must lie in: its path before the first glob character."""
+    if not _named_local(uri):
+        return None
+    parts = PurePosixPath(url_to_fs(uri)[1]).parts
+    globbed = [i for i, part in enumerate(parts) if GLOB_CHARS & set(part)]
+    return Path(*parts[: globbed[0]]) if globbed else Path(*parts).parent
+
+
 def _is_local(uri: str) -> bool:
     fs, _ = url_to_fs(uri)
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
@@ -74,11 +101,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _check_inside(uri: str, path: Path, folder: Path) -> None:
+    real, root = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    if not real.is_relative_to(root):
+        raise FeedSourceError(f"file '{uri}' leads to '{real}', outside the feed's folder '{root}'; not read")
+
+
 @contextmanager
-def fetch(uri: str, suffix: str = "") -> Iterator[SourceFile]:
-    """Yield the file as a local path with its SHA-256; remote files live in a temp copy."""
+def fetch(uri: str, suffix: str = "", inside: Path | None = None) -> Iterator[SourceFile]:
+    """Yield the file as a local path with its SHA-256; remote files live in a temp copy.
+
+    ``inside``: the feed's folder; a local file whose real path is elsewhere is refused.
+    """
     if _is_local(uri):
         path = Path(url_to_fs(uri)[1])
+        if inside is not None:
+            _check_inside(uri, path, inside)
         yield _described(uri, path, lambda: (file_sha256(path), path.stat().st_size))
         return
     with tempfile.TemporaryDirectory(prefix="jointcast-fetch-") as tmp:

@@ -10,6 +10,8 @@ from jointcast.simulator.area_files import AREAS_FOLDER, ID_PROPERTY, NAME_PROPE
 from jointcast.simulator.feeds import NEW_YORK, FeedSpec
 
 EVENTS_FILE = "events.csv"
+PII_KEY_FILE = "pii.key"
+"""The workspace's random PII hashing key (mode 0600), named by ``[warehouse] pii_key_file``."""
 POLYGON_AGENCIES = ("county_fire",)
 """Agencies whose config takes their areas from the simulator's polygon file rather than the
 feed's area column, so the demo exercises both."""
@@ -138,7 +140,7 @@ def settings_text(
     """The whole config; every path relative to the folder the file is written to."""
     agencies, feeds = list(agencies), list(feeds)
     lines = [f"# {line}" if line else "#" for line in header.splitlines()] + [""]
-    lines += _table("[warehouse]", {"path": "warehouse.duckdb"})
+    lines += _table("[warehouse]", {"path": "warehouse.duckdb", "pii_key_file": PII_KEY_FILE})
     lines += _table(
         "[mlflow]",
         {

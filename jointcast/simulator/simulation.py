@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from jointcast.simulator.formats import write_feed
 from jointcast.simulator.incidents import sampled_records, with_joint_index
 from jointcast.simulator.outages import injected_outages, outages_truth, without_outages
 from jointcast.simulator.rates import agency_rates, drift_factor, drifted, truth_frame
-from jointcast.simulator.settings_file import EVENTS_FILE, settings_text
+from jointcast.simulator.settings_file import EVENTS_FILE, PII_KEY_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
 from jointcast.simulator.world import Geography, World, build_world, partition
 
@@ -198,6 +200,9 @@ def simulate(
     ``outages``: (feed_id, first day, days) runs of whole UTC days the feed delivers nothing
     in (jointcast.simulator.outages); written to ``truth/outages.json`` when there are any.
 
+    The PII key file is the one exception to byte-identical files: a fresh random key when the
+    workspace has none, an existing key kept (so values hashed before still match).
+
     ``volume``: agency id -> a factor on its demand (0.1: a tenth of its usual calls);
     ``trend``: agency id -> a yearly rate of change compounding smoothly hour by hour (-0.15: 15%
     fewer calls a year), anchored at ``end`` so the level there is the volume's. Both are in the
@@ -259,6 +264,7 @@ def simulate(
     (truth_folder / "defects.json").write_text(defects_text, encoding="utf-8")
     events = planned.events_table(scenario.events, scenario.event_cells, geographies)
     events.write_csv(out / EVENTS_FILE, float_precision=5, line_terminator="\n")
+    _write_pii_key(out / PII_KEY_FILE)
     config_path = out / CONFIG_FILE
     header = (
         "jointcast workspace written by the simulator.\n"
@@ -282,3 +288,13 @@ def simulate(
         defects_per_feed=defects,
         feed_files=files,
     )
+
+
+def _write_pii_key(path: Path) -> None:
+    """A random 256-bit key, readable by its owner only, unless the workspace has one already."""
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(handle, "w", encoding="ascii") as out:
+        out.write(secrets.token_hex(32) + "\n")
