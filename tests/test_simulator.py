@@ -89,6 +89,9 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
     simulate(tmp_path / "b", seed=3, **arguments)
     simulate(tmp_path / "c", seed=4, **arguments)
     a, b, c = (_all_bytes(tmp_path / name) for name in "abc")
+    keys = {name for name in a if name.startswith("keys/")}
+    assert len(keys) == 4 and all(a[name] != b[name] for name in keys)  # each workspace its own secret keys
+    a, b, c = ({name: data for name, data in files.items() if name not in keys} for files in (a, b, c))
     assert a == b
     assert a.keys() == c.keys()
     feed_files = [name for name in a if name.startswith("feeds")]

@@ -10,6 +10,8 @@ from jointcast.simulator.area_files import AREAS_FOLDER, ID_PROPERTY, NAME_PROPE
 from jointcast.simulator.feeds import NEW_YORK, FeedSpec
 
 EVENTS_FILE = "events.csv"
+KEYS_FOLDER = "keys"
+"""Each agency's mart key, ``keys/<agency_id>.key``: random, owner-only, never in the config itself."""
 POLYGON_AGENCIES = ("county_fire",)
 """Agencies whose config takes their areas from the simulator's polygon file rather than the
 feed's area column, so the demo exercises both."""
@@ -63,6 +65,7 @@ def _agency(spec: AgencySpec, bbox: tuple[float, ...]) -> list[str]:
                 "subdivision": "PA",
                 "bbox": list(bbox),
                 "max_lag_hours": spec.max_lag_hours,
+                "key_file": f"{KEYS_FOLDER}/{spec.id}.key",
             },
         )[:-1],
         "",
