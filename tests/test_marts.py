@@ -190,6 +190,9 @@ def test_an_agency_that_opts_out_of_joint_aggregates_neither_feeds_nor_receives_
         assert con.execute("SELECT count(*) FROM forecast.joint_demand").fetchone() == (0,)
         assert con.execute("SELECT shares_joint FROM meta.mart").fetchone() == (False,)
         assert con.execute("SELECT count(*) FROM forecast.demand").fetchone()[0] > 0
+    assert (
+        "<div class='joint-outlook'>" not in (root / "report" / "ems.html").read_text()
+    )  # nor in its report page
     fire = require_key(settings, "county_fire")
     with open_mart(settings.mart_path("county_fire"), fire, "county_fire") as con:
         assert con.execute("SELECT count(*) FROM forecast.joint_demand").fetchone()[0] > 0
