@@ -211,7 +211,7 @@ def test_the_simulator_injects_an_outage_and_says_where(tmp_path):
             {
                 p.relative_to(tmp_path / name): p.read_bytes()
                 for p in (tmp_path / name).rglob("*")
-                if p.is_file()
+                if p.is_file() and p.parent.name != "keys"  # each workspace's mart keys are its own, random
             }
         )
     assert runs[0] == runs[1]
