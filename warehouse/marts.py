@@ -106,8 +106,11 @@ def write_mart(
             [agency_id, publication_id, current, datetime.now(UTC), joint],
         )
         con.execute("CHECKPOINT _mart")
-    finally:
+    except BaseException:
         con.execute("DETACH _mart")
+        building.unlink(missing_ok=True)
+        raise
+    con.execute("DETACH _mart")
     os.replace(owner_only(building), path)
     return True
 
@@ -121,6 +124,8 @@ def refresh_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
     (publication_id,) = con.execute("SELECT max(publication_id) FROM meta.publications").fetchone()
     if publication_id is None:
         return {}
+    for leftover in settings.mart_root.glob(".*.tmp"):  # a killed writer's (runs take turns: none is live)
+        leftover.unlink(missing_ok=True)
     joint = set(settings.joint_agencies)
     outcome = {}
     for agency_id in settings.agency_ids:
