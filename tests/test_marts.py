@@ -112,9 +112,12 @@ def test_a_mart_is_written_again_only_when_its_rows_or_key_change(published_work
     root = _copy(published_workspace, tmp_path / "published")
     settings = _settings(root)
     before = {a: settings.mart_path(a).stat().st_ino for a in settings.agency_ids}
+    killed = settings.mart_root / ".ems.duckdb.99999.tmp"  # what a writer killed half-way leaves
+    killed.write_bytes(b"half a mart")
     with open_warehouse(settings.warehouse_path) as con:
         assert refresh_marts(con, settings) == dict.fromkeys(settings.agency_ids, "current")
     assert {a: settings.mart_path(a).stat().st_ino for a in settings.agency_ids} == before
+    assert not killed.exists()
 
     new_key = "a-new-key-for-ems-0123456789"
     monkeypatch.setenv(key_env("ems"), new_key)
