@@ -20,11 +20,13 @@ def kpi_flow(settings: Settings) -> dict[str, int]:
     """Rebuild the kpi.* tables; returns their row counts."""
     from planning.kpi_tables import KpiSettings, build_kpis
     from warehouse.kpi_store import read_kpi_inputs, write_kpis
+    from warehouse.marts import refresh_marts
 
     with warehouse(settings) as con:
         inputs = read_kpi_inputs(con)
         tables = build_kpis(inputs, KpiSettings.from_settings(settings))
         counts = write_kpis(con, tables, list(settings.agency_ids))
+        refresh_marts(con, settings)  # the agencies' marts carry their KPIs
     accuracy = (
         "no forecast accuracy yet" if inputs.accuracy is None else f"{inputs.accuracy.height:,} scored rows"
     )

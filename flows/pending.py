@@ -181,4 +181,21 @@ def _publish(con, settings: Settings) -> str | None:
         return None
     if any(not settings.report_path(a.id).exists() for a in settings.agencies):
         return None
+    if not _marts_open(settings):
+        return None
     return f"publish: publication {latest['publication_id']} holds these inputs"
+
+
+def _marts_open(settings: Settings) -> bool:
+    """Every agency with a key has a mart that opens with it (a new or changed key needs a new mart)."""
+    from warehouse.agency_keys import KeyProblem, agency_key
+    from warehouse.marts import opens_with
+
+    for agency_id in settings.agency_ids:
+        try:
+            key = agency_key(settings, agency_id)
+        except KeyProblem:
+            return False
+        if key is not None and not opens_with(settings.mart_path(agency_id), key, agency_id):
+            return False
+    return True

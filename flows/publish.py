@@ -59,9 +59,11 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance: Provenance, tr
         return inputs
     publication = assemble_publication(inputs, settings, now)
     with warehouse(settings) as con:
-        logged = write_publication(con, publication.tables, list(settings.agency_ids), publication.record)
+        agencies, joint = list(settings.agency_ids), list(settings.joint_agencies)
+        logged = write_publication(con, publication.tables, agencies, publication.record, joint)
+        marts = _write_marts(con, settings)
     written = _write_pages(settings, publication.pages)
-    done(trigger, f"{publication.summary()}, {len(written)} reports")
+    done(trigger, f"{publication.summary()}, {len(written)} reports, {marts}")
     markdown_artifact("publication", _described(publication, written), publication.summary())
     number = publication.record["publication_id"]
     return {"publication_id": number, "published": True, "rows": logged["row_counts"]}
@@ -85,6 +87,7 @@ def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, tr
     ):
         done(trigger, f"publication {latest['publication_id']} holds these inputs: nothing to publish")
         _ensure_reports(con, settings, latest, provenance, overrides, actuals)
+        _write_marts(con, settings)
         return {"publication_id": latest["publication_id"], "published": False}
     derived = read_derived_features(con)
     if derived is None:
@@ -95,6 +98,16 @@ def _read_inputs(con, settings: Settings, model, provenance: Provenance, now, tr
         derived["areas"], actuals, next_publication_id(con), trigger, forecast_of, derived["joint_summary"],
         _read_kpis(con, settings),
     )  # fmt: skip
+
+
+def _write_marts(con, settings: Settings) -> str:
+    """Each agency's encrypted mart brought up to the warehouse; says how many were written."""
+    from warehouse.marts import refresh_marts
+
+    outcome = refresh_marts(con, settings)
+    written = sum(state == "written" for state in outcome.values())
+    keyless = sum(state not in ("written", "current") for state in outcome.values())
+    return f"{written} marts written" + (f", {keyless} without a key" if keyless else "")
 
 
 def _read_kpis(con, settings: Settings) -> dict:

@@ -466,6 +466,7 @@ def main() -> None:
     """The console script: a warehouse that cannot be opened is one error line, not a traceback."""
     from warehouse.db import WarehouseInUse
 
+    os.umask(0o077)  # everything a command writes is its owner's only: warehouse, raw files, MLflow, marts
     try:
         app()
     except WarehouseInUse as exc:

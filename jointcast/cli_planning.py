@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +42,20 @@ def _who() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+@contextmanager
+def _mart(settings, agency: str):
+    """A read-only session on the agency's encrypted mart; a missing or wrong key is one error line."""
+    from warehouse.agency_keys import KeyProblem, require_key
+    from warehouse.marts import MartError, open_mart
+
+    try:
+        key = require_key(settings, agency)
+        with open_mart(settings.mart_path(agency), key, agency) as con:
+            yield con
+    except (KeyProblem, MartError) as exc:
+        raise fail([str(exc)]) from None
 
 
 @overrides.command("add")
@@ -122,13 +137,12 @@ def export(
     ),
     config: ConfigOption = None,
 ) -> None:
-    """One agency's published tables as files, with a checksum manifest."""
-    from warehouse.db import open_warehouse
+    """One agency's published tables as files, with a checksum manifest (from its mart: needs its key)."""
     from warehouse.exports import ExportError, export_agency
 
     settings = workspace(config, agency)
     try:
-        with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        with _mart(settings, agency) as con:
             manifest = export_agency(con, agency, fmt, out)
     except ExportError as exc:
         raise fail([str(exc)]) from None
@@ -151,11 +165,10 @@ def show_staffing(
     """The coming shifts: expected incidents, p90 workload, units on duty and FTE.
 
     Agency totals are the published forecast.shift_totals; one date shows forecast.staffing's
-    rows per area, with what set each area's units.
+    rows per area, with what set each area's units. Read from the agency's mart: needs its key.
     """
     import polars as pl
 
-    from warehouse.db import open_warehouse
     from warehouse.publish import read_shift_totals, read_staffing
 
     settings = workspace(config, agency)
@@ -164,7 +177,7 @@ def show_staffing(
         wanted = date.fromisoformat(day) if day is not None else None
     except ValueError:
         raise fail([f"--date '{day}' is not an ISO date (2026-12-24)"], USAGE_ERROR) from None
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+    with _mart(settings, agency) as con:
         rows = read_staffing(con, agency) if wanted else read_shift_totals(con, agency)
     if rows.is_empty():
         raise fail([f"no staffing published for '{agency}': run `jointcast forecast` first"])

@@ -164,6 +164,12 @@ class AgencySettings(_Strict):
     )
     staffing: StaffingSettings = Field(default_factory=StaffingSettings)
     areas: AreaSettings = Field(default_factory=AreaSettings)
+    key_file: Path | None = Field(
+        None, description="file holding the key of the agency's encrypted mart (else $JOINTCAST_KEY_<ID>)"
+    )
+    share_joint: bool = Field(
+        True, description="the agency's forecast counts in the joint aggregates, and it receives them"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -474,6 +480,24 @@ class Settings(_Strict):
 
     def report_path(self, agency_id: str) -> Path:
         return self.report_root / f"{agency_id}.html"
+
+    @property
+    def mart_root(self) -> Path:
+        """Where each agency's encrypted mart lives: ``<agency_id>.duckdb``, beside the warehouse."""
+        return self.warehouse_path.parent / "marts"
+
+    def mart_path(self, agency_id: str) -> Path:
+        return self.mart_root / f"{agency_id}.duckdb"
+
+    def key_file(self, agency_id: str) -> Path | None:
+        """The agency's key file, resolved; None when the config names none."""
+        named = self.agency(agency_id).key_file
+        return None if named is None else self.resolve(named)
+
+    @property
+    def joint_agencies(self) -> tuple[str, ...]:
+        """Agencies whose forecasts make the joint aggregates (those that did not opt out)."""
+        return tuple(a.id for a in self.agencies if a.share_joint)
 
     @property
     def tracking_uri(self) -> str:

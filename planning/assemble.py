@@ -118,7 +118,8 @@ def report_pages(
     shapes = published.get("areas", pl.DataFrame(schema=AREA_COLUMNS))
     joint = published.get("joint_summary", pl.DataFrame(schema=JOINT_SUMMARY_SCHEMA))
     crosswalk = published.get("joint_crosswalk", pl.DataFrame())
-    outlook = joint_outlook(demand, crosswalk) if "lead_agency" in crosswalk.columns else None
+    sharing = demand.filter(pl.col("agency_id").is_in(settings.joint_agencies))  # share_joint: opted in
+    outlook = joint_outlook(sharing, crosswalk) if "lead_agency" in crosswalk.columns else None
     totals = agency_hourly(demand, provenance)
     areas = area_summary(demand)
     pages = {}
@@ -147,7 +148,7 @@ def report_pages(
             overrides=overrides.filter(mine),
             area_shapes=shapes.filter(mine),
             joint_events=joint.filter(mine),
-            joint_outlook=_involving(outlook, agency.id),
+            joint_outlook=_involving(outlook if agency.share_joint else None, agency.id),
             bbox=agency.bbox,
             kpis=kpis.get(agency.id, {}),
         )

@@ -88,6 +88,7 @@ def inputs_digest(
         provenance.forecast_digest,
         [(a.timezone, a.staffing.model_dump(mode="json")) for a in settings.agencies],
         sorted(settings.role_map.items()),
+        sorted(a.id for a in settings.agencies if not a.share_joint),
         overrides.select("override_id", "agency_id", "area_id", "starts_at", "ends_at", "factor").rows(),
         sorted(stale),
     )

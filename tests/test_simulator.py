@@ -13,7 +13,7 @@ import shapely
 
 from jointcast.config import FeedSettings, Settings, load_settings
 from jointcast.simulator import DEFECT_KINDS, SimulationSummary, simulate
-from jointcast.simulator.settings_file import PII_KEY_FILE
+from jointcast.simulator.settings_file import KEYS_FOLDER, PII_KEY_FILE
 
 END = date(2024, 11, 12)  # the window spans a month boundary and the DST fall-back
 DAYS = 21
@@ -81,8 +81,11 @@ def _utc(feed: FeedSettings, column: str) -> pl.Expr:
 
 
 def _all_bytes(folder: Path) -> dict[str, bytes]:
-    """Every file's bytes but the workspace's PII key, which is random by design."""
-    files = (p for p in folder.rglob("*") if p.is_file() and p.name != PII_KEY_FILE)
+    """Every file's bytes but the workspace's PII key and agency keys, which are random by design."""
+    files = (
+        p for p in folder.rglob("*")
+        if p.is_file() and p.name != PII_KEY_FILE and p.parent.name != KEYS_FOLDER
+    )  # fmt: skip
     return {str(p.relative_to(folder)): p.read_bytes() for p in files}
 
 
@@ -92,6 +95,8 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
     simulate(tmp_path / "b", seed=3, **arguments)
     simulate(tmp_path / "c", seed=4, **arguments)
     a, b, c = (_all_bytes(tmp_path / name) for name in "abc")
+    keys = [{p.name: p.read_bytes() for p in (tmp_path / name / KEYS_FOLDER).iterdir()} for name in "ab"]
+    assert len(keys[0]) == 4 and all(keys[0][n] != keys[1][n] for n in keys[0])  # each workspace its own keys
     assert a == b
     assert a.keys() == c.keys()
     feed_files = [name for name in a if name.startswith("feeds")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,15 +54,28 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (creating and migrating it when writable), session in UTC."""
+    """Open the warehouse file (creating and migrating it when writable, owner-only), session in UTC."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = _open(path, read_only)
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
+        owner_only(path)
         migrate(con)
     return con
+
+
+OWNER_FILE, OWNER_FOLDER = 0o600, 0o700
+"""Modes of what jointcast writes: the warehouse holds every agency's incidents, so only its
+owner (the data team's account) may read it; the command line also sets the umask to match."""
+
+
+def owner_only(path: Path) -> Path:
+    """Make ``path`` readable by its owner only (a file 0600, a folder 0700); returns it."""
+    if os.name == "posix" and path.exists():
+        path.chmod(OWNER_FOLDER if path.is_dir() else OWNER_FILE)
+    return path
 
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:

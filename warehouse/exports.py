@@ -1,9 +1,11 @@
 """One agency's published tables as files, with a manifest of row counts and SHA-256 sums.
 
-Every exported file with an agency_id column holds that agency's rows only. Joint demand
-leaves as aggregates (expected events per lead area, hour and incident type, for the
-types the agency has a role in): no other agency's incidents or per-agency numbers. The
-agency's KPIs leave as its kpi views show them (``kpi_<table>``, warehouse.kpi_store).
+An export reads the agency's encrypted mart (warehouse.marts), so it holds what the mart
+holds and needs the agency's key. Every exported file with an agency_id column holds that
+agency's rows only. Joint demand leaves as aggregates (expected events per lead area, hour
+and incident type, for the types the agency has a role in): no other agency's incidents or
+per-agency numbers. The agency's KPIs leave as its kpi views show them (``kpi_<table>``,
+warehouse.kpi_store), freshness computed at the export.
 CSV text cells that a spreadsheet would run as a formula are neutralised (warehouse.spreadsheet).
 """
 
@@ -20,8 +22,9 @@ from typing import Literal
 
 import duckdb
 
-from warehouse.db import literal, transaction
-from warehouse.kpi_store import agency_queries
+from warehouse.db import literal, owner_only, transaction
+from warehouse.kpi_store import FRESHNESS
+from warehouse.marts import ORDER
 from warehouse.published import PUBLISHED
 from warehouse.spreadsheet import spreadsheet_safe
 
@@ -32,36 +35,31 @@ class ExportError(ValueError):
     """Nothing to export, said in one line."""
 
 
-def _queries(agency: str) -> dict[str, str]:
-    mine = literal(agency)
-    tables = {
-        table.name: f"SELECT * FROM forecast.{table.name} WHERE agency_id = {mine} ORDER BY {table.key}"
-        for table in PUBLISHED
-        if table.exported
-    }
-    return {
-        **tables,
-        "overrides": f"SELECT * FROM forecast.overrides WHERE agency_id = {mine} ORDER BY override_id",
-        "joint_demand": f"""
-            SELECT area_id, bucket_start, incident_type, lead_agency, supporting_agencies,
-                   expected_events, expected_records
-            FROM forecast.joint_demand
-            WHERE lead_agency = {mine} OR list_contains(supporting_agencies, {mine})
-            ORDER BY incident_type, area_id, bucket_start
-        """,
-        **{f"kpi_{name}": query for name, query in agency_queries(agency).items()},
-    }
+def _queries() -> dict[str, str]:
+    """Exported file name -> its query on the agency's mart."""
+    forecast = [table.name for table in PUBLISHED if table.exported] + ["overrides", "joint_demand"]
+    files = {name: f"SELECT * FROM forecast.{name} ORDER BY {ORDER[f'forecast.{name}']}" for name in forecast}
+    for table, order in ORDER.items():
+        if table.startswith("kpi."):
+            name = table.removeprefix("kpi.")
+            fresh = f", {FRESHNESS}" if name == "sharing" else ""
+            files[f"kpi_{name}"] = f"SELECT *{fresh} FROM {table} ORDER BY {order}"
+    return files
 
 
 def export_agency(con: duckdb.DuckDBPyConnection, agency_id: str, fmt: Format, out: Path) -> dict:
     """Write the agency's files and manifest.json into ``out``; returns the manifest.
+
+    ``con`` is a session on the agency's mart (warehouse.marts.open_mart).
 
     The files are written into a temporary folder beside ``out`` and moved in when all
     of them are complete, the manifest last, so a reader never sees a partial export.
     """
     if fmt not in ("parquet", "csv"):
         raise ExportError(f"unknown export format '{fmt}': use parquet or csv")
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.exists():  # a folder of its own is made owner-only; a folder given is left as it is
+        out.mkdir(parents=True)
+        owner_only(out)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     try:
         with transaction(con):  # one snapshot: every file from the same publication
@@ -78,7 +76,7 @@ def export_agency(con: duckdb.DuckDBPyConnection, agency_id: str, fmt: Format, o
                     f"nothing published for agency '{agency_id}': run `jointcast forecast` first"
                 )
             files = {}
-            for name, query in _queries(agency_id).items():
+            for name, query in _queries().items():
                 path = staging / f"{name}.{fmt}"
                 options = (
                     "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER true"
@@ -102,7 +100,7 @@ def export_agency(con: duckdb.DuckDBPyConnection, agency_id: str, fmt: Format, o
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         for name in [*files, "manifest.json"]:
-            os.replace(staging / name, out / name)
+            os.replace(owner_only(staging / name), out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest

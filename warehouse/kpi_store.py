@@ -36,15 +36,16 @@ FRESHNESS = (
 )
 
 
-def agency_queries(agency_id: str) -> dict[str, str]:
-    """kpi table name -> the query of the agency's rows of it (its view and its export)."""
+def agency_queries(agency_id: str, freshness: bool = True) -> dict[str, str]:
+    """kpi table name -> the query of the agency's rows of it (its view and its mart; the mart's
+    ``kpi.sharing`` leaves out the freshness, which depends on when it is read)."""
     mine = literal(agency_id)
     queries = {}
     for name in KPI_TABLES:
         if name == "sharing":
             queries[name] = (
-                f"SELECT *, {FRESHNESS} FROM kpi.sharing WHERE list_contains(agency_ids, {mine})"
-                f" ORDER BY {KPI_TABLES[name]}"
+                f"SELECT *{f', {FRESHNESS}' if freshness else ''} FROM kpi.sharing"
+                f" WHERE list_contains(agency_ids, {mine}) ORDER BY {KPI_TABLES[name]}"
             )
         else:
             queries[name] = f"SELECT * FROM kpi.{name} WHERE agency_id = {mine} ORDER BY {KPI_TABLES[name]}"

@@ -30,7 +30,7 @@ HISTORIES = {table.name: table.history for table in PUBLISHED if table.history}
 JOINT_DEMAND_VIEW = """
 CREATE OR REPLACE VIEW forecast.joint_demand AS
 WITH demand AS (
-    SELECT agency_id, area_id, bucket_start, mean FROM forecast.demand
+    SELECT agency_id, area_id, bucket_start, mean FROM forecast.demand WHERE {sharing}
 ),
 crosswalk AS (
     SELECT * FROM forecast.joint_crosswalk
@@ -51,6 +51,8 @@ final AS (
 )
 SELECT * FROM final
 """
+"""Joint demand sums the forecasts of the agencies that share them (``{sharing}``: config
+``share_joint``); an agency that opted out is in no joint aggregate."""
 JOINT_DEMAND_COLUMNS = {
     "area_id": "Lead agency's area the joint demand falls in.",
     "bucket_start": "Start of the forecast hour, UTC.",
@@ -59,7 +61,7 @@ JOINT_DEMAND_COLUMNS = {
     "supporting_agencies": "Agencies that support the lead agency on this incident type.",
     "expected_events": "Expected real events in the hour, a joint event counted once.",
     "expected_records": "Expected incident records in the hour, one per agency that records the event.",
-    "agencies": "Agencies whose forecasts add up to these numbers.",
+    "agencies": "Agencies whose forecasts add up to these numbers (those that share joint aggregates).",
 }
 
 
@@ -136,11 +138,13 @@ def write_publication(
     tables: dict[str, pl.DataFrame],
     agencies: list[str],
     record: dict,
+    joint_agencies: list[str] | None = None,
 ) -> dict:
     """Replace the published tables and views and log the publication, all or nothing.
 
     ``tables`` maps "demand", "staffing" and "joint_crosswalk" to their frames; ``record``
-    holds meta.publications' descriptive columns. Returns the record as logged.
+    holds meta.publications' descriptive columns; ``joint_agencies`` those whose forecasts
+    make forecast.joint_demand (default: every agency). Returns the record as logged.
     """
     if missing := [t.name for t in PUBLISHED if t.name not in tables]:
         raise ValueError(f"a publication needs every published table; missing {missing}")
@@ -156,7 +160,7 @@ def write_publication(
                 f"INSERT INTO forecast.{history} BY NAME"
                 f" SELECT *, {vintage} AS vintage FROM forecast.{current}"
             )
-        refresh_views(con, agencies)
+        refresh_views(con, agencies, joint_agencies)
         counts, checksums = {}, {}
         for table in PUBLISHED:
             rows = f"string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY {table.key})"
@@ -174,9 +178,12 @@ def write_publication(
     return logged
 
 
-def refresh_views(con: duckdb.DuckDBPyConnection, agencies: list[str]) -> None:
+def refresh_views(
+    con: duckdb.DuckDBPyConnection, agencies: list[str], joint_agencies: list[str] | None = None
+) -> None:
     """forecast.<agency>_<kind> for each configured agency (no others) and kind of
-    ``AGENCY_VIEWS``, and forecast.joint_demand, each column with its comment."""
+    ``AGENCY_VIEWS``, and forecast.joint_demand over ``joint_agencies`` (default: all), each
+    column with its comment."""
     wanted = {f"{agency}_{kind}" for agency in agencies for kind in AGENCY_VIEWS}
     existing = {
         row[0]
@@ -202,7 +209,9 @@ def refresh_views(con: duckdb.DuckDBPyConnection, agencies: list[str]) -> None:
             about = f"forecast.{kind} rows of agency {agency}."
             con.execute(f"COMMENT ON VIEW forecast.{quote(view)} IS {literal(about)}")
             derived[view] = kind
-    con.execute(JOINT_DEMAND_VIEW)
+    sharing = agencies if joint_agencies is None else joint_agencies
+    members = ", ".join(literal(agency) for agency in sharing)
+    con.execute(JOINT_DEMAND_VIEW.format(sharing=f"agency_id IN ({members})" if members else "false"))
     _comment_columns(con, derived)
 
 

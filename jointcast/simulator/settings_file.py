@@ -12,6 +12,8 @@ from jointcast.simulator.feeds import NEW_YORK, FeedSpec
 EVENTS_FILE = "events.csv"
 PII_KEY_FILE = "pii.key"
 """The workspace's random PII hashing key (mode 0600), named by ``[warehouse] pii_key_file``."""
+KEYS_FOLDER = "keys"
+"""Each agency's mart key, ``keys/<agency_id>.key``: random, owner-only, never in the config itself."""
 POLYGON_AGENCIES = ("county_fire",)
 """Agencies whose config takes their areas from the simulator's polygon file rather than the
 feed's area column, so the demo exercises both."""
@@ -65,6 +67,7 @@ def _agency(spec: AgencySpec, bbox: tuple[float, ...]) -> list[str]:
                 "subdivision": "PA",
                 "bbox": list(bbox),
                 "max_lag_hours": spec.max_lag_hours,
+                "key_file": f"{KEYS_FOLDER}/{spec.id}.key",
             },
         )[:-1],
         "",

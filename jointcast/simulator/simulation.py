@@ -27,9 +27,10 @@ from jointcast.simulator.formats import write_feed
 from jointcast.simulator.incidents import sampled_records, with_joint_index
 from jointcast.simulator.outages import injected_outages, outages_truth, without_outages
 from jointcast.simulator.rates import agency_rates, drift_factor, drifted, truth_frame
-from jointcast.simulator.settings_file import EVENTS_FILE, PII_KEY_FILE, settings_text
+from jointcast.simulator.settings_file import EVENTS_FILE, KEYS_FOLDER, PII_KEY_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
 from jointcast.simulator.world import Geography, World, build_world, partition
+from warehouse.agency_keys import write_key_file
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,9 @@ def simulate(
 ) -> SimulationSummary:
     """Write K agencies' feeds for the ``days`` before ``end`` (exclusive, midnight UTC; default
     today), their areas as ``areas/<agency_id>.geojson``, a ready ``jointcast.toml``,
-    ``events.csv`` and the truth under ``truth/``. The same arguments give byte-identical files.
+    ``events.csv``, the truth under ``truth/`` and each agency's mart key ``keys/<agency_id>.key``.
+    The same arguments give byte-identical files, keys excepted: each is random (a key file
+    already there is kept).
 
     ``outages``: (feed_id, first day, days) runs of whole UTC days the feed delivers nothing
     in (jointcast.simulator.outages); written to ``truth/outages.json`` when there are any.
@@ -277,6 +280,8 @@ def simulate(
         header += "\nDemand changed: " + ", ".join(drift) + "."
     text = settings_text(specs, [_feed_of(s) for s in specs], scenario.world.bbox, header)
     config_path.write_text(text, encoding="utf-8")
+    for spec in specs:
+        write_key_file(out / KEYS_FOLDER / f"{spec.id}.key")
     report(f"wrote {sum(rows.values())} rows to {out} in {time.perf_counter() - began:.1f}s")
     return SimulationSummary(
         out,
