@@ -37,8 +37,8 @@ DEPLOYMENTS = {  # name -> (part, schedule key, description)
 
 
 def _parts() -> dict:
-    from flows.pipeline import plan_flow, refresh_flow
     from flows.monitor import monitor_flow
+    from flows.pipeline import plan_flow, refresh_flow
     from flows.train import train_flow
 
     return {"refresh": refresh_flow, "plan": plan_flow, "train": train_flow, "monitor": monitor_flow}

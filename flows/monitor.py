@@ -35,9 +35,9 @@ def monitor_flow(settings: Settings) -> dict:
     retrained = _retrain(settings, alerts) if alerts.height and settings.monitor.retrain_on_alert else None
     pages = _write_pages(settings, measures)
     agencies = measures["agencies"]
-    scored_vintages = scored["vintage"].n_unique()
-    done("monitor", f"{scored.height:,} area-shifts of {scored_vintages} vintages scored, "
-                    f"{alerts.height} new alert{'s' * (alerts.height != 1)}, {len(pages)} accuracy pages")  # fmt: skip
+    vintages, plural = scored["vintage"].n_unique(), "s" * (alerts.height != 1)
+    done("monitor", f"{scored.height:,} area-shifts of {vintages} vintages scored, "
+                    f"{alerts.height} new alert{plural}, {len(pages)} accuracy pages")  # fmt: skip
     return {"agencies": agencies, "new_alerts": alerts.height, "run_id": run_id, "retrained": retrained,
             "pages": [str(p) for p in pages]}  # fmt: skip
 
@@ -137,8 +137,9 @@ def _raise_alerts(con, settings: Settings, measures: dict, windows: dict, now: d
         "agency_id", "measure", "size", "threshold", "detail"
     ).iter_rows():
         logger().warning(
-            "monitor: alert for agency %s: %s = %.3f (limit %.3f): %s", agency_id, measure, size, threshold, detail
-        )
+            "monitor: alert for agency %s: %s = %.3f (limit %.3f): %s",
+            agency_id, measure, size, threshold, detail,
+        )  # fmt: skip
     for agency_id, figures in measures["agencies"].items():
         figures["alerts"] = int(alert_frame(found).filter(agency_id=agency_id).height)
     return new

@@ -186,14 +186,18 @@ def simulate(
     ] = None,
     advance: Annotated[
         int,
-        typer.Option(min=0, max=14, help="Days the clock moved past --end: the feeds also hold them, "
-                                         "every earlier row unchanged"),  # fmt: skip
+        typer.Option(
+            min=0,
+            max=14,
+            help="Days the clock moved past --end: the feeds also hold them, every earlier row unchanged",
+        ),  # fmt: skip
     ] = 0,
 ) -> None:
     """Write realistic synthetic feeds, a ready config and the ground truth."""
     summary = _simulate(
-        out, days, seed, agencies, messy_rate, end, outage or [], volume or [], trend or [], step or [], advance
-    )
+        out, days, seed, agencies, messy_rate, end, outage or [], volume or [], trend or [], step or [],
+        advance,
+    )  # fmt: skip
     table = id_table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
         table.add_row(feed_id, str(summary.files_per_feed[feed_id]), f"{rows:,}")

@@ -400,7 +400,9 @@ class MonitorSettings(_Strict):
         ("lag_week_1", "how_mean_4"), description="model inputs whose distribution is compared"
     )
     retrain_on_alert: bool = Field(False, description="run `train` when an alert is raised")
-    experiment: str | None = Field(None, description="MLflow experiment; none: <mlflow.experiment>-monitoring")
+    experiment: str | None = Field(
+        None, description="MLflow experiment of the monitoring runs; none: <mlflow.experiment>-monitoring"
+    )
 
     @field_validator("coverage_band")
     @classmethod

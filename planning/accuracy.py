@@ -70,7 +70,8 @@ def _observed_end(actuals: pl.DataFrame) -> dict[str, datetime]:
 def _instances(history: pl.DataFrame, schedules: Mapping[str, Schedule], ends: dict[str, datetime]):
     """Every whole shift of each vintage's forecast span that the actuals already cover."""
     spans = history.group_by("vintage", "agency_id").agg(
-        pl.col("bucket_start").min().alias("start"), (pl.col("bucket_start").max() + timedelta(hours=1)).alias("end")
+        pl.col("bucket_start").min().alias("start"),
+        (pl.col("bucket_start").max() + timedelta(hours=1)).alias("end"),
     )
     parts = []
     for vintage, agency_id, start, end in spans.sort("vintage", "agency_id").iter_rows():
@@ -144,15 +145,19 @@ def scored_shifts(
         return pl.DataFrame(schema=ACCURACY_SCHEMA)
     alpha = [alphas.get(v, {}).get(a, 0.0) for v, a in shifts.select("vintage", "agency_id").iter_rows()]
     ranges = count_quantiles(shifts["forecast"].to_numpy(), pl.Series(alpha).to_numpy(), quantiles)
-    return shifts.with_columns(
-        horizon_band=_band(bands),
-        p10=pl.Series(ranges[:, 0]),
-        p90=pl.Series(ranges[:, -1]),
-        error=pl.col("forecast") - pl.col("actual"),
-        abs_error=(pl.col("forecast") - pl.col("actual")).abs(),
-    ).with_columns(
-        inside_80=pl.col("actual").is_between(pl.col("p10"), pl.col("p90")),
-    ).select([pl.col(c).cast(t) for c, t in ACCURACY_SCHEMA.items()])
+    return (
+        shifts.with_columns(
+            horizon_band=_band(bands),
+            p10=pl.Series(ranges[:, 0]),
+            p90=pl.Series(ranges[:, -1]),
+            error=pl.col("forecast") - pl.col("actual"),
+            abs_error=(pl.col("forecast") - pl.col("actual")).abs(),
+        )
+        .with_columns(
+            inside_80=pl.col("actual").is_between(pl.col("p10"), pl.col("p90")),
+        )
+        .select([pl.col(c).cast(t) for c, t in ACCURACY_SCHEMA.items()])
+    )
 
 
 def summary(accuracy: pl.DataFrame, by: Sequence[str | pl.Expr] = ("agency_id",)) -> pl.DataFrame:

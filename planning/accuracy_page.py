@@ -79,7 +79,8 @@ def _headline(page: AccuracyPage) -> str:
     live, backtest = page.live, page.backtest
     return (
         f'<p class="meta" id="headline">Last {page.weeks} weeks scored; recent window: live shift WAPE '
-        f"<b>{_figure_text(live.get('wape'), '.3f')}</b> (backtest {_figure_text(backtest.get('wape'), '.3f')}),"
+        f"<b>{_figure_text(live.get('wape'), '.3f')}</b>"
+        f" (backtest {_figure_text(backtest.get('wape'), '.3f')}),"
         f" bias <b>{_figure_text(live.get('bias'), '+.1%')}</b>, coverage 80"
         f" <b>{_figure_text(live.get('coverage_80'), '.0%')}</b>"
         f" (backtest {_figure_text(backtest.get('coverage_80'), '.0%')}) over"

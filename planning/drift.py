@@ -118,11 +118,17 @@ def accuracy_alerts(
     return alerts
 
 
-def psi_alerts(agency_id: str, psis: Mapping[str, float | None], limits: Limits, window: Window) -> list[dict]:
+def psi_alerts(
+    agency_id: str, psis: Mapping[str, float | None], limits: Limits, window: Window
+) -> list[dict]:
     """One alert per measure (demand_level_psi, type_mix_psi, feature_psi:<name>) past the threshold."""
     return [
         _alert(
-            agency_id, measure, value, limits.psi_threshold, window,
+            agency_id,
+            measure,
+            value,
+            limits.psi_threshold,
+            window,
             f"population stability index {value:.3f} of the recent window against the training window",
         )  # fmt: skip
         for measure, value in sorted(psis.items())
@@ -168,8 +174,10 @@ def input_psis(
     }
     mixes = []
     for span in (reference, window):
-        counts = _between(types, agency_id, span.start, span.end).group_by("incident_type").agg(
-            pl.col("incidents").sum()
+        counts = (
+            _between(types, agency_id, span.start, span.end)
+            .group_by("incident_type")
+            .agg(pl.col("incidents").sum())
         )
         mixes.append(dict(counts.iter_rows()))
     psis["type_mix_psi"] = categorical_psi(*mixes)

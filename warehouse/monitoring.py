@@ -81,10 +81,13 @@ def write_accuracy(con: duckdb.DuckDBPyConnection, scored: pl.DataFrame, vintage
 
 def read_accuracy(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> pl.DataFrame:
     where, parameters = ("WHERE shift_start >= ?", [since]) if since is not None else ("", [])
-    return read_frame(con, f"SELECT * FROM forecast.accuracy {where} ORDER BY vintage, shift_start", parameters)
+    sql = f"SELECT * FROM forecast.accuracy {where} ORDER BY vintage, shift_start"
+    return read_frame(con, sql, parameters)
 
 
-def record_alerts(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, action: str, now: datetime) -> pl.DataFrame:
+def record_alerts(
+    con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, action: str, now: datetime
+) -> pl.DataFrame:
     """Insert the alerts not raised before (by id) with ``action``; returns those new ones."""
     frame = alerts.select(list(ALERT_SCHEMA))
     with transaction(con):
@@ -94,7 +97,8 @@ def record_alerts(con: duckdb.DuckDBPyConnection, alerts: pl.DataFrame, action: 
         )
         con.register("_new", new.to_arrow())
         con.execute(
-            "INSERT INTO quality.alerts BY NAME SELECT *, ? AS raised_at, ? AS action FROM _new", [now, action]
+            "INSERT INTO quality.alerts BY NAME SELECT *, ? AS raised_at, ? AS action FROM _new",
+            [now, action],
         )
         con.unregister("_alerts")
         con.unregister("_new")
@@ -107,7 +111,8 @@ def set_alert_action(con: duckdb.DuckDBPyConnection, alert_ids: list[str], actio
 
 def read_alerts(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> pl.DataFrame:
     where, parameters = ("WHERE window_end > ?", [since]) if since is not None else ("", [])
-    return read_frame(con, f"SELECT * FROM quality.alerts {where} ORDER BY raised_at, agency_id, measure", parameters)
+    sql = f"SELECT * FROM quality.alerts {where} ORDER BY raised_at, agency_id, measure"
+    return read_frame(con, sql, parameters)
 
 
 def agency_hourly_demand(con: duckdb.DuckDBPyConnection, since: datetime) -> pl.DataFrame:
@@ -124,8 +129,8 @@ def type_counts(con: duckdb.DuckDBPyConnection, since: datetime) -> pl.DataFrame
     """Per agency, incident type and hour (received) from ``since``: the incidents recorded."""
     return read_frame(
         con,
-        "SELECT agency_id, incident_type, date_trunc('hour', received_at) AS bucket_start, count(*) AS incidents"
-        " FROM core.incidents WHERE received_at >= ? GROUP BY ALL",
+        "SELECT agency_id, incident_type, date_trunc('hour', received_at) AS bucket_start,"
+        " count(*) AS incidents FROM core.incidents WHERE received_at >= ? GROUP BY ALL",
         [since],
     )
 

@@ -104,7 +104,8 @@ def parse_step(text: str) -> tuple[str, date, float]:
         agency_id, day, factor = text.split(":")
         return agency_id, date.fromisoformat(day), float(factor)
     except ValueError:
-        raise ValueError(f"--step '{text}': expected AGENCY:YYYY-MM-DD:FACTOR, e.g. ems:2024-06-03:1.4") from None
+        example = "e.g. ems:2024-06-03:1.4"
+        raise ValueError(f"--step '{text}': expected AGENCY:YYYY-MM-DD:FACTOR, {example}") from None
 
 
 def drifted(rates: AgencyRates, factor: np.ndarray) -> AgencyRates:

@@ -89,9 +89,11 @@ def build_scenario(start: date, end: date, seed: int, advance_days: int = 0) -> 
     advance_hours = advance_days * 24
     later = None
     if advance_hours:
-        later_micros = hours["bucket_start"].dt.epoch("us").to_numpy()[window_hours : window_hours + advance_hours]
+        all_micros = hours["bucket_start"].dt.epoch("us").to_numpy()
+        later_micros = all_micros[window_hours : window_hours + advance_hours]
         later_hourly = {kind: rates[window_hours:] for kind, rates in joint_hourly.items()}
-        later = joint.sample_joint_events(world, later_hourly, later_micros, joint_cells, _rng(seed, _JOINT, 1))
+        later_rng = _rng(seed, _JOINT, 1)
+        later = joint.sample_joint_events(world, later_hourly, later_micros, joint_cells, later_rng)
         later = later.with_columns(pl.col("joint_event_id") + joint_events.height)
     return Scenario(
         world,
@@ -118,7 +120,12 @@ def _feed_of(spec: AgencySpec) -> FeedSpec:
 
 
 def _agency_rows(
-    spec: AgencySpec, index: int, scenario: Scenario, seed: int, volume: float = 1.0, trend: float = 0.0,
+    spec: AgencySpec,
+    index: int,
+    scenario: Scenario,
+    seed: int,
+    volume: float = 1.0,
+    trend: float = 0.0,
     steps: Sequence[tuple[date, float]] = (),
 ) -> tuple[Geography, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
     """One agency's areas, truth frame, completed records of the window and, when the scenario
@@ -152,7 +159,9 @@ def _agency_rows(
         )
         parts.append(officer)
     records = completed_records(spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
-    later = _later_records(spec, index, scenario, seed, geography, rates, keep) if scenario.advance_hours else None
+    later = None
+    if scenario.advance_hours:
+        later = _later_records(spec, index, scenario, seed, geography, rates, keep)
     return geography, truth_frame(spec.id, geography, hours, rates.counted), records, later
 
 
