@@ -327,7 +327,7 @@ def monitor(config: ConfigOption = None) -> None:
         return
     table = id_table(
         "live accuracy (per area and shift, recent window) vs backtest",
-        "agency", "vintages", "hours", "live WAPE", "backtest WAPE", "bias", "coverage 80", "alerts",
+        "agency", "vintages", "area-hours", "live WAPE", "backtest WAPE", "bias", "coverage 80", "alerts",
     )  # fmt: skip
     for agency_id, figures in result["agencies"].items():
         live, backtest = figures["live"], figures["backtest"]

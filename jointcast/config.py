@@ -326,10 +326,6 @@ class FeedSettings(_Strict):
         return tuple((self.instant(k.start), self.instant(k.end), k.reason) for k in self.outages.known)
 
     @property
-    def monitoring_experiment(self) -> str:
-        return self.monitor.experiment or f"{self.mlflow.experiment}-monitoring"
-
-    @property
     def agency_ids(self) -> tuple[str, ...]:
         if self.agency is not None:
             return (self.agency,)
@@ -528,6 +524,11 @@ class Settings(_Strict):
     @property
     def agency_ids(self) -> tuple[str, ...]:
         return tuple(a.id for a in self.agencies)
+
+    @property
+    def monitoring_experiment(self) -> str:
+        """The MLflow experiment of `jointcast monitor`'s daily runs."""
+        return self.monitor.experiment or f"{self.mlflow.experiment}-monitoring"
 
     def agency(self, agency_id: str) -> AgencySettings:
         for agency in self.agencies:
