@@ -156,8 +156,9 @@ def test_the_monitoring_experiment_has_the_day_s_run_with_live_and_backtest_figu
 
 
 def test_rerunning_monitor_changes_nothing(monitored):
-    from flows.monitor import monitor_flow
     from mlflow import MlflowClient
+
+    from flows.monitor import monitor_flow
 
     root, result = monitored
     tables = {
@@ -187,8 +188,9 @@ def test_the_accuracy_page_renders_with_the_shifts_weeks_and_alerts(monitored):
 
 
 def test_retrain_on_alert_trains_a_challenger(advanced, tmp_path, prefect):
-    from flows.monitor import monitor_flow
     from mlflow import MlflowClient
+
+    from flows.monitor import monitor_flow
 
     root = _copy(advanced, tmp_path / "workspace")
     config = root / "jointcast.toml"
