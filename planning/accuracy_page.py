@@ -38,7 +38,7 @@ def closest_forecasts(accuracy: pl.DataFrame) -> pl.DataFrame:
     ).filter(pl.col("vintage") == pl.col("vintage").max().over("shift_start", "shift_name"))
     return (
         nearest.group_by("shift_start", "shift_name")
-        .agg(pl.col("actual", "forecast", "p10", "p90").sum(), pl.col("horizon").first())
+        .agg(pl.col("actual", "forecast", "p10", "p90").sum(), pl.col("horizon", "shift_end").first())
         .sort("shift_start")
     )
 
@@ -92,12 +92,24 @@ def _shift_chart(page: AccuracyPage, zone: ZoneInfo) -> str:
     shifts = closest_forecasts(page.accuracy)
     if shifts.is_empty():
         return '<p class="note" id="no-accuracy">No published shift has come to pass yet.</p>'
-    local = shifts["shift_start"].dt.convert_time_zone(str(zone)).dt.replace_time_zone(None)
+
+    def local(column: str | pl.Expr) -> pl.Series:
+        return (
+            shifts.select(pl.col(column) if isinstance(column, str) else column)
+            .to_series()
+            .dt.convert_time_zone(str(zone))
+            .dt.replace_time_zone(None)
+        )
+
+    # steps drawn from each shift's start, the last one closed at its end; the actual at mid-shift
+    edges = pl.concat([local("shift_start"), local("shift_end").tail(1)])
+    closed = pl.concat([shifts, shifts.tail(1)])
+    middle = local(pl.col("shift_start") + (pl.col("shift_end") - pl.col("shift_start")) / 2)
     fig = Figure(figsize=(11, 3.6))
     ax = fig.add_subplot()
-    ax.fill_between(local, shifts["p10"], shifts["p90"], step="post", color=BAND, label="p10 to p90")
-    ax.step(local, shifts["forecast"], where="post", color=MEAN, linewidth=1.2, label="forecast")
-    ax.plot(local, shifts["actual"], "o", color=ACTUAL, markersize=3, label="actual")
+    ax.fill_between(edges, closed["p10"], closed["p90"], step="post", color=BAND, label="p10 to p90")
+    ax.step(edges, closed["forecast"], where="post", color=MEAN, linewidth=1.2, label="forecast")
+    ax.plot(middle, shifts["actual"], "o", color=ACTUAL, markersize=3, label="actual")
     _style(ax, "incidents per shift", 3)
     caption = escape(
         f"Each shift's incidents (dots) against the forecast made closest before it ({zone.key} time);"
