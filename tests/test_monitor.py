@@ -39,7 +39,11 @@ def simulated_end(root: Path) -> date:
 
 def _frame(root: Path, sql: str) -> pl.DataFrame:
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
-        return pl.from_arrow(con.execute(sql).to_arrow_table())
+        frame = pl.from_arrow(con.execute(sql).to_arrow_table())
+    zoned = [
+        name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime) and dtype.time_zone
+    ]
+    return frame.with_columns(pl.col(zoned).dt.convert_time_zone("UTC"))
 
 
 @pytest.fixture(scope="module")
