@@ -126,7 +126,7 @@ def _raise_alerts(con, settings: Settings, measures: dict, windows: dict, now: d
     from warehouse.monitoring import record_alerts
 
     options = settings.monitor
-    limits = Limits(options.wape_margin, options.coverage_band, options.psi_threshold)
+    limits = Limits(options.wape_margin, options.coverage_band, options.psi_threshold, options.bias_limit)
     found = []
     for agency_id, figures in measures["agencies"].items():
         found += accuracy_alerts(agency_id, figures["live"], figures["backtest"], limits, figures["window"])

@@ -386,6 +386,9 @@ class MonitorSettings(_Strict):
     wape_margin: float = Field(
         0.25, ge=0, le=10, description="alert when live shift WAPE > backtest WAPE x (1 + margin)"
     )
+    bias_limit: float = Field(
+        0.15, gt=0, le=10, description="alert when live shift bias is above this or below minus this"
+    )
     coverage_band: tuple[float, float] = Field(
         (0.6, 0.95), description="alert when live coverage of p10-p90 leaves this band"
     )

@@ -8,7 +8,10 @@ stable, 0.1-0.25 a moderate shift, above 0.25 a major one. For a categorical mix
 the bins are the categories.
 
 Alerts compare per agency: live shift WAPE with the champion's backtest WAPE (x (1 + margin)),
-live coverage_80 with a band, and the PSIs with a threshold. Pure: frames in, alert rows out.
+live bias with a limit either way, live coverage_80 with a band, and the PSIs with a threshold.
+Bias reads a level shift net of the seasons the forecast expects; the PSIs against the training
+window also move with the season, so their threshold is set above a season's drift.
+Pure: frames in, alert rows out.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class Limits:
     wape_margin: float
     coverage_band: tuple[float, float]
     psi_threshold: float
+    bias_limit: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ def accuracy_alerts(
     agency_id: str, live: Mapping[str, float | None], backtest: Mapping[str, float | None], limits: Limits,
     window: Window,
 ) -> list[dict]:  # fmt: skip
-    """Live shift WAPE past the backtest's by the margin; live coverage_80 outside the band."""
+    """Live shift WAPE past the backtest's by the margin; live bias past its limit either way (a level
+    the forecast missed); live coverage_80 outside the band."""
     alerts = []
     wape, reference = live.get("wape"), backtest.get("wape")
     if _finite(wape) and _finite(reference):
@@ -109,6 +114,15 @@ def accuracy_alerts(
                 f"{reference:.3f} (limit {limit:.3f}); live bias {live.get('bias') or 0:+.1%}"
             )
             alerts.append(_alert(agency_id, "live_wape_shift", wape, limit, window, detail))
+    bias = live.get("bias")
+    if _finite(bias) and abs(bias) > limits.bias_limit:
+        limit = math.copysign(limits.bias_limit, bias)
+        side = "above" if bias > 0 else "below"
+        detail = (
+            f"live bias {bias:+.1%} over {live.get('shifts', 0)} area-shifts (forecast {side} what "
+            f"happened; backtest bias {backtest.get('bias') or 0:+.1%})"
+        )
+        alerts.append(_alert(agency_id, "live_bias", bias, limit, window, detail))
     coverage = live.get("coverage_80")
     low, high = limits.coverage_band
     if _finite(coverage) and not low <= coverage <= high:
@@ -150,6 +164,22 @@ def _between(frame: pl.DataFrame, agency_id: str, start: datetime, end: datetime
     )
 
 
+def level_ratios(hourly: pl.DataFrame, reference: Window, window: Window) -> tuple[pl.Series, pl.Series]:
+    """Each hour's incidents over the reference window's mean for its hour of the week, in the reference
+    and in the recent window: the demand level with the daily and weekly cycle taken out, so a level
+    jump shows whatever the hour (the raw hourly counts spread as widely by time of day)."""
+    how = (pl.col("bucket_start").dt.weekday() * 24 + pl.col("bucket_start").dt.hour()).alias("how")
+    in_reference = pl.col("bucket_start").is_between(reference.start, reference.end, closed="left")
+    means = hourly.filter(in_reference).group_by(how).agg(pl.col("incidents").mean().alias("usual"))
+    ratios = (
+        hourly.with_columns(how)
+        .join(means.filter(pl.col("usual") > 0), on="how")
+        .with_columns(ratio=pl.col("incidents") / pl.col("usual"))
+    )
+    in_window = pl.col("bucket_start").is_between(window.start, window.end, closed="left")
+    return ratios.filter(in_reference)["ratio"], ratios.filter(in_window)["ratio"]
+
+
 def input_psis(
     agency_id: str,
     hourly: pl.DataFrame,
@@ -162,16 +192,11 @@ def input_psis(
 
     Args:
         hourly: agency_id, bucket_start, incidents: the agency's observed hourly totals
-            (``demand_level_psi``).
+            (``demand_level_psi``: of ``level_ratios``).
         types: agency_id, incident_type, bucket_start, incidents (``type_mix_psi``).
         features: agency_id, bucket_start and one column per model input (``feature_psi:<name>``).
     """
-    psis = {
-        "demand_level_psi": psi(
-            _between(hourly, agency_id, reference.start, reference.end)["incidents"],
-            _between(hourly, agency_id, window.start, window.end)["incidents"],
-        )
-    }
+    psis = {"demand_level_psi": psi(*level_ratios(hourly.filter(agency_id=agency_id), reference, window))}
     mixes = []
     for span in (reference, window):
         counts = (

@@ -107,7 +107,7 @@ def test_psi_of_counts_grows_with_a_level_jump():
 
 
 WINDOW = Window(T0, T0 + timedelta(days=7))
-LIMITS = Limits(wape_margin=0.25, coverage_band=(0.6, 0.95), psi_threshold=0.2)
+LIMITS = Limits(wape_margin=0.25, coverage_band=(0.6, 0.95), psi_threshold=0.2, bias_limit=0.15)
 
 
 def test_accuracy_alerts_fire_past_the_margin_and_outside_the_band_only():
@@ -119,6 +119,9 @@ def test_accuracy_alerts_fire_past_the_margin_and_outside_the_band_only():
         ("coverage_80", 0.5, 0.6),
     ]
     assert accuracy_alerts("pd", {"wape": 0.9}, {"wape": None}, LIMITS, WINDOW) == []
+    under = accuracy_alerts("pd", {"bias": -0.2, "coverage_80": 0.8}, backtest, LIMITS, WINDOW)
+    assert [(a["measure"], a["size"], a["threshold"]) for a in under] == [("live_bias", -0.2, -0.15)]
+    assert accuracy_alerts("pd", {"bias": 0.1}, backtest, LIMITS, WINDOW) == []
 
 
 def test_an_alert_s_id_is_what_it_says():

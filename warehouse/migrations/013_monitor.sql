@@ -62,7 +62,7 @@ COMMENT ON TABLE quality.alerts IS 'A drift or accuracy alert the monitor raised
 COMMENT ON COLUMN quality.alerts.alert_id IS 'Digest of agency, measure and window: the same data raise the same alert once.';
 COMMENT ON COLUMN quality.alerts.raised_at IS 'When the monitor first raised it, UTC.';
 COMMENT ON COLUMN quality.alerts.agency_id IS 'Agency whose forecast or input moved.';
-COMMENT ON COLUMN quality.alerts.measure IS 'live_wape_shift | coverage_80 | demand_level_psi | feature_psi:<feature> | type_mix_psi.';
+COMMENT ON COLUMN quality.alerts.measure IS 'live_wape_shift | live_bias | coverage_80 | demand_level_psi | type_mix_psi | feature_psi:<model input>.';
 COMMENT ON COLUMN quality.alerts.size IS 'The measure''s value over the window.';
 COMMENT ON COLUMN quality.alerts.threshold IS 'The limit it crossed ([monitor] config).';
 COMMENT ON COLUMN quality.alerts.window_start IS 'Start of the recent window compared, UTC.';
