@@ -1,9 +1,10 @@
 """The monitor stage: published vintages scored against the actuals, drift alerts, the MLflow day.
 
-features (brought up to date, nothing rebuilt when nothing changed) -> forecast.accuracy (every
-vintage whose forecast has begun to come true, rescored) -> live summaries beside the champion's
-backtest -> alerts into quality.alerts (a warning line each) -> the monitoring experiment's run
-of the day -> with ``retrain_on_alert``, `train` on a new alert -> each agency's accuracy page.
+features (brought up to date, nothing rebuilt when nothing changed) -> forecast.accuracy (each
+vintage whose forecast has begun to come true and is not yet scored whole, rescored) -> live
+summaries beside the champion's backtest -> alerts into quality.alerts (a warning line each) -> the
+monitoring experiment's run of the day -> with ``retrain_on_alert``, `train` on a new alert -> each
+agency's accuracy page.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _score(con, settings: Settings):
         write_accuracy,
     )
 
-    history = scorable_history(con)
+    history = scorable_history(con, settings.monitor.recent_days)
     ends = observed_ends(con)
     recent = timedelta(days=settings.monitor.recent_days)
     windows = {agency_id: Window(end - recent, end) for agency_id, end in ends.items()}
@@ -76,7 +77,7 @@ def _score(con, settings: Settings):
         (quantiles[0], quantiles[-1]),
         horizon_bands(settings.forecast.horizon_hours),
     )
-    write_accuracy(con, scored, sorted(history["vintage"].unique().to_list()))
+    write_accuracy(con, scored, history.select("vintage", "agency_id").unique())
     return scored, windows
 
 

@@ -326,8 +326,8 @@ def monitor(config: ConfigOption = None) -> None:
     if not result:
         return
     table = id_table(
-        "live accuracy (per area and shift, recent window) vs backtest",
-        "agency", "vintages", "area-hours", "live WAPE", "backtest WAPE", "bias", "coverage 80", "alerts",
+        "live shift accuracy (recent window) vs the champion's backtest",
+        "agency", "vintages", "area-hours", "WAPE", "backtest", "bias", "cover 80", "alerts",
     )  # fmt: skip
     for agency_id, figures in result["agencies"].items():
         live, backtest = figures["live"], figures["backtest"]

@@ -30,8 +30,11 @@ def observed_ends(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
     return dict(rows)
 
 
-def scorable_history(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """The hourly rows of every vintage whose forecast has begun to come true (first hour observed)."""
+def scorable_history(con: duckdb.DuckDBPyConnection, recent_days: int) -> pl.DataFrame:
+    """The hourly rows of each vintage and agency to (re)score: its forecast has begun to come true,
+    and it is not scored yet, still runs into the last ``recent_days`` of actuals (late records land
+    there), or its scored shifts stop more than a day short of its end. A vintage scored whole and
+    long past is left as it stands, so the work stays bounded as publications accumulate."""
     columns = ", ".join(f"h.{c}" for c in HISTORY_COLUMNS)
     return read_frame(
         con,
@@ -40,15 +43,29 @@ def scorable_history(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             SELECT agency_id, max(bucket_start) AS last_observed FROM features.demand WHERE observed
             GROUP BY agency_id
         ),
-        started AS (
-            SELECT DISTINCT h.vintage, h.agency_id FROM forecast.history h JOIN ends USING (agency_id)
-            WHERE h.bucket_start <= ends.last_observed
+        spans AS (
+            SELECT vintage, agency_id, min(bucket_start) AS first_hour, max(bucket_start) AS last_hour
+            FROM forecast.history GROUP BY vintage, agency_id
+        ),
+        scored AS (
+            SELECT vintage, agency_id, max(shift_end) AS scored_to FROM forecast.accuracy
+            GROUP BY vintage, agency_id
+        ),
+        pending AS (
+            SELECT s.vintage, s.agency_id
+            FROM spans s JOIN ends e USING (agency_id) LEFT JOIN scored d USING (vintage, agency_id)
+            WHERE s.first_hour <= e.last_observed AND (
+                d.scored_to IS NULL
+                OR s.last_hour >= e.last_observed - to_days(CAST(? AS INTEGER))
+                OR d.scored_to <= s.last_hour - INTERVAL 23 HOUR
+            )
         ),
         final AS (
-            SELECT {columns} FROM forecast.history h JOIN started USING (vintage, agency_id)
+            SELECT {columns} FROM forecast.history h JOIN pending USING (vintage, agency_id)
         )
         SELECT * FROM final ORDER BY vintage, agency_id, area_id, bucket_start
         """,
+        [recent_days],
     )
 
 
@@ -68,11 +85,17 @@ def shift_dispersions(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, flo
     return {int(pid): json.loads(text or "{}").get("shift", {}) for pid, text in rows}
 
 
-def write_accuracy(con: duckdb.DuckDBPyConnection, scored: pl.DataFrame, vintages: list[int]) -> int:
-    """Replace the rows of ``vintages`` with ``scored``; returns the rows written."""
+def write_accuracy(con: duckdb.DuckDBPyConnection, scored: pl.DataFrame, rescored: pl.DataFrame) -> int:
+    """Replace the rows of the ``rescored`` (vintage, agency_id) pairs with ``scored``; returns the rows
+    written."""
     frame = scored.select(list(ACCURACY_SCHEMA))
     with transaction(con):
-        con.execute("DELETE FROM forecast.accuracy WHERE list_contains(?, vintage)", [vintages])
+        con.register("_rescored", rescored.select("vintage", "agency_id").to_arrow())
+        con.execute(
+            "DELETE FROM forecast.accuracy a USING _rescored r"
+            " WHERE a.vintage = r.vintage AND a.agency_id = r.agency_id"
+        )
+        con.unregister("_rescored")
         con.register("_scored", frame.to_arrow())
         con.execute("INSERT INTO forecast.accuracy BY NAME SELECT * FROM _scored")
         con.unregister("_scored")
