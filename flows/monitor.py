@@ -51,8 +51,10 @@ def _schedules(settings: Settings) -> dict:
 
 def _score(con, settings: Settings):
     """Every started vintage scored and written; per agency, the recent window of observed hours."""
+    import polars as pl
+
     from features.history import horizon_bands
-    from planning.accuracy import scored_shifts
+    from planning.accuracy import ACCURACY_SCHEMA, scored_shifts
     from planning.drift import Window
     from warehouse.monitoring import (
         observed_ends,
@@ -67,7 +69,7 @@ def _score(con, settings: Settings):
     recent = timedelta(days=settings.monitor.recent_days)
     windows = {agency_id: Window(end - recent, end) for agency_id, end in ends.items()}
     if history.is_empty():
-        return scored_shifts(history, history, {}, {}, (0.1, 0.9), (24,)), windows
+        return pl.DataFrame(schema=ACCURACY_SCHEMA), windows
     quantiles = settings.forecast.quantiles
     scored = scored_shifts(
         history,
