@@ -32,6 +32,7 @@ def monitor_flow(settings: Settings) -> dict:
         measures = _measures(con, settings, scored, windows)
         alerts = _raise_alerts(con, settings, measures, windows, now)
     champion = measures["champion"]
+    _write_weekly(settings, measures, champion)
     run_id = _log_day(settings, measures, windows, champion)
     retrained = _retrain(settings, alerts) if alerts.height and settings.monitor.retrain_on_alert else None
     pages = _write_pages(settings, measures)
@@ -146,6 +147,17 @@ def _raise_alerts(con, settings: Settings, measures: dict, windows: dict, now: d
     for agency_id, figures in measures["agencies"].items():
         figures["alerts"] = int(alert_frame(found).filter(agency_id=agency_id).height)
     return new
+
+
+def _write_weekly(settings: Settings, measures: dict, champion) -> int:
+    """forecast.accuracy_weekly from every scored row, beside the champion's backtest figures."""
+    from planning.accuracy import beside_backtest, weekly_summary
+    from warehouse.monitoring import read_accuracy, write_weekly
+
+    backtest = {agency_id: figures["backtest"] for agency_id, figures in measures["agencies"].items()}
+    with warehouse(settings) as con:
+        weekly = weekly_summary(read_accuracy(con))
+        return write_weekly(con, beside_backtest(weekly, backtest, champion.version if champion else None))
 
 
 def _log_day(settings: Settings, measures: dict, windows: dict, champion) -> str | None:

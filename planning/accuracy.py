@@ -186,6 +186,22 @@ def weekly_summary(accuracy: pl.DataFrame) -> pl.DataFrame:
     return summary(weekly, ("agency_id", "week"))
 
 
+def beside_backtest(
+    weekly: pl.DataFrame, backtest: Mapping[str, Mapping[str, float | None]], champion_version: str | None
+) -> pl.DataFrame:
+    """``weekly_summary`` rows with each agency's backtest wape, bias and coverage_80 (agency id ->
+    measure -> value) and the champion's version beside them; ``shifts`` named ``area_shifts``."""
+    columns = {
+        f"backtest_{m}": pl.col("agency_id").replace_strict(
+            {a: figures.get(m) for a, figures in backtest.items()}, default=None, return_dtype=pl.Float64
+        )
+        for m in SUMMARY_MEASURES
+    }
+    return weekly.rename({"shifts": "area_shifts"}).with_columns(
+        **columns, champion_version=pl.lit(champion_version, pl.String)
+    )
+
+
 def recent(accuracy: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:
     """The scored shifts that started in [start, end)."""
     return accuracy.filter(pl.col("shift_start") >= start, pl.col("shift_start") < end)

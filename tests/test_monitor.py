@@ -129,6 +129,11 @@ def test_accuracy_holds_the_new_days_and_its_wape_is_the_one_from_history_and_in
     direct_wape = (direct["forecast"] - direct["actual"]).abs().sum() / direct["actual"].sum()
     assert wape == pytest.approx(direct_wape, rel=1e-9)
     assert mine["actual"].sum() == direct["actual"].sum()
+    # the weekly summary beside the backtest: the same rows, summed per week
+    weekly = _frame(root, "SELECT * FROM forecast.accuracy_weekly")
+    assert weekly["area_shifts"].sum() == accuracy.height
+    assert weekly["actual"].sum() == pytest.approx(accuracy["actual"].sum())
+    assert weekly["backtest_wape"].null_count() == 0 and weekly["champion_version"].null_count() == 0
 
 
 def test_a_level_jump_raises_an_alert_naming_that_agency(monitored):
@@ -170,7 +175,7 @@ def test_rerunning_monitor_changes_nothing(monitored):
     root, result = monitored
     tables = {
         name: _frame(root, f"SELECT * FROM {name} ORDER BY ALL")
-        for name in ("forecast.accuracy", "quality.alerts")
+        for name in ("forecast.accuracy", "forecast.accuracy_weekly", "quality.alerts")
     }
     again = monitor_flow(settings=load_settings(root / "jointcast.toml"))
     assert again["new_alerts"] == 0 and again["run_id"] == result["run_id"]

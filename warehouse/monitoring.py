@@ -102,6 +102,23 @@ def write_accuracy(con: duckdb.DuckDBPyConnection, scored: pl.DataFrame, rescore
     return frame.height
 
 
+WEEKLY_COLUMNS = (
+    "agency_id", "week", "vintages", "area_shifts", "hours", "actual", "forecast", "wape", "bias",
+    "coverage_80", "backtest_wape", "backtest_bias", "backtest_coverage_80", "champion_version",
+)  # fmt: skip
+
+
+def write_weekly(con: duckdb.DuckDBPyConnection, weekly: pl.DataFrame) -> int:
+    """Replace forecast.accuracy_weekly whole."""
+    frame = weekly.select(list(WEEKLY_COLUMNS))
+    with transaction(con):
+        con.execute("DELETE FROM forecast.accuracy_weekly")
+        con.register("_weekly", frame.to_arrow())
+        con.execute("INSERT INTO forecast.accuracy_weekly BY NAME SELECT * FROM _weekly")
+        con.unregister("_weekly")
+    return frame.height
+
+
 def read_accuracy(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> pl.DataFrame:
     where, parameters = ("WHERE shift_start >= ?", [since]) if since is not None else ("", [])
     sql = f"SELECT * FROM forecast.accuracy {where} ORDER BY vintage, shift_start"

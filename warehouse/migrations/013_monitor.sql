@@ -69,3 +69,37 @@ COMMENT ON COLUMN quality.alerts.window_start IS 'Start of the recent window com
 COMMENT ON COLUMN quality.alerts.window_end IS 'End (exclusive) of that window, UTC.';
 COMMENT ON COLUMN quality.alerts.detail IS 'What was compared with what, in words.';
 COMMENT ON COLUMN quality.alerts.action IS 'logged | retrain triggered.';
+
+CREATE TABLE IF NOT EXISTS forecast.accuracy_weekly (
+    agency_id            VARCHAR NOT NULL,
+    week                 DATE NOT NULL,
+    vintages             BIGINT NOT NULL,
+    area_shifts          BIGINT NOT NULL,
+    hours                BIGINT NOT NULL,
+    actual               DOUBLE NOT NULL,
+    forecast             DOUBLE NOT NULL,
+    wape                 DOUBLE,
+    bias                 DOUBLE,
+    coverage_80          DOUBLE,
+    backtest_wape        DOUBLE,
+    backtest_bias        DOUBLE,
+    backtest_coverage_80 DOUBLE,
+    champion_version     VARCHAR,
+    PRIMARY KEY (agency_id, week)
+);
+
+COMMENT ON TABLE forecast.accuracy_weekly IS 'Live accuracy per agency and week (forecast.accuracy summed) beside the current champion''s backtest figures; rewritten whole by each monitor run.';
+COMMENT ON COLUMN forecast.accuracy_weekly.agency_id IS 'Agency.';
+COMMENT ON COLUMN forecast.accuracy_weekly.week IS 'Monday of the local week the shifts start in.';
+COMMENT ON COLUMN forecast.accuracy_weekly.vintages IS 'Published vintages that forecast those shifts.';
+COMMENT ON COLUMN forecast.accuracy_weekly.area_shifts IS 'Scored rows (vintage x area x shift).';
+COMMENT ON COLUMN forecast.accuracy_weekly.hours IS 'Area-hours scored.';
+COMMENT ON COLUMN forecast.accuracy_weekly.actual IS 'Incidents counted, summed over the scored rows.';
+COMMENT ON COLUMN forecast.accuracy_weekly.forecast IS 'Forecast means, summed likewise.';
+COMMENT ON COLUMN forecast.accuracy_weekly.wape IS 'Shift WAPE: sum |error| / sum actual (null without incidents).';
+COMMENT ON COLUMN forecast.accuracy_weekly.bias IS 'sum error / sum actual (positive: over-forecast).';
+COMMENT ON COLUMN forecast.accuracy_weekly.coverage_80 IS 'Share of scored rows whose actual fell inside p10..p90.';
+COMMENT ON COLUMN forecast.accuracy_weekly.backtest_wape IS 'The champion''s backtest shift WAPE for the agency (MLflow wape_<agency>).';
+COMMENT ON COLUMN forecast.accuracy_weekly.backtest_bias IS 'The champion''s backtest bias (bias_<agency>).';
+COMMENT ON COLUMN forecast.accuracy_weekly.backtest_coverage_80 IS 'The champion''s backtest coverage_80 (coverage_80_<agency>).';
+COMMENT ON COLUMN forecast.accuracy_weekly.champion_version IS 'Registered model version that was champion at the monitor run.';
