@@ -27,7 +27,7 @@ from models.distribution import count_quantiles
 UTC_TIME = pl.Datetime("us", "UTC")
 ACCURACY_SCHEMA = {
     "vintage": pl.Int64, "agency_id": pl.String, "area_id": pl.String, "shift_name": pl.String,
-    "shift_date": pl.Date, "shift_start": UTC_TIME, "shift_end": UTC_TIME, "horizon": pl.Int32,
+    "local_day": pl.Date, "shift_start": UTC_TIME, "shift_end": UTC_TIME, "horizon": pl.Int32,
     "horizon_band": pl.String, "hours_scored": pl.Int32, "actual": pl.Float64, "forecast": pl.Float64,
     "p10": pl.Float64, "p90": pl.Float64, "error": pl.Float64, "abs_error": pl.Float64,
     "inside_80": pl.Boolean, "model_version": pl.String,
@@ -106,8 +106,9 @@ def scored_shifts(
     if instances is None or history.is_empty():
         return pl.DataFrame(schema=ACCURACY_SCHEMA)
     instances = instances.select(
-        "vintage", "agency_id", "shift_name", "shift_date", "shift_start", "shift_end", "shift_hours"
-    ).sort("shift_start")
+        "vintage", "agency_id", "shift_name", pl.col("shift_date").alias("local_day"),
+        "shift_start", "shift_end", "shift_hours",
+    ).sort("shift_start")  # fmt: skip
     hourly = history.sort("bucket_start").join_asof(
         instances,
         left_on="bucket_start",
@@ -126,7 +127,7 @@ def scored_shifts(
     shifts = (
         hourly.group_by(keys)
         .agg(
-            pl.col("shift_date", "shift_end", "shift_hours", "model_version").first(),
+            pl.col("local_day", "shift_end", "shift_hours", "model_version").first(),
             pl.len().alias("hours"),
             pl.col("observed").is_not_null().all().alias("known"),
             pl.col("horizon").min().cast(pl.Int32),
@@ -181,8 +182,8 @@ def summary(accuracy: pl.DataFrame, by: Sequence[str | pl.Expr] = ("agency_id",)
 
 
 def weekly_summary(accuracy: pl.DataFrame) -> pl.DataFrame:
-    """``summary`` per agency and week (``week``: the Monday of the shift's local date)."""
-    weekly = accuracy.with_columns(week=pl.col("shift_date").dt.truncate("1w"))
+    """``summary`` per agency and week (``week``: the Monday of the shift's local day)."""
+    weekly = accuracy.with_columns(week=pl.col("local_day").dt.truncate("1w"))
     return summary(weekly, ("agency_id", "week"))
 
 

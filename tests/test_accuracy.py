@@ -54,7 +54,7 @@ def test_a_shift_is_scored_whole_with_its_outage_hours_left_out_of_both_sides():
     # actuals (30 hours: up to 06:00) -> two shifts
     assert scored["shift_name"].to_list() == ["day", "evening"]
     day, evening = scored.row(0, named=True), scored.row(1, named=True)
-    assert day["shift_date"] == date(2026, 3, 2) and day["hours_scored"] == 7
+    assert day["local_day"] == date(2026, 3, 2) and day["hours_scored"] == 7
     assert (day["actual"], day["forecast"], day["error"], day["abs_error"]) == (21.0, 14.0, -7.0, 7.0)
     assert (day["horizon"], day["horizon_band"]) == (5, "h001_024")
     assert (evening["horizon"], evening["horizon_band"], evening["hours_scored"]) == (13, "h001_024", 8)

@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS forecast.accuracy (
     agency_id        VARCHAR NOT NULL,
     area_id          VARCHAR NOT NULL,
     shift_name       VARCHAR NOT NULL,
-    shift_date       DATE NOT NULL,
+    local_day        DATE NOT NULL,
     shift_start      TIMESTAMPTZ NOT NULL,
     shift_end        TIMESTAMPTZ NOT NULL,
     horizon          INTEGER NOT NULL,
@@ -30,7 +30,7 @@ COMMENT ON COLUMN forecast.accuracy.vintage IS 'Publication whose forecast is sc
 COMMENT ON COLUMN forecast.accuracy.agency_id IS 'Agency of the series.';
 COMMENT ON COLUMN forecast.accuracy.area_id IS 'Area of the series.';
 COMMENT ON COLUMN forecast.accuracy.shift_name IS 'The agency''s shift ([agencies.staffing] shifts), as staffing and the backtest count it.';
-COMMENT ON COLUMN forecast.accuracy.shift_date IS 'Local day the shift starts on.';
+COMMENT ON COLUMN forecast.accuracy.local_day IS 'Local day (the agency''s time zone) the shift starts on.';
 COMMENT ON COLUMN forecast.accuracy.shift_start IS 'Shift start, UTC.';
 COMMENT ON COLUMN forecast.accuracy.shift_end IS 'Shift end (exclusive), UTC.';
 COMMENT ON COLUMN forecast.accuracy.horizon IS 'Lead time of the shift''s first hour after the vintage''s data end (1: the first hour forecast).';
