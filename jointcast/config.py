@@ -393,7 +393,7 @@ class MonitorSettings(_Strict):
         (0.6, 0.95), description="alert when live coverage of p10-p90 leaves this band"
     )
     psi_threshold: float = Field(
-        0.25, gt=0, le=10, description="alert when a population stability index exceeds this (0.25: a major shift)"
+        0.25, gt=0, le=10, description="alert when a population stability index exceeds this (a major shift)"
     )
     psi_features: tuple[Identifier, ...] = Field(
         ("lag_week_1", "how_mean_4"), description="model inputs whose distribution is compared"
