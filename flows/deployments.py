@@ -8,6 +8,7 @@ the run and then runs its part (a flow taking those settings):
 | ingest-validate | ingest, validate | hourly |
 | features-forecast-publish | features, forecast, publish | daily at 05:30 |
 | train | train | weekly, Sunday 03:00 |
+| monitor | features, monitor | daily at 04:15 (after the night's ingest) |
 
 Each deployment runs one flow run at a time (a Prefect concurrency limit of 1); runs of
 different deployments take turns through the warehouse's run lock.
@@ -31,14 +32,16 @@ DEPLOYMENTS = {  # name -> (part, schedule key, description)
         "features, the champion's forecast, staffing and reports",
     ),
     "train": ("train", "train", "backtest, train and maybe promote a new champion"),
+    "monitor": ("monitor", "monitor", "published forecasts scored against actuals, drift alerts"),
 }
 
 
 def _parts() -> dict:
+    from flows.monitor import monitor_flow
     from flows.pipeline import plan_flow, refresh_flow
     from flows.train import train_flow
 
-    return {"refresh": refresh_flow, "plan": plan_flow, "train": train_flow}
+    return {"refresh": refresh_flow, "plan": plan_flow, "train": train_flow, "monitor": monitor_flow}
 
 
 @flow(name="scheduled", persist_result=False, flow_run_name="{part} (scheduled)")

@@ -180,9 +180,24 @@ def simulate(
         list[str] | None,
         typer.Option(help="AGENCY:RATE: the agency's demand changes RATE a year, e.g. city_police:-0.15"),
     ] = None,
+    step: Annotated[
+        list[str] | None,
+        typer.Option(help="AGENCY:YYYY-MM-DD:FACTOR: the agency's demand times FACTOR from that UTC day on"),
+    ] = None,
+    advance: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=14,
+            help="Days the clock moved past --end: the feeds also hold them, every earlier row unchanged",
+        ),  # fmt: skip
+    ] = 0,
 ) -> None:
     """Write realistic synthetic feeds, a ready config and the ground truth."""
-    summary = _simulate(out, days, seed, agencies, messy_rate, end, outage or [], volume or [], trend or [])
+    summary = _simulate(
+        out, days, seed, agencies, messy_rate, end, outage or [], volume or [], trend or [], step or [],
+        advance,
+    )  # fmt: skip
     table = id_table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
         table.add_row(feed_id, str(summary.files_per_feed[feed_id]), f"{rows:,}")
@@ -192,21 +207,22 @@ def simulate(
 
 def _simulate(
     out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None, outages=(),
-    volume=(), trend=(),
+    volume=(), trend=(), step=(), advance=0,
 ):  # fmt: skip
     from jointcast.simulator import simulate as run_simulation
     from jointcast.simulator.outages import parse_outage
-    from jointcast.simulator.rates import parse_agency_factor
+    from jointcast.simulator.rates import parse_agency_factor, parse_step
 
     end_day = date.fromisoformat(end) if end else None
     try:
         injected = [parse_outage(text) for text in outages]
         volumes = dict(parse_agency_factor("volume", text) for text in volume)
         trends = dict(parse_agency_factor("trend", text) for text in trend)
+        steps = [parse_step(text) for text in step]
         with _status("simulating feeds…"):
             return run_simulation(
                 out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day,
-                outages=injected, volume=volumes, trend=trends,
+                outages=injected, volume=volumes, trend=trends, step=steps, advance=advance,
             )  # fmt: skip
     except ValueError as exc:
         raise fail([str(exc)]) from None
@@ -300,6 +316,37 @@ def _print_publication(result: dict | None, settings: Settings) -> None:
     if pages:
         said += f"; reports: {settings.report_root}/ ({', '.join(page.name for page in pages)})"
     console.print(said, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def monitor(config: ConfigOption = None) -> None:
+    """Score published forecasts against the actuals, raise drift alerts, log the day to MLflow."""
+    settings = settings_from(config)
+    result = _run_stage("flows.monitor:monitor_flow", settings)
+    if not result:
+        return
+    table = id_table(
+        "live shift accuracy (recent window) vs the champion's backtest",
+        "agency", "vintages", "area-hours", "WAPE", "backtest", "bias", "cover 80", "alerts",
+    )  # fmt: skip
+    for agency_id, figures in result["agencies"].items():
+        live, backtest = figures["live"], figures["backtest"]
+        table.add_row(
+            agency_id, str(live.get("vintages", 0)), f"{live.get('hours', 0):,}", _number(live.get("wape")),
+            _number(backtest.get("wape")), _number(live.get("bias"), "+.1%"),
+            _number(live.get("coverage_80"), ".0%"), str(figures.get("alerts", 0)),
+        )  # fmt: skip
+    console.print(table)
+    said = f"{result['new_alerts']} new alert(s) in quality.alerts"
+    if result.get("retrained"):
+        said += f"; retrained: model version {result['retrained'].get('version')}"
+    console.print(said, highlight=False, soft_wrap=True)
+    if result.get("pages"):
+        console.print(f"accuracy pages: {settings.report_root}/", highlight=False, soft_wrap=True)
+
+
+def _number(value: float | None, form: str = ".3f") -> str:
+    return "—" if value is None else format(value, form)
 
 
 @app.command()

@@ -376,9 +376,10 @@ class ScheduleSettings(_Strict):
     ingest: str = "0 * * * *"  # ingest + validate, hourly
     publish: str = "30 5 * * *"  # features + forecast + publish, daily
     train: str = "0 3 * * 0"  # train, weekly
+    monitor: str = "15 4 * * *"  # monitor, daily (after the night's ingest, before publish)
     timezone: str = "UTC"
 
-    @field_validator("ingest", "publish", "train")
+    @field_validator("ingest", "publish", "train", "monitor")
     @classmethod
     def _five_fields(cls, value: str) -> str:
         if len(value.split()) != 5:
@@ -405,6 +406,39 @@ class OrchestrationSettings(_Strict):
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
 
+class MonitorSettings(_Strict):
+    """`jointcast monitor`: when live accuracy or an input has drifted far enough to raise an alert."""
+
+    recent_days: int = Field(7, ge=1, le=90, description="the recent window scored and compared, in days")
+    wape_margin: float = Field(
+        0.25, ge=0, le=10, description="alert when live shift WAPE > backtest WAPE x (1 + margin)"
+    )
+    bias_limit: float = Field(
+        0.15, gt=0, le=10, description="alert when live shift bias is above this or below minus this"
+    )
+    coverage_band: tuple[float, float] = Field(
+        (0.6, 0.95), description="alert when live coverage of p10-p90 leaves this band"
+    )
+    psi_threshold: float = Field(
+        0.25, gt=0, le=10, description="alert when a population stability index exceeds this (a major shift)"
+    )
+    psi_features: tuple[Identifier, ...] = Field(
+        ("lag_week_1", "how_mean_4"), description="model inputs whose distribution is compared"
+    )
+    retrain_on_alert: bool = Field(False, description="run `train` when an alert is raised")
+    experiment: str | None = Field(
+        None, description="MLflow experiment of the monitoring runs; none: <mlflow.experiment>-monitoring"
+    )
+
+    @field_validator("coverage_band")
+    @classmethod
+    def _ordered_band(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 <= low < high <= 1:
+            raise ValueError("coverage_band must be [low, high] with 0 <= low < high <= 1")
+        return value
+
+
 class Settings(_Strict):
     """The whole of ``jointcast.toml``, read once per run at the entry point.
 
@@ -423,6 +457,7 @@ class Settings(_Strict):
     feeds: tuple[FeedSettings, ...]
     roles: tuple[RoleSettings, ...] = ()
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:
@@ -481,6 +516,10 @@ class Settings(_Strict):
     def report_path(self, agency_id: str) -> Path:
         return self.report_root / f"{agency_id}.html"
 
+    def accuracy_page_path(self, agency_id: str) -> Path:
+        """The agency's accuracy page, written by `jointcast monitor` beside its report."""
+        return self.report_root / f"{agency_id}_accuracy.html"
+
     @property
     def mart_root(self) -> Path:
         """Where each agency's encrypted mart lives: ``<agency_id>.duckdb``, beside the warehouse."""
@@ -538,6 +577,11 @@ class Settings(_Strict):
     @property
     def agency_ids(self) -> tuple[str, ...]:
         return tuple(a.id for a in self.agencies)
+
+    @property
+    def monitoring_experiment(self) -> str:
+        """The MLflow experiment of `jointcast monitor`'s daily runs."""
+        return self.monitor.experiment or f"{self.mlflow.experiment}-monitoring"
 
     def agency(self, agency_id: str) -> AgencySettings:
         for agency in self.agencies:

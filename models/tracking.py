@@ -218,3 +218,41 @@ def load_dispersion(run_id: str) -> dict[str, dict[str, float]]:
     for grain, agency, alpha in table.select("grain", "agency_id", "alpha").iter_rows():
         alphas.setdefault(grain, {})[agency] = float(alpha)
     return alphas
+
+
+MONITOR_DAY = "monitor_day"  # tag on a monitoring run: the day of data it scored (one run per day)
+MONITORING_NOTE = (
+    "Live accuracy of the published forecasts, one run per monitored day (`jointcast monitor`): per agency "
+    "`live_wape_shift_<agency>`, `live_bias_<agency>`, `live_coverage_80_<agency>` beside the champion's "
+    "backtest figures `backtest_*`; chart a metric over runs to follow accuracy over time."
+)
+
+
+def log_monitoring_day(
+    tracking_uri: str, experiment: str, artifact_root: Path, day: str, metrics: dict[str, float],
+    tags: dict[str, str],
+) -> str:  # fmt: skip
+    """The monitoring experiment's run for ``day`` (created once), with ``metrics`` and ``tags``;
+    a metric already logged with the same value is not logged again, so a rerun adds nothing."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        artifact_root.mkdir(parents=True, exist_ok=True)
+        experiment_id = client.create_experiment(experiment, artifact_location=artifact_root.as_uri())
+        client.set_experiment_tag(experiment_id, "mlflow.note.content", MONITORING_NOTE)
+    else:
+        experiment_id = found.experiment_id
+    runs = client.search_runs([experiment_id], filter_string=f"tags.{MONITOR_DAY} = '{day}'", max_results=1)
+    if runs:
+        run_id, logged, logged_tags = runs[0].info.run_id, runs[0].data.metrics, runs[0].data.tags
+    else:
+        run = client.create_run(experiment_id, run_name=f"monitor {day}", tags={MONITOR_DAY: day})
+        run_id, logged, logged_tags = run.info.run_id, {}, {}
+        client.set_terminated(run_id)
+    for key, value in sorted(metrics.items()):
+        if logged.get(key) != value:
+            client.log_metric(run_id, key, value)
+    for key, value in sorted(tags.items()):
+        if logged_tags.get(key) != value:
+            client.set_tag(run_id, key, value)
+    return run_id

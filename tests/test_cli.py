@@ -26,7 +26,7 @@ def jointcast(*args: str) -> subprocess.CompletedProcess:
 
 
 VERBS = {  # verb -> the options its help must list (and the required ones, for a config check)
-    "simulate": ["--out", "--days", "--seed", "--agencies", "--messy-rate", "--end"],
+    "simulate": ["--out", "--days", "--seed", "--agencies", "--messy-rate", "--end", "--step", "--advance"],
     "ingest": ["--config"],
     "validate": ["--config"],
     "quality": ["--config"],
@@ -37,6 +37,7 @@ VERBS = {  # verb -> the options its help must list (and the required ones, for 
     "publish": ["--config"],
     "export": ["--agency", "--format", "--out", "--config"],
     "run": ["--config"],
+    "monitor": ["--config"],
     "serve": ["--config", "--limit"],
     "deploy": ["--work-pool", "--config"],
     "sql": ["QUERY", "--config"],

@@ -37,6 +37,8 @@ def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
             "agencies[0].timezone: unknown time zone 'Mars/Olympus'",
         ),
         (('received_at = "Rcvd"\n', ""), "feeds[0].columns.received_at: required key is missing"),
+        (("[[agencies]]", "[monitor]\nwape_margn = 0.2\n\n[[agencies]]"), "monitor.wape_margn: unknown key"),
+        (("[[agencies]]", "[monitor]\ncoverage_band = [0.9, 0.6]\n\n[[agencies]]"), "monitor.coverage_band"),
     ],
 )
 def test_a_bad_config_is_one_line_naming_the_key(tmp_path, change, message):

@@ -108,14 +108,14 @@ def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, s
     scheduled_runs = {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}
     try:
         deployments = _wait(
-            lambda: (found := _post(env, "/deployments/filter")) and len(found) == 3 and found,
+            lambda: (found := _post(env, "/deployments/filter")) and len(found) == len(DEPLOYMENTS) and found,
             "the deployments",
         )
         # the server's scheduler fills in each deployment's coming runs
         scheduled = _wait(
             lambda: (
                 len(found := {r["deployment_id"] for r in _post(env, "/flow_runs/filter", scheduled_runs)})
-                == 3
+                == len(DEPLOYMENTS)
                 and found
             ),
             "scheduled runs of every deployment",
@@ -128,6 +128,7 @@ def test_jointcast_run_and_serve_against_a_real_prefect_server(prefect_server, s
         "ingest-validate": schedules.ingest,
         "features-forecast-publish": schedules.publish,
         "train": schedules.train,
+        "monitor": schedules.monitor,
     }
     assert {d["name"]: d["schedules"][0]["schedule"]["cron"] for d in deployments} == expected
     assert all(d["schedules"][0]["active"] for d in deployments)

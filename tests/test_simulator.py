@@ -292,7 +292,11 @@ def test_events_file_names_known_areas(clean):
         assert set(areas.split("|")) <= known
 
 
-@pytest.mark.parametrize("arguments", [{"agencies": 0}, {"agencies": 5}, {"days": 0}, {"messy_rate": -0.1}])
+@pytest.mark.parametrize(
+    "arguments",
+    [{"agencies": 0}, {"agencies": 5}, {"days": 0}, {"messy_rate": -0.1}, {"advance": 15},
+     {"step": [("nobody", END, 1.4)]}, {"step": [("ems", END, 0)]}],
+)  # fmt: skip
 def test_bad_arguments_are_rejected(tmp_path, arguments):
     with pytest.raises(ValueError):
         simulate(tmp_path, **arguments)
@@ -312,3 +316,41 @@ def test_each_agency_s_area_polygons_tile_its_jurisdiction(clean):
         assert shapely.union_all(polygons).equals(shapely.box(west, south, east, north))
         assert sum(p.area for p in polygons) == pytest.approx((east - west) * (north - south))
         assert all(name.endswith(area) for area, name in zip(shapes.area_ids, shapes.names, strict=True))
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted((folder / "feeds").rglob("*.*"))}
+
+
+def test_advancing_the_clock_adds_later_days_and_leaves_every_earlier_row_as_it_was(tmp_path):
+    """A window ending mid-month: the month file in progress grows at its end, nothing else changes."""
+    end = date(2024, 11, 20)
+    before = simulate(tmp_path / "before", days=DAYS, end=end, messy_rate=0.02)
+    after = simulate(tmp_path / "after", days=DAYS, end=end, messy_rate=0.02, advance=7)
+    old, new = _files(tmp_path / "before"), _files(tmp_path / "after")
+    assert set(old) <= set(new)
+    for name, content in old.items():
+        if name.endswith(".parquet"):
+            earlier = pl.read_parquet(tmp_path / "before" / name)
+            assert pl.read_parquet(tmp_path / "after" / name).head(earlier.height).equals(earlier), name
+        else:
+            assert new[name].startswith(content), name
+    assert sum(after.rows_per_feed.values()) > sum(before.rows_per_feed.values()) * 1.2
+    truth_before = pl.read_parquet(tmp_path / "before" / "truth" / "rates.parquet")
+    assert pl.read_parquet(tmp_path / "after" / "truth" / "rates.parquet").equals(truth_before)
+
+
+def test_a_step_lifts_one_agency_s_truth_from_its_day_on(tmp_path):
+    usual = simulate(tmp_path / "usual", days=DAYS, end=END, agencies=2)
+    stepped = simulate(tmp_path / "step", days=DAYS, end=END, agencies=2, step=[("county_fire", END, 1.4)])
+    both = pl.read_parquet(usual.out / "truth" / "rates.parquet").join(
+        pl.read_parquet(stepped.out / "truth" / "rates.parquet"), on=["agency_id", "area_id", "bucket_start"]
+    )
+    ratio = both.group_by("agency_id", after=pl.col("bucket_start") >= WINDOW_END).agg(
+        (pl.col("rate_right").sum() / pl.col("rate").sum()).alias("ratio")
+    )
+    ratios = {(a, after): r for a, after, r in ratio.iter_rows()}
+    assert ratios[("city_police", True)] == ratios[("city_police", False)] == 1.0
+    assert ratios[("county_fire", False)] == 1.0
+    # an agency attends no more of the shared joint events than before: its counted truth rises less
+    assert 1.2 < ratios[("county_fire", True)] < 1.4

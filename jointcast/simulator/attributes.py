@@ -158,3 +158,9 @@ def completed_records(
     if feed.local_wall_clock:
         frame = wall_clock_ordered(frame, feed.timezone)
     return _with_ids(ID_STYLES[spec.id], frame)
+
+
+def renumbered(agency_id: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame``'s ids numbered afresh in its row order (records of several draws put together: the
+    first draw's rows keep the ids they had alone)."""
+    return _with_ids(ID_STYLES[agency_id], frame.drop("source_incident_id"))

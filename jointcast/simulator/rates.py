@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 
 import numpy as np
 import polars as pl
@@ -83,6 +85,27 @@ def drift_factor(hours: pl.DataFrame, end_micros: int, volume: float = 1.0, tren
     micros = hours["bucket_start"].dt.epoch("us").to_numpy()
     years = (micros - end_micros) / (YEAR_HOURS * 3_600_000_000)
     return volume * (1.0 + trend) ** years
+
+
+def step_factor(hours: pl.DataFrame, steps: Sequence[tuple[date, float]]) -> np.ndarray:
+    """Per hour, the product of the ``steps`` (first UTC day, factor) in force: 1 before a step's day,
+    its factor from that day's midnight UTC on."""
+    micros = hours["bucket_start"].dt.epoch("us").to_numpy()
+    factor = np.ones(micros.size)
+    for day, size in steps:
+        since = int(datetime.combine(day, time(), tzinfo=UTC).timestamp() * 1_000_000)
+        factor = np.where(micros >= since, factor * size, factor)
+    return factor
+
+
+def parse_step(text: str) -> tuple[str, date, float]:
+    """``AGENCY:YYYY-MM-DD:FACTOR`` (the CLI's ``--step``) as (agency id, first day, factor)."""
+    try:
+        agency_id, day, factor = text.split(":")
+        return agency_id, date.fromisoformat(day), float(factor)
+    except ValueError:
+        example = "e.g. ems:2024-06-03:1.4"
+        raise ValueError(f"--step '{text}': expected AGENCY:YYYY-MM-DD:FACTOR, {example}") from None
 
 
 def drifted(rates: AgencyRates, factor: np.ndarray) -> AgencyRates:

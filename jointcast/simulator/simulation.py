@@ -19,14 +19,14 @@ from jointcast.simulator import events as planned
 from jointcast.simulator import joint
 from jointcast.simulator.agencies import AGENCIES, AgencySpec
 from jointcast.simulator.area_files import area_collection, write_area_file
-from jointcast.simulator.attributes import completed_records
+from jointcast.simulator.attributes import completed_records, renumbered
 from jointcast.simulator.defects import with_defects
 from jointcast.simulator.exports import coded_rows, with_resent
 from jointcast.simulator.feeds import FEEDS, FeedSpec
 from jointcast.simulator.formats import write_feed
 from jointcast.simulator.incidents import sampled_records, with_joint_index
 from jointcast.simulator.outages import injected_outages, outages_truth, without_outages
-from jointcast.simulator.rates import agency_rates, drift_factor, drifted, truth_frame
+from jointcast.simulator.rates import agency_rates, drift_factor, drifted, step_factor, truth_frame
 from jointcast.simulator.settings_file import EVENTS_FILE, KEYS_FOLDER, PII_KEY_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
 from jointcast.simulator.world import Geography, World, build_world, partition
@@ -69,13 +69,17 @@ class Scenario:
     joint_hourly: dict[str, np.ndarray]
     joint_cells: dict[str, np.ndarray]
     joint_events: pl.DataFrame
+    advance_hours: int = 0
+    """Hours past the end the feeds also deliver (a later run of the same simulation: see ``simulate``)."""
+    later_joint_events: pl.DataFrame | None = None
+    """Joint events of those hours, drawn apart so the window's stay as they were."""
 
     @property
     def bucket_micros(self) -> np.ndarray:
         return self.hours["bucket_start"].dt.epoch("us").to_numpy()
 
 
-def build_scenario(start: date, end: date, seed: int) -> Scenario:
+def build_scenario(start: date, end: date, seed: int, advance_days: int = 0) -> Scenario:
     world = build_world(_rng(seed, _WORLD))
     stop = end + timedelta(days=FORECAST_DAYS)
     hours = hour_table(start, stop)
@@ -85,6 +89,15 @@ def build_scenario(start: date, end: date, seed: int) -> Scenario:
     joint_hourly = joint.joint_hourly(hours)
     micros = hours["bucket_start"].dt.epoch("us").to_numpy()[:window_hours]
     joint_events = joint.sample_joint_events(world, joint_hourly, micros, joint_cells, _rng(seed, _JOINT))
+    advance_hours = advance_days * 24
+    later = None
+    if advance_hours:
+        all_micros = hours["bucket_start"].dt.epoch("us").to_numpy()
+        later_micros = all_micros[window_hours : window_hours + advance_hours]
+        later_hourly = {kind: rates[window_hours:] for kind, rates in joint_hourly.items()}
+        later_rng = _rng(seed, _JOINT, 1)
+        later = joint.sample_joint_events(world, later_hourly, later_micros, joint_cells, later_rng)
+        later = later.with_columns(pl.col("joint_event_id") + joint_events.height)
     return Scenario(
         world,
         hours,
@@ -95,6 +108,8 @@ def build_scenario(start: date, end: date, seed: int) -> Scenario:
         joint_hourly,
         joint_cells,
         joint_events,
+        advance_hours,
+        later,
     )
 
 
@@ -108,9 +123,16 @@ def _feed_of(spec: AgencySpec) -> FeedSpec:
 
 
 def _agency_rows(
-    spec: AgencySpec, index: int, scenario: Scenario, seed: int, volume: float = 1.0, trend: float = 0.0
-) -> tuple[Geography, pl.DataFrame, pl.DataFrame]:
-    """One agency's areas, truth frame and completed records (``volume`` and ``trend``: see ``simulate``)."""
+    spec: AgencySpec,
+    index: int,
+    scenario: Scenario,
+    seed: int,
+    volume: float = 1.0,
+    trend: float = 0.0,
+    steps: Sequence[tuple[date, float]] = (),
+) -> tuple[Geography, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """One agency's areas, truth frame, completed records of the window and, when the scenario
+    advances past its end, of the later hours (``volume``, ``trend`` and ``steps``: see ``simulate``)."""
     world, hours, micros = scenario.world, scenario.hours, scenario.bucket_micros
     rng = _rng(seed, _AGENCY, index)
     cell_weight = world.mix(**dict(spec.cell_mix))
@@ -124,8 +146,9 @@ def _agency_rows(
     local_hour, buckets = hours["local_hour"].to_numpy(), micros[: scenario.window_hours]
     joint_records = joint.joint_records(scenario.joint_events, spec.id, geography, rng)
     end_micros = int(scenario.end.timestamp() * 1_000_000)
-    if volume != 1.0 or trend != 0.0:
-        factor = drift_factor(hours, end_micros, volume, trend)
+    keep = None
+    if volume != 1.0 or trend != 0.0 or steps:
+        factor = drift_factor(hours, end_micros, volume, trend) * step_factor(hours, steps)
         rates = drifted(rates, factor)
         keep = np.minimum(factor, 1.0)
         joint_records = _thinned(joint_records, micros, keep, _rng(seed, _AGENCY, index, 2))
@@ -139,7 +162,33 @@ def _agency_rows(
         )
         parts.append(officer)
     records = completed_records(spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
-    return geography, truth_frame(spec.id, geography, hours, rates.counted), records
+    later = None
+    if scenario.advance_hours:
+        later = _later_records(spec, index, scenario, seed, geography, rates, keep)
+    return geography, truth_frame(spec.id, geography, hours, rates.counted), records, later
+
+
+def _later_records(
+    spec: AgencySpec, index: int, scenario: Scenario, seed: int, geography: Geography, rates, keep
+) -> pl.DataFrame:
+    """The agency's records of the hours after the window, from random streams of their own (so the
+    window's records are the very ones a run without them draws), ids numbered on from the window's."""
+    world, micros = scenario.world, scenario.bucket_micros
+    first, last = scenario.window_hours, scenario.window_hours + scenario.advance_hours
+    rng = _rng(seed, _AGENCY, index, 5)
+    local_hour, buckets = scenario.hours["local_hour"].to_numpy()[first:last], micros[first:last]
+    joint_records = joint.joint_records(scenario.later_joint_events, spec.id, geography, rng)
+    if keep is not None:
+        joint_records = _thinned(joint_records, micros, keep, _rng(seed, _AGENCY, index, 6))
+    parts = [
+        sampled_records(spec, world, geography, rates.independent[:, first:], buckets, local_hour, rng),
+        with_joint_index(spec, joint_records),
+    ]
+    if spec.officer_types:
+        officer = rates.officer[:, first:]
+        parts.append(sampled_records(spec, world, geography, officer, buckets, local_hour, rng, officer=True))
+    end_micros = int(micros[last - 1]) + 3_600_000_000
+    return completed_records(spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
 
 
 def _thinned(
@@ -165,6 +214,30 @@ def _write_feed(feed: FeedSpec, rows: pl.DataFrame, out: Path) -> tuple[Path, ..
     for old in folder.glob(f"{feed.id}_*.{feed.extension}"):
         old.unlink()  # a month no longer simulated must not match the feed's glob
     return tuple(write_feed(feed, rows, folder))
+
+
+def _with_later_rows(
+    feed: FeedSpec, exported: pl.DataFrame, later: pl.DataFrame, injected, messy_rate: float, defects: dict,
+    delivered_end: date, rng: np.random.Generator,
+) -> pl.DataFrame:  # fmt: skip
+    """The window's export rows followed by the later days' rows (their own re-sends and defects,
+    counted into ``defects``)."""
+    later = without_outages(later, feed.id, injected)
+    rows = with_resent(coded_rows(feed, later), utc_midnight(delivered_end), rng)
+    rows, extra = with_defects(feed, rows, messy_rate, utc_midnight(delivered_end), rng)
+    for kind, count in extra.items():
+        defects[feed.id][kind] = defects[feed.id].get(kind, 0) + count
+    return pl.concat([exported, rows.select(exported.columns)], how="vertical_relaxed")
+
+
+def _check_steps(steps: Sequence[tuple[str, date, float]], advance: int, agency_ids: list[str]) -> None:
+    if not 0 <= advance <= FORECAST_DAYS:
+        raise ValueError(f"advance must be between 0 and {FORECAST_DAYS} days, got {advance}")
+    for agency_id, day, factor in steps:
+        if agency_id not in agency_ids:
+            raise ValueError(f"step: unknown agency {agency_id} (simulated: {', '.join(agency_ids)})")
+        if not factor > 0:
+            raise ValueError(f"step: {agency_id} from {day}: the factor must be above 0, got {factor}")
 
 
 def _check_drift(volume: Mapping[str, float], trend: Mapping[str, float], agency_ids: list[str]) -> None:
@@ -193,6 +266,8 @@ def simulate(
     outages: Sequence[tuple[str, date, int]] = (),
     volume: Mapping[str, float] | None = None,
     trend: Mapping[str, float] | None = None,
+    step: Sequence[tuple[str, date, float]] = (),
+    advance: int = 0,
 ) -> SimulationSummary:
     """Write K agencies' feeds for the ``days`` before ``end`` (exclusive, midnight UTC; default
     today), their areas as ``areas/<agency_id>.geojson``, a ready ``jointcast.toml``,
@@ -209,7 +284,13 @@ def simulate(
     ``volume``: agency id -> a factor on its demand (0.1: a tenth of its usual calls);
     ``trend``: agency id -> a yearly rate of change compounding smoothly hour by hour (-0.15: 15%
     fewer calls a year), anchored at ``end`` so the level there is the volume's. Both are in the
-    truth rates; an agency not named keeps its usual level and no trend."""
+    truth rates; an agency not named keeps its usual level and no trend. ``step``: (agency id, first
+    UTC day, factor) runs: the agency's demand times the factor from that day on (a level jump).
+
+    ``advance``: the clock moved on that many days (at most FORECAST_DAYS) past ``end``: the feeds also
+    hold those days, drawn from random streams of their own, so every row of the window is the one a
+    run without ``advance`` writes (a month file grows by the new rows at its end) and ingest loads just
+    the new incidents. The window, its truth and ``end`` stay as they were."""
     if not 1 <= agencies <= len(AGENCIES):
         raise ValueError(f"agencies must be between 1 and {len(AGENCIES)}, got {agencies}")
     if days < 1:
@@ -229,18 +310,23 @@ def simulate(
     specs = AGENCIES[:agencies]
     volume, trend = dict(volume or {}), dict(trend or {})
     _check_drift(volume, trend, [s.id for s in specs])
-    injected = injected_outages(outages, [s.feed_id for s in specs], start, end)
+    _check_steps(step, advance, [s.id for s in specs])
+    delivered_end = end + timedelta(days=advance)
+    injected = injected_outages(outages, [s.feed_id for s in specs], start, delivered_end)
     removed = {}
     report(f"simulating {days} days from {start} to {end} for {agencies} agencies (seed {seed})")
-    scenario = build_scenario(start, end, seed)
+    scenario = build_scenario(start, end, seed, advance)
 
     truths, links, geographies = [], [], {}
     rows, files, defects = {}, {}, {}
     for index, spec in enumerate(specs):
         feed = _feed_of(spec)
-        geographies[spec.id], truth, records = _agency_rows(
-            spec, index, scenario, seed, volume.get(spec.id, 1.0), trend.get(spec.id, 0.0)
+        steps = [(day, factor) for agency_id, day, factor in step if agency_id == spec.id]
+        geographies[spec.id], truth, records, later = _agency_rows(
+            spec, index, scenario, seed, volume.get(spec.id, 1.0), trend.get(spec.id, 0.0), steps
         )
+        if later is not None:  # ids numbered on from the window's
+            later = renumbered(spec.id, pl.concat([records, later])).tail(later.height)
         for outage in (o for o in injected if o.feed_id == feed.id):
             removed[outage] = len(records) - len(without_outages(records, feed.id, [outage]))
         records = without_outages(records, feed.id, injected)
@@ -249,6 +335,9 @@ def simulate(
         export_rng = _rng(seed, _AGENCY, index, 1)
         exported = with_resent(coded_rows(feed, records), scenario.end, export_rng)
         exported, defects[feed.id] = with_defects(feed, exported, messy_rate, scenario.end, export_rng)
+        if later is not None:
+            exported = _with_later_rows(feed, exported, later, injected, messy_rate, defects, delivered_end,
+                                        _rng(seed, _AGENCY, index, 7))  # fmt: skip
         files[feed.id] = _write_feed(feed, exported, out)
         write_area_file(out, spec.id, area_collection(scenario.world, geographies[spec.id], spec.name))
         rows[feed.id] = len(exported)
@@ -276,8 +365,11 @@ def simulate(
     )
     drift = [f"{a} volume x{v:g}" for a, v in sorted(volume.items()) if v != 1.0]
     drift += [f"{a} trend {r:+.0%} a year" for a, r in sorted(trend.items()) if r != 0.0]
+    drift += [f"{a} x{f:g} from {d}" for a, d, f in sorted(step)]
     if drift:
         header += "\nDemand changed: " + ", ".join(drift) + "."
+    if advance:
+        header += f"\nThe clock advanced {advance} days: the feeds run to {delivered_end} (exclusive)."
     text = settings_text(specs, [_feed_of(s) for s in specs], scenario.world.bbox, header)
     config_path.write_text(text, encoding="utf-8")
     for spec in specs:
