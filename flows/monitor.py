@@ -3,8 +3,8 @@
 features (brought up to date, nothing rebuilt when nothing changed) -> forecast.accuracy (each
 vintage whose forecast has begun to come true and is not yet scored whole, rescored) -> live
 summaries beside the champion's backtest -> alerts into quality.alerts (a warning line each) -> the
-monitoring experiment's run of the day -> with ``retrain_on_alert``, `train` on a new alert -> each
-agency's accuracy page.
+monitoring experiment's run of the day -> with ``retrain_on_alert``, `train` on a new alert -> the
+joint-operations KPIs (kpi.*, flows.kpi: they read forecast.accuracy) -> each agency's accuracy page.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ REPORT_WEEKS = 4
 def monitor_flow(settings: Settings) -> dict:
     """Score, compare, alert, log; returns per agency the live and backtest figures and the alerts."""
     from flows.features import features_flow
+    from flows.kpi import kpi_flow
 
     features_flow(settings=settings)
     now = datetime.now(UTC)
@@ -35,13 +36,14 @@ def monitor_flow(settings: Settings) -> dict:
     _write_weekly(settings, measures, champion)
     run_id = _log_day(settings, measures, windows, champion)
     retrained = _retrain(settings, alerts) if alerts.height and settings.monitor.retrain_on_alert else None
+    kpis = kpi_flow(settings=settings)  # after scoring: kpi.planning reads forecast.accuracy
     pages = _write_pages(settings, measures)
     agencies = measures["agencies"]
     vintages, plural = scored["vintage"].n_unique(), "s" * (alerts.height != 1)
     done("monitor", f"{scored.height:,} area-shifts of {vintages} vintages scored, "
                     f"{alerts.height} new alert{plural}, {len(pages)} accuracy pages")  # fmt: skip
     return {"agencies": agencies, "new_alerts": alerts.height, "run_id": run_id, "retrained": retrained,
-            "pages": [str(p) for p in pages]}  # fmt: skip
+            "pages": [str(p) for p in pages], "kpi_rows": kpis}  # fmt: skip
 
 
 def _schedules(settings: Settings) -> dict:

@@ -271,3 +271,13 @@ def test_the_monitoring_runs_show_in_a_real_mlflow_server(advanced, tmp_path, pr
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+def test_monitor_computes_the_kpis_with_the_accuracy_it_scored(monitored):
+    root, result = monitored
+    planning = _frame(root, "SELECT * FROM kpi.planning")
+    assert result["kpi_rows"]["planning"] == _frame(root, "SELECT count(*) AS n FROM kpi.planning")["n"][0]
+    scored = _frame(root, "SELECT DISTINCT agency_id FROM forecast.accuracy")
+    # the planning KPIs carry the live accuracy of every agency the monitor scored
+    with_accuracy = planning.filter(pl.col("wape").is_not_null())
+    assert set(with_accuracy["agency_id"]) == set(scored["agency_id"])
