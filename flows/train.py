@@ -72,7 +72,10 @@ def configured_parameters(settings: Settings):
     """The model parameters the config asks for, before ``train`` sizes them to the data."""
     from models.parameters import ModelParameters
 
-    return ModelParameters(train_days=settings.forecast.train_days, sizing=settings.forecast.tuning)
+    forecast = settings.forecast
+    return ModelParameters(
+        train_days=forecast.train_days, sizing=forecast.tuning, level_scaling=forecast.level_scaling
+    )
 
 
 def _flat(settings: Settings, params=None) -> dict:

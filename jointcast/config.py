@@ -71,6 +71,7 @@ class ForecastSettings(_Strict):
     backtest_folds: int = Field(3, ge=1, le=52)
     train_days: int = Field(182, ge=14, le=3650, description="history each model is fitted on")
     tuning: Literal["fixed", "size", "search"] = "size"
+    level_scaling: bool = False
     events_file: Path | None = None
 
     @field_validator("quantiles")
