@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -133,6 +134,9 @@ def _header(report: AgencyReport, zone: ZoneInfo) -> str:
         f" · data as of <b>{_local(publication.get('data_as_of'), zone)}</b> · model <b>{escape(model)}</b>"
         f" · MLflow run <code>{escape(str(publication.get('mlflow_run_id', '?')))}</code>"
         f" · publication <code>{escape(str(publication.get('publication_id', '?')))}</code></div>\n"
+        f"<div class='meta'>How past forecasts turned out: <a class='accuracy-link' "
+        f"href='{quote(report.agency_id)}_accuracy.html'>accuracy against actuals</a> (written by "
+        "<code>jointcast monitor</code>)</div>\n"
     )
     if baseline := publication.get("model_baseline"):
         html += (

@@ -215,6 +215,7 @@ def test_the_page_says_what_planners_need(report, page):
     assert areas.count("<tr") == 1 + 10
     assert "Stadium concert &amp; fireworks" in html and "all areas" in html
     assert "stale" not in html.split("</header>")[0].lower()
+    assert "href='city_police_accuracy.html'" in html  # the monitor's accuracy page, beside this one
 
 
 def test_the_staffing_note_says_where_the_min_units_floor_sets_the_units(report):
