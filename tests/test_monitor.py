@@ -3,12 +3,7 @@ the same feeds (one agency's demand 40% up from the third day on), ingested, val
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +15,7 @@ import pytest
 from jointcast.config import load_settings
 from tests.browser import dump_dom
 from tests.conftest import _copy
+from tests.servers import mlflow_server
 
 pytestmark = pytest.mark.slow
 STEPPED = "city_police"
@@ -220,35 +216,12 @@ def test_retrain_on_alert_trains_a_challenger(advanced, tmp_path, prefect):
     assert actions == ["retrain triggered"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.integration
 def test_the_monitoring_runs_show_in_a_real_mlflow_server(advanced, tmp_path, prefect):
     from flows.monitor import monitor_flow
 
     root = _copy(advanced, tmp_path / "workspace")
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
-         f"sqlite:///{root}/mlflow.db", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-    )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "mlflow server did not start"
-            time.sleep(0.5)
+    with mlflow_server(root / "mlflow.db") as base:
         settings = load_settings(root / "jointcast.toml")
         settings = settings.model_copy(
             update={"mlflow": settings.mlflow.model_copy(update={"tracking_uri": base})}
@@ -268,9 +241,6 @@ def test_the_monitoring_runs_show_in_a_real_mlflow_server(advanced, tmp_path, pr
         assert f"backtest_wape_shift_{STEPPED}" in metrics
         tags = {t["key"]: t["value"] for t in runs[0]["data"]["tags"]}
         assert tags["champion_version"] and tags["monitor_day"]
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
 
 def test_monitor_computes_the_kpis_with_the_accuracy_it_scored(monitored):

@@ -1,11 +1,6 @@
 """Training on a smaller simulation: accuracy bounds, MLflow logging, registry, a real server."""
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +14,7 @@ from models.backtest import Fold, run_backtest
 from models.metrics import evaluate
 from models.parameters import ModelParameters
 from models.plots import backtest_chart, close
+from tests.servers import mlflow_server
 
 # a workspace trained on the session's Prefect API; one test starts an MLflow server
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -102,33 +98,9 @@ def test_the_first_model_is_champion_a_rerun_trains_nothing_and_an_equal_retrain
     assert run.info.end_time - run.info.start_time > 1000  # opened before the backtest, not after it
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_real_mlflow_server_serves_the_metrics_and_the_champion(trained):
     root, result = trained
-    port = _free_port()
-    mlflow_cli = Path(sys.executable).parent / "mlflow"
-    server = subprocess.Popen(
-        [str(mlflow_cli), "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-    )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "mlflow server did not start"
-            time.sleep(0.5)
+    with mlflow_server(root / "mlflow.db") as base:
         api = f"{base}/api/2.0/mlflow"
         run = httpx.get(f"{api}/runs/get", params={"run_id": result["run_id"]}).json()["run"]
         metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
@@ -137,9 +109,6 @@ def test_a_real_mlflow_server_serves_the_metrics_and_the_champion(trained):
             f"{api}/registered-models/alias", params={"name": "jointcast-demand", "alias": "champion"}
         )
         assert alias.json()["model_version"]["version"] == result["version"]
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
 
 QUANTILES = (0.1, 0.5, 0.9)
