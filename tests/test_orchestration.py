@@ -4,7 +4,6 @@ import json
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from flows.common import StageFailed
 from jointcast.config import load_settings
+from tests.servers import free_port
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 
 # the session's Prefect API, the command in subprocesses, a local Dask cluster
@@ -31,12 +31,6 @@ with run_lock(Path(sys.argv[1]), "test holder"):
     while True:
         time.sleep(60)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _orchestrate(config: Path, **options) -> Path:
@@ -111,7 +105,7 @@ def test_a_feed_whose_server_is_down_is_retried_then_fails_alone_naming_it_while
     text = config.read_text(encoding="utf-8")
     local = 'uri = "feeds/county_fire_cad/*.jsonl"'
     assert local in text
-    remote = f"http://127.0.0.1:{_free_port()}/county_fire_cad/*.jsonl"  # nothing listens there
+    remote = f"http://127.0.0.1:{free_port()}/county_fire_cad/*.jsonl"  # nothing listens there
     config.write_text(text.replace(local, f'uri = "{remote}"'), encoding="utf-8")
     _orchestrate(config, retries=2, retry_delay_seconds=0)
 

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,11 @@ import pytest
 
 from flows.deployments import DEPLOYMENTS
 from jointcast.config import load_settings
+from tests.servers import free_port
 
 # a real `prefect server`, and `jointcast run` trains the model
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STAGES = {"pipeline", "ingest", "validate", "features", "train", "forecast", "publish"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(check, what: str, timeout: float = 180):
@@ -41,7 +35,7 @@ def _wait(check, what: str, timeout: float = 180):
 @pytest.fixture
 def prefect_server(tmp_path):
     """A real Prefect server on a free loopback port with its own PREFECT_HOME; yields its env."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
