@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Column, Table
 
@@ -30,7 +31,7 @@ ConfigOption = Annotated[
 def fail(lines: list[str], code: int = 1) -> typer.Exit:
     """Print one `error:` line per problem; raise the returned Exit."""
     for line in lines:
-        errors.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        errors.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

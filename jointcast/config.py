@@ -229,6 +229,31 @@ class ColumnMap(_Strict):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
+STRPTIME_PROBE = datetime(2024, 11, 3, 13, 7, 9, tzinfo=UTC)
+"""An instant with every field distinct, to tell a format that reads it back from one that cannot."""
+
+
+def _check_strptime(fmt: str) -> None:
+    """``fmt`` must be a strptime format that names at least a day and that DuckDB (which parses the
+    feed) reads back: an unknown directive (``%Q``) or a format without a date fails here, at load,
+    instead of leaving every row of the feed unparsed."""
+    import duckdb  # the parser the feed's timestamps go through
+
+    if not re.search(r"%[dejYyFDxcsb]", fmt):
+        raise ValueError(
+            f"timestamp_format {fmt!r} names no date: use iso, epoch_ms, epoch_s or a strptime format"
+        )
+    text = STRPTIME_PROBE.strftime(fmt)
+    try:
+        with duckdb.connect() as con:
+            con.execute("SELECT strptime(?, ?)", [text, fmt]).fetchone()
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise ValueError(
+            f"timestamp_format {fmt!r} is not a strptime format DuckDB reads ({first})"
+        ) from None
+
+
 class AgencyFrom(_Strict):
     """Take the agency of each row from a column, optionally through a regex's first group."""
 
@@ -318,6 +343,34 @@ class FeedSettings(_Strict):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return _check_timezone(value)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        if len(value) != 1 or value in '\r\n"':
+            raise ValueError(
+                f"delimiter must be one character other than a quote or line break, got {value!r}"
+            )
+        return value
+
+    @field_validator("priority_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if value[0] > value[1]:
+            raise ValueError(f"priority_range must be [lowest, highest], got [{value[0]}, {value[1]}]")
+        return value
+
+    @field_validator("type_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        return AgencyFrom._compiles(value)
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _readable_format(cls, value: str) -> str:
+        if value not in ("iso", "epoch_ms", "epoch_s"):
+            _check_strptime(value)
+        return value
 
     @model_validator(mode="after")
     def _one_agency_source(self) -> FeedSettings:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jointcast.cli import app
+from tests.conftest import POLICE_FEED
 from tests.test_ingest import _query
 
 runner = CliRunner()
@@ -125,3 +126,15 @@ def test_a_bad_config_is_one_line_and_exit_status_2(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: config error in {config}: warehouse.colour: unknown key (and 2 more problems)"
     ]
+
+
+def test_an_error_line_keeps_its_brackets(tmp_path):
+    """Rich markup is escaped in error lines: a regex's [a-z] class is printed, not swallowed."""
+    config = tmp_path / "jointcast.toml"
+    config.write_text(
+        POLICE_FEED.format(extra="").replace('id = "pd_cad"', 'id = "PD-CAD"'), encoding="utf-8"
+    )
+    result = runner.invoke(app, ["ingest", "--config", str(config)])
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "String should match pattern '^[a-z][a-z0-9_]{0,62}$'" in line

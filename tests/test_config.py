@@ -39,6 +39,28 @@ def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
         (('received_at = "Rcvd"\n', ""), "feeds[0].columns.received_at: required key is missing"),
         (("[[agencies]]", "[monitor]\nwape_margn = 0.2\n\n[[agencies]]"), "monitor.wape_margn: unknown key"),
         (("[[agencies]]", "[monitor]\ncoverage_band = [0.9, 0.6]\n\n[[agencies]]"), "monitor.coverage_band"),
+        # values that would silently disable a check or fail a stage later are refused at load
+        (
+            ('format = "csv"', 'format = "csv"\npriority_range = [5, 1]'),
+            "feeds[0].priority_range: priority_range must be [lowest, highest], got [5, 1]",
+        ),
+        (
+            ('format = "csv"', 'format = "csv"\ndelimiter = ""'),
+            "feeds[0].delimiter: delimiter must be one character",
+        ),
+        (('format = "csv"', 'format = "csv"\ndelimiter = ";;"'), "feeds[0].delimiter"),
+        (
+            ('"%m/%d/%Y %I:%M:%S %p"', '"%Q %Y-%m-%d"'),
+            "feeds[0].timestamp_format: timestamp_format '%Q %Y-%m-%d' is not a strptime format DuckDB reads",
+        ),
+        (
+            ('"%m/%d/%Y %I:%M:%S %p"', '"%H:%M"'),
+            "feeds[0].timestamp_format: timestamp_format '%H:%M' names no date",
+        ),
+        (
+            ('format = "csv"', "format = \"csv\"\ntype_pattern = '^(\\w+'"),
+            "feeds[0].type_pattern: invalid regex",
+        ),
     ],
 )
 def test_a_bad_config_is_one_line_naming_the_key(tmp_path, change, message):
