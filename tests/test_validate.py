@@ -173,3 +173,27 @@ def test_one_source_column_may_feed_both_the_type_and_the_call_source(police_wor
                     ("T3", "patrol", "officer")]  # fmt: skip
     # a police agency counts every call source but officer-initiated work: unmapped codes too
     assert load_settings(config).agency("pd").counted_call_sources == ("citizen", "alarm", "other")
+
+
+def test_a_fractional_priority_and_a_non_finite_coordinate_are_quarantined_not_rounded_or_passed(
+    police_workspace,
+):
+    """2.7 is no priority (it is not rounded to 3); NaN and inf are no coordinates (NaN would pass a
+    range check it cannot fail); a whole number written 3.0 is priority 3."""
+    good = police_row("OK1", "01/02/2024 10:00:00 AM")
+    rows = [
+        good,
+        good.replace("OK1,TC,2,", "P27,TC,2.7,"),
+        good.replace("OK1,TC,2,", "P30,TC,3.0,"),
+        good.replace("OK1,", "NAN,").replace(",40.1,", ",NaN,"),
+        good.replace("OK1,", "INF,").replace(",-75.2,", ",inf,"),
+    ]
+    police_workspace("pd_01.csv", rows)
+    _ingest(police_workspace.config)
+    assert_rows_accounted(police_workspace.config)
+    reasons = dict(_query(police_workspace.config, """
+        SELECT json_extract_string(raw_values, '$.Id'), reasons FROM quality.quarantine"""))  # fmt: skip
+    assert reasons == {"P27": ["unparseable_priority"], "NAN": ["unparseable_coordinates"],
+                       "INF": ["unparseable_coordinates"]}  # fmt: skip
+    loaded = dict(_query(police_workspace.config, "SELECT source_incident_id, priority FROM core.incidents"))
+    assert loaded == {"OK1": 2, "P30": 3}

@@ -243,10 +243,10 @@ typed AS (
     SELECT
         *,
         {_type_expr(feed)} AS incident_type,
-        try_cast(priority_text AS INTEGER) AS priority,
+        {_whole_number("priority_text")} AS priority,
         {readings},
-        try_cast(lat_text AS DOUBLE) AS lat,
-        try_cast(lon_text AS DOUBLE) AS lon
+        {_finite("lat_text")} AS lat,
+        {_finite("lon_text")} AS lon
     FROM coded
 ),
 offsets AS (
@@ -280,6 +280,21 @@ final AS (
 )
 SELECT * FROM final
 """
+
+
+def _whole_number(text: str) -> str:
+    """``text`` as an INTEGER when it is a whole number ("3", "3.0"); NULL otherwise, so "2.7" is an
+    unparseable priority rather than silently rounded to 3."""
+    number = f"try_cast({text} AS DOUBLE)"
+    whole = f"isfinite({number}) AND {number} = trunc({number})"
+    return f"CASE WHEN {whole} THEN try_cast({number} AS INTEGER) END"
+
+
+def _finite(text: str) -> str:
+    """``text`` as a DOUBLE when it is a finite number; NULL for "NaN", "inf" and non-numbers, so such
+    a coordinate is unparseable instead of passing range checks it cannot fail."""
+    number = f"try_cast({text} AS DOUBLE)"
+    return f"CASE WHEN isfinite({number}) THEN {number} END"
 
 
 def duplicates_sql(source_columns: tuple[str, ...]) -> str:
