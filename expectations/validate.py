@@ -112,10 +112,14 @@ def validate_batch(
     name = run_name(feed.id, batch.batch_id, batch.source_uri)
     outcome = validator.validate(build_suite(feed, agency, bounds, extra), validation_frame(frame), name)
     span = _record_span(frame, bounds)
-    check = None
+    if outcome.batch_failures:
+        check = outcome.batch_failures[0]
+    elif absent_columns(feed, batch.columns):
+        check = "mapped columns present"
+    else:
+        check = _too_many_quarantined(con, feed, outcome.row_failures, len(frame))
     with transaction(con):
-        if outcome.batch_failures or absent_columns(feed, batch.columns):
-            check = (outcome.batch_failures or ["mapped columns present"])[0]
+        if check is not None:
             quarantined = reject_batch(con, feed, batch, check)
             problem = f"feed {feed.id}: file {batch.source_uri}: expectation failed: {check}"
             finish_batch(con, batch, loaded=0, quarantined=quarantined, status="rejected",
@@ -140,6 +144,23 @@ def validate_batch(
         feed.id, batch.batch_id, batch.source_uri, problem is None, loaded, quarantined,
         problem, tuple(outcome.warnings),
     )  # fmt: skip
+
+
+def _too_many_quarantined(
+    con: duckdb.DuckDBPyConnection, feed: FeedSettings, row_failures: dict[int, list[str]], rows: int
+) -> str | None:
+    """The check a batch fails when more than ``max_quarantined_share`` of its rows would be
+    quarantined (a wrong mapping or a broken export, not bad luck); None when it is within."""
+    if not rows:
+        return None
+    unparsed = {
+        r for (r,) in con.execute("SELECT _row_number FROM _staged WHERE len(parse_reasons) > 0").fetchall()
+    }
+    share = len(unparsed | set(row_failures)) / rows
+    if share <= feed.max_quarantined_share:
+        return None
+    limit = feed.max_quarantined_share
+    return f"quarantined share {share:.0%} of {rows} rows is above max_quarantined_share {limit:.0%}"
 
 
 def batch_outcome(

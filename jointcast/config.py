@@ -332,6 +332,9 @@ class FeedSettings(_Strict):
     timezone: str = "UTC"
     priority_range: tuple[int, int] = (1, 5)
     pii: PiiSettings = Field(default_factory=PiiSettings)
+    max_quarantined_share: float = Field(
+        0.8, gt=0, le=1, description="a batch with more of its rows quarantined is rejected whole"
+    )
     expected_rows_band: float = Field(
         0.5, gt=0, le=1, description="a batch's rows may differ this much from the trailing mean"
     )

@@ -197,3 +197,24 @@ def test_a_fractional_priority_and_a_non_finite_coordinate_are_quarantined_not_r
                        "INF": ["unparseable_coordinates"]}  # fmt: skip
     loaded = dict(_query(police_workspace.config, "SELECT source_incident_id, priority FROM core.incidents"))
     assert loaded == {"OK1": 2, "P30": 3}
+
+
+def test_a_batch_mostly_quarantined_is_rejected_whole_with_one_line(police_workspace):
+    """Every row's timestamp unreadable (a wrong format, say) is a broken file, not bad luck: the batch
+    is rejected, nothing reaches core, and the line says why; the threshold is the feed's to set."""
+    rows = [police_row(f"T{i}", "2024-01-02 10:00") for i in range(9)] + [
+        police_row("OK", "01/02/2024 10:00:00 AM")
+    ]
+    police_workspace("pd_01.csv", rows)
+    _ingest(police_workspace.config, validate=False)
+    settings = load_settings(police_workspace.config)
+    from expectations.validate import validate_feed
+    from warehouse.db import open_warehouse
+
+    with open_warehouse(settings.warehouse_path) as con:
+        [batch] = validate_feed(con, settings, settings.feeds[0], Validator(settings.root)).batches
+    assert not batch.success and batch.rows_loaded == 0 and batch.rows_quarantined == 10
+    assert batch.problem == (f"feed pd_cad: file {batch.source_uri}: expectation failed: quarantined share 90% "
+                             "of 10 rows is above max_quarantined_share 80%")  # fmt: skip
+    assert_rows_accounted(police_workspace.config)
+    assert _query(police_workspace.config, "SELECT count(*) FROM core.incidents") == [(0,)]
