@@ -154,6 +154,12 @@ def test_show_and_export_need_the_agencys_key(published_workspace, tmp_path):
     assert _mode(out) == 0o700 and {_mode(p) for p in out.iterdir()} == {0o600}
     shown = runner.invoke(app, ["show", "staffing", "--agency", "ems", "--config", config])
     assert shown.exit_code == 0, shown.output
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    into_file = runner.invoke(app, ["export", "--agency", "ems", "--out", str(a_file), "--config", config])
+    assert into_file.exit_code == 1 and into_file.stderr.strip().splitlines() == [
+        f"error: --out {a_file} is a file, not a folder: name a folder to write the export into"
+    ]  # one line, no traceback
 
     wrong = {key_env("ems"): require_key(settings, "city_police")}
     for command in (["show", "staffing"], ["export", "--out", str(tmp_path / "wrong")]):

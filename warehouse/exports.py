@@ -57,8 +57,13 @@ def export_agency(con: duckdb.DuckDBPyConnection, agency_id: str, fmt: Format, o
     """
     if fmt not in ("parquet", "csv"):
         raise ExportError(f"unknown export format '{fmt}': use parquet or csv")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} is a file, not a folder: name a folder to write the export into")
     if not out.exists():  # a folder of its own is made owner-only; a folder given is left as it is
-        out.mkdir(parents=True)
+        try:
+            out.mkdir(parents=True)
+        except OSError as exc:
+            raise ExportError(f"--out {out}: cannot make the folder: {exc.strerror}") from None
         owner_only(out)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     try:
