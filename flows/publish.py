@@ -143,11 +143,14 @@ def _write_pages(settings: Settings, pages: dict[str, str]) -> list:
 
 
 def _ensure_reports(con, settings: Settings, latest: dict, provenance, overrides, actuals) -> None:
-    """Render the current publication's missing report pages from the published tables."""
+    """Render the current publication's report pages that are missing or behind (showing another
+    publication, e.g. after a run killed between the publication's commit and its pages)."""
     from planning.assemble import report_pages
+    from warehouse.pages import page_publication
     from warehouse.publish import read_published, read_published_tables
 
-    missing = [a.id for a in settings.agencies if not settings.report_path(a.id).exists()]
+    current = str(latest["publication_id"])
+    missing = [a.id for a in settings.agencies if page_publication(settings.report_path(a.id)) != current]
     if not missing:
         return
     demand, staffing = read_published_tables(con)

@@ -117,9 +117,11 @@ def render_report(report: AgencyReport, days: int = 7) -> str:
         _footer(report),
     ]
     title = escape(f"{report.agency_name}: demand and staffing forecast")
+    publication_id = escape(str(report.publication.get("publication_id", "")))  # which one (flows.publish)
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<meta name="jointcast-publication" content="{publication_id}">\n'
         f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
 

@@ -546,3 +546,24 @@ def test_a_missing_report_page_is_rendered_again_from_the_published_tables(publi
     assert 'data-area="' in section(after, 3) and "joint-outlook" in section(after, 6)
     for number in (3, 6):  # the map and the joint events, as the publication drew them
         assert section(after, number) == section(before, number)
+
+
+def test_a_report_page_behind_its_publication_is_rendered_again(published):
+    """A run killed between a publication's commit and its pages leaves the previous pages: the next
+    publish, with nothing new to publish, sees each page's publication id and redraws those behind."""
+    from warehouse.pages import page_publication
+
+    pages = {a: published / "report" / f"{a}.html" for a in ("ems", "city_police")}
+    current = page_publication(pages["ems"])
+    assert current and page_publication(pages["city_police"]) == current
+    behind = (
+        pages["ems"]
+        .read_text()
+        .replace(f'content="{current}"', 'content="0"')
+        .replace("<h2>1.", "<h2>old 1.")
+    )
+    pages["ems"].write_text(behind)
+    untouched = pages["city_police"].stat().st_mtime_ns
+    assert publish_flow(settings=load_settings(str(_config(published))))["published"] is False
+    assert page_publication(pages["ems"]) == current and "<h2>old 1." not in pages["ems"].read_text()
+    assert pages["city_police"].stat().st_mtime_ns == untouched  # a page up to date is left as it is

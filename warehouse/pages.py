@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -27,3 +28,18 @@ def write_report(html: str, path: Path) -> Path:
         raise
     logger.debug("report written to %s", path)
     return path
+
+
+PUBLICATION_META = "jointcast-publication"
+"""The report page's ``<meta name=... content="<publication_id>">``: which publication it shows."""
+
+
+def page_publication(path: Path) -> str | None:
+    """The publication id a report page shows (its ``PUBLICATION_META``); None for a page that is
+    missing or carries none (written before pages said)."""
+    try:
+        head = Path(path).read_text(encoding="utf-8")[:4096]
+    except OSError:
+        return None
+    found = re.search(rf'<meta name="{PUBLICATION_META}" content="([^"]*)"', head)
+    return found.group(1) if found else None
