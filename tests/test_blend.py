@@ -10,7 +10,7 @@ import polars as pl
 from models.blend import MIN_FOLDS, MIN_GAIN, blended, cross_fitted, learn_weights
 from models.lightgbm_model import LightGBMDemandModel
 from models.parameters import ModelParameters, flat_params
-from tests.test_demand_model import PARAMS, _make_champion, _rows, store  # noqa: F401 -- the fixture
+from tests.test_demand_model import PARAMS, _rows, log_as_champion, store  # noqa: F401 -- the fixture
 
 ORIGINS = [datetime(2026, 1, 5, tzinfo=UTC) + timedelta(days=14 * k) for k in range(3)]
 
@@ -96,12 +96,7 @@ def test_the_blended_model_is_logged_and_served_with_its_blend(store):  # noqa: 
     expected = np.where(pd_rows, 0.4 * alone.predict_mean(rows) + 0.6 * rows["how_mean_4"].to_numpy(),
                         alone.predict_mean(rows))  # fmt: skip
     assert np.allclose(model.predict_mean(rows), expected)
-    with tracking.training_run("train", {}, {}):
-        logged = tracking.log_results(
-            metrics={"wape": 0.5}, figures={}, tables={}, training_data=rows, dataset_name="rows",
-            dataset_source="test", model=model, example=rows.head(5), registered_model="demand",
-        )  # fmt: skip
-    _make_champion(logged.version)
+    logged = log_as_champion(model, rows)
     champion, _ = tracking.load_champion("demand")
     assert champion.blend == model.blend
     assert np.array_equal(champion.predict_mean(rows), model.predict_mean(rows))

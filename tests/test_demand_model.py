@@ -147,15 +147,23 @@ def _make_champion(version: str) -> None:
     registry.record_decision("demand", version, True, {})
 
 
-def test_the_champion_comes_back_from_mlflow_with_its_features_and_levels(rows, fitted, store):
+def log_as_champion(model, rows: pl.DataFrame):
+    """``model`` logged and registered as the store's "demand" champion, as `train` does; its run."""
     from models import tracking
 
     with tracking.training_run("train", {}, {}):
         logged = tracking.log_results(
             metrics={"wape": 0.5}, figures={}, tables={}, training_data=rows, dataset_name="rows",
-            dataset_source="test", model=fitted, example=rows.head(5), registered_model="demand",
+            dataset_source="test", model=model, example=rows.head(5), registered_model="demand",
         )  # fmt: skip
     _make_champion(logged.version)
+    return logged
+
+
+def test_the_champion_comes_back_from_mlflow_with_its_features_and_levels(rows, fitted, store):
+    from models import tracking
+
+    logged = log_as_champion(fitted, rows)
     model, champion = tracking.load_champion("demand")
     assert champion.version == logged.version
     assert model.features == fitted.features and model.categories == fitted.categories
