@@ -28,6 +28,7 @@ uri = "feeds/*.{format}"
 format = "{format}"
 timestamp_format = "{timestamp_format}"
 timezone = "America/New_York"
+max_quarantined_share = 1.0  # files of a few rows, some wholly quarantined: each row's reason is the point
 [feeds.columns]
 source_incident_id = "id"
 received_at = "received"
