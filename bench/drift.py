@@ -63,7 +63,8 @@ def _inputs(root: Path, case: dict):
 
 def _scores(settings, inputs: pl.DataFrame, end, truth, level_scaling: bool) -> dict:
     """The backtest's figures, overall and per agency, with or without level scaling."""
-    from flows.train import configured_parameters, shift_schedules
+    from flows.pending import configured_parameters
+    from flows.train import shift_schedules
     from models.backtest import training_rows
     from models.training import backtest_only, sized_candidates
 

@@ -252,7 +252,8 @@ def prepare(config: Path) -> tuple:
 
 
 def run(config: Path, folds: int | None, busiest: int | None) -> dict:
-    from flows.train import configured_parameters, shift_schedules
+    from flows.pending import configured_parameters
+    from flows.train import shift_schedules
     from models.backtest import training_rows
     from models.training import backtest_only, sized_candidates
 

@@ -27,9 +27,8 @@ def kpi_flow(settings: Settings) -> dict[str, int]:
         tables = build_kpis(inputs, KpiSettings.from_settings(settings))
         counts = write_kpis(con, tables, list(settings.agency_ids))
         refresh_marts(con, settings)  # the agencies' marts carry their KPIs
-    accuracy = (
-        "no forecast accuracy yet" if inputs.accuracy is None else f"{inputs.accuracy.height:,} scored rows"
-    )
+    scored = inputs.accuracy.height
+    accuracy = f"{scored:,} scored rows" if scored else "no forecast accuracy yet"
     summary = (
         f"{inputs.incidents.height:,} incidents of {inputs.batches.height:,} batches: "
         + ", ".join(f"kpi.{name} {rows:,} rows" for name, rows in counts.items())

@@ -33,11 +33,11 @@ def monitor_flow(settings: Settings) -> dict:
         measures = _measures(con, settings, scored, windows)
         alerts = _raise_alerts(con, settings, measures, windows, now)
     champion = measures["champion"]
-    _write_weekly(settings, measures, champion)
+    accuracy = _write_weekly(settings, measures, champion)
     run_id = _log_day(settings, measures, windows, champion)
     retrained = _retrain(settings, alerts) if alerts.height and settings.monitor.retrain_on_alert else None
     kpis = kpi_flow(settings=settings)  # after scoring: kpi.planning reads forecast.accuracy
-    pages = _write_pages(settings, measures)
+    pages = _write_pages(settings, measures, accuracy)
     agencies = measures["agencies"]
     vintages, plural = scored["vintage"].n_unique(), "s" * (alerts.height != 1)
     done("monitor", f"{scored.height:,} area-shifts of {vintages} vintages scored, "
@@ -146,20 +146,25 @@ def _raise_alerts(con, settings: Settings, measures: dict, windows: dict, now: d
             "monitor: alert for agency %s: %s = %.3f (limit %.3f): %s",
             agency_id, measure, size, threshold, detail,
         )  # fmt: skip
+    raised = alert_frame(found)
     for agency_id, figures in measures["agencies"].items():
-        figures["alerts"] = int(alert_frame(found).filter(agency_id=agency_id).height)
+        figures["alerts"] = raised.filter(agency_id=agency_id).height
     return new
 
 
-def _write_weekly(settings: Settings, measures: dict, champion) -> int:
-    """forecast.accuracy_weekly from every scored row, beside the champion's backtest figures."""
+def _write_weekly(settings: Settings, measures: dict, champion):
+    """forecast.accuracy_weekly from every scored row, beside the champion's backtest figures;
+    returns every scored row (forecast.accuracy), which the pages read too."""
     from planning.accuracy import beside_backtest, weekly_summary
     from warehouse.monitoring import read_accuracy, write_weekly
 
     backtest = {agency_id: figures["backtest"] for agency_id, figures in measures["agencies"].items()}
     with warehouse(settings) as con:
-        weekly = weekly_summary(read_accuracy(con))
-        return write_weekly(con, beside_backtest(weekly, backtest, champion.version if champion else None))
+        accuracy = read_accuracy(con)
+        write_weekly(
+            con, beside_backtest(weekly_summary(accuracy), backtest, champion.version if champion else None)
+        )
+    return accuracy
 
 
 def _log_day(settings: Settings, measures: dict, windows: dict, champion) -> str | None:
@@ -200,18 +205,21 @@ def _retrain(settings: Settings, alerts) -> dict | None:
     return result if isinstance(result, dict) else None
 
 
-def _write_pages(settings: Settings, measures: dict) -> list:
+def _write_pages(settings: Settings, measures: dict, accuracy) -> list:
     """Each agency's accuracy page: the last weeks' shifts against their ranges, WAPE by week, alerts."""
+    import polars as pl
+
     from planning.accuracy_page import AccuracyPage, render_accuracy_page
-    from warehouse.monitoring import read_accuracy, read_alerts
+    from warehouse.monitoring import read_alerts
     from warehouse.pages import write_report
 
     if not measures["agencies"]:
         return []
     latest = max(f["window"].end for f in measures["agencies"].values())
     since = latest - timedelta(weeks=REPORT_WEEKS)
+    accuracy = accuracy.filter(pl.col("shift_start") >= since)
     with warehouse(settings) as con:
-        accuracy, alerts = read_accuracy(con, since), read_alerts(con, since)
+        alerts = read_alerts(con, since)
     written = []
     for agency in settings.agencies:
         figures = measures["agencies"].get(agency.id)

@@ -55,9 +55,18 @@ def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     )
 
 
+def configured_parameters(settings: Settings):
+    """The model parameters the config asks for, before ``train`` sizes them to the data."""
+    from models.parameters import ModelParameters
+
+    forecast = settings.forecast
+    return ModelParameters(
+        train_days=forecast.train_days, sizing=forecast.tuning, level_scaling=forecast.level_scaling
+    )
+
+
 def train_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     """What a model is trained from: the features built, the panel's contents, parameters, code."""
-    from flows.train import configured_parameters
     from models.parameters import flat_params
     from warehouse.model_store import data_end, truth_path
     from warehouse.stages import recorded_inputs

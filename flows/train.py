@@ -48,9 +48,8 @@ def train_flow(settings: Settings, register_model: bool = True):
             tracking.log_params(_flat(settings))
             tracking.describe_run(run_id, f"failed: {exc}")
             return failed(purpose, [f"{purpose}: {exc}"])
-        tracking.log_params(
-            _flat(settings, result.params)
-        )  # as sized or searched: what the model was fitted with
+        # as sized or searched: what the model was fitted with
+        tracking.log_params(_flat(settings, result.params))
         logged = _log(settings, result, register_model)
     summary = _summary(result.metrics)
     done(purpose, f"backtest {_said(summary)}")
@@ -68,17 +67,8 @@ def backtest_flow(settings: Settings):
     return train_flow(settings=settings, register_model=False)
 
 
-def configured_parameters(settings: Settings):
-    """The model parameters the config asks for, before ``train`` sizes them to the data."""
-    from models.parameters import ModelParameters
-
-    forecast = settings.forecast
-    return ModelParameters(
-        train_days=forecast.train_days, sizing=forecast.tuning, level_scaling=forecast.level_scaling
-    )
-
-
 def _flat(settings: Settings, params=None) -> dict:
+    from flows.pending import configured_parameters
     from models.parameters import flat_params
 
     forecast = settings.forecast
@@ -88,6 +78,7 @@ def _flat(settings: Settings, params=None) -> dict:
 
 
 def _fit(settings: Settings, inputs, end, digest: str, truth):
+    from flows.pending import configured_parameters
     from models.training import train_and_backtest
 
     forecast = settings.forecast

@@ -254,6 +254,17 @@ def _check_strptime(fmt: str) -> None:
         ) from None
 
 
+def _check_group_regex(value: str | None) -> str | None:
+    """A regex whose first capture group is what is taken from the matched text (or None)."""
+    if value is not None:
+        try:
+            if re.compile(value).groups < 1:
+                raise ValueError("pattern needs one capture group")
+        except re.error as exc:
+            raise ValueError(f"invalid regex: {exc}") from exc
+    return value
+
+
 class AgencyFrom(_Strict):
     """Take the agency of each row from a column, optionally through a regex's first group."""
 
@@ -264,13 +275,7 @@ class AgencyFrom(_Strict):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                if re.compile(value).groups < 1:
-                    raise ValueError("pattern needs one capture group")
-            except re.error as exc:
-                raise ValueError(f"invalid regex: {exc}") from exc
-        return value
+        return _check_group_regex(value)
 
 
 class PiiSettings(_Strict):
@@ -366,7 +371,7 @@ class FeedSettings(_Strict):
     @field_validator("type_pattern")
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
-        return AgencyFrom._compiles(value)
+        return _check_group_regex(value)
 
     @field_validator("timestamp_format")
     @classmethod

@@ -117,15 +117,15 @@ def train_and_backtest(
     keeping the best at the headline grain (the sized one on a tie)."""
     rows = training_rows(inputs, data_end, params.train_days)
     candidates = sized_candidates(params, rows)
-    tried, scores = [], []
+    tried, best = [], 0
     for number, candidate in enumerate(candidates, 1):
         if progress and len(candidates) > 1:
             progress(f"train: search {number}/{len(candidates)}: {candidate.num_leaves} leaves, "
                      f"{candidate.min_data_in_leaf} rows per leaf")  # fmt: skip
         tried.append(backtest_only(inputs, data_end, candidate, horizon_hours, folds, quantiles, truth,
                                    mapper, shifts))  # fmt: skip
-        scores.append(tried[-1][1]["wape"])
-    best = min(range(len(candidates)), key=lambda i: (scores[i], i))
+        if tried[-1][1]["wape"] < tried[best][1]["wape"] * (1 - TIE):  # a tie keeps the earlier (sized) one
+            best = len(tried) - 1
     (backtest, metrics, origins), chosen = tried[best], candidates[best]
     if progress:
         progress("train: final model on all data")

@@ -101,6 +101,7 @@ def test_when_no_model_beats_the_best_baseline_the_baseline_is_champion_publishe
     import mlflow
     from mlflow import MlflowClient
 
+    import flows.pending
     import flows.train
     from flows.features import features_flow
     from flows.forecast import forecast_flow
@@ -110,7 +111,7 @@ def test_when_no_model_beats_the_best_baseline_the_baseline_is_champion_publishe
     config = _quick(small_workspace)
     settings = load_settings(config)
     weak = ModelParameters(train_days=settings.forecast.train_days, num_boost_round=1, learning_rate=0.001)
-    monkeypatch.setattr(flows.train, "configured_parameters", lambda _settings: weak)
+    monkeypatch.setattr(flows.pending, "configured_parameters", lambda _settings: weak)
     _ingest(config)
     features_flow(settings=settings)
 

@@ -2,18 +2,18 @@
 
 A key never enters the config or the warehouse: the config names at most the file that holds
 it. The environment wins over the file, so an operator can hand one agency's key to one
-command without touching the workspace. A key file must be readable by its owner only (as ssh
-insists of a private key): a key others can read protects nothing.
+command without touching the workspace. A key file must be readable by its owner only
+(warehouse.key_files).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import stat
-from pathlib import Path
 
 from jointcast.config import Settings
+from warehouse.key_files import KeyFileProblem, read_key_file, write_key_file
+
+__all__ = ["KeyProblem", "agency_key", "key_env", "require_key", "write_key_file"]
 
 KEY_ENV_PREFIX = "JOINTCAST_KEY_"
 MIN_KEY_CHARS = 16
@@ -37,7 +37,10 @@ def agency_key(settings: Settings, agency_id: str) -> str | None:
     path = settings.key_file(agency_id)
     if path is None:
         return None
-    return _checked(_read_key_file(path), f"key file {path}")
+    try:
+        return _checked(read_key_file(path), f"key file {path}")
+    except KeyFileProblem as problem:
+        raise KeyProblem(f"key file {path} {problem}") from None
 
 
 def require_key(settings: Settings, agency_id: str) -> str:
@@ -47,31 +50,6 @@ def require_key(settings: Settings, agency_id: str) -> str:
         where = f"set ${key_env(agency_id)} or the agency's key_file in the config"
         raise KeyProblem(f"no key for agency '{agency_id}': {where}")
     return key
-
-
-def write_key_file(path: Path) -> Path:
-    """A new random key (256 bits, hex) in ``path``, readable by its owner only; an existing key
-    file is kept, so a workspace written again keeps opening its marts."""
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
-    return path
-
-
-def _read_key_file(path: Path) -> str:
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KeyProblem(f"key file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyProblem(f"key file {path} cannot be read: {exc}") from None
-    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyProblem(f"key file {path} is open to others (mode {stat.S_IMODE(mode):04o}): chmod 600 it")
-    return text
 
 
 def _checked(value: str, where: str) -> str:

@@ -11,16 +11,12 @@ sharing rows are seen by every agency whose records it carries; its view adds
 
 from __future__ import annotations
 
-import logging
-
 import duckdb
 import polars as pl
 
 from planning.kpi_tables import KpiInputs
 from warehouse.db import literal, quote, transaction
 from warehouse.features_store import read_frame
-
-log = logging.getLogger(__name__)
 
 KPI_TABLES = {
     "demand": "agency_id, period, period_start, incident_type, call_source",
@@ -82,27 +78,10 @@ def read_kpi_inputs(con: duckdb.DuckDBPyConnection) -> KpiInputs:
     return KpiInputs(incidents, batches, reasons, shifts, _read_accuracy(con))
 
 
-def _read_accuracy(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
-    """forecast.accuracy's agency, local day, actual, forecast and inside-the-band flag, or None
-    when the table is not there (yet) or lacks one of them."""
-    columns = [
-        name
-        for (name,) in con.execute(
-            "SELECT column_name FROM duckdb_columns()"
-            " WHERE schema_name = 'forecast' AND table_name = 'accuracy' ORDER BY column_index"
-        ).fetchall()
-    ]
-    if not columns:
-        return None
-    inside = next((name for name in columns if name.startswith("inside")), None)
-    missing = sorted({"agency_id", "local_day", "actual", "forecast"} - set(columns))
-    if missing or inside is None:
-        log.warning("forecast.accuracy lacks %s: kpi.planning leaves accuracy null", missing or ["inside_*"])
-        return None
+def _read_accuracy(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """What kpi.planning reads of forecast.accuracy (migration 013; empty before `monitor` ran)."""
     return read_frame(
-        con,
-        f"SELECT agency_id, CAST(local_day AS DATE) AS local_day, actual, forecast, {quote(inside)} AS inside"
-        " FROM forecast.accuracy",
+        con, "SELECT agency_id, local_day, actual, forecast, inside_80 AS inside FROM forecast.accuracy"
     )
 
 

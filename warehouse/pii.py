@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from jointcast.config import FeedSettings, PiiSettings
+from warehouse.key_files import KeyFileProblem, read_key_file
 
 KEY_ENV = "JOINTCAST_PII_KEY"
 MIN_KEY_CHARS = 32
@@ -59,14 +60,9 @@ def load_key(key_file: Path | None) -> bytes | None:
     if key_file is None:
         return None
     try:
-        mode = key_file.stat().st_mode
-        secret = key_file.read_bytes().strip()
-    except OSError as exc:
-        raise PiiKeyError(
-            f"cannot read the PII key file {key_file}: {exc.strerror or exc} ({HOW_TO_SET})"
-        ) from None
-    if mode & 0o077:
-        raise PiiKeyError(f"the PII key file {key_file} is readable by others: chmod 600 {key_file}")
+        secret = read_key_file(key_file).strip().encode("utf-8")
+    except KeyFileProblem as problem:
+        raise PiiKeyError(f"the PII key file {key_file} {problem} ({HOW_TO_SET})") from None
     return _checked(secret, f"the PII key file {key_file}")
 
 
@@ -74,11 +70,6 @@ def _checked(secret: bytes, where: str) -> bytes:
     if len(secret) < MIN_KEY_CHARS:
         raise PiiKeyError(f"{where} holds {len(secret)} characters; a PII key needs {MIN_KEY_CHARS} or more")
     return secret
-
-
-def new_key() -> str:
-    """A fresh random key (256 bits, as hex)."""
-    return os.urandom(32).hex()
 
 
 def keyed_hash(secret: bytes, text: str) -> str:

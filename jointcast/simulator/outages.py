@@ -45,15 +45,19 @@ def injected_outages(
     return checked
 
 
+def parse_dated(option: str, text: str, number: type, form: str, example: str) -> tuple[str, date, float]:
+    """``ID:YYYY-MM-DD:NUMBER`` (a CLI option such as ``--outage``) as (id, day, ``number``), or one
+    line saying the ``form`` expected, with an ``example``."""
+    try:
+        name, day, value = text.split(":")
+        return name, date.fromisoformat(day), number(value)
+    except ValueError:
+        raise ValueError(f"--{option} '{text}': expected {form}, e.g. {example}") from None
+
+
 def parse_outage(text: str) -> tuple[str, date, int]:
     """``FEED:YYYY-MM-DD:DAYS`` (the CLI's ``--outage``) as (feed_id, first day, days)."""
-    try:
-        feed_id, day, days = text.split(":")
-        return feed_id, date.fromisoformat(day), int(days)
-    except ValueError:
-        raise ValueError(
-            f"--outage '{text}': expected FEED:YYYY-MM-DD:DAYS, e.g. city_police_cad:2024-09-20:10"
-        ) from None
+    return parse_dated("outage", text, int, "FEED:YYYY-MM-DD:DAYS", "city_police_cad:2024-09-20:10")
 
 
 def without_outages(records: pl.DataFrame, feed_id: str, outages: Sequence[InjectedOutage]) -> pl.DataFrame:

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from jointcast.simulator.agencies import AgencySpec
+from jointcast.simulator.outages import parse_dated
 from jointcast.simulator.timeline import holiday_factor, temporal_factor
 from jointcast.simulator.world import Geography
 
@@ -100,12 +101,7 @@ def step_factor(hours: pl.DataFrame, steps: Sequence[tuple[date, float]]) -> np.
 
 def parse_step(text: str) -> tuple[str, date, float]:
     """``AGENCY:YYYY-MM-DD:FACTOR`` (the CLI's ``--step``) as (agency id, first day, factor)."""
-    try:
-        agency_id, day, factor = text.split(":")
-        return agency_id, date.fromisoformat(day), float(factor)
-    except ValueError:
-        example = "e.g. ems:2024-06-03:1.4"
-        raise ValueError(f"--step '{text}': expected AGENCY:YYYY-MM-DD:FACTOR, {example}") from None
+    return parse_dated("step", text, float, "AGENCY:YYYY-MM-DD:FACTOR", "ems:2024-06-03:1.4")
 
 
 def drifted(rates: AgencyRates, factor: np.ndarray) -> AgencyRates:

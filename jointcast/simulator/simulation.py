@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from jointcast.simulator.rates import agency_rates, drift_factor, drifted, step_
 from jointcast.simulator.settings_file import EVENTS_FILE, KEYS_FOLDER, PII_KEY_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
 from jointcast.simulator.world import Geography, World, build_world, partition
-from warehouse.agency_keys import write_key_file
+from warehouse.key_files import write_key_file
 
 logger = logging.getLogger(__name__)
 
@@ -356,7 +354,7 @@ def simulate(
     (truth_folder / "defects.json").write_text(defects_text, encoding="utf-8")
     events = planned.events_table(scenario.events, scenario.event_cells, geographies)
     events.write_csv(out / EVENTS_FILE, float_precision=5, line_terminator="\n")
-    _write_pii_key(out / PII_KEY_FILE)
+    write_key_file(out / PII_KEY_FILE)
     config_path = out / CONFIG_FILE
     header = (
         "jointcast workspace written by the simulator.\n"
@@ -385,13 +383,3 @@ def simulate(
         defects_per_feed=defects,
         feed_files=files,
     )
-
-
-def _write_pii_key(path: Path) -> None:
-    """A random 256-bit key, readable by its owner only, unless the workspace has one already."""
-    try:
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(handle, "w", encoding="ascii") as out:
-        out.write(secrets.token_hex(32) + "\n")
