@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from jointcast import cli_planning
+from jointcast import cli_exercise, cli_planning
 from jointcast.cli_support import (
     ConfigOption,
     console,
@@ -34,6 +34,7 @@ app = typer.Typer(
 app.add_typer(cli_planning.overrides, name="override")
 app.add_typer(cli_planning.show, name="show")
 app.command()(cli_planning.export)
+app.command()(cli_exercise.exercise)
 
 LIBRARY_LOGGERS = "jointcast,warehouse,expectations,features,models,planning"
 QUIET_LIBRARIES = ("prefect", "mlflow", "alembic", "great_expectations", "distributed", "httpx", "urllib3")

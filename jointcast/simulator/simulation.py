@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import polars as pl
 
 from jointcast.simulator import events as planned
 from jointcast.simulator import joint
+from jointcast.simulator import surges as surging
 from jointcast.simulator.agencies import AGENCIES, AgencySpec
 from jointcast.simulator.area_files import area_collection, write_area_file
 from jointcast.simulator.attributes import completed_records, renumbered
@@ -24,7 +25,14 @@ from jointcast.simulator.feeds import FEEDS, FeedSpec
 from jointcast.simulator.formats import write_feed
 from jointcast.simulator.incidents import sampled_records, with_joint_index
 from jointcast.simulator.outages import injected_outages, outages_truth, without_outages
-from jointcast.simulator.rates import agency_rates, drift_factor, drifted, step_factor, truth_frame
+from jointcast.simulator.rates import (
+    AgencyRates,
+    agency_rates,
+    drift_factor,
+    drifted,
+    step_factor,
+    truth_frame,
+)
 from jointcast.simulator.settings_file import EVENTS_FILE, KEYS_FOLDER, PII_KEY_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
 from jointcast.simulator.world import Geography, World, build_world, partition
@@ -116,6 +124,37 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, *stream])
 
 
+def _geography(spec: AgencySpec, world: World, rng: np.random.Generator) -> Geography:
+    """The agency's areas: the first draw of its random stream."""
+    cell_weight, centroid_weight = world.mix(**dict(spec.cell_mix)), world.mix(**dict(spec.centroid_mix))
+    return partition(world, cell_weight, centroid_weight, spec.area_ids, rng)
+
+
+def _with_surges(
+    scenario: Scenario, surges: Sequence[surging.Surge], specs: Sequence[AgencySpec], seed: int
+) -> tuple[Scenario, list[surging.PlacedSurge]]:
+    """The scenario with the planned surges among its events and the surges' joint events among the
+    later hours' ones (when it delivers them); each surge with its cells and joint events."""
+    world = scenario.world
+    geographies = {spec.id: _geography(spec, world, _rng(seed, _AGENCY, i)) for i, spec in enumerate(specs)}
+    placed = [surging.PlacedSurge(s, surging.placed_cells(s, world, geographies)) for s in surges]
+    events = scenario.events
+    extra = surging.planned_rows(surges)
+    if extra is not None:
+        events = pl.concat([events, extra.select(events.columns)], how="vertical_relaxed")
+    later = scenario.later_joint_events
+    if later is not None:
+        first, last = scenario.window_hours, scenario.window_hours + scenario.advance_hours
+        micros, rng = scenario.bucket_micros[first:last], _rng(seed, _JOINT, 2)
+        for index, surge in enumerate(placed):
+            next_id = max(later["joint_event_id"].max() or 0, scenario.joint_events.height) + 1
+            drawn = surging.sample_joint_events(surge, world, scenario.joint_cells, micros, next_id, rng)
+            placed[index] = replace(surge, joint_events=drawn)
+            later = pl.concat([later, drawn.select(later.columns)]).sort("at", "joint_event_id")
+    cells = planned.event_cells(world, events)
+    return replace(scenario, events=events, event_cells=cells, later_joint_events=later), placed
+
+
 def _feed_of(spec: AgencySpec) -> FeedSpec:
     return next(feed for feed in FEEDS if feed.id == spec.feed_id)
 
@@ -128,19 +167,27 @@ def _agency_rows(
     volume: float = 1.0,
     trend: float = 0.0,
     steps: Sequence[tuple[date, float]] = (),
-) -> tuple[Geography, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    placed: Sequence[surging.PlacedSurge] = (),
+) -> tuple[Geography, pl.DataFrame, pl.DataFrame, pl.DataFrame | None, list[pl.DataFrame]]:
     """One agency's areas, truth frame, completed records of the window and, when the scenario
-    advances past its end, of the later hours (``volume``, ``trend`` and ``steps``: see ``simulate``)."""
+    advances past its end, of the later hours (``volume``, ``trend`` and ``steps``: see ``simulate``);
+    per surge, the area-hours it touches (``jointcast.simulator.surges.surge_truth``)."""
     world, hours, micros = scenario.world, scenario.hours, scenario.bucket_micros
     rng = _rng(seed, _AGENCY, index)
-    cell_weight = world.mix(**dict(spec.cell_mix))
-    centroid_weight = world.mix(**dict(spec.centroid_mix))
-    geography = partition(world, cell_weight, centroid_weight, spec.area_ids, rng)
+    geography = _geography(spec, world, rng)
     uplift = planned.event_uplift(scenario.events, scenario.event_cells, geography, micros, spec.event_uplift)
     expected_joint = joint.expected_joint_records(
         spec.id, geography, scenario.joint_hourly, scenario.joint_cells
     )
     rates = agency_rates(spec, geography, hours, expected_joint, uplift)
+    added = [
+        surging.surge_rates(
+            p, spec.id, spec.event_uplift, world, geography, scenario.joint_cells, micros, rates
+        )
+        for p in placed
+    ]
+    for independent, joint_added, _planned in added:
+        rates = AgencyRates(rates.independent + independent, rates.joint + joint_added, rates.officer)
     local_hour, buckets = hours["local_hour"].to_numpy(), micros[: scenario.window_hours]
     joint_records = joint.joint_records(scenario.joint_events, spec.id, geography, rng)
     end_micros = int(scenario.end.timestamp() * 1_000_000)
@@ -163,7 +210,11 @@ def _agency_rows(
     later = None
     if scenario.advance_hours:
         later = _later_records(spec, index, scenario, seed, geography, rates, keep)
-    return geography, truth_frame(spec.id, geography, hours, rates.counted), records, later
+    surged = [
+        surging.surge_truth(p.surge.surge_id, spec.id, geography, hours, rates.counted, sum(parts))
+        for p, parts in zip(placed, added, strict=True)
+    ]
+    return geography, truth_frame(spec.id, geography, hours, rates.counted), records, later, surged
 
 
 def _later_records(
@@ -216,13 +267,16 @@ def _write_feed(feed: FeedSpec, rows: pl.DataFrame, out: Path) -> tuple[Path, ..
 
 def _with_later_rows(
     feed: FeedSpec, exported: pl.DataFrame, later: pl.DataFrame, injected, messy_rate: float, defects: dict,
-    delivered_end: date, rng: np.random.Generator,
+    delivered_end: date, rng: np.random.Generator, until: datetime | None = None,
 ) -> pl.DataFrame:  # fmt: skip
     """The window's export rows followed by the later days' rows (their own re-sends and defects,
-    counted into ``defects``)."""
+    counted into ``defects``); with ``until``, only those received before it (drawn as without it, so
+    a delivery's files hold every row of an earlier one)."""
     later = without_outages(later, feed.id, injected)
     rows = with_resent(coded_rows(feed, later), utc_midnight(delivered_end), rng)
     rows, extra = with_defects(feed, rows, messy_rate, utc_midnight(delivered_end), rng)
+    if until is not None:
+        rows = rows.filter(pl.col("received_at") < until)
     for kind, count in extra.items():
         defects[feed.id][kind] = defects[feed.id].get(kind, 0) + count
     return pl.concat([exported, rows.select(exported.columns)], how="vertical_relaxed")
@@ -266,6 +320,8 @@ def simulate(
     trend: Mapping[str, float] | None = None,
     step: Sequence[tuple[str, date, float]] = (),
     advance: int = 0,
+    surges: Sequence[surging.Surge] = (),
+    delivered_until: datetime | None = None,
 ) -> SimulationSummary:
     """Write K agencies' feeds for the ``days`` before ``end`` (exclusive, midnight UTC; default
     today), their areas as ``areas/<agency_id>.geojson``, a ready ``jointcast.toml``,
@@ -288,7 +344,14 @@ def simulate(
     ``advance``: the clock moved on that many days (at most FORECAST_DAYS) past ``end``: the feeds also
     hold those days, drawn from random streams of their own, so every row of the window is the one a
     run without ``advance`` writes (a month file grows by the new rows at its end) and ingest loads just
-    the new incidents. The window, its truth and ``end`` stay as they were."""
+    the new incidents. The window, its truth and ``end`` stay as they were.
+
+    ``surges``: described surges (jointcast.simulator.surges) in the days after ``end``: in the truth
+    always (``truth/surges.parquet``: each surge's area-hours with and without it), in the feeds once
+    ``advance`` delivers their hours; a planned one is in ``events.csv`` from the start, the window's
+    rows are the ones a run without surges writes. ``delivered_until``: of the later days, only the rows
+    received before this UTC time (a delivery part-way through them; each holds the one before).
+    """
     if not 1 <= agencies <= len(AGENCIES):
         raise ValueError(f"agencies must be between 1 and {len(AGENCIES)}, got {agencies}")
     if days < 1:
@@ -314,15 +377,21 @@ def simulate(
     removed = {}
     report(f"simulating {days} days from {start} to {end} for {agencies} agencies (seed {seed})")
     scenario = build_scenario(start, end, seed, advance)
+    placed, surge_truths = [], []
+    if surges:
+        first_local = datetime.combine(end, datetime.min.time())
+        surging.check_surges(surges, first_local, first_local + timedelta(days=FORECAST_DAYS))
+        scenario, placed = _with_surges(scenario, surges, specs, seed)
 
     truths, links, geographies = [], [], {}
     rows, files, defects = {}, {}, {}
     for index, spec in enumerate(specs):
         feed = _feed_of(spec)
         steps = [(day, factor) for agency_id, day, factor in step if agency_id == spec.id]
-        geographies[spec.id], truth, records, later = _agency_rows(
-            spec, index, scenario, seed, volume.get(spec.id, 1.0), trend.get(spec.id, 0.0), steps
+        geographies[spec.id], truth, records, later, surged = _agency_rows(
+            spec, index, scenario, seed, volume.get(spec.id, 1.0), trend.get(spec.id, 0.0), steps, placed
         )
+        surge_truths += surged
         if later is not None:  # ids numbered on from the window's
             later = renumbered(spec.id, pl.concat([records, later])).tail(later.height)
         for outage in (o for o in injected if o.feed_id == feed.id):
@@ -335,7 +404,7 @@ def simulate(
         exported, defects[feed.id] = with_defects(feed, exported, messy_rate, scenario.end, export_rng)
         if later is not None:
             exported = _with_later_rows(feed, exported, later, injected, messy_rate, defects, delivered_end,
-                                        _rng(seed, _AGENCY, index, 7))  # fmt: skip
+                                        _rng(seed, _AGENCY, index, 7), delivered_until)  # fmt: skip
         files[feed.id] = _write_feed(feed, exported, out)
         write_area_file(out, spec.id, area_collection(scenario.world, geographies[spec.id], spec.name))
         rows[feed.id] = len(exported)
@@ -347,6 +416,9 @@ def simulate(
     pl.concat(links).sort("joint_event_id", "agency_id").write_parquet(
         truth_folder / "joint_records.parquet", compression="zstd"
     )
+    if surge_truths:
+        surge_truth = pl.concat(surge_truths).sort("surge_id", "agency_id", "area_id", "bucket_start")
+        surge_truth.write_parquet(truth_folder / surging.SURGE_TRUTH_FILE, compression="zstd")
     if injected:
         outages_text = json.dumps(outages_truth(injected, removed), indent=2) + "\n"
         (truth_folder / "outages.json").write_text(outages_text, encoding="utf-8")
