@@ -68,7 +68,7 @@ def exercise_flow(exercise: ExerciseFile, file_bytes: bytes, out: Path) -> dict:
     from warehouse.exercise_store import alert_ids, incident_count
 
     part, started = exercise.simulation, datetime.now(UTC)
-    history_end = started.date() - timedelta(days=part.surge_days)
+    history_end = exercise.history_end(started.date())
     surges = exercise.surges_after(history_end)
     summary = _simulate(exercise, out, history_end, surges)
     logger().info("exercise: simulated %d days of %d agencies up to %s, %d surge(s) in the %d days after",

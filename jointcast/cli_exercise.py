@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from contextlib import nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,10 @@ def exercise(
     except ConfigError as exc:
         raise fail([str(exc)], USAGE_ERROR) from None
     file_bytes = scenario.read_bytes()
+    try:
+        described.surges_after(described.history_end(datetime.now(UTC).date()))
+    except ValueError as exc:
+        raise fail([f"exercise error in {scenario}: {exc}"], USAGE_ERROR) from None
     held = _held_exercise(out)
     if held is not None:
         if held["file_sha256"] != hashlib.sha256(file_bytes).hexdigest():
@@ -83,11 +88,12 @@ def _print_scores(out: Path, report: Path) -> None:
 
     with open_warehouse(out / "warehouse.duckdb", read_only=True) as con:
         scores = read_scores(con)
-    table = id_table(
-        "exercise scores (exercise.scores)", "surge", "agency", "measure", "value", "target", "met"
-    )
-    for surge_id, agency_id, measure, value, target, met, _detail in scores.iter_rows():
+    table = id_table("exercise scores (the how: in the report)", "surge", "agency")
+    table.add_column("measure", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("met", no_wrap=True)
+    for surge_id, agency_id, measure, value, _target, met, _detail in scores.iter_rows():
         shown = "—" if value is None else f"{value:.3f}"
-        table.add_row(surge_id, agency_id, measure, shown, target, {True: "yes", False: "no", None: "—"}[met])
+        table.add_row(surge_id, agency_id, measure, shown, {True: "yes", False: "no", None: "—"}[met])
     console.print(table)
     console.print(f"report: {report}", highlight=False, soft_wrap=True)

@@ -106,9 +106,25 @@ class ExerciseFile(_Strict):
             raise ValueError(f"surge ids must be distinct: {', '.join(ids)}")
         return self
 
+    def history_end(self, today: dt.date) -> dt.date:
+        """The history's first day after (UTC): the surge days end today, so the last delivery reaches
+        today and validation takes no record for one from the future."""
+        return today - timedelta(days=self.simulation.surge_days)
+
     def surges_after(self, history_end: dt.date) -> list[Surge]:
-        """The surges as the simulator takes them, ``history_end`` being the history's first day after."""
-        return [part.surge(history_end) for part in self.surges]
+        """The surges as the simulator takes them, ``history_end`` being the history's first day after;
+        ValueError naming a surge that does not lie in the surge days."""
+        first = datetime.combine(history_end, time())
+        last = first + timedelta(days=self.simulation.surge_days)
+        surges = [part.surge(history_end) for part in self.surges]
+        for surge in surges:
+            if not first <= surge.start_local < surge.end_local <= last:
+                raise ValueError(
+                    f"surges: '{surge.surge_id}' runs {surge.start_local:%Y-%m-%d %H:%M} to "
+                    f"{surge.end_local:%Y-%m-%d %H:%M}, outside the local {self.simulation.surge_days} "
+                    f"surge day(s) after the history, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
+                )
+        return surges
 
 
 def load_exercise(path: Path) -> ExerciseFile:

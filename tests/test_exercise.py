@@ -141,7 +141,7 @@ def test_a_bad_exercise_file_is_one_line_naming_the_key(tmp_path, change, said):
 
 def test_a_surge_outside_the_delivered_days_is_refused_by_the_simulator(tmp_path):
     too_late = _crash(start_local=datetime(2026, 4, 30, 8, 0))
-    with pytest.raises(ValueError, match="surge 'crash'.*must lie in the delivered days"):
+    with pytest.raises(ValueError, match="surge 'crash'.*must lie in the days after the history"):
         simulate(tmp_path, days=28, seed=3, agencies=2, end=END, surges=[too_late])
 
 
@@ -280,3 +280,12 @@ def test_running_the_exercise_again_changes_nothing_and_another_file_is_refused(
     other.write_text(SMALL.replace("Small exercise", "Another"), encoding="utf-8")
     refused = CliRunner().invoke(app, ["exercise", "--scenario", str(other), "--out", str(out)])
     assert refused.exit_code == 1 and "holds the exercise 'Small exercise' of another file" in refused.stderr
+
+
+def test_a_surge_outside_the_surge_days_is_named_before_anything_runs(tmp_path):
+    path = tmp_path / "late.toml"
+    path.write_text(SMALL.replace("day = 2", "day = 3"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["exercise", "--scenario", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "surges: 'storm' runs" in result.stderr and "outside the 2 surge day(s)" in result.stderr
+    assert not (tmp_path / "out" / "feeds").exists()
