@@ -119,10 +119,11 @@ class ExerciseFile(_Strict):
         surges = [part.surge(history_end) for part in self.surges]
         for surge in surges:
             if not first <= surge.start_local < surge.end_local <= last:
+                days, span = self.simulation.surge_days, f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
                 raise ValueError(
                     f"surges: '{surge.surge_id}' runs {surge.start_local:%Y-%m-%d %H:%M} to "
-                    f"{surge.end_local:%Y-%m-%d %H:%M}, outside the local {self.simulation.surge_days} "
-                    f"surge day(s) after the history, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M}"
+                    f"{surge.end_local:%Y-%m-%d %H:%M}, outside the {days} surge day(s) after the history, "
+                    f"{span} (local time)"
                 )
         return surges
 

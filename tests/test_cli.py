@@ -43,6 +43,7 @@ VERBS = {  # verb -> the options its help must list (and the required ones, for 
     "deploy": ["--work-pool", "--config"],
     "sql": ["QUERY", "--config"],
     "demo": ["--out", "--days", "--seed"],
+    "exercise": ["--scenario", "--out"],
     "override add": ["--agency", "--area", "--from", "--to", "--factor", "--reason", "--config"],
     "override list": ["--agency", "--all", "--config"],
     "override withdraw": ["OVERRIDE_ID", "--reason", "--config"],
