@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from jointcast.simulator import events as planned
+from jointcast.simulator.feeds import NEW_YORK
 from jointcast.simulator.joint import EVENT_MINUTES, JOINT_TYPES
 from jointcast.simulator.rates import AgencyRates
 from jointcast.simulator.timeline import MICROSECONDS_PER_HOUR, MICROSECONDS_PER_MINUTE
@@ -133,9 +134,14 @@ def placed_cells(surge: Surge, world: World, geographies: Mapping[str, Geography
 
 
 def utc_span(surge: Surge) -> tuple[int, int]:
-    """The surge's start and end, UTC microseconds."""
-    frame = surge.event_frame()
-    start = planned._utc_micros(frame["start_local"])[0]
+    """The surge's start and end, UTC microseconds (its local start read as the events file's are)."""
+    local = pl.Series([surge.start_local], dtype=pl.Datetime("us"))
+    utc = local.dt.replace_time_zone(NEW_YORK, ambiguous="earliest", non_existent="null")
+    start = utc.dt.convert_time_zone("UTC").dt.epoch("us")[0]
+    if start is None:
+        raise ValueError(
+            f"surge '{surge.surge_id}': {surge.start_local} does not exist in {NEW_YORK} (a DST gap)"
+        )
     return int(start), int(start + surge.hours * MICROSECONDS_PER_HOUR)
 
 
