@@ -99,7 +99,7 @@ def _score(exercise, file_bytes, settings, summary, surges, deliveries, started)
     import polars as pl
 
     from jointcast.simulator.surges import SURGE_TRUTH_FILE
-    from planning.exercise import exercise_scores, surge_rows, surge_series
+    from planning.exercise import exercise_scores, surge_rows, surge_series, surge_staffing
     from planning.exercise_page import ExercisePage, render_exercise_page
     from warehouse.db import open_warehouse
     from warehouse.exercise_store import (
@@ -143,9 +143,10 @@ def _score(exercise, file_bytes, settings, summary, surges, deliveries, started)
         }  # fmt: skip
         write_exercise(con, run, surge_table, delivered, scores)
     series = {s.surge_id: surge_series(s.surge_id, truth, rates, forecast, actuals) for s in surges}
-    page = ExercisePage(
-        exercise.name, exercise.description, run, surge_table, scores, delivered, alerts, series
-    )
+    shifts = {s.surge_id: surge_staffing(s.surge_id, truth, staffing, rates) for s in surges}
+    zone = settings.agencies[0].timezone
+    page = ExercisePage(exercise.name, exercise.description, run, surge_table, scores, delivered, alerts,
+                        series, shifts, zone)  # fmt: skip
     write_report(render_exercise_page(page), report)
     met = scores.filter(pl.col("met").is_not_null())
     done("exercise", f"{len(surges)} surge(s) scored: {met['met'].sum()} of {met.height} targets met; "

@@ -114,33 +114,48 @@ def _units_for(incidents: float, assumptions: dict, shift_hours: float) -> tuple
     return per_unit, needed
 
 
-def staffing_scores(surge_id: str, shifts: pl.DataFrame) -> list[dict]:
-    """Per agency: the share of the surge's area-shifts whose units cover the true p90, units short."""
+def staffing_check(shifts: pl.DataFrame) -> pl.DataFrame:
+    """``shifts`` (as ``shift_truth`` gives them) with the units the true p90 needs (``needed_units``)
+    and whether the recommended ones can work it (``covered``)."""
+    needed, covered = [], []
+    for record in shifts.iter_rows(named=True):
+        assumptions = json.loads(record["assumptions"])
+        per_unit, units = _units_for(record["true_p90"], assumptions, record["shift_hours"])
+        if math.isnan(per_unit):  # Erlang C: held to its own p90 of incidents
+            capacity, units = record["incidents_p90"], record["recommended_units"]
+        else:
+            capacity = record["recommended_units"] * per_unit
+        needed.append(units)
+        covered.append(bool(capacity >= record["true_p90"] - 1e-9))
+    return shifts.with_columns(
+        needed_units=pl.Series(needed, dtype=pl.Int64), covered=pl.Series(covered, dtype=pl.Boolean)
+    )
+
+
+def staffing_scores(surge_id: str, checked: pl.DataFrame) -> list[dict]:
+    """Per agency: the share of the surge's area-shifts whose units cover the true p90, units short
+    (``checked``: ``staffing_check``'s rows)."""
     rows = []
-    for (agency_id,), part in shifts.group_by(["agency_id"], maintain_order=True):
-        covered, short, worst = 0, 0, None
-        for record in part.iter_rows(named=True):
-            assumptions = json.loads(record["assumptions"])
-            per_unit, needed = _units_for(record["true_p90"], assumptions, record["shift_hours"])
-            if math.isnan(per_unit):  # Erlang C: held to its own p90 of incidents
-                capacity, needed = record["incidents_p90"], record["recommended_units"]
-            else:
-                capacity = record["recommended_units"] * per_unit
-            missing = max(needed - record["recommended_units"], 0)
-            covered += capacity >= record["true_p90"] - 1e-9
-            short += missing
-            if missing and (worst is None or missing > worst[0]):
-                worst = (missing, record["area_id"], record["shift_start"], record["shift_name"])
+    short_by = (pl.col("needed_units") - pl.col("recommended_units")).clip(lower_bound=0).alias("short")
+    for (agency_id,), part in checked.with_columns(short_by).group_by(["agency_id"], maintain_order=True):
+        covered, short = int(part["covered"].sum()), int(part["short"].sum())
         share = covered / part.height
         detail = f"{covered} of {part.height} area-shifts covered; {short} unit(s) short in all"
-        if worst is not None:
-            detail += f", most in {worst[1]} {worst[3]} shift from {worst[2]:%Y-%m-%d %H:%M} UTC ({worst[0]})"
+        if short:
+            worst = part.sort("short", "shift_start", descending=[True, False]).row(0, named=True)
+            detail += (f", most in {worst['area_id']} {worst['shift_name']} shift from "
+                       f"{worst['shift_start']:%Y-%m-%d %H:%M} UTC ({worst['short']})")  # fmt: skip
         rows.append(
             _row(surge_id, agency_id, "staffing_covered", share, "1 = every area-shift", share >= 1, detail)
         )
         rows.append(_row(surge_id, agency_id, "units_short", float(short), "0", short == 0,
                          "units the true p90 needs beyond the recommended ones, in all"))  # fmt: skip
     return rows
+
+
+def surge_staffing(surge_id: str, truth: pl.DataFrame, staffing: pl.DataFrame, rates: pl.DataFrame):
+    """The published area-shifts a surge overlaps, with their truth and ``staffing_check``'s columns."""
+    return staffing_check(shift_truth(surge_shifts(truth.filter(surge_id=surge_id), staffing), rates))
 
 
 def alert_scores(
@@ -204,7 +219,7 @@ def exercise_scores(
         mine = truth.filter(surge_id=surge_id)
         if surge["planned"]:
             rows += forecast_scores(surge_id, mine, forecast)
-        rows += staffing_scores(surge_id, shift_truth(surge_shifts(mine, staffing), rates))
+        rows += staffing_scores(surge_id, surge_staffing(surge_id, truth, staffing, rates))
         if not surge["planned"]:
             agencies = sorted(set(mine["agency_id"]))
             rows += alert_scores(surge_id, agencies, first_records.get(surge_id), alerts)

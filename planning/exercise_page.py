@@ -41,6 +41,9 @@ class ExercisePage:
     deliveries: pl.DataFrame  # exercise.deliveries
     alerts: pl.DataFrame  # per delivery, the alerts raised (planning.exercise.ALERT_SCHEMA)
     series: dict[str, pl.DataFrame] = field(default_factory=dict)  # per surge, planning.exercise.surge_series
+    staffing: dict[str, pl.DataFrame] = field(
+        default_factory=dict
+    )  # per surge, planning.exercise.surge_staffing
     timezone: str = "America/New_York"
 
 
@@ -113,7 +116,42 @@ def _surge_section(surge: dict, page: ExercisePage, zone: ZoneInfo) -> str:
         if first is not None and len(delay) and delay[0] is not None
         else None
     )
-    return head + _surge_chart(surge, series, first, alert_at, zone)
+    staffing = page.staffing.get(surge["surge_id"])
+    chart = _staffing_chart(surge, staffing, zone) if staffing is not None and staffing.height else ""
+    return head + _surge_chart(surge, series, first, alert_at, zone) + chart
+
+
+MAX_SHIFT_BARS = 24
+
+
+def _staffing_chart(surge: dict, staffing: pl.DataFrame, zone: ZoneInfo) -> str:
+    """Per agency and shift overlapping the surge: units recommended against units the true p90 needs
+    (the surge's areas added up; the busiest shifts when there are many)."""
+    shifts = (
+        staffing.group_by("agency_id", "shift_start", "shift_name")
+        .agg(pl.col("recommended_units", "needed_units").sum())
+        .sort("needed_units", descending=True)
+        .head(MAX_SHIFT_BARS)
+        .sort("shift_start", "agency_id")
+    )
+    labels = [
+        f"{agency}\n{start.astimezone(zone):%a %H:%M}"
+        for agency, start in shifts.select("agency_id", "shift_start").iter_rows()
+    ]
+    width = 0.38
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.subplots()
+    x = list(range(shifts.height))
+    ax.bar(
+        [i - width / 2 for i in x], shifts["recommended_units"], width, color=MEAN, label="units recommended"
+    )
+    ax.bar([i + width / 2 for i in x], shifts["needed_units"], width, color=ACTUAL,
+           label="units the true p90 needs")  # fmt: skip
+    ax.set_xticks(x, labels, fontsize=8)
+    _style(ax, "units on duty", 2)
+    caption = (f"{surge['name']}: units recommended before it and units its true p90 needs, per agency and"
+               " shift (local start), its areas added up")  # fmt: skip
+    return _figure(f"staffing-chart-{surge['surge_id']}", fig, escape(caption))
 
 
 def _surge_chart(surge: dict, series: pl.DataFrame, first: datetime | None, alert_at, zone: ZoneInfo) -> str:

@@ -20,7 +20,7 @@ from jointcast.exercise_file import load_exercise
 from jointcast.simulator import simulate
 from jointcast.simulator.joint import JOINT_TYPES
 from jointcast.simulator.surges import Surge
-from planning.exercise import ALERT_SCHEMA, alert_scores, staffing_scores
+from planning.exercise import ALERT_SCHEMA, alert_scores, staffing_check, staffing_scores
 
 END = date(2026, 3, 10)
 SMALL = """
@@ -179,7 +179,9 @@ def test_staffing_covers_a_shift_when_its_units_can_work_the_true_p90():
         "recommended_units": [3, 3], "incidents_p90": [10.0, 10.0], "assumptions": [assumptions] * 2,
         "true_mean": [8.0, 20.0], "true_p90": [11.5, 25.7],
     })  # fmt: skip
-    scores = {r["measure"]: r for r in staffing_scores("storm", shifts)}
+    checked = staffing_check(shifts)
+    assert checked["needed_units"].to_list() == [3, 7] and checked["covered"].to_list() == [True, False]
+    scores = {r["measure"]: r for r in staffing_scores("storm", checked)}
     # 3 units x 8 h x 0.5 = 12 incidents of work: covers 11.5, not 25.7 (which needs ceil(25.7 / 4) = 7)
     assert scores["staffing_covered"]["value"] == 0.5
     assert scores["units_short"]["value"] == 4 and "Z02" in scores["staffing_covered"]["detail"]
@@ -209,6 +211,7 @@ def test_the_exercise_writes_its_report_and_tables(exercised):
     html = report.read_text(encoding="utf-8")
     for surge_id in ("concert", "storm"):
         assert f'<figure id="surge-chart-{surge_id}"' in html and "<svg" in html
+        assert f'<figure id="staffing-chart-{surge_id}"' in html
     assert "<script" not in html
     deliveries = _frame(out, "SELECT * FROM exercise.deliveries ORDER BY delivered_until")
     end = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), tzinfo=UTC)
