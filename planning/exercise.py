@@ -12,10 +12,10 @@ measure, with the target it is held to and whether it met it.
   true rate: counts given the rate are Poisson in the simulator); ``units_short`` sums, over those
   shifts, the units the true p90 needs beyond the recommended ones (the staffing maths of
   planning.staffing, workload method; an Erlang C plan is held to its own p90 of incidents).
-- ``alert_raised`` and ``alert_delay_hours`` (unplanned surges): whether a monitor run raised a new
-  alert for an agency the surge touched, over a window holding the surge's first record, and the
-  simulated hours from that first record to the delivery whose monitor run raised it;
-  ``alerts_before``: the alerts those agencies had before it (what was already firing).
+- ``alert_raised`` and ``alert_delay_hours`` (unplanned surges): whether a monitor run raised an
+  alert on arriving demand for an agency the surge touched, over a window holding the surge's first
+  record and not already firing just before it, and the simulated hours from that first record to the
+  delivery whose monitor run raised it; ``alerts_before``: the alerts those agencies had before it.
 """
 
 from __future__ import annotations
@@ -164,21 +164,25 @@ def alert_scores(
     """Whether an alert was raised for the surge, and the simulated hours from its first record to it.
 
     ``alerts``: per delivery (``delivered_until``, its simulated time) the alerts its monitor run raised
-    (ALERT_SCHEMA). An alert counts for the surge when it names an agency the surge touched, its window
-    holds the surge's first record, it is not an over-forecast, and the same agency and measure did not
-    already alert before that record (a signal already firing is no sign of the surge); those earlier
-    alerts are counted apart (``alerts_before``)."""
+    (ALERT_SCHEMA; a measure still past its limit is raised again at each delivery, its window having
+    moved). An alert counts for the surge when it names an agency the surge touched, its window holds
+    the surge's first record, it measures demand as it arrives (not a lagged model input,
+    ``feature_psi:*``, nor an over-forecast), and the same agency and measure was not firing at the
+    last delivery before that record (a signal already up is no sign of the surge). The alerts before
+    the record are counted apart (``alerts_before``)."""
     if first_record is None:
         return [
             _row(surge_id, "all", "alert_raised", None, "raised", False, "no record of the surge arrived")
         ]
     mine = alerts.filter(pl.col("agency_id").is_in(agencies))
     before = mine.filter(pl.col("delivered_until") <= first_record)
-    firing = before.select("agency_id", "measure").unique()
+    last_before = pl.col("delivered_until") == pl.col("delivered_until").max()
+    firing = before.filter(last_before).select("agency_id", "measure").unique()
     relevant = (
         mine.filter(
             (pl.col("window_end") > first_record)
             & (pl.col("delivered_until") > first_record)
+            & ~pl.col("measure").str.starts_with("feature_psi:")
             & ~((pl.col("measure") == "live_bias") & (pl.col("size") > 0))
         )
         .join(firing, on=["agency_id", "measure"], how="anti")
@@ -186,7 +190,7 @@ def alert_scores(
     )
     earlier = ", ".join(f"{a} {m}" for a, m in firing.sort("agency_id", "measure").iter_rows()) or "none"
     rows = [_row(surge_id, "all", "alerts_before", float(before.height), "—", None,
-                 f"alerts for these agencies before the surge's first record: {earlier}")]  # fmt: skip
+                 f"before its first record; still firing then: {earlier}")]  # fmt: skip
     if relevant.is_empty():
         when = f"{first_record:%Y-%m-%d %H:%M} UTC"
         detail = f"no new alert for {', '.join(agencies)} after the first record, {when}"

@@ -153,17 +153,33 @@ def test_an_alert_already_firing_before_the_surge_is_not_its_alert_and_the_delay
     window = (datetime(2026, 3, 4, tzinfo=UTC), datetime(2026, 3, 12, tzinfo=UTC))
     alerts = pl.DataFrame(
         [
+            (datetime(2026, 3, 10, 12, tzinfo=UTC), "b0", "ems", "coverage_80", 0.4, 0.6, *window),
             (datetime(2026, 3, 11, tzinfo=UTC), "a0", "ems", "demand_level_psi", 0.4, 0.25, *window),
             (datetime(2026, 3, 11, 18, tzinfo=UTC), "a1", "ems", "demand_level_psi", 0.5, 0.25, *window),
             (datetime(2026, 3, 11, 18, tzinfo=UTC), "a2", "fire", "live_bias", -0.4, 0.15, *window),
+            (
+                datetime(2026, 3, 11, 18, tzinfo=UTC),
+                "a4",
+                "ems",
+                "feature_psi:how_mean_4",
+                0.4,
+                0.25,
+                *window,
+            ),
             (datetime(2026, 3, 12, tzinfo=UTC), "a3", "ems", "live_bias", -0.3, 0.15, *window),
+            (datetime(2026, 3, 12, tzinfo=UTC), "a5", "ems", "coverage_80", 0.5, 0.6, *window),
         ],
         schema=ALERT_SCHEMA,
         orient="row",
     )
     scores = {r["measure"]: r for r in alert_scores("crash", ["ems"], first_record, alerts)}
-    assert scores["alerts_before"]["value"] == 1  # the PSI was firing already
-    assert scores["alert_raised"]["met"] is True and "ems live_bias" in scores["alert_raised"]["detail"]
+    assert scores["alerts_before"]["value"] == 2  # the PSI was still firing, coverage no longer
+    # not the PSI still firing, nor a lagged model input: the bias and the coverage firing anew
+    said = scores["alert_raised"]["detail"]
+    assert (
+        scores["alert_raised"]["met"] is True
+        and said == "first alerts: ems coverage_80 +0.500, ems live_bias -0.300"
+    )
     assert scores["alert_delay_hours"]["value"] == pytest.approx(10 + 40 / 60)  # 13:20 -> next midnight
     silent = alert_scores("crash", ["police"], first_record, alerts)
     assert [r["value"] for r in silent if r["measure"] == "alert_raised"] == [0.0]
