@@ -27,6 +27,7 @@ def scenario_flow(settings: Settings, name: str) -> dict:
     from planning.scenario_file import ScenarioError, check_scenario, parse_scenario
     from planning.scenario_run import ScenarioInputs, scenario_tables
     from warehouse.features_store import read_events
+    from warehouse.marts import refresh_marts
     from warehouse.model_store import read_forecast_inputs
     from warehouse.publish import latest_publication
     from warehouse.scenarios import read_live, read_scenario, write_scenario_run
@@ -61,11 +62,31 @@ def scenario_flow(settings: Settings, name: str) -> dict:
     with warehouse(settings) as con:
         counts = write_scenario_run(con, stored["scenario_id"], tables, latest["publication_id"],
                                     champion.version, now)  # fmt: skip
+        refresh_marts(con, settings)  # each agency's mart carries its scenario rows
+    described = {**stored, "baseline_publication_id": latest["publication_id"]}
+    pages = _write_pages(settings, described, spec, tables, live["areas"])
     aid = tables["mutual_aid"]
     done(
         "scenario",
         f"{spec.name} (scenario {stored['scenario_id']}) against publication {latest['publication_id']}: "
         + ", ".join(f"scenario.{table} {rows:,} rows" for table, rows in counts.items())
-        + f"; {aid.height} shifts short of units",
+        + f"; {aid.height} shifts short of units; {len(pages)} report pages",
     )
-    return {"scenario_id": stored["scenario_id"], "rows": counts, "short_shifts": aid.height}
+    return {"scenario_id": stored["scenario_id"], "rows": counts, "short_shifts": aid.height, "pages": pages}
+
+
+def scenario_page_path(settings: Settings, agency_id: str, name: str):
+    """The agency's page of scenario ``name``, beside its report."""
+    return settings.report_root / f"{agency_id}_scenario_{name}.html"
+
+
+def _write_pages(settings: Settings, scenario: dict, spec, tables: dict, areas) -> list[str]:
+    """Each agency's scenario page; returns where they were written."""
+    from planning.scenario_page import scenario_pages
+    from warehouse.pages import write_report
+
+    pages = scenario_pages(settings, scenario, spec, tables, areas)
+    return [
+        str(write_report(html, scenario_page_path(settings, agency_id, spec.name)))
+        for agency_id, html in pages.items()
+    ]

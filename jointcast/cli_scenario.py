@@ -172,6 +172,7 @@ def _print_summary(settings, name: str, agency: str | None = None) -> None:
 def scenario_drop(name: NameArgument, config: ConfigOption = None) -> None:
     """Delete a scenario and every row its runs wrote (the live tables are not touched)."""
     from warehouse.db import open_warehouse
+    from warehouse.marts import refresh_marts
     from warehouse.scenarios import drop_scenario, read_scenario
 
     settings = workspace(config)
@@ -181,4 +182,5 @@ def scenario_drop(name: NameArgument, config: ConfigOption = None) -> None:
         except LookupError as exc:
             raise fail([str(exc)]) from None
         drop_scenario(con, stored["scenario_id"])
+        refresh_marts(con, settings)  # the agencies' marts no longer hold its rows
     console.print(f"scenario {stored['scenario_id']} '{stored['name']}' dropped", highlight=False)

@@ -179,7 +179,9 @@ def with_outages(
         window = (pl.col("agency_id") == lead) & _local_window(outage.start, outage.end, timezones[lead])
         hours = demand.filter(window).select(*keys, "mean")
         moved_out, moved_in = [], []
-        for _type, supporting, share in shares.filter(pl.col("agency_id") == lead).iter_rows():
+        for supporting, share in (
+            shares.filter(pl.col("agency_id") == lead).select("supporting", "share").iter_rows()
+        ):
             partners = [s for s in supporting if s not in down and s in timezones]
             if not partners:
                 continue
@@ -271,8 +273,8 @@ def units_available(
     )
     for outage in (o for o in outages if o.units is not None):
         zone = timezones[outage.agency]
-        start = pl.lit(outage.start).dt.replace_time_zone(zone, ambiguous="latest", non_existent="null")
-        end = pl.lit(outage.end).dt.replace_time_zone(zone, ambiguous="latest", non_existent="null")
+        start = _instant(outage.start, zone)
+        end = _instant(outage.end, zone)
         overlaps = (
             (pl.col("agency_id") == outage.agency)
             & (pl.col("shift_start") < end)
@@ -283,6 +285,14 @@ def units_available(
             available_units=pl.when(overlaps).then(reduced).otherwise("available_units")
         )
     return totals
+
+
+def _instant(local: datetime, zone: str) -> pl.Expr:
+    """A naive local wall-clock time in ``zone`` as a UTC instant (a repeated hour: the later one)."""
+    zoned = pl.lit(local, pl.Datetime("us")).dt.replace_time_zone(
+        zone, ambiguous="latest", non_existent="null"
+    )
+    return zoned.dt.convert_time_zone("UTC")
 
 
 def role_partners(roles: Mapping[str, tuple[str, tuple[str, ...]]]) -> dict[str, set[str]]:

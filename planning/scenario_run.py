@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from models.distribution import with_quantiles
@@ -70,8 +71,8 @@ def scenario_tables(inputs: ScenarioInputs, model, settings, bands: tuple[int, .
         raise ScenarioError(f"scenario {spec.name}: its events fall outside every agency's forecast hours")
     ratio = event_ratio(
         rows.filter(in_events),
-        model.predict_mean(rows.filter(in_events)),
-        model.predict_mean(changed.filter(in_events)),
+        model.predict_mean(rows.filter(in_events)) if in_events.any() else np.zeros(0),
+        model.predict_mean(changed.filter(in_events)) if in_events.any() else np.zeros(0),
     )
     attendance = changed.select(
         "agency_id", "area_id", "bucket_start", event_attendance="scenario_attendance"

@@ -23,6 +23,12 @@ ORDER = {
     "difference": "agency_id, area_id, shift_start",
     "mutual_aid": "agency_id, shift_start",
 }
+"""Each output table's key within a scenario (its rows' order in reads, marts and exports)."""
+SCENARIO_COLUMNS = (
+    "scenario_id, name, description, reason, created_by, created_at, last_run_at, baseline_publication_id,"
+    " model_version"
+)
+"""What an agency's mart and export say of a scenario (its file, which may describe other agencies, stays)."""
 
 
 def add_scenario(

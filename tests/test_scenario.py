@@ -1,0 +1,377 @@
+"""What-if scenarios: the scenario file, the pure maths on tiny frames, and runs on the published demo."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from planning.event_response import event_hours, event_response, event_uplift
+from planning.scenario import event_areas, mutual_aid, with_outages
+from planning.scenario_file import ScenarioError, parse_scenario
+
+NY = "America/New_York"
+UTC_HOUR = pl.Datetime("us", "UTC")
+
+
+def test_a_scenario_file_names_the_key_it_cannot_take():
+    with pytest.raises(ScenarioError, match=r"events\[0\]\.crowd: unknown key"):
+        parse_scenario(
+            'name = "x"\n[[events]]\nname = "p"\nstart = 2026-12-05T10:00:00\nend = 2026-12-05T12:00:00\n'
+            'expected_attendance = 100\nareas = ["pd:A1"]\ncrowd = 3\n',
+            "parade.toml",
+        )
+    with pytest.raises(ScenarioError, match="either areas"):
+        parse_scenario(
+            'name = "x"\n[[events]]\nname = "p"\nstart = 2026-12-05T10:00:00\nend = 2026-12-05T12:00:00\n'
+            "expected_attendance = 100\n",
+            "parade.toml",
+        )
+    with pytest.raises(ScenarioError, match=r"outages\[0\]: an outage needs units"):
+        parse_scenario(
+            'name = "x"\n[[outages]]\nagency = "pd"\nstart = 2026-12-05T10:00:00\nend = 2026-12-05T12:00:00\n',
+            "down.toml",
+        )
+    with pytest.raises(ScenarioError, match="at least one"):
+        parse_scenario('name = "x"\n', "empty.toml")
+
+
+def _hours(first: datetime, count: int) -> list[datetime]:
+    return [first + timedelta(hours=h) for h in range(count)]
+
+
+def test_the_learned_event_response_is_incidents_per_ten_thousand_per_event_hour():
+    """Two quiet areas at 1 incident an hour; an event of 20,000 for two hours adds 3 an hour."""
+    first = datetime(2026, 6, 1, tzinfo=UTC)
+    hours = _hours(first, 24 * 7 * 3)
+    panel = pl.DataFrame(
+        {
+            "agency_id": ["pd"] * len(hours) * 2,
+            "area_id": ["A1"] * len(hours) + ["A2"] * len(hours),
+            "bucket_start": hours * 2,
+            "incidents": [1] * len(hours) * 2,
+            "observed": [True] * len(hours) * 2,
+        },
+        schema_overrides={"bucket_start": UTC_HOUR},
+    )
+    event_start = datetime(2026, 6, 10, 18, tzinfo=UTC)  # 14:00 in New York
+    busy = (pl.col("bucket_start").is_in([event_start, event_start + timedelta(hours=1)])) & (
+        pl.col("area_id") == "A1"
+    )
+    panel = panel.with_columns(incidents=pl.when(busy).then(4).otherwise("incidents"))
+    events = pl.DataFrame(
+        {
+            "event_id": ["E1"], "name": ["Parade"], "start_local": ["2026-06-10T14:00:00"],
+            "end_local": ["2026-06-10T16:00:00"], "lat": [""], "lon": [""], "radius_m": ["500"],
+            "expected_attendance": ["20000"], "areas": ["pd:A1|pd:A2"],
+        }
+    )  # fmt: skip
+    response = event_response(panel, event_hours(events, {"pd": NY}), {"pd": NY})
+    assert response.row(0, named=True) == {
+        "agency_id": "pd",
+        "per_10k_hour": 1.5,
+        "event_hours": 2,
+        "excess": 6.0,
+    }
+    # a 10,000 crowd from 14:30 to 15:00: half an hour, shared by the two areas it lists
+    planned = events.with_columns(
+        start_local=pl.lit("2026-06-17T14:30:00"), end_local=pl.lit("2026-06-17T15:00:00"),
+        expected_attendance=pl.lit("10000"),
+    )  # fmt: skip
+    uplift = event_uplift(event_hours(planned, {"pd": NY}), response).sort("area_id")
+    assert uplift["event_uplift"].to_list() == pytest.approx([0.375, 0.375])
+
+
+def _areas() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "agency_id": ["pd", "pd", "fd", "fd", "ems"],
+            "area_id": ["A1", "A2", "F1", "F2", "E1"],
+            "centroid_lat": [40.0, 40.1, 40.01, 40.09, 40.05],
+            "centroid_lon": [-75.0, -75.0, -75.0, -75.0, -75.0],
+            "geometry": [None] * 5,
+        }
+    )
+
+
+def test_an_agency_whose_dispatch_is_down_hands_the_types_it_leads_to_its_supporting_agencies():
+    outage = parse_scenario(
+        'name = "x"\n[[outages]]\nagency = "pd"\nstart = 2026-12-05T10:00:00\nend = 2026-12-05T12:00:00\n'
+        "dispatch_down = true\n",
+        "down.toml",
+    ).outages
+    first = datetime(2026, 12, 5, 14, tzinfo=UTC)  # 09:00 in New York: one hour before the outage
+    hours = _hours(first, 4)
+    keys = [(a, area) for a, area in _areas().select("agency_id", "area_id").iter_rows()]
+    demand = pl.DataFrame(
+        [(a, area, h, 2.0) for a, area in keys for h in hours],
+        schema={"agency_id": pl.String, "area_id": pl.String, "bucket_start": UTC_HOUR, "mean": pl.Float64},
+        orient="row",
+    )
+    shares = pl.DataFrame(
+        {
+            "agency_id": ["pd"],
+            "incident_type": ["traffic_collision"],
+            "supporting": [["fd", "ems"]],
+            "share": [0.25],
+        }
+    )
+    zones = dict.fromkeys(["pd", "fd", "ems"], NY)
+    moved = with_outages(demand, outage, shares, _areas(), zones)
+    at = {(r["agency_id"], r["area_id"], r["bucket_start"].hour): r for r in moved.iter_rows(named=True)}
+    assert at["pd", "A1", 14]["mean"] == 2.0  # before the outage
+    assert at["pd", "A1", 15]["mean"] == 1.5 and at["pd", "A1", 15]["moved_out"] == 0.5
+    # each supporting agency takes half of the lead's share, in its area nearest the lead's
+    assert at["fd", "F1", 15]["moved_in"] == 0.25 and at["fd", "F2", 15]["moved_in"] == 0.25
+    assert at["ems", "E1", 15]["moved_in"] == 0.5 and at["ems", "E1", 17]["moved_in"] == 0.0
+    assert moved["mean"].sum() == pytest.approx(demand["mean"].sum())  # nothing lost, nothing made
+
+
+def _shift_rows(agency: str, areas: int, units: int, start: datetime) -> list[dict]:
+    return [
+        {
+            "agency_id": agency, "area_id": f"{agency}{i}", "shift_name": "day", "shift_date": start.date(),
+            "shift_start": start, "shift_end": start + timedelta(hours=8), "shift_start_local": start.replace(tzinfo=None),
+            "recommended_units": units,
+        }
+        for i in range(areas)
+    ]  # fmt: skip
+
+
+def test_mutual_aid_names_the_short_agency_its_shift_units_and_a_partner_with_spare_units():
+    start = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    staffing = pl.DataFrame(
+        _shift_rows("pd", 5, 2, start) + _shift_rows("fd", 3, 1, start) + _shift_rows("ems", 2, 1, start)
+    ).with_columns(pl.col("recommended_units").cast(pl.Int32))
+    difference = staffing.select(
+        "agency_id", "area_id", "shift_name", "shift_start", units_change=pl.lit(0, pl.Int32)
+    ).with_columns(units_change=pl.when(pl.col("area_id") == "pd3").then(1).otherwise("units_change"))
+    roles = {"traffic_collision": ("pd", ("fd", "ems")), "cardiac": ("ems", ("fd",))}
+    available = {"pd": 8, "fd": 6, "ems": 9}
+    aid = mutual_aid(staffing, difference, (), available, dict.fromkeys(available, NY), roles)
+    assert aid.height == 1
+    row = aid.row(0, named=True)
+    assert (row["agency_id"], row["shift_name"], row["needed_units"], row["available_units"]) == (
+        "pd",
+        "day",
+        10,
+        8,
+    )
+    assert row["short_units"] == 2 and row["areas"] == ["pd3"]
+    assert (row["partner_agency"], row["partner_spare_units"], row["covered_units"]) == ("ems", 7, 2)
+    # ems's dispatch down: fd, with 3 spare, is the partner; an outage's units cut fd to 2
+    down = parse_scenario(
+        'name = "x"\n[[outages]]\nagency = "ems"\nstart = 2026-12-05T00:00:00\nend = 2026-12-06T00:00:00\n'
+        'dispatch_down = true\n[[outages]]\nagency = "fd"\nstart = 2026-12-05T00:00:00\n'
+        "end = 2026-12-06T00:00:00\nunits = 5\n",
+        "down.toml",
+    ).outages
+    aid = mutual_aid(staffing, difference, down, available, dict.fromkeys(available, NY), roles)
+    row = aid.row(0, named=True)
+    assert (row["partner_agency"], row["partner_spare_units"], row["covered_units"], row["uncovered_units"]) == (
+        "fd", 2, 2, 0,
+    )  # fmt: skip
+
+
+def test_an_event_placed_by_a_point_touches_the_areas_its_circle_meets():
+    square = "POLYGON (({0} 40, {1} 40, {1} 40.01, {0} 40.01, {0} 40))"
+    areas = pl.DataFrame(
+        {
+            "agency_id": ["fd", "fd", "fd"],
+            "area_id": ["W", "E", "FAR"],
+            "name": ["W", "E", "FAR"],
+            "centroid_lat": [40.005] * 3,
+            "centroid_lon": [-75.005, -74.995, -74.9],
+            "geometry": [
+                square.format(-75.01, -75.0),
+                square.format(-75.0, -74.99),
+                square.format(-74.91, -74.89),
+            ],
+        }
+    )
+    event = 'name = "x"\n[[events]]\nname = "p"\nstart = 2026-12-05T10:00:00\nend = 2026-12-05T12:00:00\n'
+    event += "expected_attendance = 100\npoint = [-75.001, 40.005]\nradius_m = {}\n"
+    small = parse_scenario(event.format(50), "e.toml").events[0]
+    large = parse_scenario(event.format(300), "e.toml").events[0]
+    assert event_areas(small, areas, {}) == ["fd:W"]
+    assert event_areas(large, areas, {}) == ["fd:E", "fd:W"]
+
+
+# --- runs on the published demo workspace (simulate(days=120, seed=5), trained and published) ------------
+
+SEED, AGENCIES = 5, 4  # those of tests.conftest's trained_workspace
+
+
+def _settings(root):
+    from jointcast.config import load_settings
+
+    return load_settings(str(root / "jointcast.toml"))
+
+
+def _live_checksums(settings) -> dict[str, tuple]:
+    """Rows and SHA-256 of every forecast.* table and view, and the publication log."""
+    from warehouse.db import open_warehouse
+
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'forecast' UNION ALL "
+                "SELECT view_name FROM duckdb_views() WHERE schema_name = 'forecast' ORDER BY 1"
+            ).fetchall()
+        ] + ["meta.publications"]
+        sums = {}
+        for table in tables:
+            name = table if "." in table else f"forecast.{table}"
+            sums[name] = con.execute(
+                f"SELECT count(*), sha256(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR)),"
+                f" '')) FROM {name} t"
+            ).fetchone()
+    return sums
+
+
+def _store(settings, text: str) -> str:
+    from planning.scenario_file import parse_scenario
+    from warehouse.db import open_warehouse
+    from warehouse.scenarios import add_scenario
+
+    spec = parse_scenario(text, "test")
+    with open_warehouse(settings.warehouse_path) as con:
+        add_scenario(
+            con, name=spec.name, description=spec.description, spec_json=spec.model_dump_json(),
+            source_file="test", reason="test", created_by="test",
+        )  # fmt: skip
+    return spec.name
+
+
+def _run(settings, name: str) -> dict[str, pl.DataFrame]:
+    from flows.scenario import scenario_flow
+    from warehouse.db import open_warehouse
+    from warehouse.scenarios import OUTPUTS, read_scenario, read_scenario_table
+
+    result = scenario_flow(settings=settings, name=name)
+    assert isinstance(result, dict), result
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        scenario_id = read_scenario(con, name)["scenario_id"]
+        return {table: read_scenario_table(con, table, scenario_id) for table in OUTPUTS}
+
+
+def _data_end_local(settings) -> datetime:
+    from warehouse.db import open_warehouse
+
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        end = con.execute("SELECT min(data_as_of) FROM forecast.demand").fetchone()[0]
+    return end.astimezone(UTC).replace(tzinfo=None) - timedelta(
+        hours=5
+    )  # New York, standard time: a date is enough
+
+
+@pytest.mark.slow
+def test_a_planned_event_is_forecast_near_the_simulators_truth_and_the_live_tables_stay(published, prefect):
+    """A stadium game of 30,000 five days ahead, in the areas the simulator says it touches: the
+    scenario's expected incidents there and then are within 15% of the simulator's true rates with
+    the same event injected; the live tables' checksums do not move."""
+    from jointcast.simulator.events import planned_event
+    from jointcast.simulator.simulation import injected_event_truth
+    from warehouse.model_store import read_truth
+
+    settings = _settings(published)
+    before = _live_checksums(settings)
+    day = _data_end_local(settings).date() + timedelta(days=5)
+    start = datetime(day.year, day.month, day.day, 13)
+    game = planned_event(
+        "Game at Riverside Stadium", start, start + timedelta(hours=3.5), -75.165, 40.055, 900, 30_000
+    )
+    truth = read_truth(published)
+    uplift = injected_event_truth(game, truth["bucket_start"].unique().sort(), seed=SEED, agencies=AGENCIES)
+    areas = uplift["areas"][0].split("|")
+    name = _store(
+        settings,
+        f'name = "stadium"\n[[events]]\nname = "Game at Riverside Stadium"\nkind = "sports"\n'
+        f"start = {start.isoformat()}\nend = {(start + timedelta(hours=3.5)).isoformat()}\n"
+        f"expected_attendance = 30000\nareas = {areas!r}\n".replace("'", '"'),
+    )
+    tables = _run(settings, name)
+    during = tables["demand"].filter(pl.col("event_attendance") > 0)
+    assert sorted(
+        f"{a}:{b}" for a, b in during.select("agency_id", "area_id").unique().iter_rows()
+    ) == sorted(areas)
+    assert set(during["event_basis"]) == {"history"}
+    keys = ["agency_id", "area_id", "bucket_start"]
+    true = (
+        truth.join(during.select(keys), on=keys)
+        .join(uplift.select(*keys, "uplift"), on=keys, how="left")
+        .select((pl.col("rate") + pl.col("uplift").fill_null(0.0)).sum())
+        .item()
+    )
+    expected = during["mean"].sum()
+    assert abs(expected / true - 1) <= 0.15, (expected, true, during["model_mean"].sum())
+    assert during["mean"].sum() > 2 * during["baseline_mean"].sum()  # the game matters
+    untouched = tables["demand"].filter(pl.col("event_attendance") == 0)
+    assert (untouched["mean"] == untouched["baseline_mean"]).all()
+    assert _live_checksums(settings) == before
+
+
+@pytest.mark.slow
+def test_an_outage_hands_the_lead_agencys_types_to_its_partners_and_mutual_aid_names_the_gap(
+    published, prefect
+):
+    """EMS dispatch down for a day: each supporting agency's demand rises by EMS's share of the
+    types EMS leads; the next day EMS has 3 units fewer than its busiest shift needs (hand-set), and
+    the mutual-aid table names EMS, those shifts, the units short and city police (hand-set to have
+    units to spare) as the partner."""
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import read_frame
+
+    config = published / "jointcast.toml"
+    text = config.read_text(encoding="utf-8")
+    for agency, units in (("city_police", 200), ("ems", 60)):
+        text = text.replace(f'id = "{agency}"\n', f'id = "{agency}"\navailable_units = {units}\n', 1)
+    config.write_text(text, encoding="utf-8")
+    settings = _settings(published)
+    day = _data_end_local(settings).date() + timedelta(days=3)
+    down_from = datetime(day.year, day.month, day.day, 7)
+    short_from, short_to = down_from + timedelta(days=1), down_from + timedelta(days=2)
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        live = read_frame(con, "SELECT * FROM forecast.shift_totals WHERE agency_id = 'ems'")
+        profile = read_frame(con, "SELECT * FROM features.service_profile WHERE agency_id = 'ems'")
+    zone_start = pl.lit(short_from).dt.replace_time_zone(NY).dt.convert_time_zone("UTC")
+    zone_end = pl.lit(short_to).dt.replace_time_zone(NY).dt.convert_time_zone("UTC")
+    overlapping = live.filter(pl.col("shift_start") < zone_end, pl.col("shift_end") > zone_start)
+    units = int(overlapping["recommended_units"].min()) - 3
+    name = _store(
+        settings,
+        f'name = "ems-down"\n[[outages]]\nagency = "ems"\nstart = {down_from.isoformat()}\n'
+        f"end = {short_from.isoformat()}\ndispatch_down = true\n"
+        f'[[outages]]\nagency = "ems"\nstart = {short_from.isoformat()}\nend = {short_to.isoformat()}\n'
+        f"units = {units}\n",
+    )
+    tables = _run(settings, name)
+    demand = tables["demand"]
+    share = {
+        t: n / profile["incidents"].sum() for t, n in profile.select("incident_type", "incidents").iter_rows()
+    }
+    window = pl.col("bucket_start").is_between(
+        pl.lit(down_from).dt.replace_time_zone(NY), pl.lit(short_from).dt.replace_time_zone(NY), closed="left"
+    )
+    ems_in_window = demand.filter(window, pl.col("agency_id") == "ems")["baseline_mean"].sum()
+    expected_in: dict[str, float] = {}
+    for incident_type, (lead, supporting) in settings.role_map.items():
+        if lead == "ems" and supporting and incident_type in share:
+            for partner in supporting:
+                expected_in[partner] = expected_in.get(partner, 0.0) + share[incident_type] / len(supporting)
+    assert expected_in  # EMS leads types with partners in the demo's roles
+    moved_in = demand.filter(window).group_by("agency_id").agg(pl.col("moved_in").sum())
+    for partner, fraction in expected_in.items():
+        got = moved_in.filter(pl.col("agency_id") == partner)["moved_in"].item()
+        assert got == pytest.approx(fraction * ems_in_window, rel=1e-6)
+    moved_out = demand.filter(window, pl.col("agency_id") == "ems")["moved_out"].sum()
+    assert moved_out == pytest.approx(sum(expected_in.values()) * ems_in_window, rel=1e-6)
+    assert demand.filter(~window)["moved_in"].sum() == 0.0
+    aid = tables["mutual_aid"]
+    assert set(aid["agency_id"]) == {"ems"}
+    assert aid.height == overlapping.height and (aid["available_units"] == units).all()
+    assert (aid["short_units"] == aid["needed_units"] - units).all() and (aid["short_units"] >= 3).all()
+    assert set(aid["partner_agency"]) == {"city_police"} and (aid["uncovered_units"] == 0).all()
+    assert all(len(areas) > 0 for areas in aid["areas"])
