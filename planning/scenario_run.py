@@ -93,10 +93,7 @@ def scenario_tables(inputs: ScenarioInputs, model, settings, bands: tuple[int, .
             mean=pl.when(from_history)
             .then(pl.col("baseline_mean") + pl.col("event_uplift"))
             .otherwise("model_mean"),
-            event_basis=pl.when(touched & from_history)
-            .then(pl.lit("history"))
-            .when(touched)
-            .then(pl.lit("model")),
+            event_basis=pl.when(from_history).then(pl.lit("history")).when(touched).then(pl.lit("model")),
         )
         .drop("event_ratio")
     )

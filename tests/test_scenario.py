@@ -68,19 +68,16 @@ def test_the_learned_event_response_is_incidents_per_ten_thousand_per_event_hour
         }
     )  # fmt: skip
     response = event_response(panel, event_hours(events, {"pd": NY}), {"pd": NY})
-    assert response.row(0, named=True) == {
-        "agency_id": "pd",
-        "per_10k_hour": 1.5,
-        "event_hours": 2,
-        "excess": 6.0,
-    }
+    fitted = response.row(0, named=True)
+    assert fitted["during_per_10k"] == pytest.approx(1.5) and fitted["after_per_10k"] == pytest.approx(0.0)
+    assert (fitted["event_hours"], fitted["excess"]) == (3, 6.0)  # two hours on, and the hour after
     # a 10,000 crowd from 14:30 to 15:00: half an hour, shared by the two areas it lists
     planned = events.with_columns(
         start_local=pl.lit("2026-06-17T14:30:00"), end_local=pl.lit("2026-06-17T15:00:00"),
         expected_attendance=pl.lit("10000"),
     )  # fmt: skip
-    uplift = event_uplift(event_hours(planned, {"pd": NY}), response).sort("area_id")
-    assert uplift["event_uplift"].to_list() == pytest.approx([0.375, 0.375])
+    uplift = event_uplift(event_hours(planned, {"pd": NY}), response).sort("bucket_start", "area_id")
+    assert uplift["event_uplift"].to_list() == pytest.approx([0.375, 0.375, 0.0, 0.0])
 
 
 def _areas() -> pl.DataFrame:
@@ -268,10 +265,16 @@ def _data_end_local(settings) -> datetime:
 
 
 @pytest.mark.slow
-def test_a_planned_event_is_forecast_near_the_simulators_truth_and_the_live_tables_stay(published, prefect):
+def test_a_planned_event_raises_the_forecast_toward_the_truth_and_the_live_tables_stay(published, prefect):
     """A stadium game of 30,000 five days ahead, in the areas the simulator says it touches: the
-    scenario's expected incidents there and then are within 15% of the simulator's true rates with
-    the same event injected; the live tables' checksums do not move."""
+    scenario raises the live forecast there and then (and in the hour after, the crowd leaving)
+    toward the simulator's true rates with the same event injected, leaves every other hour as it
+    was, and the live tables' checksums do not move.
+
+    This workspace's history holds three or four events, so the response learned from it is only
+    as good as their counts (the realised incidents of today's fixture fall 15-25% below the true
+    rates in EMS's and transit's event hours): the 15% criterion is tested on a year of history in
+    ``test_a_year_of_history_learns_the_event_response_within_15_percent``; here within 35%."""
     from jointcast.simulator.events import planned_event
     from jointcast.simulator.simulation import injected_event_truth
     from warehouse.model_store import read_truth
@@ -298,6 +301,8 @@ def test_a_planned_event_is_forecast_near_the_simulators_truth_and_the_live_tabl
         f"{a}:{b}" for a, b in during.select("agency_id", "area_id").unique().iter_rows()
     ) == sorted(areas)
     assert set(during["event_basis"]) == {"history"}
+    reached = tables["demand"].filter(pl.col("event_uplift").is_not_null())
+    assert reached["bucket_start"].max() > during["bucket_start"].max()  # the hour after: the crowd leaving
     keys = ["agency_id", "area_id", "bucket_start"]
     true = (
         truth.join(during.select(keys), on=keys)
@@ -306,9 +311,9 @@ def test_a_planned_event_is_forecast_near_the_simulators_truth_and_the_live_tabl
         .item()
     )
     expected = during["mean"].sum()
-    assert abs(expected / true - 1) <= 0.15, (expected, true, during["model_mean"].sum())
+    assert abs(expected / true - 1) <= 0.35, (expected, true, during["model_mean"].sum())
     assert during["mean"].sum() > 2 * during["baseline_mean"].sum()  # the game matters
-    untouched = tables["demand"].filter(pl.col("event_attendance") == 0)
+    untouched = tables["demand"].filter(pl.col("event_uplift").is_null())
     assert (untouched["mean"] == untouched["baseline_mean"]).all()
     assert _live_checksums(settings) == before
 
@@ -375,3 +380,68 @@ def test_an_outage_hands_the_lead_agencys_types_to_its_partners_and_mutual_aid_n
     assert (aid["short_units"] == aid["needed_units"] - units).all() and (aid["short_units"] >= 3).all()
     assert set(aid["partner_agency"]) == {"city_police"} and (aid["uncovered_units"] == 0).all()
     assert all(len(areas) > 0 for areas in aid["areas"])
+
+
+@pytest.fixture(scope="module")
+def year_of_events(tmp_path_factory, prefect):
+    """The demo's simulation (a year, seed 7, four agencies), ingested and featured (no model):
+    some two dozen planned events, as a deployment has after a year."""
+    from flows.features import features_flow
+    from jointcast.simulator import simulate
+    from tests.test_ingest import _ingest
+
+    root = tmp_path_factory.mktemp("year") / "workspace"
+    simulate(root, days=365, seed=7)
+    _ingest(root / "jointcast.toml")
+    features_flow(settings=_settings(root))
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("venue", "lon", "lat", "radius", "attendance", "hour", "hours"),
+    [
+        ("Riverside Stadium", -75.165, 40.055, 900, 30_000, 13, 3.5),
+        ("Downtown Arena", -75.215, 40.125, 500, 15_000, 19, 3.0),
+        ("Main Street", -75.222, 40.12, 1_200, 40_000, 11, 4.0),
+    ],
+)
+def test_a_year_of_history_learns_the_event_response_within_15_percent(
+    year_of_events, venue, lon, lat, radius, attendance, hour, hours
+):
+    """An event the simulator injects into its true rates, a few days after the data ends: the
+    incidents the learned response adds in the areas the simulator says it touches, while it runs
+    and in the hour after, are within 15% of those the simulator adds."""
+    from jointcast.simulator.events import planned_event
+    from jointcast.simulator.simulation import injected_event_truth
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import read_events, read_frame
+    from warehouse.model_store import read_truth
+
+    settings = _settings(year_of_events)
+    zones = {a.id: a.timezone for a in settings.agencies}
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        panel = read_frame(
+            con, "SELECT agency_id, area_id, bucket_start, incidents, observed FROM features.demand"
+        )
+    history = read_events(settings.events_path)
+    response = event_response(panel, event_hours(history, zones), zones)
+    assert history.height >= 20 and set(response["agency_id"]) == set(zones)
+    day = panel["bucket_start"].max().astimezone(UTC).date() + timedelta(days=4)
+    start = datetime(day.year, day.month, day.day, hour)
+    event = planned_event(
+        f"Event at {venue}", start, start + timedelta(hours=hours), lon, lat, radius, attendance
+    )
+    truth = injected_event_truth(
+        event, read_truth(year_of_events)["bucket_start"].unique().sort(), seed=7, agencies=len(zones)
+    )
+    rows = pl.DataFrame(
+        {
+            "event_id": ["E"], "name": ["e"], "start_local": [start.isoformat()],
+            "end_local": [(start + timedelta(hours=hours)).isoformat()], "lat": [str(lat)], "lon": [str(lon)],
+            "radius_m": [str(radius)], "expected_attendance": [str(attendance)], "areas": [truth["areas"][0]],
+        }
+    )  # fmt: skip
+    learned = event_uplift(event_hours(rows, zones), response)["event_uplift"].sum()
+    true = truth["uplift"].sum()
+    assert abs(learned / true - 1) <= 0.15, (learned, true, response.to_dicts())
