@@ -140,17 +140,28 @@ def _print_summary(settings, name: str, agency: str | None = None) -> None:
         .agg(
             pl.col("incidents_change").sum(),
             pl.col("units_change").sum(),
-            pl.col("area_id").sort().str.join(" "),
+            pl.col("area_id")
+            .sort_by(pl.col("incidents_change").abs(), descending=True)
+            .head(3)
+            .str.join(" "),
+            pl.len().alias("areas"),
         )
         .sort("shift_start", "agency_id")
     )
     table = Table(
-        "agency", "date", "shift", "incidents", "units", "areas", title="shifts the scenario changes"
+        "agency",
+        "date",
+        "shift",
+        "incidents",
+        "units",
+        "areas",
+        "most changed",
+        title="shifts the scenario changes",
     )
     for row in shifts.iter_rows(named=True):
         table.add_row(
             row["agency_id"], f"{row['shift_date']}", row["shift_name"], f"{row['incidents_change']:+.1f}",
-            f"{row['units_change']:+d}", row["area_id"],
+            f"{row['units_change']:+d}", str(row["areas"]), row["area_id"],
         )  # fmt: skip
     console.print(table)
     if aid.is_empty():

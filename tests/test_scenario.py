@@ -264,6 +264,7 @@ def _data_end_local(settings) -> datetime:
     )  # New York, standard time: a date is enough
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_a_planned_event_raises_the_forecast_toward_the_truth_and_the_live_tables_stay(published, prefect):
     """A stadium game of 30,000 five days ahead, in the areas the simulator says it touches: the
@@ -318,6 +319,7 @@ def test_a_planned_event_raises_the_forecast_toward_the_truth_and_the_live_table
     assert _live_checksums(settings) == before
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_an_outage_hands_the_lead_agencys_types_to_its_partners_and_mutual_aid_names_the_gap(
     published, prefect
@@ -380,6 +382,24 @@ def test_an_outage_hands_the_lead_agencys_types_to_its_partners_and_mutual_aid_n
     assert (aid["short_units"] == aid["needed_units"] - units).all() and (aid["short_units"] >= 3).all()
     assert set(aid["partner_agency"]) == {"city_police"} and (aid["uncovered_units"] == 0).all()
     assert all(len(areas) > 0 for areas in aid["areas"])
+    _check_marts(settings, aid)
+
+
+def _check_marts(settings, aid: pl.DataFrame) -> None:
+    """Each agency's mart holds its own scenario rows only: EMS's holds its shortfalls, the others none."""
+    from warehouse.agency_keys import require_key
+    from warehouse.marts import open_mart
+
+    for agency in settings.agency_ids:
+        with open_mart(settings.mart_path(agency), require_key(settings, agency), agency) as con:
+            for table in ("demand", "staffing", "difference", "mutual_aid"):
+                agencies = {
+                    a for (a,) in con.execute(f"SELECT DISTINCT agency_id FROM scenario.{table}").fetchall()
+                }
+                assert agencies == (
+                    {agency} if table != "mutual_aid" else {agency} & set(aid["agency_id"])
+                ), table
+            assert "spec" not in con.execute("SELECT * FROM scenario.scenarios").pl().columns
 
 
 @pytest.fixture(scope="module")
@@ -397,6 +417,7 @@ def year_of_events(tmp_path_factory, prefect):
     return root
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("venue", "lon", "lat", "radius", "attendance", "hour", "hours"),
