@@ -7,9 +7,10 @@ Pure: frames in, frames out. The order of a run (flows/scenario.py) is:
    shape (its polygon, else its centroid's Voronoi cell, as the report's map draws it,
    planning.areamap) meets the circle.
 2. ``with_events``: the model inputs of the hours ahead with those events added to their
-   ``event_active`` / ``event_attendance`` features. The champion predicts both, and the live
-   mean is multiplied by the ratio (``event_ratio``): so the uplift is what the model learned
-   events do, and hours no event touches keep the live numbers exactly.
+   ``event_active`` / ``event_attendance`` features. The champion predicts both and ``event_ratio``
+   is the model's answer (kept as ``model_mean``); the size used is the agency's learned event
+   response (planning.event_response), the model's answer only for an agency without past events.
+   Hours no event reaches keep the live numbers exactly.
 3. ``with_factors``: labelled per-agency factors (a planner's judgement, named as such).
 4. ``with_outages``: an agency whose dispatch is down hands the incident types it leads
    (``[[roles]]``) to their supporting agencies: its share of those types (from its recent
