@@ -53,12 +53,22 @@ def add_scenario(
     return scenario_id
 
 
+def _stored(con: duckdb.DuckDBPyConnection) -> bool:
+    """The warehouse has the scenario tables (a read-only session on one not yet migrated has not)."""
+    found = "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scenario' AND table_name = 'scenarios'"
+    return con.execute(found).fetchone()[0] > 0
+
+
 def read_scenarios(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    if not _stored(con):
+        return pl.DataFrame(schema={"scenario_id": pl.Int64, "name": pl.String})
     return read_frame(con, "SELECT * FROM scenario.scenarios ORDER BY scenario_id")
 
 
 def read_scenario(con: duckdb.DuckDBPyConnection, name: str) -> dict:
     """One stored scenario by name (or id); one line when there is none."""
+    if not _stored(con):
+        raise LookupError(f"no scenario '{name}': none is stored yet (`jointcast scenario add FILE`)")
     row = read_frame(
         con,
         "SELECT * FROM scenario.scenarios WHERE name = ? OR CAST(scenario_id AS VARCHAR) = ?",
