@@ -131,18 +131,18 @@ def _aid_section(page: ScenarioPage, zone: ZoneInfo) -> str:
 
 
 def _map_section(page: ScenarioPage) -> str:
-    change = (
-        page.difference.group_by("area_id")
-        .agg(pl.col("incidents_change").sum())
-        .filter(pl.col("incidents_change").abs() >= 0.05)
-    )
-    if change.is_empty():
+    change = page.difference.group_by("area_id").agg(pl.col("incidents_change").sum())
+    moved = change.filter(pl.col("incidents_change").abs() >= 0.05)
+    if moved.is_empty():
         return '<p class="note">The scenario changes none of this agency\'s areas.</p>'
-    values = dict(change.iter_rows())
     svg = hotspot_svg(
-        area_shapes(page.areas, page.bbox), values, "incidents the scenario adds per area", "incidents added"
+        area_shapes(page.areas, page.bbox),
+        dict(change.iter_rows()),
+        "incidents the scenario adds per area over the forecast window",
+        "incidents added",
     )
-    listed = ", ".join(f"{a} {v:+.1f}" for a, v in sorted(values.items(), key=lambda kv: -abs(kv[1]))[:10])
+    ranked = sorted(moved.iter_rows(), key=lambda row: -abs(row[1]))[:10]
+    listed = ", ".join(f"{area} {value:+.1f}" for area, value in ranked)
     return f'<div id="scenario-map" class="map">{svg}</div><p class="note">Most changed: {escape(listed)}</p>'
 
 

@@ -468,3 +468,36 @@ def test_a_year_of_history_learns_the_event_response_within_15_percent(
     learned = event_uplift(event_hours(rows, zones), response)["event_uplift"].sum()
     true = truth["uplift"].sum()
     assert abs(learned / true - 1) <= 0.15, (learned, true, response.to_dicts())
+
+
+def test_the_scenario_page_shows_the_shifts_the_mutual_aid_and_the_changed_areas():
+    from planning.scenario_page import ScenarioPage, render_scenario_page
+
+    start = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    difference = pl.DataFrame(
+        {
+            "agency_id": ["fd", "fd"], "area_id": ["W", "E"], "shift_name": ["day", "day"],
+            "shift_date": [start.date()] * 2, "shift_start": [start] * 2,
+            "baseline_incidents": [2.0, 1.0], "scenario_incidents": [6.0, 1.0], "incidents_change": [4.0, 0.0],
+            "baseline_units": [1, 1], "scenario_units": [3, 1], "units_change": [2, 0],
+        }
+    )  # fmt: skip
+    aid = pl.DataFrame(
+        [{"agency_id": "fd", "shift_name": "day", "shift_start": start, "needed_units": 4, "available_units": 3,
+          "short_units": 1, "areas": ["W"], "partner_agency": "pd", "covered_units": 1}]
+    )  # fmt: skip
+    square = "POLYGON (({0} 40, {1} 40, {1} 40.01, {0} 40.01, {0} 40))"
+    areas = pl.DataFrame(
+        {
+            "area_id": ["W", "E"], "name": ["West", "East"], "centroid_lat": [40.005] * 2,
+            "centroid_lon": [-75.005, -74.995], "geometry": [square.format(-75.01, -75.0), square.format(-75.0, -74.99)],
+        }
+    )  # fmt: skip
+    scenario = {"name": "game", "description": "Home opener.", "reason": "plan it", "created_by": "ana",
+                "baseline_publication_id": 7}  # fmt: skip
+    html = render_scenario_page(
+        ScenarioPage("fd", "Fire", NY, scenario, ["sports 'Game': 30,000 expected"], difference, aid, areas)
+    )
+    assert 'id="scenario-shifts"' in html and "live publication 7" in html
+    assert "<td>pd</td>" in html and 'id="mutual-aid"' in html
+    assert 'data-area="W"' in html and "W +4.0" in html and "E +0.0" not in html  # only what changed
