@@ -83,6 +83,9 @@ def scenario_run(name: NameArgument, config: ConfigOption = None) -> None:
     settings = workspace(config)
     result = _run_stage("flows.scenario:scenario_flow", settings, name=name)
     _print_summary(settings, str(result["scenario_id"]))
+    if result.get("pages"):
+        pages = ", ".join(Path(page).name for page in result["pages"])
+        console.print(f"scenario pages: {settings.report_root}/ ({pages})", highlight=False, soft_wrap=True)
 
 
 @scenarios.command("show")
