@@ -44,7 +44,7 @@ def render_scenario_page(page: ScenarioPage) -> str:
     items = "".join(f"<li>{escape(line)}</li>" for line in page.summary)
     sections = [
         f"<h1>{escape(heading)}</h1>",
-        f"<p class='meta'>{escape(page.scenario.get('description') or '')} Added by"
+        f"<p class='meta'>{escape(_sentence(page.scenario.get('description')))}Added by"
         f" {escape(page.scenario['created_by'])}: {escape(page.scenario['reason'])}. Compared with live"
         f" publication {page.scenario.get('baseline_publication_id')}; nothing here changes the live"
         f" forecast.</p><ul id='scenario-items'>{items}</ul>",
@@ -65,6 +65,12 @@ def render_scenario_page(page: ScenarioPage) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(sections) + "\n</body>\n</html>\n"
     )
+
+
+def _sentence(text: str | None) -> str:
+    """``text`` as a sentence followed by a space, or nothing."""
+    text = (text or "").strip()
+    return "" if not text else text + ("" if text.endswith((".", "!", "?")) else ".") + " "
 
 
 def _shifts(difference: pl.DataFrame) -> pl.DataFrame:
