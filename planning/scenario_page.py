@@ -3,10 +3,11 @@
 Three parts, from the scenario's rows (scenario.difference and scenario.mutual_aid) and the
 agency's areas (forecast.areas): expected incidents and units on duty per shift, live and under
 the scenario (the agency's areas added up); the mutual-aid rows where the agency is short or is
-the partner named to cover; and the map of the areas the scenario changes, coloured by the
-incidents it adds. Each agency gets its own page (``report/<agency_id>_scenario_<name>.html``),
-so a page holds that agency's numbers only, as its main report does. Self-contained HTML with
-inline SVG, styled as the main report page (planning.report).
+the partner named to cover; and the map of the areas the scenario changes, coloured by how
+many incidents it adds or takes away. Each agency gets its own page
+(``report/<agency_id>_scenario_<name>.html``), so a page holds that agency's numbers only, as its
+main report does. Self-contained HTML with inline SVG, styled as the main report page
+(planning.report).
 """
 
 from __future__ import annotations
@@ -141,11 +142,11 @@ def _map_section(page: ScenarioPage) -> str:
     moved = change.filter(pl.col("incidents_change").abs() >= 0.05)
     if moved.is_empty():
         return '<p class="note">The scenario changes none of this agency\'s areas.</p>'
-    svg = hotspot_svg(
+    svg = hotspot_svg(  # a sequential scale: how much each area changes, either way (the list gives the sign)
         area_shapes(page.areas, page.bbox),
-        dict(change.iter_rows()),
-        "incidents the scenario adds per area over the forecast window",
-        "incidents added",
+        {area: abs(value) for area, value in change.iter_rows()},
+        "incidents the scenario adds or takes away per area over the forecast window",
+        "incidents changed",
     )
     ranked = sorted(moved.iter_rows(), key=lambda row: -abs(row[1]))[:10]
     listed = ", ".join(f"{area} {value:+.1f}" for area, value in ranked)
