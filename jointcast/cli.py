@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from jointcast import cli_exercise, cli_planning
+from jointcast import cli_exercise, cli_planning, cli_scenario
 from jointcast.cli_support import (
     ConfigOption,
     console,
@@ -33,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(cli_planning.overrides, name="override")
 app.add_typer(cli_planning.show, name="show")
+app.add_typer(cli_scenario.scenarios, name="scenario")
 app.command()(cli_planning.export)
 app.command()(cli_exercise.exercise)
 

@@ -52,6 +52,7 @@ class AreaShapes:
     names: dict[str, str]  # area_id -> name
     approximate: frozenset[str]  # area ids drawn as Voronoi cells of their centroids
     unplaced: tuple[str, ...]  # area ids with neither geometry nor centroid
+    scale: float = 1.0  # x = longitude x scale in the projected plane (the cosine of the mean latitude)
 
 
 def area_shapes(areas: pl.DataFrame, bbox: tuple[float, float, float, float] | None = None) -> AreaShapes:
@@ -79,7 +80,7 @@ def area_shapes(areas: pl.DataFrame, bbox: tuple[float, float, float, float] | N
     cells = _voronoi_cells(centroids, scale, region, shapely.union_all(list(shapes.values())))
     shapes |= cells
     unplaced = tuple(row["area_id"] for row in rows if row["area_id"] not in shapes)
-    return AreaShapes(shapes, names, frozenset(cells), unplaced)
+    return AreaShapes(shapes, names, frozenset(cells), unplaced, scale)
 
 
 def hotspot_svg(shapes: AreaShapes, values: dict[str, float], label: str, unit: str) -> str:

@@ -48,12 +48,19 @@ VERBS = {  # verb -> the options its help must list (and the required ones, for 
     "override list": ["--agency", "--all", "--config"],
     "override withdraw": ["OVERRIDE_ID", "--reason", "--config"],
     "show staffing": ["--agency", "--date", "--config"],
+    "scenario add": ["FILE", "--reason", "--config"],
+    "scenario list": ["--config"],
+    "scenario run": ["NAME", "--config"],
+    "scenario show": ["NAME", "--agency", "--config"],
+    "scenario drop": ["NAME", "--config"],
 }
 NEEDS = {  # the required arguments a config check needs besides --config
     "export": ["--agency", "ems"], "deploy": ["--work-pool", "pool"],
     "override add": ["--agency", "ems", "--from", "2026-01-01", "--to", "2026-01-02", "--factor", "2",
                      "--reason", "r"],
     "override withdraw": ["1"], "show staffing": ["--agency", "ems"],
+    "scenario add": ["game.toml", "--reason", "r"], "scenario run": ["game"], "scenario show": ["game"],
+    "scenario drop": ["game"],
 }  # fmt: skip
 
 

@@ -390,9 +390,25 @@ def test_an_export_holds_one_agencys_rows_and_a_manifest_that_checks_out(publish
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["agency_id"] == "ems" and manifest["model_version"] and manifest["generated_at"]
     kpis = ("kpi_demand", "kpi_response", "kpi_joint", "kpi_sharing", "kpi_planning")
+    scenarios = (
+        "scenarios",
+        "scenario_demand",
+        "scenario_staffing",
+        "scenario_difference",
+        "scenario_mutual_aid",
+    )
     assert set(manifest["files"]) == {
         f"{n}.{fmt}"
-        for n in ("demand", "staffing", "shift_totals", "areas", "overrides", "joint_demand", *kpis)
+        for n in (
+            "demand",
+            "staffing",
+            "shift_totals",
+            "areas",
+            "overrides",
+            "joint_demand",
+            *kpis,
+            *scenarios,
+        )
     }
     read = pl.read_parquet if fmt == "parquet" else pl.read_csv
     for name, info in manifest["files"].items():

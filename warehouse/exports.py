@@ -5,7 +5,8 @@ holds and needs the agency's key. Every exported file with an agency_id column h
 agency's rows only. Joint demand leaves as aggregates (expected events per lead area, hour
 and incident type, for the types the agency has a role in): no other agency's incidents or
 per-agency numbers. The agency's KPIs leave as its kpi views show them (``kpi_<table>``,
-warehouse.kpi_store), freshness computed at the export.
+warehouse.kpi_store), freshness computed at the export. The agency's rows of its what-if scenarios
+leave as ``scenario_<table>`` with ``scenarios`` naming them (warehouse.marts).
 CSV text cells that a spreadsheet would run as a formula are neutralised (warehouse.spreadsheet).
 """
 
@@ -44,6 +45,11 @@ def _queries() -> dict[str, str]:
             name = table.removeprefix("kpi.")
             fresh = f", {FRESHNESS}" if name == "sharing" else ""
             files[f"kpi_{name}"] = f"SELECT *{fresh} FROM {table} ORDER BY {order}"
+        elif table.startswith("scenario."):
+            name = table.removeprefix("scenario.")
+            files["scenarios" if name == "scenarios" else f"scenario_{name}"] = (
+                f"SELECT * FROM {table} ORDER BY {order}"
+            )
     return files
 
 

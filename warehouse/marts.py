@@ -10,6 +10,9 @@ encrypted database files, AES-GCM: ``ATTACH ... (ENCRYPTION_KEY ...)``) and hold
 - ``forecast.joint_summary``: the agency's own joint events;
 - ``kpi.<table>``: the agency's KPIs as its kpi views show them (``kpi.sharing`` without the
   freshness, which is relative to when it is read: exports add it);
+- ``scenario.demand``, ``staffing``, ``difference``, ``mutual_aid``: the agency's rows of every
+  what-if scenario run (warehouse.scenarios), and ``scenario.scenarios`` those scenarios (name,
+  description, who, when, why; not their file, which may describe other agencies);
 - ``meta.mart``: one row saying whose mart it is, from which publication, and its ``stamp``.
 
 A mart is built in a temporary file beside it and renamed into place, so a reader sees the
@@ -34,6 +37,8 @@ from jointcast.config import Settings
 from warehouse.db import literal, owner_only
 from warehouse.kpi_store import KPI_TABLES, agency_queries
 from warehouse.published import published
+from warehouse.scenarios import ORDER as SCENARIO_ORDER
+from warehouse.scenarios import SCENARIO_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,8 @@ ORDER = {
     "forecast.joint_demand": "incident_type, area_id, bucket_start",
     "forecast.joint_summary": published("joint_summary").key,
     **{f"kpi.{name}": key for name, key in KPI_TABLES.items()},
+    "scenario.scenarios": "scenario_id",
+    **{f"scenario.{name}": f"scenario_id, {key}" for name, key in SCENARIO_ORDER.items()},
 }
 """Every mart table, with the columns its rows are ordered by (in the mart and in exports)."""
 
@@ -66,7 +73,16 @@ def mart_queries(agency_id: str, joint: bool) -> dict[str, str]:
     queries["forecast.joint_demand"] = f"SELECT {JOINT_COLUMNS} FROM forecast.joint_demand WHERE {entitled}"
     queries = {table: f"{query} ORDER BY {ORDER[table]}" for table, query in queries.items()}
     kpis = agency_queries(agency_id, freshness=False)
-    return queries | {f"kpi.{name}": query for name, query in kpis.items()}
+    scenarios = {
+        f"scenario.{name}": f"SELECT * FROM scenario.{name} WHERE agency_id = {mine}"
+        for name in SCENARIO_ORDER
+    }
+    scenarios["scenario.scenarios"] = (
+        f"SELECT {SCENARIO_COLUMNS} FROM scenario.scenarios WHERE scenario_id IN"
+        f" (SELECT scenario_id FROM scenario.demand WHERE agency_id = {mine})"
+    )
+    scenarios = {table: f"{query} ORDER BY {ORDER[table]}" for table, query in scenarios.items()}
+    return queries | {f"kpi.{name}": query for name, query in kpis.items()} | scenarios
 
 
 def stamp(con: duckdb.DuckDBPyConnection, queries: dict[str, str]) -> str:
@@ -96,7 +112,7 @@ def write_mart(
     _load_openssl(con)
     con.execute(f"ATTACH {literal(str(building))} AS _mart (ENCRYPTION_KEY {literal(key)})")
     try:
-        for schema in ("forecast", "kpi", "meta"):
+        for schema in ("forecast", "kpi", "meta", "scenario"):
             con.execute(f"CREATE SCHEMA _mart.{schema}")
         for table, query in queries.items():
             con.execute(f"CREATE TABLE _mart.{table} AS {query}")

@@ -186,3 +186,63 @@ def events_table(
         pl.col("end_local").dt.strftime("%Y-%m-%dT%H:%M:%S"),
         areas=pl.Series(areas, dtype=pl.String),
     )
+
+
+def planned_event(
+    name: str,
+    start_local: datetime,
+    end_local: datetime,
+    lon: float,
+    lat: float,
+    radius_m: int,
+    expected_attendance: int,
+    event_id: str = "EV-SCENARIO",
+) -> pl.DataFrame:
+    """One planned event as ``planned_events`` makes them (naive America/New_York times), to inject
+    an event the simulator did not draw: ``event_cells`` and ``event_uplift`` place and size it."""
+    return pl.DataFrame(
+        [
+            {
+                "event_id": event_id,
+                "name": name,
+                "start_local": start_local,
+                "end_local": end_local,
+                "lat": lat,
+                "lon": lon,
+                "radius_m": radius_m,
+                "expected_attendance": expected_attendance,
+            }
+        ]
+    )
+
+
+def event_truth(
+    events: pl.DataFrame,
+    world: World,
+    geographies: dict[str, Geography],
+    uplift_per_ten_thousand: dict[str, float],
+    hours: pl.Series,
+) -> pl.DataFrame:
+    """The true extra expected incidents ``events`` add, per agency x area x UTC hour of ``hours``
+    (non-zero rows only: agency_id, area_id, bucket_start, uplift), spread as a simulation spreads
+    them (``event_uplift``, the egress hour included), with the areas it touches in ``areas``
+    ('|'-separated agency_id:area_id, as the events file writes them)."""
+    touched = event_cells(world, events)
+    micros = hours.dt.epoch("us").to_numpy()
+    parts = []
+    for agency_id, geography in geographies.items():
+        uplift = event_uplift(events, touched, geography, micros, uplift_per_ten_thousand[agency_id])
+        area, hour = np.nonzero(uplift)
+        parts.append(
+            pl.DataFrame(
+                {
+                    "agency_id": [agency_id] * area.size,
+                    "area_id": pl.Series(geography.area_ids, dtype=pl.String).gather(area),
+                    "bucket_start": hours.gather(hour),
+                    "uplift": uplift[area, hour],
+                },
+                schema_overrides={"agency_id": pl.String},
+            )
+        )
+    areas = events_table(events, touched, geographies)["areas"]
+    return pl.concat(parts).with_columns(areas=pl.lit("|".join(areas.to_list())))

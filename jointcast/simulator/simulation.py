@@ -119,6 +119,22 @@ def build_scenario(start: date, end: date, seed: int, advance_days: int = 0) -> 
     )
 
 
+def injected_event_truth(
+    events: pl.DataFrame, hours: pl.Series, *, seed: int, agencies: int = 4
+) -> pl.DataFrame:
+    """What ``events`` (``events.planned_event`` rows) would add to the true rates of a simulation
+    with this ``seed`` and number of ``agencies``, had it drawn them: per agency x area x hour of
+    ``hours`` (UTC), as ``events.event_truth``. The world and every agency's areas are rebuilt from
+    the same random streams ``simulate`` draws them from, so they are that workspace's areas."""
+    world = build_world(_rng(seed, _WORLD))
+    geographies = {}
+    for index, spec in enumerate(AGENCIES[:agencies]):
+        weights = world.mix(**dict(spec.cell_mix)), world.mix(**dict(spec.centroid_mix))
+        geographies[spec.id] = partition(world, *weights, spec.area_ids, _rng(seed, _AGENCY, index))
+    uplift = {spec.id: spec.event_uplift for spec in AGENCIES[:agencies]}
+    return planned.event_truth(events, world, geographies, uplift, hours)
+
+
 def _rng(seed: int, *stream: int) -> np.random.Generator:
     """An independent random stream per part, so agency k's data do not depend on K."""
     return np.random.default_rng([seed, *stream])
