@@ -63,6 +63,7 @@ def scenario_flow(settings: Settings, name: str) -> dict:
         counts = write_scenario_run(con, stored["scenario_id"], tables, latest["publication_id"],
                                     champion.version, now)  # fmt: skip
         refresh_marts(con, settings)  # each agency's mart carries its scenario rows
+        write_scenario_indexes(settings, con)
     described = {**stored, "baseline_publication_id": latest["publication_id"]}
     pages = _write_pages(settings, described, spec, tables, live["areas"])
     aid = tables["mutual_aid"]
@@ -78,6 +79,23 @@ def scenario_flow(settings: Settings, name: str) -> dict:
 def scenario_page_path(settings: Settings, agency_id: str, name: str):
     """The agency's page of scenario ``name``, beside its report."""
     return settings.report_root / f"{agency_id}_scenario_{name}.html"
+
+
+def write_scenario_indexes(settings: Settings, con) -> None:
+    """Every agency's list of its scenario pages (linked from its report), as the warehouse has them now."""
+    import polars as pl
+
+    from planning.scenario_page import render_scenario_index, scenario_index_name
+    from warehouse.pages import write_report
+    from warehouse.scenarios import read_scenario_runs
+
+    runs = read_scenario_runs(con)
+    for agency in settings.agencies:
+        mine = runs.filter(pl.col("agency_id") == agency.id).with_columns(
+            page=pl.format("{}_scenario_{}.html", pl.col("agency_id"), pl.col("name"))
+        )
+        html = render_scenario_index(agency.id, agency.name, agency.timezone, mine)
+        write_report(html, settings.report_root / scenario_index_name(agency.id))
 
 
 def _write_pages(settings: Settings, scenario: dict, spec, tables: dict, areas) -> list[str]:

@@ -185,6 +185,7 @@ def _print_summary(settings, name: str, agency: str | None = None) -> None:
 @scenarios.command("drop")
 def scenario_drop(name: NameArgument, config: ConfigOption = None) -> None:
     """Delete a scenario and every row its runs wrote (the live tables are not touched)."""
+    from flows.scenario import scenario_page_path, write_scenario_indexes
     from warehouse.db import open_warehouse
     from warehouse.marts import refresh_marts
     from warehouse.scenarios import drop_scenario, read_scenario
@@ -197,4 +198,7 @@ def scenario_drop(name: NameArgument, config: ConfigOption = None) -> None:
             raise fail([str(exc)]) from None
         drop_scenario(con, stored["scenario_id"])
         refresh_marts(con, settings)  # the agencies' marts no longer hold its rows
+        for agency in settings.agencies:  # nor do its report pages stay behind
+            scenario_page_path(settings, agency.id, stored["name"]).unlink(missing_ok=True)
+        write_scenario_indexes(settings, con)
     console.print(f"scenario {stored['scenario_id']} '{stored['name']}' dropped", highlight=False)

@@ -138,7 +138,9 @@ def _header(report: AgencyReport, zone: ZoneInfo) -> str:
         f" · publication <code>{escape(str(publication.get('publication_id', '?')))}</code></div>\n"
         f"<div class='meta'>How past forecasts turned out: <a class='accuracy-link' "
         f"href='{quote(report.agency_id)}_accuracy.html'>accuracy against actuals</a> (written by "
-        "<code>jointcast monitor</code>)</div>\n"
+        "<code>jointcast monitor</code>) · what-if plans: <a class='scenario-link' "
+        f"href='{quote(report.agency_id)}_scenarios.html'>scenarios</a> (written by "
+        "<code>jointcast scenario run</code>)</div>\n"
     )
     if baseline := publication.get("model_baseline"):
         html += (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -193,3 +194,38 @@ def scenario_pages(
         )  # fmt: skip
         pages[agency.id] = render_scenario_page(page)
     return pages
+
+
+def scenario_index_name(agency_id: str) -> str:
+    """The agency's list of scenario pages, beside its report; the report's header links to it."""
+    return f"{agency_id}_scenarios.html"
+
+
+def render_scenario_index(agency_id: str, agency_name: str, timezone: str, runs: pl.DataFrame) -> str:
+    """The agency's scenario pages, newest run first: ``runs`` holds name, reason, created_by,
+    last_run_at and page (the page's file name) of each scenario whose last run has the agency's rows."""
+    zone = ZoneInfo(timezone)
+    heading = f"{agency_name}: what-if scenarios"
+    rows = [
+        f"<tr><td><a href='{quote(page)}'>{escape(name)}</a></td><td>{escape(reason or '')}</td>"
+        f"<td>{escape(who or '')}</td><td>{_local(run_at, zone)}</td></tr>"
+        for name, reason, who, run_at, page in runs.sort("last_run_at", descending=True)
+        .select("name", "reason", "created_by", "last_run_at", "page")
+        .iter_rows()
+    ]
+    listed = (
+        _table(["scenario", "why", "added by", "last run"], rows, ())
+        if rows
+        else "<p class='note' id='no-scenarios'>No scenario has been run for this agency yet: "
+        "<code>jointcast scenario add FILE --reason TEXT</code>, then <code>jointcast scenario run NAME"
+        "</code>.</p>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(heading)}</title>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<style>{CSS}</style>\n</head>\n<body>\n<h1>{escape(heading)}</h1>\n"
+        f"<p class='meta'>Each scenario compares a what-if with the live plan; none changes the live forecast"
+        f" (agency <code>{escape(agency_id)}</code>, times in {escape(timezone)}).</p>\n"
+        f"<div id='scenario-index'>{listed}</div>\n</body>\n</html>\n"
+    )

@@ -385,6 +385,25 @@ def test_an_outage_hands_the_lead_agencys_types_to_its_partners_and_mutual_aid_n
     assert set(aid["partner_agency"]) == {"city_police"} and (aid["uncovered_units"] == 0).all()
     assert all(len(areas) > 0 for areas in aid["areas"])
     _check_marts(settings, aid)
+    _check_index_pages(settings, config, name)
+
+
+def _check_index_pages(settings, config, name: str) -> None:
+    """Each agency's report links its scenario list, which links the scenario's page; `scenario drop`
+    takes the page away and the list says there is none."""
+    from typer.testing import CliRunner
+
+    from jointcast.cli import app
+
+    report = (settings.report_root / "ems.html").read_text(encoding="utf-8")
+    assert "href='ems_scenarios.html'" in report
+    index = settings.report_root / "ems_scenarios.html"
+    assert f"href='ems_scenario_{name}.html'" in index.read_text(encoding="utf-8")
+    assert (settings.report_root / f"ems_scenario_{name}.html").exists()
+    result = CliRunner().invoke(app, ["scenario", "drop", name, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert not (settings.report_root / f"ems_scenario_{name}.html").exists()
+    assert "id='no-scenarios'" in index.read_text(encoding="utf-8")
 
 
 def _check_marts(settings, aid: pl.DataFrame) -> None:

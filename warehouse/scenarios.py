@@ -79,6 +79,20 @@ def read_scenario(con: duckdb.DuckDBPyConnection, name: str) -> dict:
     return row.to_dicts()[0]
 
 
+def read_scenario_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Each agency's run scenarios: agency_id, name, reason, created_by, last_run_at (for the index pages)."""
+    schema = {"agency_id": pl.String, "name": pl.String, "reason": pl.String, "created_by": pl.String,
+              "last_run_at": pl.Datetime("us", "UTC")}  # fmt: skip
+    if not _stored(con):
+        return pl.DataFrame(schema=schema)
+    return read_frame(
+        con,
+        "SELECT DISTINCT d.agency_id, s.name, s.reason, s.created_by, s.last_run_at"
+        " FROM scenario.scenarios AS s JOIN scenario.difference AS d USING (scenario_id)"
+        " ORDER BY d.agency_id, s.name",
+    )
+
+
 def drop_scenario(con: duckdb.DuckDBPyConnection, scenario_id: int) -> None:
     """The scenario and every row its runs wrote."""
     with transaction(con):
