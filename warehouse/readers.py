@@ -185,7 +185,7 @@ def collect_csv_rejects(con: duckdb.DuckDBPyConnection, header_lines: int = 1) -
         INSERT INTO _rejects
         SELECT DISTINCT ON (line) line - {int(header_lines)}, 'unreadable_row: ' || lower(error_type)
             || coalesce(': ' || error_message, '') || ' (line ' || line || ')', left(csv_line, {KEPT_CHARS})
-        FROM _csv_rejects ORDER BY line
+        FROM _csv_rejects ORDER BY line, byte_position  -- a line's first error names it
         """
     )
     for table in ("_csv_rejects", "_csv_scans"):
