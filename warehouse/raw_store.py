@@ -51,7 +51,8 @@ def write_source(
         if not rows.by_duckdb_csv or _records_match_lines(con, staging, path, feed):
             return rows, staging
     except duckdb.Error as exc:
-        if not rows.by_duckdb_csv:
+        if not rows.by_duckdb_csv or isinstance(exc, duckdb.IOException):  # not the data: the disk
+            discard(*(p for p in (staging,) if p is not None))
             raise FeedFileError(describe_error(exc, feed.format)) from exc
     discard(*(p for p in (staging,) if p is not None))
     rows = read_csv_lines(con, path, feed)

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from jointcast.config import FeedSettings
+from jointcast.write_errors import unwritable
 from warehouse.csv_lines import KEPT_CHARS, MAX_RECORD_BYTES, CsvFileError, ReadLines, header_line, read_lines
 from warehouse.db import literal, quote
 from warehouse.pii import PiiColumnError, hash_sql, split_pii
@@ -83,8 +84,8 @@ def _refuse_other_encoding(path: Path, encoding: str) -> None:
 
 
 def describe_error(exc: duckdb.Error, file_format: str) -> str:
-    first_line = str(exc).strip().splitlines()[0]
-    return f"cannot read as {file_format}: {first_line}"
+    """The reader's failure in one line; a write that failed (a full disk) is said as such."""
+    return unwritable(exc) or f"cannot read as {file_format}: {_first_line(exc)}"
 
 
 def _csv_source(path: Path, feed: FeedSettings) -> str:
