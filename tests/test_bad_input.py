@@ -563,3 +563,32 @@ def test_bad_input(case_workspace, name):
         row for (row,) in _query(config, f"SELECT row_number FROM core.incidents WHERE batch_id = {batch_id}")
     }
     assert kept == set(case.numbers or range(1, case.rows + 1)) - set(case.quarantined)
+
+
+def test_a_workspace_folder_with_glob_characters_loads_its_feeds(tmp_path):
+    """The config folder's own ``[`` is literal: only the configured uri is a glob."""
+    from tests.conftest import HEADER, POLICE_FEED, police_row, write_key
+
+    root = tmp_path / "agency [north]"
+    (root / "feeds" / "pd").mkdir(parents=True)
+    (root / "jointcast.toml").write_text(POLICE_FEED.format(extra=""), encoding="utf-8")
+    write_key(root / "pii.key")
+    rows = [police_row(f"N{i}", "01/02/2024 10:00:00 AM") for i in range(3)]
+    (root / "feeds" / "pd" / "calls [2024].csv").write_text(
+        "\n".join([HEADER, *rows]) + "\n", encoding="utf-8"
+    )
+    [outcome] = _ingest(root / "jointcast.toml")
+    assert outcome.errors == []
+    config = root / "jointcast.toml"
+    assert _query(config, "SELECT count(*) FROM core.incidents") == [(3,)]
+    assert _query(config, "SELECT count(*) FROM raw.pd_cad") == [(3,)]
+
+
+def test_a_bracket_in_a_feed_uri_that_matches_nothing_is_one_line_saying_how_to_escape_it(police_workspace):
+    config = police_workspace.config
+    config.write_text(config.read_text().replace('uri = "feeds/pd/*.csv"', 'uri = "feeds/pd[1]/*.csv"'))
+    (police_workspace.root / "feeds" / "pd[1]").mkdir()
+    [outcome] = _ingest(config)
+    [line] = outcome.errors
+    assert line.startswith("feed pd_cad: no files match ") and "write a literal one as '[[]'" in line
+    assert "\n" not in line

@@ -77,7 +77,14 @@ def test_publish_on_a_full_disk_stops_with_one_line_and_the_last_publication_sta
 def test_export_on_a_full_disk_stops_with_one_line_and_writes_nothing(prefect, published, tmp_path):
     out = tmp_path / "export"
     result = jointcast_on_a_full_disk(
-        published / "jointcast.toml", "export", "--agency", "city_police", "--format", "csv", "--out", str(out)
+        published / "jointcast.toml",
+        "export",
+        "--agency",
+        "city_police",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
     )
     assert_one_clear_line(result, str(out))
     assert not list(out.iterdir())

@@ -9,6 +9,7 @@ published, like the source files they copy.
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def refresh_view(con: duckdb.DuckDBPyConnection, raw_root: Path, feed_id: str) -
     if not any(folder.glob("batch-*.parquet")):
         con.execute(f"DROP VIEW IF EXISTS raw.{feed_id}")
         return
-    pattern = literal(str(folder / "batch-*.parquet"))
+    pattern = literal(str(Path(glob.escape(str(folder))) / "batch-*.parquet"))  # the folder's own "[" literal
     con.execute(
         f"CREATE OR REPLACE VIEW raw.{feed_id} AS SELECT * FROM read_parquet({pattern}, union_by_name = true)"
     )
