@@ -88,3 +88,23 @@ def test_export_on_a_full_disk_stops_with_one_line_and_writes_nothing(prefect, p
     )
     assert_one_clear_line(result, str(out))
     assert not list(out.iterdir())
+
+
+def test_ingest_on_a_full_disk_is_one_line_per_file_it_could_not_write_and_keeps_no_part(
+    prefect, small_workspace
+):
+    from warehouse.db import open_warehouse
+
+    config = small_workspace / "jointcast.toml"
+    result = jointcast_on_a_full_disk(config, "ingest")
+    assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines and all(line.startswith("error: feed ") and "cannot write" in line for line in lines), lines
+    with open_warehouse(small_workspace / "warehouse.duckdb") as con:  # as the next run opens it
+        batches = con.execute("SELECT feed_id, batch_id, status FROM meta.batches").fetchall()
+    raw = {path.relative_to(small_workspace / "raw") for path in (small_workspace / "raw").rglob("*.*")}
+    received = {
+        Path(feed) / f"batch-{batch:08d}.parquet" for feed, batch, status in batches if status == "received"
+    }
+    assert raw == received  # a failed batch leaves no raw file, not even a temporary one
+    assert len([status for *_, status in batches if status == "failed"]) == len(lines)

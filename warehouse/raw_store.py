@@ -75,10 +75,14 @@ def write_batch(con: duckdb.DuckDBPyConnection, rows: SourceRows, target: Path, 
     """Write the batch to a temporary file beside ``target``; ``publish`` makes it visible."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(target.name + ".tmp")
-    con.execute(
-        f"COPY (SELECT CAST({int(batch_id)} AS BIGINT) AS _batch_id, * FROM ({rows.select_sql})) "
-        f"TO {literal(str(staging))} ({PARQUET})"
-    )
+    try:
+        con.execute(
+            f"COPY (SELECT CAST({int(batch_id)} AS BIGINT) AS _batch_id, * FROM ({rows.select_sql})) "
+            f"TO {literal(str(staging))} ({PARQUET})"
+        )
+    except duckdb.Error:  # a failed write (a full disk) leaves no part of the file behind
+        discard(staging)
+        raise
     if rows.by_duckdb_csv and collect_csv_rejects(con):
         _renumber(con, staging)
     return staging
