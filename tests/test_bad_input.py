@@ -337,6 +337,14 @@ CASES: dict[str, Case] = {
         transit(lambda lines: _replace_row(lines, 10, _field(lines[10], 8, "S" * BIG, ";"))),
         quarantined={10: UNREADABLE + "record of "},
     ),
+    "csv-bom-cr-only-unterminated-quote": Case(
+        "city_police_cad",
+        lambda sample: (
+            b"\xef\xbb\xbf"
+            + _csv(_replace_row(sample.police, 2, _field(sample.police[2], 11, '"Open')), "\r")
+        ),
+        quarantined={2: UNREADABLE + "unterminated quote (line 3)"},
+    ),
     "csv-semicolon-feed-bom-crlf": Case(
         "transit_police_rms", lambda sample: b"\xef\xbb\xbf" + _csv(sample.transit, newline="\r\n")
     ),

@@ -122,6 +122,11 @@ def _physical_lines(path: Path, encoding: str) -> Iterator[tuple[int, bytes]]:
 
 
 def _split(handle) -> Iterator[tuple[int, bytes]]:
+    for number, line in _numbered(handle):
+        yield number, line[len(_UTF8_BOM) :] if number == 1 and line.startswith(_UTF8_BOM) else line
+
+
+def _numbered(handle) -> Iterator[tuple[int, bytes]]:
     head = handle.read(8 * 1024 * 1024)
     handle.seek(0)
     if b"\n" not in head and b"\r" in head and b"\n" not in handle.read():
@@ -134,8 +139,7 @@ def _split(handle) -> Iterator[tuple[int, bytes]]:
     handle.seek(0)
     for number, line in enumerate(handle, start=1):
         line = line[:-1] if line.endswith(b"\n") else line
-        line = line[:-1] if line.endswith(b"\r") else line
-        yield number, line[len(_UTF8_BOM) :] if number == 1 and line.startswith(_UTF8_BOM) else line
+        yield number, line[:-1] if line.endswith(b"\r") else line
 
 
 def _decoded(line: bytes, encoding: str) -> str | None:
