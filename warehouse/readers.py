@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from jointcast.config import FeedSettings
 from jointcast.write_errors import unwritable
@@ -135,7 +136,13 @@ def read_csv_lines(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSetting
     except CsvFileError as exc:
         raise FeedFileError(f"cannot read as csv: {exc}") from None
     if result.rejects:
-        con.executemany("INSERT INTO _rejects VALUES (?, ?, ?)", result.rejects)
+        rows, reasons, lines = zip(*result.rejects, strict=True)
+        rejected = pa.table({"row": pa.array(rows, pa.int64()), "reason": reasons, "line": lines})
+        con.register("_csv_rejected", rejected)
+        try:
+            con.execute("INSERT INTO _rejects SELECT * FROM _csv_rejected")
+        finally:
+            con.unregister("_csv_rejected")
     try:
         columns, values = _pii_projection(header, feed)
     except PiiColumnError as exc:
