@@ -100,6 +100,12 @@ def test_ingest_on_a_full_disk_is_one_line_per_file_it_could_not_write_and_keeps
     assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert lines and all(line.startswith("error: feed ") and "cannot write" in line for line in lines), lines
+    quality = subprocess.run(  # a read-only command after it (it may not replay the log): one line at most
+        [str(Path(sys.executable).parent / "jointcast"), "--config", str(config), "quality"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "Traceback" not in quality.stderr + quality.stdout
+    assert quality.returncode == 0 or len(quality.stderr.strip().splitlines()) == 1, quality.stderr
     with open_warehouse(small_workspace / "warehouse.duckdb") as con:  # as the next run opens it
         batches = con.execute("SELECT feed_id, batch_id, status FROM meta.batches").fetchall()
     raw = {path.relative_to(small_workspace / "raw") for path in (small_workspace / "raw").rglob("*.*")}

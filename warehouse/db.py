@@ -90,8 +90,13 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.InternalException as exc:
-            if "replaying WAL" not in str(exc) or read_only:
+            if "replaying WAL" not in str(exc):
                 raise
+            if read_only:  # replaying writes the file: leave that to a command that may
+                raise WarehouseInUse(
+                    f"warehouse {path} has a write-ahead log to replay, left by a run that could not "
+                    "finish writing (a full disk?): run a stage that writes, e.g. `jointcast ingest`, first"
+                ) from None
             _replay_wal(path)
         except duckdb.IOException as exc:
             if "version number" in str(exc):  # a file of another DuckDB storage version
