@@ -1,4 +1,5 @@
-"""Ingest throughput: N million CSV incidents in the police CAD shape, beside DuckDB's read_csv.
+"""Ingest throughput: N million CSV incidents in the police CAD shape, beside DuckDB's read_csv;
+and one file of N/files rows with an unterminated quote mid-file (read again line by line).
 
     python -m bench.ingest [--rows 5000000] [--files 10]
 
@@ -117,6 +118,30 @@ def case_jointcast(root: Path) -> dict:
     return measure(ingest)
 
 
+def break_one_quote(root: Path) -> None:
+    """Open a quote in the middle row of the first file and never close it: DuckDB's reader would
+    swallow every line after it up to the file's end; jointcast quarantines that one line."""
+    path = sorted((root / "feeds").glob("*.csv"))[0]
+    lines = path.read_text(encoding="utf-8").split("\n")
+    middle = len(lines) // 2
+    lines[middle] = lines[middle].replace(",", ',"', 1)
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def case_jointcast_broken(root: Path) -> dict:
+    from jointcast.config import load_settings
+    from warehouse.db import open_warehouse
+    from warehouse.ingest import ingest_feed
+
+    def ingest() -> dict:
+        settings = load_settings(root / "jointcast.toml")
+        with open_warehouse(settings.warehouse_path) as con:
+            outcome = ingest_feed(con, settings, settings.feeds[0])
+        return {"rows": outcome.total("rows_read"), "quarantined": outcome.total("rows_quarantined")}
+
+    return measure(ingest)
+
+
 def main(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="bench.ingest")
     parser.add_argument("case", nargs="?", default="all")
@@ -130,17 +155,29 @@ def main(argv: list[str]) -> dict:
     if args.case == "jointcast":
         emit(case_jointcast(args.root))
         return {}
+    if args.case == "jointcast_broken":
+        emit(case_jointcast_broken(args.root))
+        return {}
     with tempfile.TemporaryDirectory(prefix="jointcast-bench-") as tmp:
         root = Path(tmp)
         write_feed(root, args.rows, args.files)
         size = sum(p.stat().st_size for p in (root / "feeds").glob("*.csv"))
         duck = run_isolated("bench.ingest", "duckdb", "--root", str(root))
         ours = run_isolated("bench.ingest", "jointcast", "--root", str(root))
+        broken_root = root / "broken"
+        write_feed(broken_root, args.rows // args.files, 1)
+        break_one_quote(broken_root)
+        broken = run_isolated("bench.ingest", "jointcast_broken", "--root", str(broken_root))
     results = {
         "rows": args.rows,
         "csv_mb": round(size / 2**20, 1),
         "duckdb_read_csv": {**duck, "rows_per_s": round(duck["rows"] / duck["seconds"])},
         "jointcast_ingest": {**ours, "rows_per_s": round(ours["rows"] / ours["seconds"])},
+    }
+    results["jointcast_ingest_one_broken_quote"] = {
+        **broken,
+        "file_rows": args.rows // args.files,
+        "rows_per_s": round(broken["rows"] / broken["seconds"]),
     }
     results["speed_ratio"] = round(
         results["jointcast_ingest"]["rows_per_s"] / results["duckdb_read_csv"]["rows_per_s"], 3

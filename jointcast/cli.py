@@ -23,6 +23,7 @@ from jointcast.cli_support import (
     workspace,
 )  # fmt: skip
 from jointcast.config import Settings
+from jointcast.write_errors import unwritable
 
 app = typer.Typer(
     name="jointcast",
@@ -156,8 +157,15 @@ def _problems(state) -> list[str]:
         state.result()
     except Exception as exc:  # the flow's own exception carries the problem lines
         problems = getattr(exc, "problems", None)
-        return list(problems) if problems else [f"{type(exc).__name__}: {exc}"]
+        if problems:
+            return list(problems)
+        return [unwritable(exc) or f"{type(exc).__name__}: {_first_line(exc)}"]
     return [state.message or "the run failed"]
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 @app.command()
@@ -520,4 +528,10 @@ def main() -> None:
         app()
     except WarehouseInUse as exc:
         fail([str(exc)])
+        sys.exit(1)
+    except Exception as exc:  # a full disk can stop any command at any write: one line, not a traceback
+        problem = unwritable(exc)
+        if problem is None:
+            raise
+        fail([problem])
         sys.exit(1)

@@ -8,6 +8,7 @@ the key.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -619,12 +620,13 @@ class Settings(_Strict):
 
     def feed_uri(self, feed: FeedSettings) -> str:
         """The feed's URI with a relative local path joined to the config folder; symlinks in it
-        are not followed here, so ingest can tell a file that leads out of its folder."""
+        are not followed here, so ingest can tell a file that leads out of its folder. The config
+        folder's own ``[``, ``*`` and ``?`` are escaped: only the configured uri is a glob."""
         uri = feed.uri
         if feed.is_remote:
             return uri
         path = Path(uri.removeprefix("file://"))
-        return str(path if path.is_absolute() else self.root / path)
+        return str(path if path.is_absolute() else Path(glob.escape(str(self.root))) / path)
 
     @property
     def role_map(self) -> dict[str, tuple[str, tuple[str, ...]]]:

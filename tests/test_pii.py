@@ -129,7 +129,8 @@ def test_a_differently_cased_or_duplicated_pii_header_is_still_dropped_and_hashe
             "PII column 'Phone' (feeds.pii.drop of feed pd_cad)",
         ),
         (HEADER.replace(",Caller", ",Name"), "utf-8", "PII column 'Caller' (feeds.pii.hash of feed pd_cad)"),
-        (HEADER, "utf-16", "PII column 'Phone'"),  # UTF-16 in a UTF-8 feed: no column is what it seems
+        # UTF-16 in a UTF-8 feed: no column is what it seems, and the file is refused for its encoding
+        (HEADER, "utf-16", "the file is UTF-16 (it starts with a UTF-16 byte-order mark)"),
     ],
 )
 def test_a_file_without_a_configured_pii_column_is_refused(police_workspace, header, encoding, said):

@@ -89,6 +89,15 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.InternalException as exc:
+            if "replaying WAL" not in str(exc):
+                raise
+            if read_only:  # replaying writes the file: leave that to a command that may
+                raise WarehouseInUse(
+                    f"warehouse {path} has a write-ahead log to replay, left by a run that could not "
+                    "finish writing (a full disk?): run a stage that writes, e.g. `jointcast ingest`, first"
+                ) from None
+            _replay_wal(path)
         except duckdb.IOException as exc:
             if "version number" in str(exc):  # a file of another DuckDB storage version
                 raise WarehouseInUse(
@@ -103,6 +112,21 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
                     f"warehouse {path} stayed open in another process for {OPEN_WAIT_SECONDS:.0f} s: {exc}"
                 ) from None
             time.sleep(0.2)
+
+
+def _replay_wal(path: Path) -> None:
+    """Fold a write-ahead log that opening the file directly cannot replay into the file.
+
+    When a run could not checkpoint (a full disk stopped it), the log keeps the views it made;
+    DuckDB 1.5 then fails to replay them on a plain ``connect`` ("no default database set")
+    though it replays them when the file is attached to another session, which this does,
+    checkpointing them into the file so the next connect finds an empty log.
+    """
+    log.warning("warehouse %s: replaying its write-ahead log through an attached session", path)
+    with duckdb.connect() as session:
+        session.execute(f"ATTACH {literal(str(path))} AS warehouse")
+        session.execute("CHECKPOINT warehouse")
+        session.execute("DETACH warehouse")
 
 
 @contextmanager

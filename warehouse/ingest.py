@@ -20,8 +20,8 @@ import polars as pl
 from jointcast.config import FeedSettings, Settings
 from warehouse.db import literal, transaction
 from warehouse.pii import HOW_TO_SET, PiiKeyError, hashing_key, load_key, unreadable_values
-from warehouse.raw_store import batch_path, discard, publish, refresh_view, write_batch
-from warehouse.readers import FeedFileError, SourceRows, describe_error, open_rows
+from warehouse.raw_store import batch_path, discard, publish, refresh_view, write_source
+from warehouse.readers import FeedFileError, SourceRows
 from warehouse.sources import (
     FeedSourceError,
     SourceFile,
@@ -124,11 +124,7 @@ def ingest_file(
             target = batch_path(raw_root, feed.id, batch_id)
             staging = None
             try:
-                rows = open_rows(con, source.local_path, feed)
-                try:
-                    staging = write_batch(con, rows, target, batch_id, feed.format)
-                except duckdb.Error as exc:
-                    raise FeedFileError(describe_error(exc, feed.format)) from exc
+                rows, staging = write_source(con, source.local_path, feed, target, batch_id)
                 with transaction(con):
                     con.execute("DELETE FROM quality.quarantine WHERE batch_id = ?", [batch_id])
                     counts = _record_received(con, feed, batch_id, source, rows, staging, secret)

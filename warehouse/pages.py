@@ -23,6 +23,9 @@ def write_report(html: str, path: Path) -> Path:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except OSError as exc:  # a full disk: name the page, not just the descriptor that failed
+        Path(temporary).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

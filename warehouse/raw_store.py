@@ -9,13 +9,24 @@ published, like the source files they copy.
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
 import duckdb
 
+from jointcast.config import FeedSettings
+from warehouse.csv_lines import count_lines
 from warehouse.db import literal, quote
-from warehouse.readers import SourceRows, collect_csv_rejects
+from warehouse.readers import (
+    REJECTED_BEFORE,
+    FeedFileError,
+    SourceRows,
+    collect_csv_rejects,
+    describe_error,
+    open_rows,
+    read_csv_lines,
+)  # fmt: skip
 
 PARQUET = "FORMAT parquet, COMPRESSION zstd"
 
@@ -24,17 +35,55 @@ def batch_path(raw_root: Path, feed_id: str, batch_id: int) -> Path:
     return raw_root / feed_id / f"batch-{batch_id:08d}.parquet"
 
 
-def write_batch(
-    con: duckdb.DuckDBPyConnection, rows: SourceRows, target: Path, batch_id: int, file_format: str
-) -> Path:
+def write_source(
+    con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings, target: Path, batch_id: int
+) -> tuple[SourceRows, Path]:
+    """Write the file's rows as the batch's raw file, under a temporary name; returns how the rows
+    were read and that file. Rows the format cannot read are left in ``_rejects``.
+
+    A CSV file DuckDB's reader fails on, or reads into another number of records than the file
+    has lines (a quote that swallowed line breaks, a blank line), is read again record by record
+    (warehouse.csv_lines): its bad lines are quarantined one by one and the rest is loaded.
+    """
+    rows = open_rows(con, path, feed)
+    staging = None
+    try:
+        staging = write_batch(con, rows, target, batch_id)
+        if not rows.by_duckdb_csv or _records_match_lines(con, staging, path, feed):
+            return rows, staging
+    except duckdb.Error as exc:
+        if not rows.by_duckdb_csv or isinstance(exc, duckdb.IOException):  # not the data: the disk
+            discard(*(p for p in (staging,) if p is not None))
+            raise FeedFileError(describe_error(exc, feed.format)) from exc
+    discard(*(p for p in (staging,) if p is not None))
+    rows = read_csv_lines(con, path, feed)
+    try:
+        return rows, write_batch(con, rows, target, batch_id)
+    except duckdb.Error as exc:
+        raise FeedFileError(describe_error(exc, feed.format)) from exc
+
+
+def _records_match_lines(con: duckdb.DuckDBPyConnection, staging: Path, path: Path, feed: FeedSettings
+                         ) -> bool:  # fmt: skip
+    """Whether DuckDB read one record per line after the header (so its numbering is the file's)."""
+    kept = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(staging))})").fetchone()[0]
+    rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
+    return kept + rejected == count_lines(path, feed.encoding) - 1
+
+
+def write_batch(con: duckdb.DuckDBPyConnection, rows: SourceRows, target: Path, batch_id: int) -> Path:
     """Write the batch to a temporary file beside ``target``; ``publish`` makes it visible."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(target.name + ".tmp")
-    con.execute(
-        f"COPY (SELECT CAST({int(batch_id)} AS BIGINT) AS _batch_id, * FROM ({rows.select_sql})) "
-        f"TO {literal(str(staging))} ({PARQUET})"
-    )
-    if file_format == "csv" and collect_csv_rejects(con):
+    try:
+        con.execute(
+            f"COPY (SELECT CAST({int(batch_id)} AS BIGINT) AS _batch_id, * FROM ({rows.select_sql})) "
+            f"TO {literal(str(staging))} ({PARQUET})"
+        )
+    except duckdb.Error:  # a failed write (a full disk) leaves no part of the file behind
+        discard(staging)
+        raise
+    if rows.by_duckdb_csv and collect_csv_rejects(con):
         _renumber(con, staging)
     return staging
 
@@ -49,13 +98,8 @@ def _renumber(con: duckdb.DuckDBPyConnection, staging: Path) -> None:
     con.execute(
         f"""
         COPY (
-            WITH gaps AS (
-                SELECT _row_number - row_number() OVER (ORDER BY _row_number) AS kept_before
-                FROM _rejects
-            )
             SELECT * REPLACE (
-                _row_number + (SELECT count(*) FROM gaps WHERE gaps.kept_before < r._row_number)
-                AS _row_number
+                _row_number + ({REJECTED_BEFORE.format(row="r._row_number")}) AS _row_number
             )
             FROM read_parquet({literal(str(staging))}) AS r ORDER BY _row_number
         ) TO {literal(str(fixed))} ({PARQUET})
@@ -79,7 +123,7 @@ def refresh_view(con: duckdb.DuckDBPyConnection, raw_root: Path, feed_id: str) -
     if not any(folder.glob("batch-*.parquet")):
         con.execute(f"DROP VIEW IF EXISTS raw.{feed_id}")
         return
-    pattern = literal(str(folder / "batch-*.parquet"))
+    pattern = literal(str(Path(glob.escape(str(folder))) / "batch-*.parquet"))  # the folder's own "[" literal
     con.execute(
         f"CREATE OR REPLACE VIEW raw.{feed_id} AS SELECT * FROM read_parquet({pattern}, union_by_name = true)"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,7 +53,9 @@ def list_files(uri: str) -> list[str]:
         if GLOB_CHARS & set(path):
             matches = sorted(p for p in fs.glob(path) if fs.isfile(p))
             if not matches:
-                raise FeedSourceError(f"no files match '{uri}'")
+                hint = " ('[' starts a glob character class: write a literal one as '[[]')"
+                hint = hint if "[" in uri else ""
+                raise FeedSourceError(f"no files match '{uri}'{hint}")
         elif fs.isfile(path):
             matches = [path]
         else:
@@ -83,8 +86,13 @@ def feed_folder(uri: str) -> Path | None:
     if not _named_local(uri):
         return None
     parts = PurePosixPath(url_to_fs(uri)[1]).parts
-    globbed = [i for i, part in enumerate(parts) if GLOB_CHARS & set(part)]
-    return Path(*parts[: globbed[0]]) if globbed else Path(*parts).parent
+    globbed = [i for i, part in enumerate(parts) if GLOB_CHARS & set(_ESCAPED.sub("", part))]
+    kept = [_ESCAPED.sub(r"\1", part) for part in parts]
+    return Path(*kept[: globbed[0]]) if globbed else Path(*kept).parent
+
+
+_ESCAPED = re.compile(r"\[([\[*?])\]")
+"""A glob character written as a one-character class (``[[]``, as glob.escape writes it): literal."""
 
 
 def _is_local(uri: str) -> bool:
