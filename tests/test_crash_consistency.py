@@ -59,6 +59,9 @@ def _env(home: Path, case: str, kill_at: str | None = None) -> dict:
     """A case's environment: the module's Prefect home, Prefect's temporary server, its marker."""
     env = {k: v for k, v in os.environ.items() if k not in (KILL_AT, "PREFECT_API_URL")}
     env |= {CASE: case, "COLUMNS": "160", "PREFECT_HOME": str(home)}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = (
+        "120"  # a new home's database, on a busy machine
+    )
     return env | ({KILL_AT: kill_at} if kill_at else {})
 
 
