@@ -135,7 +135,8 @@ def _live_processes(case: str, wait_seconds: float = 15.0) -> list[int]:
 
 
 def _state(root: Path) -> dict:
-    """What an interrupted and an uninterrupted run must agree on (ids and times left out)."""
+    """What an interrupted and an uninterrupted run must agree on (ids and times left out; numbers to
+    six decimals, as sums in another order differ in the last bits)."""
     settings = load_settings(str(root / "jointcast.toml"))
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         state = {
@@ -164,13 +165,13 @@ def _state(root: Path) -> dict:
             "publications": con.execute("SELECT count(*) FROM meta.publications").fetchone()[0],
             "forecast": _digest(
                 con,
-                "SELECT agency_id, area_id, bucket_start, horizon, mean, p10, p50, p90 FROM forecast.demand "
-                "ORDER BY ALL",
+                "SELECT agency_id, area_id, bucket_start, horizon, round(mean, 6), round(p10, 6), round(p50, 6), "
+                "round(p90, 6) FROM forecast.demand ORDER BY ALL",
             ),
             "staffing": _digest(
                 con,
-                "SELECT agency_id, area_id, shift_start, expected_incidents, workload_hours_p90, "
-                "recommended_units, fte FROM forecast.staffing ORDER BY ALL",
+                "SELECT agency_id, area_id, shift_start, round(expected_incidents, 6), "
+                "round(workload_hours_p90, 6), recommended_units, round(fte, 6) FROM forecast.staffing ORDER BY ALL",
             ),
         }
     manifest = json.loads((root / "exports" / AGENCY / "manifest.json").read_text())

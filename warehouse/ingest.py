@@ -164,7 +164,14 @@ def ingest_file(
 
 
 def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT nextval('meta.batch_id_seq')").fetchone()[0]
+    """An id no batch has: past the largest recorded one as well as the sequence's.
+
+    DuckDB (1.5) logs a sequence's advance only with a transaction that writes, so a kill after
+    a batch's commit can hand its id out again; a batch id reused would overwrite that batch.
+    """
+    return con.execute(
+        "SELECT greatest(nextval('meta.batch_id_seq'), (SELECT coalesce(max(batch_id), 0) + 1 FROM meta.batches))"
+    ).fetchone()[0]
 
 
 def _record_received(con, feed: FeedSettings, batch_id: int, source: SourceFile, rows: SourceRows,
