@@ -170,7 +170,8 @@ def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
     a batch's commit can hand its id out again; a batch id reused would overwrite that batch.
     """
     return con.execute(
-        "SELECT greatest(nextval('meta.batch_id_seq'), (SELECT coalesce(max(batch_id), 0) + 1 FROM meta.batches))"
+        "SELECT greatest(nextval('meta.batch_id_seq'),"
+        " (SELECT coalesce(max(batch_id), 0) + 1 FROM meta.batches))"
     ).fetchone()[0]
 
 
