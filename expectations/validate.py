@@ -33,6 +33,7 @@ from expectations.suites import (
     now_utc,
 )  # fmt: skip
 from jointcast.config import FeedSettings, Settings
+from jointcast.faults import reach
 from warehouse.db import transaction
 from warehouse.staging import (
     MissingRawBatch,
@@ -118,6 +119,7 @@ def validate_batch(
         check = "mapped columns present"
     else:
         check = _too_many_quarantined(con, feed, outcome.row_failures, len(frame))
+    reach("validate.before_commit")
     with transaction(con):
         if check is not None:
             quarantined = reject_batch(con, feed, batch, check)
@@ -132,6 +134,7 @@ def validate_batch(
             finish_batch(con, batch, loaded=loaded, quarantined=quarantined, status="loaded",
                          message=None, record_span=span)  # fmt: skip
         _record_run(con, feed, batch, outcome, loaded=problem is None, rows_checked=len(frame))
+    reach("validate.after_commit")
     validator.record_outcome(
         outcome,
         loaded=problem is None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -206,3 +207,58 @@ def markdown_artifact(key: str, markdown: str, description: str) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     create_markdown_artifact(markdown=markdown, key=key, description=description)
+
+
+def temporary_server_dies_with_us() -> None:
+    """Start Prefect's temporary API server (used when no PREFECT_API_URL is set) so that it dies
+    with this process, even one killed with SIGKILL.
+
+    Prefect 3 starts that server as a child process (``SubprocessASGIServer``) and stops it at
+    exit; a killed command never reaches its exit, and the server would keep listening. Here the
+    server is started first, from the main thread, by a subclass whose child asks Linux to be
+    sent SIGTERM when its parent dies (PR_SET_PDEATHSIG, which follows the thread that started
+    the child: the main thread lives as long as the process); Prefect's own calls then find it
+    running (one instance per port, kept by the class). Elsewhere it changes nothing.
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    parent_death = _parent_death_preexec(os.getpid())
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value() or parent_death is None:
+        return
+    if None in SubprocessASGIServer._instances:  # started already (a second flow in this process)
+        return
+
+    class _DiesWithParent(SubprocessASGIServer):
+        def _run_uvicorn_command(self):
+            import subprocess
+            from unittest import mock
+
+            popen = functools.partial(subprocess.Popen, preexec_fn=parent_death)
+            with mock.patch.object(subprocess, "Popen", popen):
+                return super()._run_uvicorn_command()
+
+    _DiesWithParent().start()
+
+
+def _parent_death_preexec(parent: int) -> Callable[[], None] | None:
+    """A child's pre-exec function asking for SIGTERM when ``parent`` dies; None off Linux."""
+    import ctypes
+    import ctypes.util
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
+
+    def preexec() -> None:
+        prctl(set_parent_death_signal, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec

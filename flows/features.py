@@ -6,6 +6,7 @@ from prefect import flow
 
 from flows.common import done, exclusive, run_name, warehouse
 from jointcast.config import Settings
+from jointcast.faults import reach
 
 
 @flow(name="features", flow_run_name=run_name("features"), persist_result=False)
@@ -27,6 +28,7 @@ def features_flow(settings: Settings) -> dict:
         built = build_features(
             incidents.lazy(), read_events(settings.events_path), FeatureParameters.from_settings(settings)
         )
+        reach("features.before_commit")
         counts = write_features(
             con,
             built.joint_events,
@@ -35,6 +37,7 @@ def features_flow(settings: Settings) -> dict:
             inputs_digest,
             built.outages,
         )
+        reach("features.after_commit")
     joint, series = built.joint_events["joint_event_id"].n_unique(), built.demand.select(SERIES).n_unique()
     panel, inputs = counts["demand"], counts["model_inputs"]
     outages = (

@@ -139,9 +139,11 @@ def _ingest(con, settings: Settings) -> str | None:
 
 
 def _validate(con, settings: Settings) -> str | None:
-    from warehouse.stages import received_batches
+    from warehouse.stages import received_batches, undocumented_runs
 
-    return None if received_batches(con) else "validate: every batch validated"
+    if received_batches(con) or undocumented_runs(con):
+        return None
+    return "validate: every batch validated"
 
 
 def _features(con, settings: Settings) -> str | None:
@@ -188,15 +190,19 @@ def _publish(con, settings: Settings) -> str | None:
     stale = stale_agencies(settings, provenance, datetime.now(UTC))
     if latest["inputs_digest"] != inputs_digest(settings, provenance, read_overrides(con), stale):
         return None
-    if any(not settings.report_path(a.id).exists() for a in settings.agencies):
-        return None
-    if not _marts_open(settings):
+    from warehouse.pages import page_publication
+
+    shown = str(latest["publication_id"])
+    if any(page_publication(settings.report_path(a.id)) != shown for a in settings.agencies):
+        return None  # a page missing or behind (a run killed before writing it): publish redraws it
+    if not _marts_open(settings, latest["publication_id"]):
         return None
     return f"publish: publication {latest['publication_id']} holds these inputs"
 
 
-def _marts_open(settings: Settings) -> bool:
-    """Every agency with a key has a mart that opens with it (a new or changed key needs a new mart)."""
+def _marts_open(settings: Settings, publication_id: int) -> bool:
+    """Every agency with a key has a mart of this publication that opens with it (a new or changed
+    key needs a new mart)."""
     from warehouse.agency_keys import KeyProblem, agency_key
     from warehouse.marts import opens_with
 
@@ -205,6 +211,6 @@ def _marts_open(settings: Settings) -> bool:
             key = agency_key(settings, agency_id)
         except KeyProblem:
             return False
-        if key is not None and not opens_with(settings.mart_path(agency_id), key, agency_id):
+        if key is not None and not opens_with(settings.mart_path(agency_id), key, agency_id, publication_id):
             return False
     return True

@@ -16,6 +16,7 @@ from prefect import flow
 
 from flows.common import done, exclusive, failed, logger, markdown_artifact, run_name, warehouse
 from jointcast.config import Settings
+from jointcast.faults import reach
 from planning.provenance import Provenance
 
 
@@ -58,10 +59,13 @@ def _publish(settings: Settings, model: pl.DataFrame, provenance: Provenance, tr
     if not isinstance(inputs, PublicationInputs):  # what is published already, or why nothing can be
         return inputs
     publication = assemble_publication(inputs, settings, now)
+    reach("publish.before_commit")
     with warehouse(settings) as con:
         agencies, joint = list(settings.agency_ids), list(settings.joint_agencies)
         logged = write_publication(con, publication.tables, agencies, publication.record, joint)
+        reach("publish.after_commit")
         marts = _write_marts(con, settings)
+    reach("publish.before_pages")
     written = _write_pages(settings, publication.pages)
     done(trigger, f"{publication.summary()}, {len(written)} reports, {marts}")
     markdown_artifact("publication", _described(publication, written), publication.summary())
@@ -139,7 +143,11 @@ def _warn_stale(settings: Settings, stale: dict[str, float]) -> None:
 def _write_pages(settings: Settings, pages: dict[str, str]) -> list:
     from warehouse.pages import write_report
 
-    return [write_report(html, settings.report_path(agency_id)) for agency_id, html in pages.items()]
+    written = []
+    for agency_id, html in pages.items():
+        written.append(write_report(html, settings.report_path(agency_id)))
+        reach("publish.mid_pages")
+    return written
 
 
 def _ensure_reports(con, settings: Settings, latest: dict, provenance, overrides, actuals) -> None:

@@ -13,6 +13,7 @@ from prefect import flow
 
 from flows.common import done, exclusive, failed, logger, markdown_artifact, run_name, task_mapper, warehouse
 from jointcast.config import Settings
+from jointcast.faults import reach
 
 
 @flow(name="train", flow_run_name=run_name("train"), persist_result=False)
@@ -150,6 +151,7 @@ def _register(settings: Settings, result, logged, inputs, end, truth, inputs_dig
     from models.registry import INPUTS_DIGEST
     from models.training import baseline_results, decide, decision_table
 
+    reach("train.after_register")
     name, forecast = settings.mlflow.registered_model, settings.forecast
     champion = registry.current_champion(name)
     champion_wape, champion_scores = None, None

@@ -9,6 +9,7 @@ from prefect.cache_policies import NONE
 
 from flows.common import done, exclusive, failed, link_artifact, logger, run_name, warehouse
 from jointcast.config import Settings
+from jointcast.faults import reach
 
 
 @task(name="validate-feed", cache_policy=NONE, persist_result=False)
@@ -39,6 +40,7 @@ def validate_flow(settings: Settings):
                 feed.id, len(result.batches), f"{sum(b.rows_loaded for b in result.batches):,}",
                 f"{sum(b.rows_quarantined for b in result.batches):,}", len(result.problems),
             )  # fmt: skip
+        reach("validate.before_docs")
         docs = validator.build_docs()
         record_docs(con, docs)
     problems = [problem for result in results for problem in result.problems]

@@ -134,8 +134,9 @@ def _run_stage(flow: str, settings: Settings, skippable: str | None = None, **kw
             return None
     import importlib
 
-    from flows.common import runnable
+    from flows.common import runnable, temporary_server_dies_with_us
 
+    temporary_server_dies_with_us()
     module, name = flow.split(":")
     flow = getattr(importlib.import_module(module), name)
     with _status(f"running {flow.name}…"):
@@ -416,7 +417,10 @@ def serve(
     settings = settings_from(config)
     from prefect import serve as serve_deployments
 
+    from flows.common import temporary_server_dies_with_us
     from flows.deployments import deployments
+
+    temporary_server_dies_with_us()
 
     # With the embedded server (no PREFECT_API_URL) the server stops with this process, so
     # there is nothing to pause on the way out.

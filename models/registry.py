@@ -13,6 +13,8 @@ from functools import lru_cache
 import mlflow
 from mlflow import MlflowClient
 
+from jointcast.faults import reach
+
 CHAMPION, CHALLENGER = "champion", "challenger"
 INPUTS_DIGEST = "inputs_digest"  # tag on a run and its model version: what it was trained from
 
@@ -93,6 +95,9 @@ def record_decision(
         registry.set_registered_model_alias(registered_model, CHALLENGER, version)
     if promote:
         registry.set_registered_model_alias(registered_model, CHAMPION, version)
+    reach("train.after_alias")
+    # The tags last: the inputs digest among them is what marks a version trained on its inputs
+    # (version_trained_on), so a run killed before it trains again rather than skip the decision.
     for key, value in tags.items():
         registry.set_model_version_tag(registered_model, version, key, value)
 

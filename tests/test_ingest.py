@@ -83,6 +83,35 @@ def test_a_resent_incident_is_updated_not_duplicated(police_workspace):
     assert rows[0][2] > rows[1][2]  # R1 now comes from the later batch
 
 
+def test_a_late_file_never_overwrites_a_newer_version_latest_is_by_file_order(police_workspace):
+    """The correction (pd_02) arrives first and the original (pd_01) later, as after a failed
+    batch received again: core keeps the correction, and each row still counts as loaded."""
+    police_workspace("pd_02.csv", [police_row("R1", "01/31/2024 11:50:00 PM", "02/01/2024 12:05:00 AM")])
+    _ingest(police_workspace.config)
+    police_workspace(
+        "pd_01.csv", [police_row("R1", "01/31/2024 11:50:00 PM"), police_row("R2", "01/31/2024 11:55:00 PM")]
+    )
+    _ingest(police_workspace.config)
+    rows = _query(
+        police_workspace.config,
+        "SELECT source_incident_id, dispatched_at, regexp_extract(source_uri, '[^/]+$') FROM core.incidents "
+        "JOIN meta.batches USING (batch_id) ORDER BY 1",
+    )
+    assert rows == [("R1", _utc(2024, 2, 1, 5, 5), "pd_02.csv"), ("R2", None, "pd_01.csv")]
+    counts = _query(police_workspace.config, "SELECT sum(rows_read), sum(rows_loaded) FROM meta.batches")
+    assert counts == [(3, 3)]  # the outdated R1 is loaded and at once superseded, not lost unaccounted
+
+
+def test_a_later_row_of_the_same_file_received_again_wins(police_workspace):
+    """A file re-sent with new content under the same name: its new content is the later version."""
+    path = police_workspace("pd_01.csv", [police_row("R1", "01/31/2024 11:50:00 PM")])
+    _ingest(police_workspace.config)
+    police_workspace("pd_01.csv", [police_row("R1", "01/31/2024 11:50:00 PM", "02/01/2024 12:05:00 AM")])
+    _ingest(police_workspace.config)
+    rows = _query(police_workspace.config, "SELECT source_incident_id, dispatched_at FROM core.incidents")
+    assert path.exists() and rows == [("R1", _utc(2024, 2, 1, 5, 5))]
+
+
 def test_reloading_the_same_files_changes_nothing(police_workspace):
     police_workspace("pd_01.csv", [police_row(f"I{i}", "01/02/2024 10:00:00 AM") for i in range(50)])
     first = _ingest(police_workspace.config)

@@ -50,7 +50,19 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute("INSERT INTO meta.schema_migrations VALUES (?, ?, now())", [version, name])
         log.debug("applied migration %s", name)
         done.append(name)
+    if done:
+        durable(con)
     return done
+
+
+def durable(con: duckdb.DuckDBPyConnection) -> None:
+    """Write what is committed into the database file itself, leaving the write-ahead log empty.
+
+    DuckDB (1.5) cannot replay a log holding a column comment on a table whose column default
+    calls a function (``nextval``): the warehouse would not open again after a kill. Schema
+    changes (migrations, a publication's column comments) are therefore checkpointed at once.
+    """
+    con.execute("CHECKPOINT")
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

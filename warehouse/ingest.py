@@ -1,7 +1,10 @@
 """Receive feed files into the warehouse: every source row as received, in raw.<feed_id>.
 
 Every file is one batch in ``meta.batches``, known by its SHA-256: the same bytes are
-never received twice, so re-running ingest changes nothing. One file is one transaction.
+never received twice, so re-running ingest changes nothing. One file is one transaction,
+and the batch's raw file is in place before it commits: a batch the warehouse holds as
+received always has its raw file, and a raw file without a committed batch (a run killed
+before its commit) is garbage, removed by the next ingest (warehouse.raw_store.remove_uncommitted).
 A received batch waits in raw until validation (warehouse.staging) moves its rows on to
 core.incidents or quality.quarantine. Rows the file format itself cannot read are
 quarantined here, at once, with their reason.
@@ -18,9 +21,10 @@ import duckdb
 import polars as pl
 
 from jointcast.config import FeedSettings, Settings
+from jointcast.faults import reach
 from warehouse.db import literal, transaction
 from warehouse.pii import HOW_TO_SET, PiiKeyError, hashing_key, load_key, unreadable_values
-from warehouse.raw_store import batch_path, discard, publish, refresh_view, write_source
+from warehouse.raw_store import batch_path, discard, publish, refresh_view, remove_uncommitted, write_source
 from warehouse.readers import FeedFileError, SourceRows
 from warehouse.sources import (
     FeedSourceError,
@@ -36,6 +40,8 @@ log = logging.getLogger(__name__)
 DONE_STATUSES = ("received", "loaded")  # a failed batch is retried on the next run
 # A batch rejected by validation stays failed until its file changes (then it is a new batch).
 SETTLED_STATUSES = (*DONE_STATUSES, "rejected")
+COMMITTED_STATUSES = SETTLED_STATUSES
+"""Batches whose raw file is kept (a failed batch has none; it is received again)."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,12 @@ def ingest_feed(con: duckdb.DuckDBPyConnection, settings: Settings, feed: FeedSe
         log.error(outcome.error)
         return outcome
     raw_root = settings.raw_root
+    remove_uncommitted(con, raw_root, feed.id, COMMITTED_STATUSES)
     with hashing_key(con, secret):
         for file_uri in uris:
             batch = ingest_file(con, feed, file_uri, raw_root, secret=secret, folder=feed_folder(uri))
             outcome.batches.append(batch)
+            reach("ingest.after_file")
     refresh_view(con, raw_root, feed.id)
     return outcome
 
@@ -107,9 +115,10 @@ def ingest_file(
 ) -> BatchOutcome:
     """Receive one file as one batch, or skip it when its exact content is already known.
 
-    The batch's raw Parquet file is written first under a temporary name, the warehouse
-    records the batch in one transaction, and only then is the file put in place; a
-    failure at any point leaves no trace of the batch but a failed row in meta.batches.
+    The batch's raw Parquet file is written under a temporary name and put in place, then
+    the warehouse records the batch in one transaction: a failure leaves no trace of the
+    batch but a failed row in meta.batches, and a kill before the commit leaves a file the
+    next ingest removes.
     """
     try:
         with fetch(uri, suffix=f".{feed.format}", inside=folder) as source:
@@ -125,10 +134,12 @@ def ingest_file(
             staging = None
             try:
                 rows, staging = write_source(con, source.local_path, feed, target, batch_id)
+                publish(staging, target)
+                reach("ingest.before_commit")
                 with transaction(con):
                     con.execute("DELETE FROM quality.quarantine WHERE batch_id = ?", [batch_id])
-                    counts = _record_received(con, feed, batch_id, source, rows, staging, secret)
-                publish(staging, target)
+                    counts = _record_received(con, feed, batch_id, source, rows, target, secret)
+                reach("ingest.after_commit")
             except FeedFileError as exc:
                 discard(*(p for p in (staging, target) if p is not None))
                 message = f"feed {feed.id}: file {uri}: {exc}"
@@ -149,13 +160,21 @@ def ingest_file(
 
 
 def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT nextval('meta.batch_id_seq')").fetchone()[0]
+    """An id no batch has: past the largest recorded one as well as the sequence's.
+
+    DuckDB (1.5) logs a sequence's advance only with a transaction that writes, so a kill after
+    a batch's commit can hand its id out again; a batch id reused would overwrite that batch.
+    """
+    return con.execute(
+        "SELECT greatest(nextval('meta.batch_id_seq'),"
+        " (SELECT coalesce(max(batch_id), 0) + 1 FROM meta.batches))"
+    ).fetchone()[0]
 
 
 def _record_received(con, feed: FeedSettings, batch_id: int, source: SourceFile, rows: SourceRows,
-                     staging: Path, secret: bytes | None) -> tuple[int, int, int]:  # fmt: skip
+                     raw_file: Path, secret: bytes | None) -> tuple[int, int, int]:  # fmt: skip
     """Record the batch as received and quarantine its unreadable rows; returns the counts."""
-    kept = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(staging))})").fetchone()[0]
+    kept = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(raw_file))})").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
     counts = (kept + rejected, 0, rejected)
     _record_batch(con, feed.id, batch_id, source, counts, "received", None)

@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from jointcast.config import Settings
+from jointcast.faults import reach
 from warehouse.db import literal, owner_only
 from warehouse.kpi_store import KPI_TABLES, agency_queries
 from warehouse.published import published
@@ -155,6 +156,7 @@ def refresh_marts(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
             continue
         written = write_mart(con, agency_id, key, path, agency_id in joint, publication_id)
         outcome[agency_id] = "written" if written else "current"
+        reach("publish.mid_marts")
     return outcome
 
 
@@ -182,18 +184,26 @@ def open_mart(path: Path, key: str, agency_id: str) -> Iterator[duckdb.DuckDBPyC
         con.close()
 
 
-def _stamp_of(path: Path, key: str, agency_id: str) -> str | None:
-    """The stamp of the mart at ``path``; None when it does not open with ``key`` (a new key)."""
+def _mart_row(path: Path, key: str, agency_id: str) -> tuple[str, int] | None:
+    """The (stamp, publication_id) of the mart at ``path``; None when it does not open with ``key``."""
     try:
         with open_mart(path, key, agency_id) as con:
-            return con.execute("SELECT stamp FROM meta.mart").fetchone()[0]
+            return con.execute("SELECT stamp, publication_id FROM meta.mart").fetchone()
     except (MartError, duckdb.Error):
         return None
 
 
-def opens_with(path: Path, key: str, agency_id: str) -> bool:
-    """The agency's mart is there and opens with ``key``."""
-    return _stamp_of(path, key, agency_id) is not None
+def _stamp_of(path: Path, key: str, agency_id: str) -> str | None:
+    """The stamp of the mart at ``path``; None when it does not open with ``key`` (a new key)."""
+    row = _mart_row(path, key, agency_id)
+    return None if row is None else row[0]
+
+
+def opens_with(path: Path, key: str, agency_id: str, publication_id: int | None = None) -> bool:
+    """The agency's mart is there and opens with ``key`` (and, given one, holds ``publication_id``:
+    a run killed between a publication's commit and its marts leaves them behind)."""
+    row = _mart_row(path, key, agency_id)
+    return row is not None and (publication_id is None or row[1] == publication_id)
 
 
 def _load_openssl(con: duckdb.DuckDBPyConnection) -> None:

@@ -12,9 +12,15 @@ logger = logging.getLogger(__name__)
 
 
 def write_report(html: str, path: Path) -> Path:
-    """Write ``html`` to ``path`` through a temporary file in the same folder, so readers never see half."""
+    """Write ``html`` to ``path`` through a temporary file in the same folder, so readers never see half.
+
+    A temporary file of this page that a killed run left behind is removed first (runs that
+    write pages take turns under the run lock, so none of them is live).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        leftover.unlink(missing_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide the report from the planners' accounts

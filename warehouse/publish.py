@@ -18,7 +18,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from warehouse.db import literal, quote, transaction
+from warehouse.db import durable, literal, quote, transaction
 from warehouse.features_store import read_frame
 from warehouse.published import PUBLISHED, published
 
@@ -175,6 +175,7 @@ def write_publication(
             f"INSERT INTO meta.publications ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             values,
         )
+    durable(con)  # the views' column comments (warehouse.db.durable)
     return logged
 
 

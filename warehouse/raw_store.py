@@ -112,6 +112,31 @@ def publish(staging: Path, target: Path) -> None:
     os.replace(staging, target)
 
 
+def remove_uncommitted(
+    con: duckdb.DuckDBPyConnection, raw_root: Path, feed_id: str, committed: tuple[str, ...]
+) -> list[Path]:
+    """Remove what a killed ingest left in the feed's raw folder; returns what was removed.
+
+    That is every temporary file, and every batch file whose batch the warehouse does not
+    hold with one of the ``committed`` statuses (the run died between placing the file and
+    committing its batch). Runs take turns (warehouse.lock), so no live ingest owns them.
+    """
+    folder = raw_root / feed_id
+    if not folder.is_dir():
+        return []
+    kept = {
+        batch_path(raw_root, feed_id, batch_id).name
+        for (batch_id,) in con.execute(
+            "SELECT batch_id FROM meta.batches WHERE feed_id = ? AND list_contains(?, status)",
+            [feed_id, list(committed)],
+        ).fetchall()
+    }
+    leftovers = [p for p in folder.glob("batch-*.parquet") if p.name not in kept]
+    leftovers += [p for p in folder.iterdir() if p.name.endswith((".tmp", ".renumbered"))]
+    discard(*leftovers)
+    return leftovers
+
+
 def discard(*paths: Path) -> None:
     for path in paths:
         path.unlink(missing_ok=True)

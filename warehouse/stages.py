@@ -41,3 +41,8 @@ def settled_files(con: duckdb.DuckDBPyConnection, feed_id: str, statuses: tuple[
 def received_batches(con: duckdb.DuckDBPyConnection) -> int:
     """Batches received but not yet validated."""
     return con.execute("SELECT count(*) FROM meta.batches WHERE status = 'received'").fetchone()[0]
+
+
+def undocumented_runs(con: duckdb.DuckDBPyConnection) -> int:
+    """Validation runs whose Data Docs were never built (a validate killed before building them)."""
+    return con.execute("SELECT count(*) FROM quality.validation_runs WHERE docs_uri IS NULL").fetchone()[0]

@@ -3,8 +3,14 @@
 The staging query maps raw text onto the common schema (warehouse.mapping) and notes
 what could not be parsed; the validation step adds what its expectation suite found.
 ``promote_batch`` then writes, in one transaction with the batch's status, every row
-with a reason to quality.quarantine and every other row to core.incidents, where a
-later batch's version of an incident replaces an earlier one (latest wins).
+with a reason to quality.quarantine and every other row to core.incidents, where the
+latest version of an incident wins. Latest is a property of the data, not of when a file
+happened to arrive (``VERSION_ORDER``): within a feed, the version from the later source
+file (by its uri: feeds name their files in time order, as exports and monthly dumps do)
+wins, and within one file the later row; the same file received again with new content
+outranks its earlier content. A feed's file that arrives late (or is received again after
+a failure) so never overwrites a newer version already in core. Versions from different
+feeds of one agency have no common order: the one loaded last wins.
 """
 
 from __future__ import annotations
@@ -167,14 +173,31 @@ def promote_batch(
         FROM _staged WHERE len(parse_reasons) = 0
         """
     )
+    loaded = con.execute("SELECT count(*) FROM _accepted").fetchone()[0]
+    con.execute(OUTRANKED_SQL, [batch.source_uri, batch.batch_id])
     con.execute(
         "DELETE FROM core.incident_records WHERE incident_key IN (SELECT incident_key FROM _accepted)"
     )
-    loaded = con.execute(
-        f"INSERT INTO core.incident_records ({columns}) SELECT {columns} FROM _accepted"
-    ).fetchone()[0]
+    con.execute(f"INSERT INTO core.incident_records ({columns}) SELECT {columns} FROM _accepted")
     con.execute("DROP TABLE _accepted")
     return loaded, quarantined
+
+
+VERSION_ORDER = ("source_uri", "batch_id", "row_number")
+"""What makes one version of an incident later than another of the same feed: its source
+file's uri, then (the same file received again) its batch, then its row in the file."""
+
+OUTRANKED_SQL = f"""
+DELETE FROM _accepted a USING (
+    SELECT r.incident_key, r.feed_id, b.source_uri, r.batch_id, r.row_number
+    FROM core.incident_records r JOIN meta.batches b USING (batch_id)
+) held
+WHERE held.incident_key = a.incident_key AND held.feed_id = a.feed_id
+    AND ({", ".join(f"held.{c}" for c in VERSION_ORDER)}) > (?, ?, a.row_number)
+"""
+"""Drop from ``_accepted`` the rows whose incident core holds in a later version of the same
+feed (parameters: the batch's source uri and id). They count as loaded: valid rows, whose
+incident's later version was simply there first."""
 
 
 def reject_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch, check: str) -> int:
