@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 
 import duckdb
 from prefect import task
@@ -234,11 +235,27 @@ def temporary_server_dies_with_us() -> None:
             import subprocess
             from unittest import mock
 
-            popen = functools.partial(subprocess.Popen, preexec_fn=parent_death)
+            log = _server_log()  # its errors (a full disk, say) go there, not over the command's output
+            popen = functools.partial(subprocess.Popen, preexec_fn=parent_death, stdout=log, stderr=log)
             with mock.patch.object(subprocess, "Popen", popen):
                 return super()._run_uvicorn_command()
 
     _DiesWithParent().start()
+
+
+def _server_log():
+    """The temporary server's output: appended to ``temporary-server.log`` in Prefect's home, or dropped
+    when that cannot be written."""
+    import subprocess
+
+    from prefect.settings import PREFECT_HOME
+
+    try:
+        home = Path(PREFECT_HOME.value()).expanduser()
+        home.mkdir(parents=True, exist_ok=True)
+        return (home / "temporary-server.log").open("ab")
+    except OSError:
+        return subprocess.DEVNULL
 
 
 def _parent_death_preexec(parent: int) -> Callable[[], None] | None:

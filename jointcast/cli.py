@@ -54,6 +54,7 @@ def main_options(
     `--config PATH` before the verb applies to every verb (a verb's own --config wins).
     """
     remember_config(config)
+    _verbose["on"] = verbose
     _prepare_environment(verbose)
 
 
@@ -535,7 +536,28 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:  # a full disk can stop any command at any write: one line, not a traceback
         problem = unwritable(exc)
-        if problem is None:
+        if problem is None and _verbose["on"]:
             raise
-        fail([problem])
+        fail([problem or _unexpected(exc)])
         sys.exit(1)
+
+
+_verbose = {"on": False}
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for a failure no check foresaw; its traceback goes to a file the line names (and to
+    the terminal with --verbose), so a person sees what failed without a page of internals."""
+    import tempfile
+    import traceback
+
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    line = f"unexpected {type(exc).__name__}: {first}"
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="jointcast-error-", suffix=".log", delete=False, encoding="utf-8"
+        ) as log_file:
+            traceback.print_exception(exc, file=log_file)
+        return f"{line} (the traceback is in {log_file.name}; --verbose shows it here)"
+    except OSError:
+        return f"{line} (--verbose shows the traceback)"

@@ -87,7 +87,8 @@ def test_export_on_a_full_disk_stops_with_one_line_and_writes_nothing(prefect, p
         str(out),
     )
     assert_one_clear_line(result, str(out))
-    assert not list(out.iterdir())
+    assert not out.exists() or not list(out.iterdir())
+    assert not list(tmp_path.glob(".export-*"))  # nor a part of it beside
 
 
 def test_ingest_on_a_full_disk_is_one_line_per_file_it_could_not_write_and_keeps_no_part(
@@ -99,7 +100,10 @@ def test_ingest_on_a_full_disk_is_one_line_per_file_it_could_not_write_and_keeps
     result = jointcast_on_a_full_disk(config, "ingest")
     assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert lines and all(line.startswith("error: feed ") and "cannot write" in line for line in lines), lines
+    assert lines and all("cannot write" in line for line in lines), lines
+    # a file that could not be written is named with its feed; the warehouse's own log with its path
+    per_file = [line for line in lines if line.startswith("error: feed ")]
+    assert all(line in per_file or "warehouse.duckdb" in line for line in lines), lines
     quality = subprocess.run(  # a read-only command after it (it may not replay the log): one line at most
         [str(Path(sys.executable).parent / "jointcast"), "--config", str(config), "quality"],
         capture_output=True, text=True, timeout=300,
@@ -113,4 +117,4 @@ def test_ingest_on_a_full_disk_is_one_line_per_file_it_could_not_write_and_keeps
         Path(feed) / f"batch-{batch:08d}.parquet" for feed, batch, status in batches if status == "received"
     }
     assert raw == received  # a failed batch leaves no raw file, not even a temporary one
-    assert len([status for *_, status in batches if status == "failed"]) == len(lines)
+    assert len([status for *_, status in batches if status == "failed"]) <= len(per_file)

@@ -25,6 +25,7 @@ from typing import Literal
 import duckdb
 
 from jointcast.faults import reach
+from jointcast.write_errors import unwritable
 from warehouse.db import literal, owner_only, transaction
 from warehouse.kpi_store import FRESHNESS
 from warehouse.marts import ORDER
@@ -81,7 +82,12 @@ def export_agency(con: duckdb.DuckDBPyConnection, agency_id: str, fmt: Format, o
         _check_replaceable(out)
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{out.name}-", dir=out.parent))
     try:
-        manifest = _write_export(con, agency_id, fmt, staging)
+        try:
+            manifest = _write_export(con, agency_id, fmt, staging)
+        except (OSError, duckdb.Error) as exc:
+            if (problem := unwritable(exc)) is None:
+                raise
+            raise ExportError(f"--out {out}: {problem}") from None
         if out.exists():  # the folder given keeps its mode
             staging.chmod(stat.S_IMODE(out.stat().st_mode))
         reach("export.before_swap")
