@@ -23,7 +23,7 @@ UPGRADE ?=
 # Fast tests: no servers, browser, subprocess CLI runs, Dask cluster or model training.
 FAST_MARKERS := not integration and not browser and not slow
 
-.PHONY: run test test-fast bench lint lock lock-upgrade clean browser
+.PHONY: run test test-fast test-faults bench lint lock lock-upgrade clean browser
 
 $(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ test: $(STAMP) browser
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)"
+
+# Fault injection: each stage's command killed at each commit boundary, then run again (long: CI runs it).
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest -q -m faults
 
 # Headless Chromium for the report's browser test (tests/browser.py); installed once, with apt.
 browser:

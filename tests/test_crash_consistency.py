@@ -31,7 +31,7 @@ from warehouse.lock import run_lock
 from warehouse.published import PUBLISHED
 
 # subprocess CLI runs with Prefect's temporary server, and they train
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]  # `make test-faults`
 
 COMMAND_OF_STAGE = {"ingest": "ingest", "validate": "validate", "features": "features", "train": "train",
                     "publish": "forecast", "export": "export"}  # fmt: skip
