@@ -36,6 +36,8 @@ def train_flow(settings: Settings, register_model: bool = True):
             )
             return {"version": known.version, "trained": False}
         inputs, (end, digest) = read_model_inputs(con), data_end(con)
+    if register_model:
+        _settle_interrupted(settings)
     truth = read_truth(settings.root)
     purpose = "train" if register_model else "backtest"
     tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
@@ -189,6 +191,16 @@ def _register(settings: Settings, result, logged, inputs, end, truth, inputs_dig
         )
     return {"version": logged.version, "promoted": decision.promote, "trained": True,
             "champion_version": champion_version, "baseline": decision.fallback}  # fmt: skip
+
+
+def _settle_interrupted(settings: Settings) -> None:
+    """Versions an earlier, killed training registered without a decision: tagged ``interrupted``."""
+    from models import registry
+
+    name = settings.mlflow.registered_model
+    for version in registry.mark_interrupted(name):
+        logger().warning("train: %s version %s was registered by a training that stopped before its "
+                         "decision: tagged interrupted (no alias)", name, version)  # fmt: skip
 
 
 def _champion_scores(champion, result, inputs, end, truth, settings: Settings):

@@ -36,7 +36,7 @@ def _when(text: str, timezone: str, option: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _who() -> str:
+def current_user() -> str:
     """The operating-system user recording an override (the audit trail's "by")."""
     try:
         return getpass.getuser()
@@ -79,7 +79,7 @@ def override_add(
         with open_warehouse(settings.warehouse_path) as con:
             override_id = add_override(
                 con, agency_id=agency, area_id=area, starts_at=starts, ends_at=ends, factor=factor,
-                reason=reason, created_by=_who(),
+                reason=reason, created_by=current_user(),
             )  # fmt: skip
     except OverrideError as exc:
         raise fail([str(exc)]) from None
@@ -123,7 +123,7 @@ def override_withdraw(
     settings = workspace(config)
     try:
         with open_warehouse(settings.warehouse_path) as con:
-            withdraw_override(con, override_id, _who(), reason)
+            withdraw_override(con, override_id, current_user(), reason)
     except OverrideError as exc:
         raise fail([str(exc)]) from None
     console.print(f"override {override_id} withdrawn; run `jointcast publish` to apply it", highlight=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from jointcast.cli_planning import _who
+from jointcast.cli_planning import current_user
 from jointcast.cli_support import ConfigOption, console, fail, workspace
 
 scenarios = typer.Typer(
@@ -44,7 +44,7 @@ def scenario_add(
             check_scenario(spec, settings, set(areas.iter_rows()))
             scenario_id = add_scenario(
                 con, name=spec.name, description=spec.description, spec_json=spec.model_dump_json(),
-                source_file=str(file), reason=reason, created_by=_who(),
+                source_file=str(file), reason=reason, created_by=current_user(),
             )  # fmt: skip
     except (ScenarioError, ValueError) as exc:
         raise fail([str(exc)]) from None

@@ -102,6 +102,31 @@ def record_decision(
         registry.set_model_version_tag(registered_model, version, key, value)
 
 
+DECISION = "decision"  # tag on every version that got its gate decision: champion, challenger or interrupted
+INTERRUPTED = "interrupted"
+
+
+def mark_interrupted(registered_model: str) -> list[str]:
+    """Tag the versions a killed training registered but never decided on (no decision tag) as
+    ``interrupted``, so reviewers see in the MLflow UI why they carry no alias; their versions.
+
+    Run before a training registers its own version (the run lock keeps trainings apart, so no
+    decision is in flight)."""
+    registry = client()
+    try:
+        versions = registry.search_model_versions(f"name = '{registered_model}'")
+    except mlflow.exceptions.MlflowException:
+        return []
+    orphans = sorted((v for v in versions if DECISION not in v.tags), key=lambda v: int(v.version))
+    for version in orphans:
+        registry.set_model_version_tag(registered_model, version.version, DECISION, INTERRUPTED)
+        registry.set_model_version_tag(
+            registered_model, version.version, "reason",
+            "its training run stopped before the gate's decision; a later run trained again",
+        )  # fmt: skip
+    return [str(v.version) for v in orphans]
+
+
 BASELINE = "baseline"  # tag on a version that is a baseline (its model-input column), not a trained model
 
 

@@ -16,7 +16,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from planning.accuracy import weekly_summary
-from planning.report import ACTUAL, BAND, CSS, MEAN, _figure, _local, _style, _table
+from planning.page_kit import ACTUAL, BAND, CSS, MEAN, html_table, local_time, style_axes, svg_figure
 
 
 @dataclass(frozen=True)
@@ -110,12 +110,12 @@ def _shift_chart(page: AccuracyPage, zone: ZoneInfo) -> str:
     ax.fill_between(edges, closed["p10"], closed["p90"], step="post", color=BAND, label="p10 to p90")
     ax.step(edges, closed["forecast"], where="post", color=MEAN, linewidth=1.2, label="forecast")
     ax.plot(middle, shifts["actual"], "o", color=ACTUAL, markersize=3, label="actual")
-    _style(ax, "incidents per shift", 3)
+    style_axes(ax, "incidents per shift", 3)
     caption = escape(
         f"Each shift's incidents (dots) against the forecast made closest before it ({zone.key} time);"
         " the range adds up the areas' p10s and p90s."
     )
-    return _figure("accuracy-shifts", fig, caption)
+    return svg_figure("accuracy-shifts", fig, caption)
 
 
 def _weekly_section(page: AccuracyPage) -> str:
@@ -127,7 +127,7 @@ def _weekly_section(page: AccuracyPage) -> str:
     ax.plot(weekly["week"], weekly["wape"], "o-", color=MEAN, label="live shift WAPE")
     if page.backtest.get("wape") is not None:
         ax.axhline(page.backtest["wape"], color=ACTUAL, linestyle="--", linewidth=1, label="backtest WAPE")
-    _style(ax, "WAPE", 2)
+    style_axes(ax, "WAPE", 2)
     rows = [
         f"<tr><td>{week:%d %b %Y}</td><td class=num>{shifts:,}</td><td class=num>{actual:,.0f}</td>"
         f"<td class=num>{_figure_text(wape, '.3f')}</td><td class=num>{_figure_text(bias, '+.1%')}</td>"
@@ -136,20 +136,21 @@ def _weekly_section(page: AccuracyPage) -> str:
             "week", "shifts", "actual", "wape", "bias", "coverage_80"
         ).iter_rows()
     ]
-    table = _table(["week of", "area-shifts", "incidents", "WAPE", "bias", "coverage 80"], rows, range(1, 6))
-    return _figure("accuracy-weekly", fig, "Shift WAPE per week (every vintage that forecast it)") + table
+    headers = ["week of", "area-shifts", "incidents", "WAPE", "bias", "coverage 80"]
+    table = html_table(headers, rows, range(1, 6))
+    return svg_figure("accuracy-weekly", fig, "Shift WAPE per week (every vintage that forecast it)") + table
 
 
 def _alerts_section(alerts: pl.DataFrame, zone: ZoneInfo) -> str:
     if alerts.is_empty():
         return '<p class="note" id="no-alerts">No alert in these weeks.</p>'
     rows = [
-        f"<tr class=alert><td>{_local(raised, zone)}</td><td>{escape(measure)}</td>"
+        f"<tr class=alert><td>{local_time(raised, zone)}</td><td>{escape(measure)}</td>"
         f"<td class=num>{size:.3f}</td><td class=num>{threshold:.3f}</td><td>{escape(detail)}</td>"
         f"<td>{escape(action)}</td></tr>"
         for raised, measure, size, threshold, detail, action in alerts.select(
             "raised_at", "measure", "size", "threshold", "detail", "action"
         ).iter_rows()
     ]
-    table = _table(["raised", "measure", "size", "limit", "what", "action"], rows, (2, 3))
+    table = html_table(["raised", "measure", "size", "limit", "what", "action"], rows, (2, 3))
     return f'<div id="alerts">{table}</div>'

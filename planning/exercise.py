@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from models.distribution import count_quantiles
+from planning.staffing import workload_units
 
 FORECAST_TOLERANCE = 0.15
 """A planned surge's forecast meets its truth within this share (the issue's bar for scenarios)."""
@@ -109,9 +110,10 @@ def _units_for(incidents: float, assumptions: dict, shift_hours: float) -> tuple
     """(incidents the units can work, units needed for ``incidents``) under the row's assumptions."""
     if assumptions.get("method", "workload") != "workload":
         return float("nan"), 0
-    per_unit = shift_hours * assumptions["target_utilisation"] / assumptions["hours_per_incident"]
-    needed = max(int(assumptions.get("min_units", 0)), math.ceil(incidents / per_unit - 1e-9))
-    return per_unit, needed
+    hours, utilisation = assumptions["hours_per_incident"], assumptions["target_utilisation"]
+    per_unit = 1.0 / float(workload_units(1.0, hours, shift_hours, utilisation))
+    work = float(workload_units(incidents, hours, shift_hours, utilisation))
+    return per_unit, max(int(assumptions.get("min_units", 0)), math.ceil(work - 1e-9))
 
 
 def staffing_check(shifts: pl.DataFrame) -> pl.DataFrame:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from matplotlib.figure import Figure
 
-from planning.report import ACTUAL, BAND, CSS, MEAN, _figure, _local, _style, _table
+from planning.page_kit import ACTUAL, BAND, CSS, MEAN, html_table, local_time, style_axes, svg_figure
 
 BASELINE = "#7f8c8d"
 ALERT = "#b03a2e"
@@ -93,7 +93,7 @@ def _scorecard(scores: pl.DataFrame, surges: pl.DataFrame) -> str:
             f"<td class=note>{escape(record['detail'])}</td></tr>"
         )
     headers = ["surge", "agency", "measure", "value", "target", "", "how"]
-    return _table(headers, rows, [3])
+    return html_table(headers, rows, [3])
 
 
 def _surge_section(surge: dict, page: ExercisePage, zone: ZoneInfo) -> str:
@@ -101,11 +101,12 @@ def _surge_section(surge: dict, page: ExercisePage, zone: ZoneInfo) -> str:
     first = surge["first_record_at"]
     head = (
         f'<h2 id="surge-{escape(surge["surge_id"])}">{escape(surge["name"])}</h2>'
-        f"<p class=meta>{escape(surge['kind'].replace('_', ' '))}, {kind}: {_local(surge['starts_at'], zone)}"
-        f" to {_local(surge['ends_at'], zone)}; agencies {escape(surge['agencies'].replace(',', ', '))};"
+        f"<p class=meta>{escape(surge['kind'].replace('_', ' '))}, {kind}:"
+        f" {local_time(surge['starts_at'], zone)}"
+        f" to {local_time(surge['ends_at'], zone)}; agencies {escape(surge['agencies'].replace(',', ', '))};"
         f" true incidents over its {surge['area_hours']:,} area-hours {surge['true_incidents']:.1f}, of which"
         f" {surge['true_incidents'] - surge['true_baseline']:.1f} from the surge; first record "
-        f"{_local(first, zone) if first is not None else 'none arrived'}.</p>"
+        f"{local_time(first, zone) if first is not None else 'none arrived'}.</p>"
     )
     series = page.series.get(surge["surge_id"])
     if series is None or series.is_empty():
@@ -148,10 +149,10 @@ def _staffing_chart(surge: dict, staffing: pl.DataFrame, zone: ZoneInfo) -> str:
     ax.bar([i + width / 2 for i in x], shifts["needed_units"], width, color=ACTUAL,
            label="units the true p90 needs")  # fmt: skip
     ax.set_xticks(x, labels, fontsize=8)
-    _style(ax, "units on duty", 2)
+    style_axes(ax, "units on duty", 2)
     caption = (f"{surge['name']}: units recommended before it and units its true p90 needs, per agency and"
                " shift (local start), its areas added up")  # fmt: skip
-    return _figure(f"staffing-chart-{surge['surge_id']}", fig, escape(caption))
+    return svg_figure(f"staffing-chart-{surge['surge_id']}", fig, escape(caption))
 
 
 def _surge_chart(surge: dict, series: pl.DataFrame, first: datetime | None, alert_at, zone: ZoneInfo) -> str:
@@ -180,10 +181,10 @@ def _surge_chart(surge: dict, series: pl.DataFrame, first: datetime | None, aler
             )
             ax.annotate(text, (moment.astimezone(zone).replace(tzinfo=None), 0), xytext=(3, 3),
                         textcoords="offset points", color=colour, fontsize=8)  # fmt: skip
-    _style(ax, "incidents per hour", 5)
+    style_axes(ax, "incidents per hour", 5)
     caption = (f"{surge['name']}: incidents per hour over the areas it touched (local time), the true rate "
                "with and without it, the forecast published before it and what arrived")  # fmt: skip
-    return _figure(f"surge-chart-{surge['surge_id']}", fig, escape(caption))
+    return svg_figure(f"surge-chart-{surge['surge_id']}", fig, escape(caption))
 
 
 def _deliveries(page: ExercisePage, zone: ZoneInfo) -> str:
@@ -196,11 +197,11 @@ def _deliveries(page: ExercisePage, zone: ZoneInfo) -> str:
         )
         problems = "; ".join(record["problems"] or [])
         rows.append(
-            f"<tr class=delivery><td>{_local(record['delivered_until'], zone)}</td>"
+            f"<tr class=delivery><td>{local_time(record['delivered_until'], zone)}</td>"
             f"<td class=num>{record['incidents']:,}</td><td class=num>{record['new_alerts']}</td>"
             f"<td>{said or '—'}</td><td>{escape(problems) or '—'}</td></tr>"
         )
-    return _table(
+    return html_table(
         ["feeds delivered up to", "incidents in core", "new alerts", "alerts", "problems"], rows, [1, 2]
     )
 

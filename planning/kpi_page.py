@@ -14,7 +14,7 @@ from html import escape
 import polars as pl
 from matplotlib.figure import Figure
 
-from planning.report import SHIFT_COLOURS, _figure, _style, _table
+from planning.page_kit import SHIFT_COLOURS, html_table, style_axes, svg_figure
 
 MEASURES = {"dispatch": "received to dispatched", "on_scene": "received to on scene"}
 COLOURS = ("#1f4e79", "#c0392b", "#e6a532", "#7a9a3a", "#8e5ea2", "#3b7dbf", "#24345a", "#777777")
@@ -88,8 +88,8 @@ def _response(response: pl.DataFrame) -> str:
         for row in latest.sort("priority", "measure", nulls_last=True).iter_rows(named=True)
     ]
     heading = f"<p class='note'>Latest month, {latest['period_start'][0]:%B %Y}:</p>"
-    table = _table(["Priority", "Measure", "Calls", "Timed", "p50", "p90"], rows, (2, 3, 4, 5))
-    return _figure("chart-kpi-response", fig, caption) + heading + table
+    table = html_table(["Priority", "Measure", "Calls", "Timed", "p50", "p90"], rows, (2, 3, 4, 5))
+    return svg_figure("chart-kpi-response", fig, caption) + heading + table
 
 
 def _joint(joint: pl.DataFrame, agency_id: str) -> str:
@@ -113,7 +113,7 @@ def _joint(joint: pl.DataFrame, agency_id: str) -> str:
         ax.bar([f"{m:%b %Y}" for m in months], heights, 0.6, bottom=bottom, label=label,
                color=SHIFT_COLOURS[index % len(SHIFT_COLOURS)])  # fmt: skip
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    _style(ax, "joint events", columns=max(1, leads.height))
+    style_axes(ax, "joint events", columns=max(1, leads.height))
     caption = (
         "Joint events this agency took part in per month (by the month of the event's first call), coloured"
         " by the agency that led: the incident type's [[roles]] lead when it took part, else the first to"
@@ -127,7 +127,7 @@ def _joint(joint: pl.DataFrame, agency_id: str) -> str:
         for row in joint.sort("period_start", "joint_events", descending=[True, True]).iter_rows(named=True)
     ]
     headers = ["Month", "Lead agency", "Joint events", "With", "Lead first on scene"]
-    return _figure("chart-kpi-joint", fig, caption) + _table(headers, rows, (2, 4))
+    return svg_figure("chart-kpi-joint", fig, caption) + html_table(headers, rows, (2, 4))
 
 
 def _sharing(sharing: pl.DataFrame) -> str:
@@ -169,7 +169,8 @@ def _sharing(sharing: pl.DataFrame) -> str:
     headers = ["Feed", "Records", "Latency p50", "Latency p90", "Freshness", "Quarantined", "Top reasons",
                "Failed batches"]  # fmt: skip
     note = "<p class='note'>Freshness: hours from the feed's newest record to the report's publication.</p>"
-    return _figure("chart-kpi-latency", fig, caption) + _table(headers, rows, (1, 2, 3, 4, 5, 7)) + note
+    table = html_table(headers, rows, (1, 2, 3, 4, 5, 7))
+    return svg_figure("chart-kpi-latency", fig, caption) + table + note
 
 
 def _planning(planning: pl.DataFrame) -> str:
@@ -196,7 +197,7 @@ def _planning(planning: pl.DataFrame) -> str:
         " the agency's <code>available_units</code>. Accuracy (WAPE, bias, share inside the p10-p90 band)"
         " fills in as published forecasts are scored against what happened.</p>"
     )
-    return _table(headers, rows, range(1, 9)) + note
+    return html_table(headers, rows, range(1, 9)) + note
 
 
 def _minutes(value: float | None) -> str:

@@ -6,61 +6,45 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import matplotlib
+import matplotlib.dates as mdates
+import polars as pl
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.dates as mdates  # noqa: E402
-import polars as pl  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from features.areas import AREA_SCHEMA  # noqa: E402
-from features.joint_summary import JOINT_DAYS, JOINT_SUMMARY_SCHEMA  # noqa: E402
-from planning.areamap import area_shapes, hotspot_svg  # noqa: E402
-from planning.publication import JOINT_OUTLOOK_SCHEMA  # noqa: E402
-from planning.shift_totals import shift_totals  # noqa: E402
-from planning.staffing import BASIS_FLOOR  # noqa: E402
+from features.areas import AREA_SCHEMA
+from features.joint_summary import JOINT_DAYS, JOINT_SUMMARY_SCHEMA
+from planning.areamap import area_shapes, hotspot_svg
+from planning.page_kit import (
+    ACTUAL,
+    BAND,
+    CSS,
+    MEAN,
+    SHIFT_COLOURS,
+    html_table,
+    local_time,
+    style_axes,
+    svg_figure,
+)  # fmt: skip
+from planning.publication import JOINT_OUTLOOK_SCHEMA
+from planning.shift_totals import shift_totals
+from planning.staffing import BASIS_FLOOR
 
 logger = logging.getLogger(__name__)
 
-BAND, MEAN, ACTUAL = "#c6dbef", "#1f4e79", "#c0392b"
-SHIFT_COLOURS = ("#e6a532", "#3b7dbf", "#24345a", "#7a9a3a", "#8e5ea2")
 TOP_AREAS = 10
 AREAMAP_COLUMNS = ("agency_id", "area_id", "name", "centroid_lat", "centroid_lon", "geometry")
 ACTUAL_DAYS = 14
 """Days of actuals the report shows before the forecast (publish reads just these)."""
 AREA_COLUMNS = {column: dtype for column, dtype in AREA_SCHEMA.items() if column in AREAMAP_COLUMNS}
 """What the map reads of forecast.areas."""
-
-CSS = """
-body { font-family: system-ui, "Segoe UI", Roboto, Arial, sans-serif; color: #1d2733; max-width: 1180px;
-  margin: 0 auto; padding: 20px 28px; line-height: 1.4; }
-h1 { margin: 0 0 4px; font-size: 26px; } code { font-size: 13px; } .meta b { color: #1d2733; }
-h2 { margin: 28px 0 8px; font-size:19px; color: #1f4e79; border-bottom: 2px solid #dfe6ee; padding: 0 0 4px; }
-.meta, figcaption, .note { color: #4a5868; font-size: 14px; } figcaption, .note { font-size: 13px; }
-.banner { margin: 14px 0; padding: 10px 14px; border: 2px solid #b03a2e; background: #fdecea; color: #7b241c;
-  font-weight: 600; border-radius: 4px; }
-figure { margin: 8px 0; } figure svg { width: 100%; height: auto; display: block; }
-table { border-collapse: collapse; width: 100%; font-size: 14px; margin: 6px 0; }
-th, td { padding: 4px 8px; border-bottom: 1px solid #e3e8ee; text-align: left; vertical-align: top; }
-th { background: #f3f6f9; } .num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.day-start td { border-top: 2px solid #b9c6d3; } footer li { margin: 4px 0; } footer { font-size: 14px; }
-.chip { display: inline-block; background: #eef3f8; border-radius: 10px; padding: 0 8px; margin: 1px 2px; }
-.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
-#hotspot-map svg { max-width: 760px; } #hotspot-map path:hover { stroke: #1d2733; stroke-width: 2; }
-@media print { body { max-width: none; padding: 0; } figure, table, .banner { break-inside: avoid; }
-  * { print-color-adjust: exact; -webkit-print-color-adjust: exact; } }
-"""
 
 
 @dataclass(frozen=True)
@@ -132,8 +116,9 @@ def _header(report: AgencyReport, zone: ZoneInfo) -> str:
     html = (
         f"<header><h1>{escape(report.agency_name)}</h1>\n<div class='meta'>Demand and staffing forecast"
         f" · agency <code>{escape(report.agency_id)}</code> · times in {escape(report.timezone)}</div>\n"
-        f"<div class='meta'>Published <b>{_local(publication.get('published_at'), zone)}</b>"
-        f" · data as of <b>{_local(publication.get('data_as_of'), zone)}</b> · model <b>{escape(model)}</b>"
+        f"<div class='meta'>Published <b>{local_time(publication.get('published_at'), zone)}</b>"
+        f" · data as of <b>{local_time(publication.get('data_as_of'), zone)}</b> · model"
+        f" <b>{escape(model)}</b>"
         f" · MLflow run <code>{escape(str(publication.get('mlflow_run_id', '?')))}</code>"
         f" · publication <code>{escape(str(publication.get('publication_id', '?')))}</code></div>\n"
         f"<div class='meta'>How past forecasts turned out: <a class='accuracy-link' "
@@ -152,7 +137,8 @@ def _header(report: AgencyReport, zone: ZoneInfo) -> str:
         age = f"{float(hours):.0f} hours old" if hours is not None else "older than expected"
         html += (
             "<div class='banner stale-banner' role='alert'>Warning: stale data. The newest incidents in the"
-            f" warehouse are {escape(age)} (data as of {_local(publication.get('data_as_of'), zone)}). The"
+            f" warehouse are {escape(age)} (data as of"
+            f" {local_time(publication.get('data_as_of'), zone)}). The"
             " forecast may miss recent changes: check the feeds before relying on it.</div>\n"
         )
     return html + "</header>"
@@ -192,14 +178,16 @@ def _forecast_section(report: AgencyReport, zone: ZoneInfo, days: int) -> str:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%a\n%d %b", tz=zone))
     ax.tick_params(axis="x", labelsize=8)
     ax.margins(x=0.01)
-    _style(ax, "incidents per hour", columns=3)
+    style_axes(ax, "incidents per hour", columns=3)
     caption = (
-        f"Incidents per hour for the whole agency: the last {len(actuals) // 24} days of actuals, then the"
-        f" forecast for {days} days from the end of the data, {_local(start, zone)} (dotted line); the dashed"
+        f"Incidents per hour for the whole agency: the last {len(actuals) // 24} days of"
+        f" actuals, then the"
+        f" forecast for {days} days from the end of the data, {local_time(start, zone)} (dotted"
+        f" line); the dashed"
         f" line is the publication time; a gap in the actuals is a feed outage (quality.outages). Ticks at"
         f" local midnight ({escape(report.timezone)})."
     )
-    return _figure("chart-forecast", fig, caption)
+    return svg_figure("chart-forecast", fig, caption)
 
 
 def _first_dates(staffing: pl.DataFrame, days: int) -> pl.DataFrame:
@@ -250,11 +238,11 @@ def _staffing_chart(shifts: pl.DataFrame, colours: dict[str, str]) -> str:
                       color=colours[name])  # fmt: skip
         ax.bar_label(bars, fontsize=8, padding=1)
     ax.set_xticks(range(len(dates)), [f"{day:%a %d %b}" for day in dates])
-    _style(ax, "units on duty (all areas)", columns=len(names))
+    style_axes(ax, "units on duty (all areas)", columns=len(names))
     caption = (
         "Recommended units on duty at once per shift, summed over areas; the table below has the totals."
     )
-    return _figure("chart-staffing", fig, caption)
+    return svg_figure("chart-staffing", fig, caption)
 
 
 def _staffing_table(shifts: pl.DataFrame, colours: dict[str, str]) -> str:
@@ -277,7 +265,7 @@ def _staffing_table(shifts: pl.DataFrame, colours: dict[str, str]) -> str:
         "Local date", "Shift", "Expected incidents", "Workload p90 (h)", "Units on duty", "FTE",
         "Areas at min_units",
     ]  # fmt: skip
-    return _table(headers, rows, range(2, 7))
+    return html_table(headers, rows, range(2, 7))
 
 
 def _areas_section(areas: pl.DataFrame) -> str:
@@ -293,7 +281,7 @@ def _areas_section(areas: pl.DataFrame) -> str:
             f"{row['expected_incidents']:.0f}</td><td class='num'>{row['peak_hour_mean']:.1f}</td>"
             f"<td>{chips}</td></tr>"
         )
-    return _table(["Area", "Expected incidents", "Peak hour (mean)", "Why (main drivers)"], rows, (1, 2))
+    return html_table(["Area", "Expected incidents", "Peak hour (mean)", "Why (main drivers)"], rows, (1, 2))
 
 
 def _coming_shift(staffing: pl.DataFrame, published_at: object) -> pl.DataFrame:
@@ -315,7 +303,7 @@ def _map_section(report: AgencyReport, zone: ZoneInfo) -> str:
     values = dict(shift.group_by("area_id").agg(pl.col("expected_incidents").sum()).iter_rows())
     shapes = area_shapes(report.area_shapes, report.bbox)
     first = shift.row(0, named=True)
-    when = f"{_local(first['shift_start'], zone)} to {first['shift_end'].astimezone(zone):%H:%M}"
+    when = f"{local_time(first['shift_start'], zone)} to {first['shift_end'].astimezone(zone):%H:%M}"
     name = escape(str(first.get("shift_name") or "coming"))
     caption = (
         f"Expected incidents per area in the {name} shift, {when} ({escape(report.timezone)}): the shift in"
@@ -361,13 +349,14 @@ def _joint_section(joint: pl.DataFrame, agency_id: str, zone: ZoneInfo) -> str:
         )
     summary = (
         f"<p>{linked} of the agency's {total} counted incidents ({linked / total:.0%}) from"
-        f" {_local(first['window_start'], zone)} to {_local(first['window_end'], zone)} were joint events:"
+        f" {local_time(first['window_start'], zone)} to {local_time(first['window_end'], zone)}"
+        f" were joint events:"
         " the same real event recorded by other agencies too (same type, close in place and time). The lead"
         " is the agency [[roles]] names for the type when it took part, else the one that recorded it first."
         " Joint demand ahead is in <code>forecast.joint_demand</code>.</p>"
     )
     headers = ["Incident type", "Joint events", "Its records (of all of the type)", "With", "Led by"]
-    return summary + _table(headers, rows, (1, 2))
+    return summary + html_table(headers, rows, (1, 2))
 
 
 def _joint_outlook_section(outlook: pl.DataFrame, agency_id: str) -> str:
@@ -389,7 +378,7 @@ def _joint_outlook_section(outlook: pl.DataFrame, agency_id: str) -> str:
         " the records they make (one per agency that attends), from <code>forecast.joint_demand</code>.</p>"
     )
     headers = ["Incident type", "Lead", "Supporting", "Expected events", "Expected records"]
-    return f"<div class='joint-outlook'>{note}{_table(headers, rows, (3, 4))}</div>"
+    return f"<div class='joint-outlook'>{note}{html_table(headers, rows, (3, 4))}</div>"
 
 
 def _overrides_section(overrides: pl.DataFrame, zone: ZoneInfo) -> str:
@@ -399,11 +388,12 @@ def _overrides_section(overrides: pl.DataFrame, zone: ZoneInfo) -> str:
     for row in overrides.sort("starts_at").iter_rows(named=True):
         area = escape(str(row["area_id"])) if row["area_id"] is not None else "<i>all areas</i>"
         rows.append(
-            f"<tr><td>{area}</td><td>{_local(row['starts_at'], zone)}</td><td>{_local(row['ends_at'], zone)}"
+            f"<tr><td>{area}</td><td>{local_time(row['starts_at'], zone)}</td>"
+            f"<td>{local_time(row['ends_at'], zone)}"
             f"</td><td class='num'>{row['factor'] - 1:+.0%}</td><td>{escape(str(row['reason']))}</td>"
             f"<td>{escape(str(row['created_by']))}</td><td><code>{escape(str(row['override_id']))}</code></td></tr>"
         )
-    return _table(["Area", "From", "Until", "Demand", "Reason", "By", "Id"], rows, (3,))
+    return html_table(["Area", "From", "Until", "Demand", "Reason", "By", "Id"], rows, (3,))
 
 
 def _plain(value: object) -> str:
@@ -438,37 +428,3 @@ def _footer(report: AgencyReport) -> str:
         f" (per area and hour) and <code>forecast.{agency}_staffing</code> (per area and shift).</li>"
         "</ul></footer>"
     )
-
-
-def _style(ax, ylabel: str, columns: int) -> None:
-    ax.set_ylim(bottom=0)
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", color="#e3e8ee")
-    ax.set_axisbelow(True)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="lower left", ncol=columns, fontsize=9, frameon=False, bbox_to_anchor=(0, 1.0))
-    ax.figure.tight_layout()
-
-
-def _figure(chart_id: str, fig: Figure, caption: str) -> str:
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": chart_id}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :].replace("<svg", f'<svg role="img" aria-label="{caption}"', 1)
-    return f'<figure id="{chart_id}" class="chart">{svg}<figcaption>{caption}</figcaption></figure>'
-
-
-def _table(headers: list[str], rows: Iterable[str], numeric: Iterable[int]) -> str:
-    numeric = set(numeric)
-    cells = "".join(
-        f"<th{' class=num' if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headers)
-    )
-    return f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _local(moment: object, zone: ZoneInfo) -> str:
-    if not isinstance(moment, datetime):
-        return "unknown"
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return escape(aware.astimezone(zone).strftime("%a %d %b %Y %H:%M %Z"))

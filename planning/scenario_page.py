@@ -21,7 +21,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from planning.areamap import area_shapes, hotspot_svg
-from planning.report import ACTUAL, CSS, MEAN, _figure, _local, _style, _table
+from planning.page_kit import ACTUAL, CSS, MEAN, html_table, local_time, style_axes, svg_figure
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,13 @@ def _shift_chart(page: ScenarioPage, zone: ZoneInfo) -> str:
     top, bottom = fig.subplots(2, 1, sharex=True)
     top.step(starts, shifts["baseline_incidents"], where="post", color=MEAN, label="live plan")
     top.step(starts, shifts["scenario_incidents"], where="post", color=ACTUAL, label="scenario")
-    _style(top, "expected incidents", 2)
+    style_axes(top, "expected incidents", 2)
     bottom.step(starts, shifts["baseline_units"], where="post", color=MEAN, label="live plan")
     bottom.step(starts, shifts["scenario_units"], where="post", color=ACTUAL, label="scenario")
-    _style(bottom, "units on duty", 2)
+    style_axes(bottom, "units on duty", 2)
     changed = shifts.filter(pl.col("scenario_units") != pl.col("baseline_units"))
     rows = [
-        f"<tr><td>{_local(start, zone)}</td><td>{escape(shift)}</td><td class=num>{live:.1f}</td>"
+        f"<tr><td>{local_time(start, zone)}</td><td>{escape(shift)}</td><td class=num>{live:.1f}</td>"
         f"<td class=num>{scenario:.1f}</td><td class=num>{live_units}</td><td class=num>{units}</td></tr>"
         for start, shift, live, scenario, live_units, units in changed.select(
             "shift_start", "shift_name", "baseline_incidents", "scenario_incidents", "baseline_units",
@@ -106,16 +106,17 @@ def _shift_chart(page: ScenarioPage, zone: ZoneInfo) -> str:
         ).iter_rows()
     ]  # fmt: skip
     headers = ["shift start", "shift", "live incidents", "scenario incidents", "live units", "scenario units"]
-    table = _table(headers, rows, range(2, 6)) if rows else '<p class="note">No shift changes its units.</p>'
+    unchanged = '<p class="note">No shift changes its units.</p>'
+    table = html_table(headers, rows, range(2, 6)) if rows else unchanged
     caption = escape(f"Expected incidents and units per shift, live and under the scenario ({zone.key} time)")
-    return _figure("scenario-shifts", fig, caption) + table
+    return svg_figure("scenario-shifts", fig, caption) + table
 
 
 def _aid_section(page: ScenarioPage, zone: ZoneInfo) -> str:
     if page.mutual_aid.is_empty():
         return '<p class="note" id="no-mutual-aid">No shortfall involves this agency.</p>'
     rows = [
-        f"<tr class=alert><td>{escape(agency)}</td><td>{_local(start, zone)}</td><td>{escape(shift)}</td>"
+        f"<tr class=alert><td>{escape(agency)}</td><td>{local_time(start, zone)}</td><td>{escape(shift)}</td>"
         f"<td class=num>{needed}</td><td class=num>{available}</td><td class=num>{short}</td>"
         f"<td>{escape(' '.join(areas))}</td><td>{escape(partner or 'none with spare units')}</td>"
         f"<td class=num>{covered}</td></tr>"
@@ -135,7 +136,7 @@ def _aid_section(page: ScenarioPage, zone: ZoneInfo) -> str:
         "partner",
         "covers",
     ]
-    return f'<div id="mutual-aid">{_table(headers, rows, (3, 4, 5, 8))}</div>'
+    return f'<div id="mutual-aid">{html_table(headers, rows, (3, 4, 5, 8))}</div>'
 
 
 def _map_section(page: ScenarioPage) -> str:
@@ -208,13 +209,13 @@ def render_scenario_index(agency_id: str, agency_name: str, timezone: str, runs:
     heading = f"{agency_name}: what-if scenarios"
     rows = [
         f"<tr><td><a href='{quote(page)}'>{escape(name)}</a></td><td>{escape(reason or '')}</td>"
-        f"<td>{escape(who or '')}</td><td>{_local(run_at, zone)}</td></tr>"
+        f"<td>{escape(who or '')}</td><td>{local_time(run_at, zone)}</td></tr>"
         for name, reason, who, run_at, page in runs.sort("last_run_at", descending=True)
         .select("name", "reason", "created_by", "last_run_at", "page")
         .iter_rows()
     ]
     listed = (
-        _table(["scenario", "why", "added by", "last run"], rows, ())
+        html_table(["scenario", "why", "added by", "last run"], rows, ())
         if rows
         else "<p class='note' id='no-scenarios'>No scenario has been run for this agency yet: "
         "<code>jointcast scenario add FILE --reason TEXT</code>, then <code>jointcast scenario run NAME"

@@ -111,6 +111,15 @@ class StaffingPlan:
         return self.service_hours * self.units_per_incident
 
 
+def workload_units(incidents, hours_per_incident: float, shift_hours, target_utilisation: float):
+    """Units' worth of work in ``incidents`` over a shift of ``shift_hours``, each unit busy at most
+    ``target_utilisation`` of it (not rounded: whole units are its ceiling, less a hair so an exact
+    fit is not one more). Scalars or numpy arrays alike: the one workload rule of the staffing table
+    and of an exercise's check."""
+    hours = np.asarray(incidents, dtype=float) * hours_per_incident
+    return hours / (np.asarray(shift_hours, dtype=float) * target_utilisation)
+
+
 def staffing_table(hourly: pl.DataFrame, plan: StaffingPlan, start: datetime, end: datetime) -> pl.DataFrame:
     """Recommended units and FTE for every area and shift instance inside [start, end).
 
@@ -143,7 +152,7 @@ def staffing_table(hourly: pl.DataFrame, plan: StaffingPlan, start: datetime, en
     shift_hours = totals["shift_hours"].to_numpy()
     workload_p90 = p90 * plan.hours_per_incident
     if plan.method == "workload":
-        demand_units = workload_p90 / (shift_hours * plan.target_utilisation)  # units' worth of work
+        demand_units = workload_units(p90, plan.hours_per_incident, shift_hours, plan.target_utilisation)
         needed = np.ceil(demand_units - 1e-9)
         workload = {"proactive_share": plan.proactive_share, "target_utilisation": plan.target_utilisation}
         extras = [workload] * len(p90)

@@ -211,6 +211,13 @@ def _assert_whole(root: Path) -> None:
     assert {p.name for p in export.iterdir()} == {*manifest["files"], "manifest.json"}
     for name, described in manifest["files"].items():
         assert hashlib.sha256((export / name).read_bytes()).hexdigest() == described["sha256"], name
+    from mlflow import MlflowClient
+
+    versions = MlflowClient(settings.tracking_uri).search_model_versions(
+        f"name = '{settings.mlflow.registered_model}'"
+    )
+    undecided = [v.version for v in versions if "decision" not in v.tags]
+    assert undecided == [], "registered versions with no gate decision (champion, challenger or interrupted)"
     leftovers = [
         p
         for p in root.rglob("*")
