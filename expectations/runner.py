@@ -9,9 +9,11 @@ result gets the batch's outcome once the warehouse has committed it (see data_do
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +28,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
+from expectations.chunks import chunk_local, merge_results, named_columns, suite_statistics, validation_order
 from expectations.data_docs import OUTCOME, SITE, set_up_site
 
 log = logging.getLogger(__name__)
@@ -84,15 +87,46 @@ class Validator:
         except KeyError:
             self.batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
 
-    def validate(self, suite: gx.ExpectationSuite, frame: pd.DataFrame, run_name: str) -> SuiteOutcome:
-        """Run ``suite`` on ``frame`` (indexed by row number) and sort out what failed."""
+    def validate(
+        self,
+        suite: gx.ExpectationSuite,
+        chunks: Iterable[pd.DataFrame],
+        whole_columns: Callable[[list[str]], pd.DataFrame],
+        run_name: str,
+    ) -> SuiteOutcome:
+        """Run ``suite`` on a batch seen in ``chunks`` (frames indexed by row number) and sort out
+        what failed.
+
+        The chunk-local expectations (see ``chunk_local``) run on each chunk and their results are
+        merged; the others run once on ``whole_columns(columns)``: every row of the batch, holding
+        only the columns those expectations name. The merged result is the suite's one result.
+        """
         suite = self.context.suites.add_or_update(suite)
-        definition = self.context.validation_definitions.add_or_update(
+        self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=self.batch_definition, suite=suite)
         )
+        local = [e for e in suite.expectations if chunk_local(e.configuration)]
+        whole = [e for e in suite.expectations if not chunk_local(e.configuration)]
+        found: dict[str, list] = {}  # expectation id -> its result on each chunk
+        meta = None
+        for frame in chunks:
+            result = self._run(suite.name, local, frame)
+            meta = meta or result.meta
+            for item in result.results:
+                found.setdefault(item.expectation_config.id, []).append(item)
+        if whole:
+            result = self._run(suite.name, whole, whole_columns(named_columns(whole)))
+            meta = result.meta if meta is None else meta
+            for item in result.results:
+                found[item.expectation_config.id] = [item]
+        results = [merge_results(found[e.id]) for e in validation_order(suite.expectations)]
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
-        result = definition.run(
-            batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT, run_id=run_id
+        result = ExpectationSuiteValidationResult(
+            success=all(item.success for item in results),
+            results=results,
+            suite_name=suite.name,
+            statistics=suite_statistics(results),
+            meta={**(meta or {}), "run_id": run_id, "validation_time": run_id.run_time},
         )
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
@@ -124,6 +158,14 @@ class Validator:
                         reasons.append(reason)
         outcome.batch_failures = outcome.batch_failures or unrunnable
         return outcome
+
+    def _run(self, name: str, expectations: list, frame: pd.DataFrame) -> ExpectationSuiteValidationResult:
+        """GX's own validation of ``expectations`` on one frame (nothing stored: the merged result is)."""
+        part = gx.ExpectationSuite(name=name, expectations=[copy.copy(e) for e in expectations])
+        for mine, theirs in zip(part.expectations, expectations, strict=True):
+            mine.id = theirs.id  # results name the suite's own expectations, as Data Docs link them
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(part, result_format=RESULT_FORMAT)
 
     def record_outcome(self, outcome: SuiteOutcome, loaded: bool, batch_outcome: dict) -> None:
         """Store the batch's outcome on its result: ``success`` = loaded, and how, in its meta."""
