@@ -48,6 +48,7 @@ from warehouse.staging import (
     stage_batch,
     staged_chunks,
     staged_columns,
+    staging_memory,
     trailing_rows_per_day,
 )
 
@@ -90,11 +91,12 @@ def validate_feed(
     """Validate every pending batch of one feed, oldest first; the newest is checked for age."""
     result = FeedValidation(feed.id)
     pending = pending_batches(con, feed.id)
-    for batch in pending:
-        newest = batch is pending[-1]
-        result.batches.append(
-            validate_batch(con, settings, feed, batch, validator, newest=newest, chunk_rows=chunk_rows)
-        )
+    with staging_memory(con):
+        for batch in pending:
+            newest = batch is pending[-1]
+            result.batches.append(
+                validate_batch(con, settings, feed, batch, validator, newest=newest, chunk_rows=chunk_rows)
+            )
     return result
 
 

@@ -16,6 +16,7 @@ feeds of one agency have no common order: the one loaded last wins.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -218,6 +219,25 @@ def record_span(con: duckdb.DuckDBPyConnection, staged: StagedBatch, earliest: d
         "SELECT min(received_at), max(received_at) FROM _checked WHERE received_at BETWEEN ? AND ?",
         [earliest, latest],
     ).fetchone()
+
+
+STAGING_MEMORY = "2GB"
+"""DuckDB's memory while batches are staged, checked and promoted: beyond it, the staged tables
+spill to the warehouse's temporary folder (``<warehouse>.tmp``), so a 10M-row file fits a small box."""
+
+
+@contextmanager
+def staging_memory(con: duckdb.DuckDBPyConnection, limit: str = STAGING_MEMORY) -> Iterator[None]:
+    """Cap DuckDB's memory at ``limit``; afterwards drop what staging left and restore the cap."""
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    con.execute(f"SET memory_limit = {literal(limit)}")
+    try:
+        yield
+    finally:
+        for name, kind in (("_checked", "VIEW"), ("_incoming", "VIEW"), ("_staged", "TABLE"),
+                           ("_shared_keys", "TABLE")):  # fmt: skip
+            con.execute(f"DROP {kind} IF EXISTS temp.{name}")
+        con.execute(f"SET memory_limit = {literal(before)}")
 
 
 def promote_batch(
