@@ -7,20 +7,25 @@ chunk as on the whole batch. Those are *chunk-local*:
 - row-wise map expectations (a value in a set, between bounds, matching a pattern, one
   column after another in the same row), unless they carry ``mostly`` (a share of the
   whole batch);
-- expectations on the frame's columns (a column present, the columns' set), the same for
-  every chunk;
+- expectations on the frame's columns (a column present, the columns' set): they run once,
+  on the batch's columns with no row;
 - uniqueness of ``CHUNK_KEY``: the batch is cut so that rows sharing a key value always
   fall in one chunk (warehouse.staging), so each chunk sees every row its values could clash with.
 
 Everything else (the row count, a column's max for freshness, uniqueness of other columns,
 means, types, any expectation not known here) runs once on the whole batch, holding only
-the columns it names. Each chunk-local expectation's results are merged into one: its
-counts summed, its failing rows joined, its percentages computed again as Great
-Expectations computes them (``_format_map_output``).
+the columns it names; a chunk, too, holds only the columns its expectations name. Each
+chunk-local expectation's results are merged into one: its counts summed, its failing rows
+joined, its percentages computed again as Great Expectations computes them
+(``_format_map_output``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
+import pandas as pd
 from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
@@ -49,14 +54,32 @@ SCHEMA = frozenset({
 COUNTS = ("element_count", "missing_count", "unexpected_count")
 
 
-def chunk_local(config: ExpectationConfiguration) -> bool:
-    """Whether the expectation's verdict on the whole batch is the union of its verdicts on chunks."""
+class BatchFrames(Protocol):
+    """One batch as frames indexed by row number."""
+
+    def schema(self) -> pd.DataFrame:
+        """Every column, no row."""
+
+    def chunks(self, columns: list[str]) -> Iterable[pd.DataFrame]:
+        """Every row, a chunk at a time, holding ``columns`` (those the batch has)."""
+
+    def whole(self, columns: list[str]) -> pd.DataFrame:
+        """Every row at once, holding ``columns`` (those the batch has)."""
+
+
+def scope(config: ExpectationConfiguration) -> str:
+    """Where the expectation's verdict is the whole batch's: ``schema`` (the columns alone),
+    ``chunk`` (each chunk's verdict on its rows) or ``batch`` (every row of the columns it names)."""
     kwargs = config.kwargs
+    if config.type in SCHEMA:
+        return "schema"
     if kwargs.get("mostly", 1) != 1:
-        return False
-    if config.type == "expect_column_values_to_be_unique":
-        return kwargs.get("column") == CHUNK_KEY
-    return config.type in ROW_WISE or config.type in SCHEMA
+        return "batch"
+    if config.type in ROW_WISE or (
+        config.type == "expect_column_values_to_be_unique" and kwargs.get("column") == CHUNK_KEY
+    ):
+        return "chunk"
+    return "batch"
 
 
 def validation_order(expectations: list) -> list:

@@ -13,7 +13,6 @@ import copy
 import logging
 import re
 import shutil
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,14 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
-from expectations.chunks import chunk_local, merge_results, named_columns, suite_statistics, validation_order
+from expectations.chunks import (
+    BatchFrames,
+    merge_results,
+    named_columns,
+    scope,
+    suite_statistics,
+    validation_order,
+)
 from expectations.data_docs import OUTCOME, SITE, set_up_site
 
 log = logging.getLogger(__name__)
@@ -87,38 +93,38 @@ class Validator:
         except KeyError:
             self.batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
 
-    def validate(
-        self,
-        suite: gx.ExpectationSuite,
-        chunks: Iterable[pd.DataFrame],
-        whole_columns: Callable[[list[str]], pd.DataFrame],
-        run_name: str,
-    ) -> SuiteOutcome:
-        """Run ``suite`` on a batch seen in ``chunks`` (frames indexed by row number) and sort out
-        what failed.
+    def validate(self, suite: gx.ExpectationSuite, batch: BatchFrames, run_name: str) -> SuiteOutcome:
+        """Run ``suite`` on one batch, seen through ``batch``'s frames (indexed by row number), and
+        sort out what failed.
 
-        The chunk-local expectations (see ``chunk_local``) run on each chunk and their results are
-        merged; the others run once on ``whole_columns(columns)``: every row of the batch, holding
-        only the columns those expectations name. The merged result is the suite's one result.
+        Each expectation runs where its verdict is the whole batch's (see chunks.py): on the
+        columns alone, on each chunk (its results merged), or once on every row of the columns it
+        names. The merged result is the suite's one result, stored and shown as one.
         """
         suite = self.context.suites.add_or_update(suite)
         self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=self.batch_definition, suite=suite)
         )
-        local = [e for e in suite.expectations if chunk_local(e.configuration)]
-        whole = [e for e in suite.expectations if not chunk_local(e.configuration)]
-        found: dict[str, list] = {}  # expectation id -> its result on each chunk
-        meta = None
-        for frame in chunks:
-            result = self._run(suite.name, local, frame)
-            meta = meta or result.meta
+        scoped: dict[str, list] = {"schema": [], "chunk": [], "batch": []}
+        for expectation in suite.expectations:
+            scoped[scope(expectation.configuration)].append(expectation)
+        found: dict[str, list] = {}  # expectation id -> its result on each frame it ran on
+        metas = []
+
+        def run(expectations: list, frame: pd.DataFrame) -> None:
+            result = self._run(suite.name, expectations, frame)
+            metas.append(result.meta)
             for item in result.results:
                 found.setdefault(item.expectation_config.id, []).append(item)
-        if whole:
-            result = self._run(suite.name, whole, whole_columns(named_columns(whole)))
-            meta = result.meta if meta is None else meta
-            for item in result.results:
-                found[item.expectation_config.id] = [item]
+
+        if scoped["schema"]:
+            run(scoped["schema"], batch.schema())
+        if scoped["chunk"]:
+            for frame in batch.chunks(named_columns(scoped["chunk"])):
+                run(scoped["chunk"], frame)
+        if scoped["batch"]:
+            run(scoped["batch"], batch.whole(named_columns(scoped["batch"])))
+        meta = metas[0] if metas else {}
         results = [merge_results(found[e.id]) for e in validation_order(suite.expectations)]
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
         result = ExpectationSuiteValidationResult(
@@ -126,7 +132,7 @@ class Validator:
             results=results,
             suite_name=suite.name,
             statistics=suite_statistics(results),
-            meta={**(meta or {}), "run_id": run_id, "validation_time": run_id.run_time},
+            meta={**meta, "run_id": run_id, "validation_time": run_id.run_time},
         )
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,12 +34,13 @@ from expectations.suites import (
     in_jurisdiction,
     now_utc,
 )  # fmt: skip
-from jointcast.config import FeedSettings, Settings
+from jointcast.config import AgencySettings, FeedSettings, Settings
 from jointcast.faults import reach
 from warehouse.db import transaction
 from warehouse.staging import (
     MissingRawBatch,
     PendingBatch,
+    StagedBatch,
     absent_columns,
     finish_batch,
     pending_batches,
@@ -47,7 +49,7 @@ from warehouse.staging import (
     reject_batch,
     stage_batch,
     staged_chunks,
-    staged_columns,
+    staged_frame,
     staging_memory,
     trailing_rows_per_day,
 )
@@ -126,16 +128,10 @@ def validate_batch(
     span = record_span(con, staged, EARLIEST, now + FUTURE_SLACK)
     bounds = _bounds(con, feed, now, span, newest, lag_hours=min(a.max_lag_hours for a in agencies))
 
-    def checked(frame: pd.DataFrame) -> pd.DataFrame:
-        if len(agencies) > 1:
-            frame = frame.assign(**{IN_JURISDICTION: in_jurisdiction(frame, agencies)})
-        return validation_frame(frame)
-
     extra = [PACKAGE_SUITES, settings.root / "expectations"]
     outcome = validator.validate(
         build_suite(feed, agency, bounds, extra),
-        (checked(frame) for frame in staged_chunks(con, staged, chunk_rows)),
-        lambda columns: checked(staged_columns(con, staged, columns)),
+        StagedFrames(con, staged, chunk_rows, agencies),
         run_name(feed.id, batch.batch_id, batch.source_uri),
     )
     if outcome.batch_failures:
@@ -172,6 +168,35 @@ def validate_batch(
         feed.id, batch.batch_id, batch.source_uri, problem is None, loaded, quarantined,
         problem, tuple(outcome.warnings),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StagedFrames:
+    """The staged batch as the suite's frames (expectations.chunks.BatchFrames); a shared feed's
+    frames get ``in_jurisdiction``, derived from each row's agency and point."""
+
+    con: duckdb.DuckDBPyConnection
+    staged: StagedBatch
+    chunk_rows: int
+    agencies: list[AgencySettings]
+
+    def schema(self) -> pd.DataFrame:
+        return self._checked(staged_frame(self.con, self.staged, None, "false"))
+
+    def chunks(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+        for frame in staged_chunks(self.con, self.staged, self.chunk_rows, self._sources(columns)):
+            yield self._checked(frame)
+
+    def whole(self, columns: list[str]) -> pd.DataFrame:
+        return self._checked(staged_frame(self.con, self.staged, self._sources(columns)))
+
+    def _sources(self, columns: list[str]) -> list[str]:
+        return [*columns, "agency_id", "lat", "lon"] if IN_JURISDICTION in columns else columns
+
+    def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if len(self.agencies) > 1:
+            frame = frame.assign(**{IN_JURISDICTION: in_jurisdiction(frame, self.agencies)})
+        return validation_frame(frame)
 
 
 def _too_many_quarantined(

@@ -290,5 +290,5 @@ def test_chunks_are_row_ranges_and_rows_sharing_a_key_come_together_last():
             (5, 'c'), (6, 'k'), (7, 'd'), (9, 'e')) t(_row_number, incident_key)""")  # fmt: skip
     con.execute("CREATE TEMP TABLE _shared_keys AS SELECT 'k' AS incident_key")
     staged = StagedBatch(8, 1, 9, {"_row_number": "_row_number", "incident_key": "incident_key"})
-    chunks = [list(frame["_row_number"]) for frame in staged_chunks(con, staged, chunk_rows=3)]
+    chunks = [list(frame["_row_number"]) for frame in staged_chunks(con, staged, 3, ["incident_key"])]
     assert chunks == [[1, 3], [4, 5], [7, 9], [2, 6]]

@@ -170,9 +170,10 @@ def _described(con: duckdb.DuckDBPyConnection, columns: dict[str, str]) -> Stage
 
 
 def staged_chunks(
-    con: duckdb.DuckDBPyConnection, staged: StagedBatch, chunk_rows: int
+    con: duckdb.DuckDBPyConnection, staged: StagedBatch, chunk_rows: int, columns: list[str]
 ) -> Iterator[pd.DataFrame]:
-    """The frame the suite checks, ``chunk_rows`` row numbers at a time, in row order.
+    """The frame the suite checks, ``chunk_rows`` row numbers at a time in row order, holding
+    ``_row_number`` and ``columns`` (those it has).
 
     A key value several rows share (one the staging step did not already hold as a duplicate)
     must be judged by the uniqueness expectation with all its rows in view: those rows leave
@@ -183,30 +184,32 @@ def staged_chunks(
     apart = f" AND ({CHUNK_KEY} IS NULL OR {CHUNK_KEY} NOT IN (SELECT {CHUNK_KEY} FROM _shared_keys))"
     sent = False
     for start in range(staged.first_row, staged.last_row + 1, chunk_rows):
-        frame = _chunk(con, staged, f"_row_number BETWEEN ? AND ?{apart if shared else ''}",
-                       [start, start + chunk_rows - 1])  # fmt: skip
+        where = f"_row_number BETWEEN ? AND ?{apart if shared else ''}"
+        frame = staged_frame(con, staged, columns, where, [start, start + chunk_rows - 1])
         if len(frame):
             sent = True
             yield frame
     if shared:
         sent = True
-        yield _chunk(con, staged, f"{CHUNK_KEY} IN (SELECT {CHUNK_KEY} FROM _shared_keys)", [])
+        yield staged_frame(con, staged, columns, f"{CHUNK_KEY} IN (SELECT {CHUNK_KEY} FROM _shared_keys)")
     if not sent:
-        yield _chunk(con, staged, "false", [])
+        yield staged_frame(con, staged, columns, "false")
 
 
-def _chunk(con: duckdb.DuckDBPyConnection, staged: StagedBatch, where: str, parameters: list) -> pd.DataFrame:
-    select = ", ".join(quote(column) for column in staged.columns.values())
-    frame = con.execute(f"SELECT {select} FROM _checked WHERE {where} ORDER BY _row_number", parameters).df()
-    frame.columns = list(staged.columns)
-    return frame
-
-
-def staged_columns(con: duckdb.DuckDBPyConnection, staged: StagedBatch, columns: list[str]) -> pd.DataFrame:
-    """Every row of the frame, holding only ``columns`` (those it has) and ``_row_number``."""
-    wanted = {"_row_number": "_row_number"} | {c: staged.columns[c] for c in columns if c in staged.columns}
+def staged_frame(
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedBatch,
+    columns: list[str] | None,
+    where: str = "true",
+    parameters: list | None = None,
+) -> pd.DataFrame:
+    """The frame's rows ``where`` holds, in row order: ``_row_number`` and ``columns`` (those it
+    has; None: every column)."""
+    names = list(staged.columns) if columns is None else ["_row_number", *columns]
+    wanted = {name: staged.columns[name] for name in dict.fromkeys(names) if name in staged.columns}
     select = ", ".join(quote(column) for column in wanted.values())
-    frame = con.execute(f"SELECT {select} FROM _checked ORDER BY _row_number").df()
+    query = f"SELECT {select} FROM _checked WHERE {where} ORDER BY _row_number"
+    frame = con.execute(query, parameters or []).df()
     frame.columns = list(wanted)
     return frame
 
