@@ -1,8 +1,10 @@
 """Great Expectations, for real: a file-backed context in the workspace, one validation
 definition per feed, results kept for Data Docs.
 
-The frame's index holds each row's ``_row_number`` so a failed expectation's
-``unexpected_index_list`` is the list of failing rows, complete (result format COMPLETE).
+The frames' index holds each row's ``_row_number`` so a failed expectation's
+``unexpected_index_list`` is the list of failing rows, complete (result format COMPLETE). A
+batch is seen in chunks; each expectation runs where its verdict is the whole batch's and the
+results are merged into the batch's one result (see chunks.py).
 Each run is named after its feed, batch and file (GX's ``RunIdentifier``), and its stored
 result gets the batch's outcome once the warehouse has committed it (see data_docs.py).
 """
