@@ -55,9 +55,14 @@ def main(argv: list[str]) -> dict:
     if args.case == "validate":
         emit(case_validate(args.root))
         return {}
+    if args.case == "write":
+        write_feed(args.root, args.rows, files=1)
+        emit({})
+        return {}
     with tempfile.TemporaryDirectory(prefix="jointcast-bench-") as tmp:
         root = Path(tmp)
-        write_feed(root, args.rows, files=1)
+        # written in a process of its own: a child inherits its parent's peak RSS at fork
+        run_isolated("bench.validate", "write", "--rows", str(args.rows), "--root", str(root))
         csv_mb = round(sum(p.stat().st_size for p in (root / "feeds").glob("*.csv")) / 2**20, 1)
         duck = run_isolated("bench.ingest", "duckdb", "--root", str(root))
         (root / "duckdb_only.duckdb").unlink()
