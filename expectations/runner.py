@@ -1,14 +1,17 @@
 """Great Expectations, for real: a file-backed context in the workspace, one validation
 definition per feed, results kept for Data Docs.
 
-The frame's index holds each row's ``_row_number`` so a failed expectation's
-``unexpected_index_list`` is the list of failing rows, complete (result format COMPLETE).
+The frames' index holds each row's ``_row_number`` so a failed expectation's
+``unexpected_index_list`` is the list of failing rows, complete (result format COMPLETE). A
+batch is seen in chunks; each expectation runs where its verdict is the whole batch's and the
+results are merged into the batch's one result (see chunks.py).
 Each run is named after its feed, batch and file (GX's ``RunIdentifier``), and its stored
 result gets the batch's outcome once the warehouse has committed it (see data_docs.py).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import shutil
@@ -26,6 +29,14 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 
+from expectations.chunks import (
+    BatchFrames,
+    merge_results,
+    named_columns,
+    scope,
+    suite_statistics,
+    validation_order,
+)
 from expectations.data_docs import OUTCOME, SITE, set_up_site
 
 log = logging.getLogger(__name__)
@@ -84,15 +95,46 @@ class Validator:
         except KeyError:
             self.batch_definition = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
 
-    def validate(self, suite: gx.ExpectationSuite, frame: pd.DataFrame, run_name: str) -> SuiteOutcome:
-        """Run ``suite`` on ``frame`` (indexed by row number) and sort out what failed."""
+    def validate(self, suite: gx.ExpectationSuite, batch: BatchFrames, run_name: str) -> SuiteOutcome:
+        """Run ``suite`` on one batch, seen through ``batch``'s frames (indexed by row number), and
+        sort out what failed.
+
+        Each expectation runs where its verdict is the whole batch's (see chunks.py): on the
+        columns alone, on each chunk (its results merged), or once on every row of the columns it
+        names. The merged result is the suite's one result, stored and shown as one.
+        """
         suite = self.context.suites.add_or_update(suite)
-        definition = self.context.validation_definitions.add_or_update(
+        self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=self.batch_definition, suite=suite)
         )
+        scoped: dict[str, list] = {"schema": [], "chunk": [], "batch": []}
+        for expectation in suite.expectations:
+            scoped[scope(expectation.configuration)].append(expectation)
+        found: dict[str, list] = {}  # expectation id -> its result on each frame it ran on
+        metas = []
+
+        def run(expectations: list, frame: pd.DataFrame) -> None:
+            result = self._run(suite.name, expectations, frame)
+            metas.append(result.meta)
+            for item in result.results:
+                found.setdefault(item.expectation_config.id, []).append(item)
+
+        if scoped["schema"]:
+            run(scoped["schema"], batch.schema())
+        if scoped["chunk"]:
+            for frame in batch.chunks(named_columns(scoped["chunk"])):
+                run(scoped["chunk"], frame)
+        if scoped["batch"]:
+            run(scoped["batch"], batch.whole(named_columns(scoped["batch"])))
+        meta = metas[0] if metas else {}
+        results = [merge_results(found[e.id]) for e in validation_order(suite.expectations)]
         run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
-        result = definition.run(
-            batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT, run_id=run_id
+        result = ExpectationSuiteValidationResult(
+            success=all(item.success for item in results),
+            results=results,
+            suite_name=suite.name,
+            statistics=suite_statistics(results),
+            meta={**meta, "run_id": run_id, "validation_time": run_id.run_time},
         )
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
@@ -124,6 +166,14 @@ class Validator:
                         reasons.append(reason)
         outcome.batch_failures = outcome.batch_failures or unrunnable
         return outcome
+
+    def _run(self, name: str, expectations: list, frame: pd.DataFrame) -> ExpectationSuiteValidationResult:
+        """GX's own validation of ``expectations`` on one frame (nothing stored: the merged result is)."""
+        part = gx.ExpectationSuite(name=name, expectations=[copy.copy(e) for e in expectations])
+        for mine, theirs in zip(part.expectations, expectations, strict=True):
+            mine.id = theirs.id  # results name the suite's own expectations, as Data Docs link them
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(part, result_format=RESULT_FORMAT)
 
     def record_outcome(self, outcome: SuiteOutcome, loaded: bool, batch_outcome: dict) -> None:
         """Store the batch's outcome on its result: ``success`` = loaded, and how, in its meta."""

@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from expectations.runner import SuiteOutcome, Validator, run_name, validation_frame
 from expectations.suites import (
@@ -32,23 +34,30 @@ from expectations.suites import (
     in_jurisdiction,
     now_utc,
 )  # fmt: skip
-from jointcast.config import FeedSettings, Settings
+from jointcast.config import AgencySettings, FeedSettings, Settings
 from jointcast.faults import reach
 from warehouse.db import transaction
 from warehouse.staging import (
     MissingRawBatch,
     PendingBatch,
+    StagedBatch,
     absent_columns,
     finish_batch,
     pending_batches,
     promote_batch,
+    record_span,
     reject_batch,
     stage_batch,
+    staged_chunks,
+    staged_frame,
+    staging_memory,
     trailing_rows_per_day,
 )
 
 log = logging.getLogger(__name__)
 PACKAGE_SUITES = Path(__file__).parent
+CHUNK_ROWS = 250_000
+"""Rows of a batch the suite checks at a time: memory stays flat with the file's size."""
 
 
 @dataclass(frozen=True)
@@ -74,14 +83,22 @@ class FeedValidation:
 
 
 def validate_feed(
-    con: duckdb.DuckDBPyConnection, settings: Settings, feed: FeedSettings, validator: Validator
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    feed: FeedSettings,
+    validator: Validator,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> FeedValidation:
     """Validate every pending batch of one feed, oldest first; the newest is checked for age."""
     result = FeedValidation(feed.id)
     pending = pending_batches(con, feed.id)
-    for batch in pending:
-        newest = batch is pending[-1]
-        result.batches.append(validate_batch(con, settings, feed, batch, validator, newest=newest))
+    with staging_memory(con):
+        for batch in pending:
+            newest = batch is pending[-1]
+            result.batches.append(
+                validate_batch(con, settings, feed, batch, validator, newest=newest, chunk_rows=chunk_rows)
+            )
     return result
 
 
@@ -93,11 +110,12 @@ def validate_batch(
     validator: Validator,
     *,
     newest: bool,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> BatchValidation:
     agencies = [settings.agency(agency_id) for agency_id in feed.agency_ids]
     agency = agencies[0] if len(agencies) == 1 else tuple(agencies)
     try:
-        frame = stage_batch(con, feed, batch, settings.raw_root)
+        staged = stage_batch(con, feed, batch, settings.raw_root)
     except MissingRawBatch as exc:
         problem = f"feed {feed.id}: file {batch.source_uri}: {exc}; it is received again next run"
         with transaction(con):
@@ -106,19 +124,22 @@ def validate_batch(
         log.error(problem)
         return BatchValidation(feed.id, batch.batch_id, batch.source_uri, False, 0, 0, problem)
     # fresh enough for every agency the feed serves: the smallest max_lag_hours
-    bounds = _bounds(con, feed, batch, frame, newest, lag_hours=min(a.max_lag_hours for a in agencies))
-    if len(agencies) > 1:
-        frame = frame.assign(**{IN_JURISDICTION: in_jurisdiction(frame, agencies)})
+    now = now_utc()
+    span = record_span(con, staged, EARLIEST, now + FUTURE_SLACK)
+    bounds = _bounds(con, feed, now, span, newest, lag_hours=min(a.max_lag_hours for a in agencies))
+
     extra = [PACKAGE_SUITES, settings.root / "expectations"]
-    name = run_name(feed.id, batch.batch_id, batch.source_uri)
-    outcome = validator.validate(build_suite(feed, agency, bounds, extra), validation_frame(frame), name)
-    span = _record_span(frame, bounds)
+    outcome = validator.validate(
+        build_suite(feed, agency, bounds, extra),
+        StagedFrames(con, staged, chunk_rows, agencies),
+        run_name(feed.id, batch.batch_id, batch.source_uri),
+    )
     if outcome.batch_failures:
         check = outcome.batch_failures[0]
     elif absent_columns(feed, batch.columns):
         check = "mapped columns present"
     else:
-        check = _too_many_quarantined(con, feed, outcome.row_failures, len(frame))
+        check = _too_many_quarantined(con, feed, outcome.row_failures, staged.rows)
     reach("validate.before_commit")
     with transaction(con):
         if check is not None:
@@ -133,7 +154,7 @@ def validate_batch(
             problem = None
             finish_batch(con, batch, loaded=loaded, quarantined=quarantined, status="loaded",
                          message=None, record_span=span)  # fmt: skip
-        _record_run(con, feed, batch, outcome, loaded=problem is None, rows_checked=len(frame))
+        _record_run(con, feed, batch, outcome, loaded=problem is None, rows_checked=staged.rows)
     reach("validate.after_commit")
     validator.record_outcome(
         outcome,
@@ -147,6 +168,35 @@ def validate_batch(
         feed.id, batch.batch_id, batch.source_uri, problem is None, loaded, quarantined,
         problem, tuple(outcome.warnings),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StagedFrames:
+    """The staged batch as the suite's frames (expectations.chunks.BatchFrames); a shared feed's
+    frames get ``in_jurisdiction``, derived from each row's agency and point."""
+
+    con: duckdb.DuckDBPyConnection
+    staged: StagedBatch
+    chunk_rows: int
+    agencies: list[AgencySettings]
+
+    def schema(self) -> pd.DataFrame:
+        return self._checked(staged_frame(self.con, self.staged, None, "false"))
+
+    def chunks(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+        for frame in staged_chunks(self.con, self.staged, self.chunk_rows, self._sources(columns)):
+            yield self._checked(frame)
+
+    def whole(self, columns: list[str]) -> pd.DataFrame:
+        return self._checked(staged_frame(self.con, self.staged, self._sources(columns)))
+
+    def _sources(self, columns: list[str]) -> list[str]:
+        return [*columns, "agency_id", "lat", "lon"] if IN_JURISDICTION in columns else columns
+
+    def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if len(self.agencies) > 1:
+            frame = frame.assign(**{IN_JURISDICTION: in_jurisdiction(frame, self.agencies)})
+        return validation_frame(frame)
 
 
 def _too_many_quarantined(
@@ -193,12 +243,13 @@ def _rows(count: int) -> str:
 
 
 def _bounds(
-    con, feed: FeedSettings, batch: PendingBatch, frame, newest: bool, lag_hours: float
+    con, feed: FeedSettings, now: datetime, span: tuple, newest: bool, lag_hours: float
 ) -> BatchBounds:
-    now = now_utc()
+    """What the batch's size and age are checked against: ``span`` is its oldest and newest
+    plausible received time (defective stamps left out)."""
     bounds = BatchBounds(now=now, fresh_after=now - timedelta(hours=lag_hours) if newest else None)
     per_day = trailing_rows_per_day(con, feed.id)
-    oldest, latest = _record_span(frame, bounds)
+    oldest, latest = span
     if per_day is None or oldest is None:
         return bounds
     days = max(1.0, (latest - oldest).total_seconds() / 86400)
@@ -210,17 +261,6 @@ def _bounds(
         min_rows=int(expected * (1 - band)),
         max_rows=int(expected * (1 + band)) + 1,
     )
-
-
-def _record_span(frame, bounds: BatchBounds):
-    """Oldest and newest plausible received time in the batch (defective stamps left out)."""
-    if "received_at" not in frame:
-        return None, None
-    stamps = frame["received_at"].dropna()
-    stamps = stamps[(stamps >= EARLIEST) & (stamps <= bounds.now + FUTURE_SLACK)]
-    if stamps.empty:
-        return None, None
-    return stamps.min().to_pydatetime(), stamps.max().to_pydatetime()
 
 
 def _record_run(

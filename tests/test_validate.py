@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 from html import unescape
 from pathlib import Path
 
@@ -218,3 +219,76 @@ def test_a_batch_mostly_quarantined_is_rejected_whole_with_one_line(police_works
                              "of 10 rows is above max_quarantined_share 80%")  # fmt: skip
     assert_rows_accounted(police_workspace.config)
     assert _query(police_workspace.config, "SELECT count(*) FROM core.incidents") == [(0,)]
+
+
+def _validate_in_chunks(config: Path, chunk_rows: int):
+    from expectations.validate import validate_feed
+    from warehouse.db import open_warehouse
+
+    settings = load_settings(config)
+    with open_warehouse(settings.warehouse_path) as con:
+        validator = Validator(settings.root)
+        [batch] = validate_feed(con, settings, settings.feeds[0], validator, chunk_rows=chunk_rows).batches
+    quarantine = _query(config, "SELECT row_number, reasons FROM quality.quarantine ORDER BY 1")
+    [run] = _query(config, "SELECT statistics, rows_checked, rows_failed FROM quality.validation_runs")
+    return batch, quarantine, run
+
+
+def test_a_batch_validated_in_chunks_quarantines_exactly_what_one_chunk_does(police_workspace):
+    """Chunks of 4 rows against one chunk: the same rows quarantined for the same reasons, the same
+    result, though an id's two versions (rows 2 and 7) and a row and its copy (3 and 8) fall in
+    different chunks, a batch-wide expectation (a hand-written uniqueness of the source id) sees
+    rows of several chunks, and the last, partial chunk holds bad rows."""
+    good = police_row("OK1", "01/02/2024 10:00:00 AM", "01/02/2024 10:04:00 AM")
+    rows = [
+        good,
+        police_row("D1", "01/02/2024 10:01:00 AM"),  # superseded by row 7
+        good.replace("OK1,", "C1,"),  # copied as row 8
+        good.replace("OK1,", ","),  # blank id
+        good.replace("OK1,", "OK5,"),
+        police_row("M6", ""),  # missing timestamp
+        police_row("D1", "01/02/2024 10:07:00 AM"),
+        good.replace("OK1,", "C1,"),
+        police_row("F9", "01/02/2099 10:00:00 AM"),  # future
+        police_row("U10", "01/02/2024 10:10:00 AM", type_code="NOPE"),  # unknown type code
+        good.replace("OK1,", "OK11,"),
+        good.replace("OK1,", "OK12,"),
+        good.replace("OK1,", "O13,").replace(",40.1,", ",41.5,"),  # out of jurisdiction
+        police_row("T14", "yesterday"),  # unparseable timestamp
+    ]
+    police_workspace("pd_01.csv", rows)
+    (police_workspace.root / "expectations").mkdir()
+    (police_workspace.root / "expectations" / "pd_cad.json").write_text(json.dumps([
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "Id"},
+         "meta": {"reason": "id_repeated"}},
+    ]))  # fmt: skip
+    _ingest(police_workspace.config, validate=False)
+    one_chunk = police_workspace.root.parent / "one_chunk"
+    shutil.copytree(police_workspace.root, one_chunk)
+
+    batch, quarantine, run = _validate_in_chunks(police_workspace.config, chunk_rows=4)
+    assert (batch.success, batch.rows_loaded, batch.rows_quarantined) == (True, 4, 10)
+    assert _validate_in_chunks(one_chunk / "jointcast.toml", chunk_rows=1000) == (batch, quarantine, run)
+    assert {row: sorted(reasons) for row, reasons in quarantine} == {
+        2: ["duplicate_id", "id_repeated"], 3: ["id_repeated"], 4: ["blank_id"], 6: ["missing_timestamp"],
+        7: ["id_repeated"], 8: ["duplicate_row", "id_repeated"], 9: ["future_timestamp"],
+        10: ["unknown_type_code"], 13: ["out_of_jurisdiction"], 14: ["unparseable_timestamp"],
+    }  # fmt: skip
+    assert_rows_accounted(police_workspace.config)
+
+
+def test_chunks_are_row_ranges_and_rows_sharing_a_key_come_together_last():
+    """A key value several rows share leaves the row ranges for one chunk of its own, so the
+    uniqueness expectation sees all its rows; rows without a key stay in their ranges."""
+    import duckdb
+
+    from warehouse.staging import StagedBatch, staged_chunks
+
+    con = duckdb.connect()
+    con.execute("""
+        CREATE TEMP VIEW _checked AS SELECT * FROM (VALUES (1, 'a'), (2, 'k'), (3, NULL), (4, 'b'),
+            (5, 'c'), (6, 'k'), (7, 'd'), (9, 'e')) t(_row_number, incident_key)""")  # fmt: skip
+    con.execute("CREATE TEMP TABLE _shared_keys AS SELECT 'k' AS incident_key")
+    staged = StagedBatch(8, 1, 9, {"_row_number": "_row_number", "incident_key": "incident_key"})
+    chunks = [list(frame["_row_number"]) for frame in staged_chunks(con, staged, 3, ["incident_key"])]
+    assert chunks == [[1, 3], [4, 5], [7, 9], [2, 6]]

@@ -15,6 +15,8 @@ feeds of one agency have no common order: the one loaded last wins.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,11 +45,15 @@ _STAGED_TEXT = {
 }  # fmt: skip
 
 
-_FRAME = {
-    "_row_number", "source_incident_id", "incident_key", "received_at_text", "received_at_parsed",
+CHUNK_KEY = "incident_key"
+"""The frame's column whose uniqueness the suite checks: rows sharing a value are validated in one chunk."""
+
+_FRAME = (
+    "_row_number", "source_incident_id", CHUNK_KEY, "received_at_text", "received_at_parsed",
     "received_at", "dispatched_at", "on_scene_at", "cleared_at", "priority", "code", "lat", "lon",
     "agency_id",
-}  # fmt: skip
+)  # fmt: skip
+"""The frame's columns (besides the mapped source columns), in order."""
 
 
 class MissingRawBatch(RuntimeError):
@@ -83,22 +89,41 @@ def absent_columns(feed: FeedSettings, columns: tuple[str, ...]) -> dict[str, st
     return {key: column for key, column in wanted.items() if column not in columns}
 
 
+@dataclass(frozen=True)
+class StagedBatch:
+    """A staged batch as its expectation suite sees it: the temp view ``_checked``, one row per
+    source row. ``columns`` maps each of the frame's columns to the view's column holding it
+    (DuckDB's names are case-insensitive, pandas' are not: a source column may clash with a field)."""
+
+    rows: int
+    first_row: int
+    last_row: int
+    columns: dict[str, str]
+
+
 def stage_batch(
     con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch, raw_root: Path
-) -> pd.DataFrame:
-    """Stage the batch into ``_staged`` and return the frame its expectation suite checks.
+) -> StagedBatch:
+    """Stage the batch into ``_staged`` and describe the frame its expectation suite checks.
 
     Where mapped columns are absent, nothing can be mapped: the frame holds the source
-    columns the batch does have, for the suite's column checks to fail on.
+    columns the batch does have, for the suite's column checks to fail on. ``_incoming`` is a
+    view over the batch's raw Parquet file, read again where needed rather than held in memory.
     """
-    select = ", ".join(quote(c) for c in batch.columns)
     path = batch_path(raw_root, feed.id, batch.batch_id)
     if not path.is_file():
         raise MissingRawBatch(f"raw file {path} of batch {batch.batch_id} is missing")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS {batch_rows_sql(path, batch.columns)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _incoming AS {batch_rows_sql(path, batch.columns)}")
     if absent_columns(feed, batch.columns):
-        return con.execute(f"SELECT _row_number, {select} FROM _incoming").df()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {stage_sql(feed)}")
+        columns = {c: c for c in ("_row_number", *batch.columns)}
+        select = ", ".join(quote(c) for c in columns)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _checked AS SELECT {select} FROM _incoming")
+        return _described(con, columns)
+    intermediate = [f"{f}_{kind}" for f in TIMESTAMP_FIELDS for kind in ("zoned", "naive", "mixed")]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * EXCLUDE ({', '.join(intermediate)})"
+        f" FROM ({stage_sql(feed)})"
+    )
     con.execute(
         f"""
         UPDATE _staged SET parse_reasons = list_append(parse_reasons, d.reason)
@@ -106,19 +131,20 @@ def stage_batch(
         """
     )
     # The suite checks that each mapped source column is present: give each a column of
-    # the frame under its source name (the staged text it was read into; pandas shares it).
+    # the frame under its source name (the staged text it was read into).
     sources = {column: _STAGED_TEXT.get(field, field) for field, column in feed.columns.mapped().items()}
     if feed.agency_from is not None:
         sources.setdefault(feed.agency_from.column, "agency_id")
     extra = {column: staged for column, staged in sources.items() if column not in _FRAME}
     aliases = "".join(f", {staged} AS _source_{i}" for i, staged in enumerate(extra.values()))
-    frame = con.execute(
+    con.execute(
         f"""
+        CREATE OR REPLACE TEMP VIEW _checked AS
         SELECT _row_number, source_incident_id,
             -- rows the staging step already holds as duplicates leave the uniqueness check
             CASE WHEN list_contains(parse_reasons, 'duplicate_row')
                 OR list_contains(parse_reasons, 'duplicate_id') THEN NULL
-                ELSE agency_id || ':' || source_incident_id END AS incident_key,
+                ELSE agency_id || ':' || source_incident_id END AS {CHUNK_KEY},
             received_at_text,
             CASE WHEN received_at_text IS NOT NULL THEN received_at IS NOT NULL END
                 AS received_at_parsed,
@@ -126,9 +152,95 @@ def stage_batch(
             {aliases}
         FROM _staged
         """
-    ).df()
-    # DuckDB names are case-insensitive ("Priority" would clash with "priority"); pandas' are not.
-    return frame.rename(columns={f"_source_{i}": column for i, column in enumerate(extra)})
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _shared_keys AS SELECT {CHUNK_KEY} FROM _checked
+        WHERE {CHUNK_KEY} IS NOT NULL GROUP BY {CHUNK_KEY} HAVING count(*) > 1
+        """
+    )
+    columns = {c: c for c in _FRAME} | {column: f"_source_{i}" for i, column in enumerate(extra)}
+    return _described(con, columns)
+
+
+def _described(con: duckdb.DuckDBPyConnection, columns: dict[str, str]) -> StagedBatch:
+    query = "SELECT count(*), min(_row_number), max(_row_number) FROM _checked"
+    rows, first, last = con.execute(query).fetchone()
+    return StagedBatch(rows, first or 0, last or 0, columns)
+
+
+def staged_chunks(
+    con: duckdb.DuckDBPyConnection, staged: StagedBatch, chunk_rows: int, columns: list[str]
+) -> Iterator[pd.DataFrame]:
+    """The frame the suite checks, ``chunk_rows`` row numbers at a time in row order, holding
+    ``_row_number`` and ``columns`` (those it has).
+
+    A key value several rows share (one the staging step did not already hold as a duplicate)
+    must be judged by the uniqueness expectation with all its rows in view: those rows leave
+    their ranges and come last, in one chunk of their own. An empty batch is one empty chunk.
+    """
+    keyed = CHUNK_KEY in staged.columns
+    shared = keyed and con.execute("SELECT count(*) FROM _shared_keys").fetchone()[0] > 0
+    apart = f" AND ({CHUNK_KEY} IS NULL OR {CHUNK_KEY} NOT IN (SELECT {CHUNK_KEY} FROM _shared_keys))"
+    sent = False
+    for start in range(staged.first_row, staged.last_row + 1, chunk_rows):
+        where = f"_row_number BETWEEN ? AND ?{apart if shared else ''}"
+        frame = staged_frame(con, staged, columns, where, [start, start + chunk_rows - 1])
+        if len(frame):
+            sent = True
+            yield frame
+    if shared:
+        sent = True
+        yield staged_frame(con, staged, columns, f"{CHUNK_KEY} IN (SELECT {CHUNK_KEY} FROM _shared_keys)")
+    if not sent:
+        yield staged_frame(con, staged, columns, "false")
+
+
+def staged_frame(
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedBatch,
+    columns: list[str] | None,
+    where: str = "true",
+    parameters: list | None = None,
+) -> pd.DataFrame:
+    """The frame's rows ``where`` holds, in row order: ``_row_number`` and ``columns`` (those it
+    has; None: every column)."""
+    names = list(staged.columns) if columns is None else ["_row_number", *columns]
+    wanted = {name: staged.columns[name] for name in dict.fromkeys(names) if name in staged.columns}
+    select = ", ".join(quote(column) for column in wanted.values())
+    query = f"SELECT {select} FROM _checked WHERE {where} ORDER BY _row_number"
+    frame = con.execute(query, parameters or []).df()
+    frame.columns = list(wanted)
+    return frame
+
+
+def record_span(con: duckdb.DuckDBPyConnection, staged: StagedBatch, earliest: datetime, latest: datetime):
+    """Oldest and newest received time of the batch within [earliest, latest] (None, None: none)."""
+    if "received_at" not in staged.columns:
+        return None, None
+    return con.execute(
+        "SELECT min(received_at), max(received_at) FROM _checked WHERE received_at BETWEEN ? AND ?",
+        [earliest, latest],
+    ).fetchone()
+
+
+STAGING_MEMORY = "2GB"
+"""DuckDB's memory while batches are staged, checked and promoted: beyond it, the staged tables
+spill to the warehouse's temporary folder (``<warehouse>.tmp``), so a 10M-row file fits a small box."""
+
+
+@contextmanager
+def staging_memory(con: duckdb.DuckDBPyConnection, limit: str = STAGING_MEMORY) -> Iterator[None]:
+    """Cap DuckDB's memory at ``limit``; afterwards drop what staging left and restore the cap."""
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    con.execute(f"SET memory_limit = {literal(limit)}")
+    try:
+        yield
+    finally:
+        for name, kind in (("_checked", "VIEW"), ("_incoming", "VIEW"), ("_staged", "TABLE"),
+                           ("_shared_keys", "TABLE")):  # fmt: skip
+            con.execute(f"DROP {kind} IF EXISTS temp.{name}")
+        con.execute(f"SET memory_limit = {literal(before)}")
 
 
 def promote_batch(
