@@ -206,9 +206,9 @@ def _markdown(results: list[dict]) -> str:
         "| panel cell-hours | " + " | ".join(f"{r['cell_hours']:,}" for r in results) + " |",
         "| model-input rows | " + " | ".join(f"{r['model_input_rows']:,}" for r in results) + " |",
         "",
-        f"| stage | {' | '.join(f'{label} s' for label in labels)} | time slope "
+        f"| stage | {' | '.join(f'{label} s' for label in labels)} | time slope | last step "
         f"| {' | '.join(f'{label} MB' for label in labels)} | memory slope |",
-        "|---|" + "---:|" * (2 * len(results) + 2),
+        "|---|" + "---:|" * (2 * len(results) + 3),
     ]
     for stage in STAGES:
         seconds = [r["stages"][stage]["seconds"] for r in results]
@@ -216,16 +216,20 @@ def _markdown(results: list[dict]) -> str:
         time_slope, memory_slope = slope(sizes, seconds), slope(sizes, memory)
         lines.append(
             f"| {stage} | {' | '.join(f'{s:,.1f}' for s in seconds)} | {_fmt(time_slope)} "
+            f"| {_fmt(slope(sizes[-2:], seconds[-2:]))} "
             f"| {' | '.join(f'{m:,.0f}' for m in memory)} | {_fmt(memory_slope)} |"
         )
     total = [sum(r["stages"][s]["seconds"] for s in STAGES) for r in results]
     lines += [
         f"| all stages | {' | '.join(f'{s:,.1f}' for s in total)} | {_fmt(slope(sizes, total))} "
-        f"| {' | '.join('' for _ in results)} | |",
+        f"| {_fmt(slope(sizes[-2:], total[-2:]))} | {' | '.join('' for _ in results)} | |",
         "",
-        "Slopes are least-squares fits of log cost on log panel cell-hours (1: linear). Each stage's "
-        "fixed start-up (Python, Prefect's temporary server, the warehouse) weighs most at 1x and "
-        "flattens the slopes of the short stages.",
+        "Slopes are least-squares fits of log cost on log panel cell-hours over every size (1: linear); "
+        '"last step" is the slope between the two largest sizes alone. Each stage\'s fixed start-up '
+        "(Python, Prefect's temporary server, MLflow, the warehouse) weighs most at 1x and flattens the "
+        "fitted slopes, so the last step says more about how the work itself grows. `forecast` grows "
+        "with series (its 336 hours ahead do not grow with history) and includes publishing every "
+        "agency's tables, reports and mart.",
         "",
         "![cost against size](scale.png)",
     ]
