@@ -1,10 +1,11 @@
 """Features at scale: 3 years x 4 agencies x 100 areas hourly (about 10.5 million panel rows).
 
-    python -m bench.features [--years 3] [--agencies 4] [--areas 100] [--per-series-hour 0.35]
+    python -m bench.features [--years 3] [--agencies 4] [--areas 100] [--per-series-hour 0.35] [--by-band]
 
 Times, in a fresh process, everything the features stage computes from core incidents:
 joint-event linking, the demand panel, cross-agency demand and the model inputs of every
-horizon band (each band collected in turn, as the stage writes them), and reports peak RSS.
+horizon band (each agency's part of each band collected in turn, as the stage writes them; with
+``--by-band``, each band of every agency at once, as the stage wrote them before), and reports peak RSS.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def incidents(years: int, agencies: int, areas: int, rate: float, seed: int = 5)
     return pl.concat(parts)
 
 
-def case_features(years: int, agencies: int, areas: int, rate: float) -> dict:
+def case_features(years: int, agencies: int, areas: int, rate: float, by_band: bool = False) -> dict:
     import resource
 
     from features.build import FeatureParameters, build_features
@@ -69,9 +70,11 @@ def case_features(years: int, agencies: int, areas: int, rate: float) -> dict:
     started = time.perf_counter()
     built = build_features(frame.lazy(), None, params)
     panel_seconds = time.perf_counter() - started
-    band_rows = {}
-    for band in built.bands:
-        band_rows[band] = built.model_inputs(band).collect().height
+    band_rows = dict.fromkeys(built.bands, 0)
+    parts = [built.model_inputs(band) for band in built.bands] if by_band else built.model_input_parts()
+    for part in parts:
+        collected = part.collect()
+        band_rows[int(collected["min_lag"][0])] += collected.height
     seconds = time.perf_counter() - started
     return {
         "incidents": frame.height,
@@ -79,6 +82,7 @@ def case_features(years: int, agencies: int, areas: int, rate: float) -> dict:
         "joint_events": built.joint_events["joint_event_id"].n_unique(),
         "model_input_rows": sum(band_rows.values()),
         "bands": list(band_rows),
+        "parts": "band" if by_band else "agency x band",
         "seconds_links_panel_cross": round(panel_seconds, 2),
         "seconds": round(seconds, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -94,14 +98,16 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--agencies", type=int, default=4)
     parser.add_argument("--areas", type=int, default=100)
     parser.add_argument("--per-series-hour", type=float, default=0.35)
+    parser.add_argument("--by-band", action="store_true", help="every agency's rows of a band at once")
     args = parser.parse_args(argv)
     sizes = (args.years, args.agencies, args.areas, args.per_series_hour)
     if args.case == "features":
-        emit(case_features(*sizes))
+        emit(case_features(*sizes, by_band=args.by_band))
         return {}
     figures = run_isolated(
         "bench.features", "features", "--years", str(args.years), "--agencies", str(args.agencies),
         "--areas", str(args.areas), "--per-series-hour", str(args.per_series_hour),
+        *(["--by-band"] if args.by_band else []),
     )  # fmt: skip
     print(f"saved {save('features', figures)}")
     print(figures)

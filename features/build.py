@@ -111,14 +111,30 @@ class FeatureSet:
         """The features.* tables besides the joint links and the model inputs, by name."""
         return {"demand": self.demand, "joint_demand": self.joint_demand, **self.derived}
 
-    def model_inputs(self, band: int) -> pl.LazyFrame:
-        """features.model_inputs rows of one band; collect one band at a time.
+    @property
+    def agencies(self) -> tuple[str, ...]:
+        """The agencies of the panel, in its order (the order of ``model_input_parts``)."""
+        return tuple(self.static["agency_id"].unique(maintain_order=True))
 
-        Whatever engine the caller collects with, the band's window-heavy plan runs on
-        polars' in-memory engine (see ``ENGINE``).
+    def model_inputs(self, band: int, agency_id: str | None = None) -> pl.LazyFrame:
+        """features.model_inputs rows of one band (of one agency, given ``agency_id``); collect one
+        part at a time.
+
+        Every model input is a window over one series or over its agency's hours, so one agency's
+        rows are the rows the whole panel gives for it. Whatever engine the caller collects with,
+        the part's window-heavy plan runs on polars' in-memory engine (see ``ENGINE``).
         """
-        inputs = band_inputs(self.static.lazy(), band)
+        static = self.static.lazy()
+        if agency_id is not None:
+            static = static.filter(pl.col("agency_id") == agency_id)
+        inputs = band_inputs(static, band)
         return pl.defer(lambda: inputs.collect(engine=ENGINE), schema=inputs.collect_schema())
+
+    def model_input_parts(self) -> list[pl.LazyFrame]:
+        """features.model_inputs as one part per band and agency, in the one-frame build's row order
+        (band after band, each in series order): the caller collects and writes them one at a time,
+        so memory holds the shared panel and the largest part, never every band of every agency."""
+        return [self.model_inputs(band, agency_id) for band in self.bands for agency_id in self.agencies]
 
 
 def build_features(

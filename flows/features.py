@@ -33,7 +33,7 @@ def features_flow(settings: Settings) -> dict:
             con,
             built.joint_events,
             built.tables(),
-            (built.model_inputs(band).collect() for band in built.bands),
+            (part.collect() for part in built.model_input_parts()),
             inputs_digest,
             built.outages,
         )

@@ -23,7 +23,7 @@ def forecast_flow(settings: Settings) -> dict:
     from models import tracking
     from models.forecasting import unmatched_features
     from planning.provenance import Provenance, forecast_digest
-    from warehouse.model_store import data_end, read_forecast_inputs
+    from warehouse.model_store import data_end, forecast_agencies
     from warehouse.publish import latest_publication
 
     tracking.use_store(settings.tracking_uri, settings.mlflow.experiment, settings.artifact_root)
@@ -34,17 +34,17 @@ def forecast_flow(settings: Settings) -> dict:
             identity = forecast_digest(settings, champion.version, data_end(con)[1])
             latest = latest_publication(con)
             same = latest is not None and latest["forecast_digest"] == identity
-            inputs, data_as_of = (None, None) if same else read_forecast_inputs(con)
+            agencies, columns = ([], []) if same else forecast_agencies(con)
     except LookupError as exc:
         return failed("forecast", [f"forecast: {exc}"])
     if same:
         logger().info("forecast: version %s on the same data: the forecast of publication %d stands",
                       champion.version, latest["forecast_of"])  # fmt: skip
         return publish_current(settings, trigger="forecast")
-    if unmatched := unmatched_features(model, inputs.columns, f"the champion (version {champion.version})"):
+    if unmatched := unmatched_features(model, columns, f"the champion (version {champion.version})"):
         return failed("forecast", [f"forecast: {unmatched}"])
     alphas = tracking.load_dispersion(champion.run_id)
-    hourly, ends = _forecast_agencies(settings, model, inputs, data_as_of, alphas, champion.version)
+    hourly, ends = _forecast_agencies(settings, model, agencies, alphas, champion.version)
     provenance = Provenance(settings.mlflow.registered_model, champion.version, champion.run_id, identity,
                             ends, alphas)  # fmt: skip
     return publish_model_forecast(settings, hourly, provenance, trigger="forecast")
@@ -63,20 +63,27 @@ def _check_features(con, settings: Settings) -> None:
         )
 
 
-def _forecast_agencies(settings: Settings, model, inputs: pl.DataFrame, data_as_of, alphas, version: str):
-    """Each agency's hourly forecast, as tasks (threads or a Dask cluster); rows and data ends."""
+def _forecast_agencies(settings: Settings, model, agencies: list[str], alphas, version: str):
+    """Each agency's hourly forecast, one agency's inputs read at a time (each a task of the flow's
+    runner: threads or a Dask cluster), so memory holds the largest agency's hours ahead, never every
+    agency's; rows and data ends."""
     from features.history import horizon_bands
     from models.forecasting import ModelForecast, forecast_demand
+    from warehouse.model_store import read_forecast_inputs
 
     horizon = settings.forecast.horizon_hours
     logger().info("forecast: %d hours ahead with %s version %s", horizon, settings.mlflow.registered_model,
                   version)  # fmt: skip
-    per_agency = partial(
-        forecast_demand, model, data_as_of=data_as_of, horizon_hours=horizon, bands=horizon_bands(horizon),
-        hourly_alphas=alphas.get("hourly", {}), quantiles=tuple(settings.forecast.quantiles),
-    )  # fmt: skip
-    agencies = sorted(inputs["agency_id"].unique())
-    parts = task_mapper(per_agency, [inputs.filter(pl.col("agency_id") == agency) for agency in agencies])
+    parts = []
+    with warehouse(settings) as con:
+        for agency in agencies:
+            inputs, data_as_of = read_forecast_inputs(con, agency)
+            per_agency = partial(
+                forecast_demand, model, data_as_of=data_as_of, horizon_hours=horizon,
+                bands=horizon_bands(horizon), hourly_alphas=alphas.get("hourly", {}),
+                quantiles=tuple(settings.forecast.quantiles),
+            )  # fmt: skip
+            parts += task_mapper(per_agency, [inputs])
     forecast = ModelForecast(
         pl.concat([part.hourly for part in parts]),
         {k: v for part in parts for k, v in part.data_as_of.items()},

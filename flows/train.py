@@ -35,7 +35,8 @@ def train_flow(settings: Settings, register_model: bool = True):
                 f"version {known.version} was trained on these inputs ({known.role}): nothing to train",
             )
             return {"version": known.version, "trained": False}
-        inputs, (end, digest) = read_model_inputs(con), data_end(con)
+        end, digest = data_end(con)
+        inputs = read_model_inputs(con, since=_first_hour_read(settings, end))
     if register_model:
         _settle_interrupted(settings)
     truth = read_truth(settings.root)
@@ -78,6 +79,14 @@ def _flat(settings: Settings, params=None) -> dict:
     return flat_params(
         params or configured_parameters(settings), forecast.horizon_hours, forecast.backtest_folds
     )
+
+
+def _first_hour_read(settings: Settings, end):
+    """The oldest model-input hour the backtest and the fit read (models.training.first_hour_read)."""
+    from models.training import first_hour_read
+
+    forecast = settings.forecast
+    return first_hour_read(end, forecast.horizon_hours, forecast.backtest_folds, forecast.train_days)
 
 
 def _fit(settings: Settings, inputs, end, digest: str, truth):

@@ -175,7 +175,10 @@ def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write feeds/, truth/ and jointcast.toml")],
     days: Annotated[int, typer.Option(min=7, help="Days of history")] = 365,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same files")] = 7,
-    agencies: Annotated[int, typer.Option(min=1, max=4, help="How many agencies")] = 4,
+    agencies: Annotated[
+        int, typer.Option(min=1, help="How many agencies (past 4: more of the same kinds, ids numbered on)")
+    ] = 4,
+    area_scale: Annotated[int, typer.Option(min=1, help="Every agency with this many times its areas")] = 1,
     messy_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of defective rows")] = 0.0,
     end: Annotated[
         str | None, typer.Option(help="Last day (exclusive, YYYY-MM-DD) [default: today, UTC]")
@@ -208,7 +211,7 @@ def simulate(
     """Write realistic synthetic feeds, a ready config and the ground truth."""
     summary = _simulate(
         out, days, seed, agencies, messy_rate, end, outage or [], volume or [], trend or [], step or [],
-        advance,
+        advance, area_scale,
     )  # fmt: skip
     table = id_table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
@@ -219,7 +222,7 @@ def simulate(
 
 def _simulate(
     out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None, outages=(),
-    volume=(), trend=(), step=(), advance=0,
+    volume=(), trend=(), step=(), advance=0, area_scale=1,
 ):  # fmt: skip
     from jointcast.simulator import simulate as run_simulation
     from jointcast.simulator.outages import parse_outage
@@ -235,6 +238,7 @@ def _simulate(
             return run_simulation(
                 out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day,
                 outages=injected, volume=volumes, trend=trends, step=steps, advance=advance,
+                area_scale=area_scale,
             )  # fmt: skip
     except ValueError as exc:
         raise fail([str(exc)]) from None

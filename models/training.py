@@ -57,6 +57,14 @@ def folds_digest(origins: list[datetime], data_digest: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def first_hour_read(data_end: datetime, horizon_hours: int, folds: int, train_days: int) -> datetime:
+    """The earliest target hour training and its backtest read: the oldest fold's origin less the
+    longer of ``train_days`` and ``MIN_TRAIN`` (which decides whether a fold is kept), so rows
+    before it can stay in the warehouse with the same folds, fits and scores."""
+    origins = [fold.origin for fold in make_folds(data_end, horizon_hours, folds)] + [data_end]
+    return min(origins) - max(timedelta(days=train_days), MIN_TRAIN)
+
+
 def backtest_only(
     inputs: pl.DataFrame,
     data_end: datetime,

@@ -145,6 +145,35 @@ def test_fewer_agencies_keep_config_consistent(tmp_path):
     assert truth["agency_id"].unique().to_list() == ["city_police"]
 
 
+def test_more_agencies_repeat_the_kinds_with_ids_of_their_own_and_more_areas_each(tmp_path):
+    summary = simulate(tmp_path, days=3, end=END, agencies=6, area_scale=2)
+    settings = _settings(summary)
+    ids = ["city_police", "county_fire", "ems", "transit_police", "city_police_2", "county_fire_2"]
+    assert [a.id for a in settings.agencies] == ids
+    assert [f.agency_ids[0] for f in settings.feeds] == ids
+    assert [f.id for f in settings.feeds][4:] == ["city_police_cad_2", "county_fire_cad_2"]
+    assert settings.agency("city_police_2").kind == "police"
+    truth = pl.read_parquet(tmp_path / "truth" / "rates.parquet")
+    areas = dict(truth.group_by("agency_id").agg(pl.col("area_id").n_unique()).iter_rows())
+    # twice each kind's areas: police 40, fire 20, EMS 30, transit 20
+    assert areas == {"city_police": 80, "county_fire": 40, "ems": 60, "transit_police": 40,
+                     "city_police_2": 80, "county_fire_2": 40}  # fmt: skip
+    # the second city police is a jurisdiction of its own: its own draws, its feed in its kind's format
+    first, second = (truth.filter(pl.col("agency_id") == a)["rate"] for a in ("city_police", "city_police_2"))
+    assert first.sum() != second.sum()
+    assert 0.8 < second.sum() / first.sum() < 1.25
+    assert [p.suffix for p in summary.feed_files["city_police_cad_2"]] == [".csv"]
+
+
+def test_the_demo_s_agencies_and_feeds_are_what_the_new_options_give_by_default():
+    from jointcast.simulator.agencies import AGENCIES, agency_specs
+    from jointcast.simulator.feeds import FEEDS, feed_of
+
+    assert agency_specs(4) == AGENCIES
+    assert tuple(feed_of(spec) for spec in AGENCIES) == FEEDS
+    assert agency_specs(2) == AGENCIES[:2]
+
+
 @pytest.mark.parametrize("feed_id", list(EXPECTED_COLUMNS))
 def test_each_feed_has_its_source_shape(clean, feed_id):
     feed = _settings(clean).feed(feed_id)
@@ -294,7 +323,7 @@ def test_events_file_names_known_areas(clean):
 
 @pytest.mark.parametrize(
     "arguments",
-    [{"agencies": 0}, {"agencies": 5}, {"days": 0}, {"messy_rate": -0.1}, {"advance": 15},
+    [{"agencies": 0}, {"area_scale": 0}, {"area_scale": 15}, {"days": 0}, {"messy_rate": -0.1}, {"advance": 15},
      {"step": [("nobody", END, 1.4)]}, {"step": [("ems", END, 0)]}],
 )  # fmt: skip
 def test_bad_arguments_are_rejected(tmp_path, arguments):

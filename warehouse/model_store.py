@@ -11,20 +11,44 @@ import polars as pl
 from warehouse.features_store import read_frame
 
 
-def read_model_inputs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    return read_frame(con, "SELECT * FROM features.model_inputs")
+def read_model_inputs(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> pl.DataFrame:
+    """features.model_inputs; with ``since``, only its rows from that hour on, filtered in DuckDB so
+    the rows no training window reads never leave the warehouse."""
+    if since is None:
+        return read_frame(con, "SELECT * FROM features.model_inputs")
+    return read_frame(con, "SELECT * FROM features.model_inputs WHERE bucket_start >= ?", [since])
 
 
-def read_forecast_inputs(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, dict[str, datetime]]:
-    """The model-input rows still to forecast (no target yet, and not an outage hour, whose target
-    is unknown for another reason) and each agency's data end."""
-    future = read_frame(
-        con, "SELECT * EXCLUDE (outage) FROM features.model_inputs WHERE incidents IS NULL AND NOT outage"
-    )
+_FUTURE = "FROM features.model_inputs WHERE incidents IS NULL AND NOT outage"
+"""The model-input rows still to forecast: no target yet, and not an outage hour (whose target is
+unknown for another reason)."""
+
+
+def read_forecast_inputs(
+    con: duckdb.DuckDBPyConnection, agency_id: str | None = None
+) -> tuple[pl.DataFrame, dict[str, datetime]]:
+    """The model-input rows still to forecast (of one agency, given ``agency_id``, filtered in
+    DuckDB) and each agency's data end."""
+    if agency_id is None:
+        future = read_frame(con, f"SELECT * EXCLUDE (outage) {_FUTURE}")
+    else:
+        future = read_frame(con, f"SELECT * EXCLUDE (outage) {_FUTURE} AND agency_id = ?", [agency_id])
     ends = con.execute(
         "SELECT agency_id, max(bucket_start) + INTERVAL 1 HOUR FROM features.demand GROUP BY agency_id"
     ).fetchall()
     return future, dict(ends)
+
+
+def forecast_agencies(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[str]]:
+    """The agencies with hours to forecast, in order, and the columns ``read_forecast_inputs`` gives."""
+    agencies = [
+        agency for (agency,) in con.execute(f"SELECT DISTINCT agency_id {_FUTURE} ORDER BY 1").fetchall()
+    ]
+    columns = [
+        row[0]
+        for row in con.execute("DESCRIBE SELECT * EXCLUDE (outage) FROM features.model_inputs").fetchall()
+    ]
+    return agencies, columns
 
 
 def data_end(con: duckdb.DuckDBPyConnection) -> tuple[datetime, str]:

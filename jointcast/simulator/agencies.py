@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # fmt: off
 POLICE_WEEKDAY = (0.9, 0.7, 0.55, 0.45, 0.35, 0.35, 0.45, 0.65, 0.85, 0.95, 1.0, 1.05,
@@ -74,6 +74,9 @@ class AgencySpec:
     proactive_share: float = 0.0
     min_units: int = 1
     relief_factor: float = 1.6
+    copy: int = 1
+    """1 for the agency of its kind the demo simulates; 2, 3, ... for further agencies modelled on it
+    (``agency_specs``), each with ids of its own."""
 
     @property
     def area_ids(self) -> tuple[str, ...]:
@@ -214,3 +217,26 @@ TRANSIT_POLICE = AgencySpec(
 
 AGENCIES: tuple[AgencySpec, ...] = (CITY_POLICE, COUNTY_FIRE, EMS, TRANSIT_POLICE)
 # fmt: on
+
+
+def agency_specs(count: int, area_scale: int = 1) -> tuple[AgencySpec, ...]:
+    """The first ``count`` simulated agencies, each with ``area_scale`` times its usual areas.
+
+    The four kinds take turns: past the demo's four, the fifth agency is a second city police
+    (``city_police_2``, feed ``city_police_cad_2``), the sixth a second county fire and so on, each
+    with the rhythms, mix and feed format of its kind (a larger partnership is more agencies of the
+    kinds there are). Further agencies respond to no joint event: their joint share is drawn as
+    their own calls, so they add volume without changing the demo's joint events."""
+    if count < 1:
+        raise ValueError(f"agencies must be at least 1, got {count}")
+    if area_scale < 1:
+        raise ValueError(f"area_scale must be at least 1, got {area_scale}")
+    specs = []
+    for index in range(count):
+        base, copy = AGENCIES[index % len(AGENCIES)], index // len(AGENCIES) + 1
+        if copy > 1:
+            name, feed_id = f"{base.name} {copy}", f"{base.feed_id}_{copy}"
+            base = replace(base, id=f"{base.id}_{copy}", name=name, feed_id=feed_id, copy=copy)
+        spec = base
+        specs.append(spec if area_scale == 1 else replace(spec, area_count=spec.area_count * area_scale))
+    return tuple(specs)

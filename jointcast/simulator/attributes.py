@@ -27,11 +27,12 @@ _LAST_NAMES = (
 )  # fmt: skip
 
 ID_STYLES = {
-    "city_police": "police",
-    "county_fire": "fire",
+    "police": "police",
+    "fire": "fire",
     "ems": "ems",
     "transit_police": "transit",
 }
+"""Agency kind -> how its feed numbers incidents."""
 
 
 def _lognormal_minutes(median: np.ndarray, sigma: float, low: float, high: float, rng) -> np.ndarray:
@@ -157,10 +158,10 @@ def completed_records(
     ).drop("names", "phones", "named")
     if feed.local_wall_clock:
         frame = wall_clock_ordered(frame, feed.timezone)
-    return _with_ids(ID_STYLES[spec.id], frame)
+    return _with_ids(ID_STYLES[spec.kind], frame)
 
 
-def renumbered(agency_id: str, frame: pl.DataFrame) -> pl.DataFrame:
+def renumbered(spec: AgencySpec, frame: pl.DataFrame) -> pl.DataFrame:
     """``frame``'s ids numbered afresh in its row order (records of several draws put together: the
     first draw's rows keep the ids they had alone)."""
-    return _with_ids(ID_STYLES[agency_id], frame.drop("source_incident_id"))
+    return _with_ids(ID_STYLES[spec.kind], frame.drop("source_incident_id"))

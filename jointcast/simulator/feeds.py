@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from jointcast.simulator.agencies import AgencySpec
 
 NEW_YORK = "America/New_York"
 
@@ -243,3 +246,10 @@ TRANSIT_POLICE_RMS = FeedSpec(
 )
 
 FEEDS: tuple[FeedSpec, ...] = (CITY_POLICE_CAD, COUNTY_FIRE_CAD, EMS_EPCR, TRANSIT_POLICE_RMS)
+
+
+def feed_of(agency: AgencySpec) -> FeedSpec:
+    """The agency's feed: its kind's format under the agency's own feed and agency ids."""
+    base_id = agency.feed_id.removesuffix(f"_{agency.copy}") if agency.copy > 1 else agency.feed_id
+    feed = next(feed for feed in FEEDS if feed.id == base_id)
+    return feed if agency.copy == 1 else replace(feed, id=agency.feed_id, agency_id=agency.id)

@@ -110,6 +110,8 @@ def sampled_records(
 def with_joint_index(spec: AgencySpec, joint: pl.DataFrame) -> pl.DataFrame:
     """Joint records with the catalog index of their type, in the same columns as sampled ones."""
     index = {t.name: len(spec.types) + i for i, t in enumerate(spec.joint_types)}
-    return joint.with_columns(
-        type_index=pl.col("incident_type").replace_strict(index, return_dtype=pl.Int64)
-    ).select(RECORD_COLUMNS)
+    if index:
+        type_index = pl.col("incident_type").replace_strict(index, return_dtype=pl.Int64)
+    else:  # no joint type, no joint record (polars would type an empty mapping's column as text)
+        type_index = pl.lit(None, dtype=pl.Int64)
+    return joint.with_columns(type_index=type_index).select(RECORD_COLUMNS)

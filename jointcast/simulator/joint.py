@@ -157,7 +157,7 @@ def joint_records(
             "lon": lon,
             "lat": lat,
             "incident_type": taken["incident_type"],
-            "channel": "911",
+            "channel": pl.Series(["911"] * len(taken), dtype=pl.String),  # typed even when none is taken
             "joint_event_id": taken["joint_event_id"],
         }
     )

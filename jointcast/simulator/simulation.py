@@ -16,12 +16,12 @@ import polars as pl
 from jointcast.simulator import events as planned
 from jointcast.simulator import joint
 from jointcast.simulator import surges as surging
-from jointcast.simulator.agencies import AGENCIES, AgencySpec
+from jointcast.simulator.agencies import AgencySpec, agency_specs
 from jointcast.simulator.area_files import area_collection, write_area_file
 from jointcast.simulator.attributes import completed_records, renumbered
 from jointcast.simulator.defects import with_defects
 from jointcast.simulator.exports import coded_rows, with_resent
-from jointcast.simulator.feeds import FEEDS, FeedSpec
+from jointcast.simulator.feeds import FeedSpec, feed_of
 from jointcast.simulator.formats import write_feed
 from jointcast.simulator.incidents import sampled_records, with_joint_index
 from jointcast.simulator.outages import injected_outages, outages_truth, without_outages
@@ -35,7 +35,7 @@ from jointcast.simulator.rates import (
 )
 from jointcast.simulator.settings_file import EVENTS_FILE, KEYS_FOLDER, PII_KEY_FILE, settings_text
 from jointcast.simulator.timeline import hour_table, utc_midnight
-from jointcast.simulator.world import Geography, World, build_world, partition
+from jointcast.simulator.world import GRID_SIZE, Geography, World, build_world, partition
 from warehouse.key_files import write_key_file
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def build_scenario(start: date, end: date, seed: int, advance_days: int = 0) -> 
 
 
 def injected_event_truth(
-    events: pl.DataFrame, hours: pl.Series, *, seed: int, agencies: int = 4
+    events: pl.DataFrame, hours: pl.Series, *, seed: int, agencies: int = 4, area_scale: int = 1
 ) -> pl.DataFrame:
     """What ``events`` (``events.planned_event`` rows) would add to the true rates of a simulation
     with this ``seed`` and number of ``agencies``, had it drawn them: per agency x area x hour of
@@ -128,10 +128,11 @@ def injected_event_truth(
     the same random streams ``simulate`` draws them from, so they are that workspace's areas."""
     world = build_world(_rng(seed, _WORLD))
     geographies = {}
-    for index, spec in enumerate(AGENCIES[:agencies]):
+    specs = agency_specs(agencies, area_scale)
+    for index, spec in enumerate(specs):
         weights = world.mix(**dict(spec.cell_mix)), world.mix(**dict(spec.centroid_mix))
         geographies[spec.id] = partition(world, *weights, spec.area_ids, _rng(seed, _AGENCY, index))
-    uplift = {spec.id: spec.event_uplift for spec in AGENCIES[:agencies]}
+    uplift = {spec.id: spec.event_uplift for spec in specs}
     return planned.event_truth(events, world, geographies, uplift, hours)
 
 
@@ -169,10 +170,6 @@ def _with_surges(
             later = pl.concat([later, drawn.select(later.columns)]).sort("at", "joint_event_id")
     cells = planned.event_cells(world, events)
     return replace(scenario, events=events, event_cells=cells, later_joint_events=later), placed
-
-
-def _feed_of(spec: AgencySpec) -> FeedSpec:
-    return next(feed for feed in FEEDS if feed.id == spec.feed_id)
 
 
 def _agency_rows(
@@ -222,7 +219,7 @@ def _agency_rows(
             spec, world, geography, rates.officer, buckets, local_hour, rng, officer=True
         )
         parts.append(officer)
-    records = completed_records(spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
+    records = completed_records(spec, feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
     later = None
     if scenario.advance_hours:
         later = _later_records(spec, index, scenario, seed, geography, rates, keep)
@@ -253,7 +250,7 @@ def _later_records(
         officer = rates.officer[:, first:]
         parts.append(sampled_records(spec, world, geography, officer, buckets, local_hour, rng, officer=True))
     end_micros = int(micros[last - 1]) + 3_600_000_000
-    return completed_records(spec, _feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
+    return completed_records(spec, feed_of(spec), spec.area_ids, pl.concat(parts), end_micros, rng)
 
 
 def _thinned(
@@ -328,6 +325,7 @@ def simulate(
     days: int = 365,
     seed: int = 7,
     agencies: int = 4,
+    area_scale: int = 1,
     messy_rate: float = 0.0,
     end: date | None = None,
     progress: Callable[[str], None] | None = None,
@@ -344,6 +342,10 @@ def simulate(
     ``events.csv``, the truth under ``truth/`` and each agency's mart key ``keys/<agency_id>.key``.
     The same arguments give byte-identical files, keys excepted: each is random (a key file
     already there is kept).
+
+    ``agencies``: past the demo's four, further agencies of the same kinds with ids of their own
+    (``agencies.agency_specs``); ``area_scale``: every agency with that many times its usual areas (a
+    finer partition of the same jurisdiction). The defaults are the demo's four agencies.
 
     ``outages``: (feed_id, first day, days) runs of whole UTC days the feed delivers nothing
     in (jointcast.simulator.outages); written to ``truth/outages.json`` when there are any.
@@ -368,8 +370,11 @@ def simulate(
     rows are the ones a run without surges writes. ``delivered_until``: of the later days, only the rows
     received before this UTC time (a delivery part-way through them; each holds the one before).
     """
-    if not 1 <= agencies <= len(AGENCIES):
-        raise ValueError(f"agencies must be between 1 and {len(AGENCIES)}, got {agencies}")
+    specs = agency_specs(agencies, area_scale)
+    if max(spec.area_count for spec in specs) > GRID_SIZE**2:
+        raise ValueError(
+            f"area_scale {area_scale}: an agency would have more areas than the {GRID_SIZE**2} cells"
+        )
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     if not 0 <= messy_rate <= 0.5:
@@ -384,7 +389,6 @@ def simulate(
     out = Path(out)
     end = end or datetime.now(UTC).date()
     start = end - timedelta(days=days)
-    specs = AGENCIES[:agencies]
     volume, trend = dict(volume or {}), dict(trend or {})
     _check_drift(volume, trend, [s.id for s in specs])
     _check_steps(step, advance, [s.id for s in specs])
@@ -402,14 +406,14 @@ def simulate(
     truths, links, geographies = [], [], {}
     rows, files, defects = {}, {}, {}
     for index, spec in enumerate(specs):
-        feed = _feed_of(spec)
+        feed = feed_of(spec)
         steps = [(day, factor) for agency_id, day, factor in step if agency_id == spec.id]
         geographies[spec.id], truth, records, later, surged = _agency_rows(
             spec, index, scenario, seed, volume.get(spec.id, 1.0), trend.get(spec.id, 0.0), steps, placed
         )
         surge_truths += surged
         if later is not None:  # ids numbered on from the window's
-            later = renumbered(spec.id, pl.concat([records, later])).tail(later.height)
+            later = renumbered(spec, pl.concat([records, later])).tail(later.height)
         for outage in (o for o in injected if o.feed_id == feed.id):
             removed[outage] = len(records) - len(without_outages(records, feed.id, [outage]))
         records = without_outages(records, feed.id, injected)
@@ -454,9 +458,11 @@ def simulate(
     drift += [f"{a} x{f:g} from {d}" for a, d, f in sorted(step)]
     if drift:
         header += "\nDemand changed: " + ", ".join(drift) + "."
+    if area_scale != 1:
+        header += f"\nEvery agency has {area_scale} times its usual areas."
     if advance:
         header += f"\nThe clock advanced {advance} days: the feeds run to {delivered_end} (exclusive)."
-    text = settings_text(specs, [_feed_of(s) for s in specs], scenario.world.bbox, header)
+    text = settings_text(specs, [feed_of(s) for s in specs], scenario.world.bbox, header)
     config_path.write_text(text, encoding="utf-8")
     for spec in specs:
         write_key_file(out / KEYS_FOLDER / f"{spec.id}.key")
