@@ -125,12 +125,15 @@ def exclusive(stage: str) -> Callable:
     return decorate
 
 
-def task_runner(settings: Settings):
-    """The task runner for per-agency and per-fold work: threads here, or a Dask cluster."""
+def task_runner(settings: Settings, flow_name: str = "forecast"):
+    """The task runner for per-agency and per-fold work: threads here, or a Dask cluster.
+
+    On Dask, forecast's agencies run as tasks on the cluster; train's folds run here one at a time,
+    each fitted over the whole cluster by LightGBM's Dask interface (``dask_client``)."""
     from prefect.task_runners import ThreadPoolTaskRunner
 
     options = settings.orchestration
-    if options.task_runner != "dask":
+    if options.task_runner != "dask" or flow_name not in DASK_TASKS:
         return ThreadPoolTaskRunner(max_workers=1)
     from prefect_dask import DaskTaskRunner
 
@@ -148,13 +151,44 @@ def task_runner(settings: Settings):
 
 SCALABLE = {"train", "backtest", "forecast"}
 """Flows whose per-fold / per-agency tasks may run on a Dask cluster."""
+DASK_TASKS = {"forecast"}
+"""Of those, the flows whose tasks run on the cluster with task_runner = "dask" (train and backtest
+use the cluster for their fits instead: flows.train)."""
 
 
 def runnable(flow, settings: Settings):
     """``flow``, with the task runner the config asks for when it is one of ``SCALABLE``."""
     if flow.name not in SCALABLE:
         return flow
-    return flow.with_options(task_runner=task_runner(settings))
+    return flow.with_options(task_runner=task_runner(settings, flow.name))
+
+
+@contextmanager
+def dask_client(settings: Settings) -> Iterator:
+    """A client of the Dask cluster at ``dask_address``, or of a local cluster of ``dask_workers``
+    worker processes (the machine's cores shared among them), closed afterwards."""
+    from distributed import Client, LocalCluster
+
+    options = settings.orchestration
+    if options.dask_address:
+        with Client(options.dask_address) as client:
+            client.wait_for_workers(1, timeout=120)
+            logger().info("dask: the cluster at %s, %d workers", options.dask_address, len(_workers(client)))
+            yield client
+        return
+    threads = max(1, (os.cpu_count() or 1) // options.dask_workers)
+    with (
+        LocalCluster(
+            n_workers=options.dask_workers, threads_per_worker=threads, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        logger().info("dask: a local cluster of %d workers, %d threads each", options.dask_workers, threads)
+        yield client
+
+
+def _workers(client) -> dict:
+    return client.scheduler_info()["workers"]
 
 
 @task(name="part", cache_policy=NONE, persist_result=False)

@@ -7,11 +7,24 @@ A model already trained on the same inputs (data, parameters, code: flows.pendin
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from prefect import flow
 
-from flows.common import done, exclusive, failed, logger, markdown_artifact, run_name, task_mapper, warehouse
+from flows.common import (
+    dask_client,
+    done,
+    exclusive,
+    failed,
+    logger,
+    markdown_artifact,
+    run_name,
+    task_mapper,
+    warehouse,
+)
 from jointcast.config import Settings
 from jointcast.faults import reach
 
@@ -45,22 +58,23 @@ def train_flow(settings: Settings, register_model: bool = True):
     log.info("%s on %d model-input rows of %d series up to %s (%d folds)", purpose, inputs.height,
              inputs.select("agency_id", "area_id").n_unique(), end, forecast.backtest_folds)  # fmt: skip
     tags = _tags(settings, purpose, end, inputs_digest)
-    with tracking.training_run(_run_name(purpose, settings, end), tags) as run_id:
-        try:
-            result = _fit(settings, inputs, end, digest, truth)
-        except InsufficientHistory as exc:
-            tracking.log_params(_flat(settings))
-            tracking.describe_run(run_id, f"failed: {exc}")
-            return failed(purpose, [f"{purpose}: {exc}"])
-        # as sized or searched: what the model was fitted with
-        tracking.log_params(_flat(settings, result.params))
-        logged = _log(settings, result, register_model)
-    summary = _summary(result.metrics)
-    done(purpose, f"backtest {_said(summary)}")
-    if not register_model:
-        tracking.describe_run(run_id, f"Backtest only: {_said(summary)}.")
-        return {"run_id": run_id, **summary}
-    registered = _register(settings, result, logged, inputs, end, truth, inputs_digest)
+    with _fitting(settings) as fit:
+        with tracking.training_run(_run_name(purpose, settings, end), tags) as run_id:
+            try:
+                result = _fit(settings, inputs, end, digest, truth, fit)
+            except InsufficientHistory as exc:
+                tracking.log_params(_flat(settings))
+                tracking.describe_run(run_id, f"failed: {exc}")
+                return failed(purpose, [f"{purpose}: {exc}"])
+            # as sized or searched: what the model was fitted with
+            tracking.log_params(_flat(settings, result.params))
+            logged = _log(settings, result, register_model)
+        summary = _summary(result.metrics)
+        done(purpose, f"backtest {_said(summary)}")
+        if not register_model:
+            tracking.describe_run(run_id, f"Backtest only: {_said(summary)}.")
+            return {"run_id": run_id, **summary}
+        registered = _register(settings, result, logged, inputs, end, truth, inputs_digest, fit)
     return {"run_id": run_id, **registered, **summary}
 
 
@@ -89,7 +103,7 @@ def _first_hour_read(settings: Settings, end):
     return first_hour_read(end, forecast.horizon_hours, forecast.backtest_folds, forecast.train_days)
 
 
-def _fit(settings: Settings, inputs, end, digest: str, truth):
+def _fit(settings: Settings, inputs, end, digest: str, truth, fit):
     from flows.pending import configured_parameters
     from models.training import train_and_backtest
 
@@ -97,8 +111,29 @@ def _fit(settings: Settings, inputs, end, digest: str, truth):
     return train_and_backtest(
         inputs, end, digest, configured_parameters(settings), forecast.horizon_hours, forecast.backtest_folds,
         forecast.quantiles, truth, progress=logger().info, mapper=task_mapper,
-        shifts=shift_schedules(settings),
+        shifts=shift_schedules(settings), fit=fit,
     )  # fmt: skip
+
+
+@contextmanager
+def _fitting(settings: Settings) -> Iterator:
+    """Where the models are fitted: here (None), or with task_runner = "dask" on the Dask cluster
+    (models.lightgbm_dask), from the model inputs written as Parquet for its workers to read."""
+    if settings.orchestration.task_runner != "dask":
+        yield None
+        return
+    from models.lightgbm_dask import DaskFit
+    from models.lightgbm_model import LEVEL
+    from warehouse.model_partitions import read_partition, training_window, write_model_partitions
+
+    with dask_client(settings) as client:
+        with warehouse(settings) as con:
+            partitions = write_model_partitions(con, settings.parquet_root, len(client.ncores()))
+        logger().info("train: %s model-input rows in %d Parquet partitions under %s (%s)",
+                      f"{partitions.rows:,}", len(partitions.paths), settings.parquet_root,
+                      "written" if partitions.written else "reused: the same inputs")  # fmt: skip
+        window = partial(training_window, partitions.paths, median_of=LEVEL)
+        yield DaskFit(client, partitions.paths, read_partition, window)
 
 
 def shift_schedules(settings: Settings) -> dict:
@@ -155,7 +190,7 @@ def _said(summary: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4f}" for k, v in summary.items())
 
 
-def _register(settings: Settings, result, logged, inputs, end, truth, inputs_digest: str) -> dict:
+def _register(settings: Settings, result, logged, inputs, end, truth, inputs_digest: str, fit=None) -> dict:
     """Alias the new version challenger, champion too if it passes the gate (models.training.decide);
     when no model beats the best baseline, register that baseline and make it the champion."""
     from models import registry, tracking
@@ -167,7 +202,7 @@ def _register(settings: Settings, result, logged, inputs, end, truth, inputs_dig
     champion = registry.current_champion(name)
     champion_wape, champion_scores = None, None
     if champion is not None:
-        champion_wape, champion_scores = _champion_scores(champion, result, inputs, end, truth, settings)
+        champion_wape, champion_scores = _champion_scores(champion, result, inputs, end, truth, settings, fit)
     decision = decide(result.metrics, champion_wape)
     baselines = baseline_results(result, forecast.quantiles, forecast.horizon_hours)
     table = decision_table(
@@ -212,7 +247,7 @@ def _settle_interrupted(settings: Settings) -> None:
                          "decision: tagged interrupted (no alias)", name, version)  # fmt: skip
 
 
-def _champion_scores(champion, result, inputs, end, truth, settings: Settings):
+def _champion_scores(champion, result, inputs, end, truth, settings: Settings, fit=None):
     """The champion's WAPE on the challenger's folds, and its metrics when they are the same folds."""
     from models.baseline_model import BASELINE_COLUMNS
 
@@ -223,7 +258,7 @@ def _champion_scores(champion, result, inputs, end, truth, settings: Settings):
         return wape, {"wape": wape}
     if champion.folds_digest == result.folds_digest:
         return champion.wape, {"wape": champion.wape, **champion.metrics}
-    wape = _rescore(champion, inputs, end, truth, settings)
+    wape = _rescore(champion, inputs, end, truth, settings, fit)
     return wape, {"wape": wape}
 
 
@@ -257,7 +292,7 @@ def _register_baseline(settings: Settings, result, decision, baselines, table, e
     return logged
 
 
-def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
+def _rescore(champion, inputs, end, truth, settings: Settings, fit=None) -> float:
     """The champion's parameters, backtested on today's folds, for a like-for-like comparison."""
     from models.parameters import ModelParameters
     from models.training import backtest_only
@@ -266,7 +301,7 @@ def _rescore(champion, inputs, end, truth, settings: Settings) -> float:
     params = ModelParameters.from_logged(champion.params)
     _, metrics, _ = backtest_only(
         inputs, end, params, forecast.horizon_hours, forecast.backtest_folds,
-        forecast.quantiles, truth, shifts=shift_schedules(settings),
+        forecast.quantiles, truth, shifts=shift_schedules(settings), fit=fit,
     )  # fmt: skip
     return metrics["wape"]
 

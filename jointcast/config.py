@@ -466,6 +466,12 @@ class OrchestrationSettings(_Strict):
     task_runner: Literal["thread", "dask"] = "thread"
     dask_address: str | None = Field(None, description="a running Dask scheduler; none: a local cluster")
     dask_workers: int = Field(2, ge=1, le=256, description="workers of the local Dask cluster")
+    dask_parquet_dir: str | None = Field(
+        None,
+        description="where training writes the model inputs as Parquet for the Dask workers to read: a "
+        "folder every worker sees (relative to the config) or an fsspec URL (s3://...); none: "
+        "<warehouse folder>/parquet",
+    )
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
 
@@ -570,6 +576,15 @@ class Settings(_Strict):
     def raw_root(self) -> Path:
         """Where the raw layer's Parquet files live: beside the warehouse file."""
         return self.warehouse_path.parent / "raw"
+
+    @property
+    def parquet_root(self) -> str:
+        """Where the Dask workers read training's Parquet: ``dask_parquet_dir`` (a path resolved against
+        the config's folder, or an fsspec URL kept as written), else ``parquet`` beside the warehouse."""
+        named = self.orchestration.dask_parquet_dir
+        if named is None:
+            return str(self.warehouse_path.parent / "parquet")
+        return named if "://" in named else str(self.resolve(named))
 
     @property
     def report_root(self) -> Path:

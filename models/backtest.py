@@ -22,7 +22,7 @@ import polars as pl
 from features.model_inputs import TARGET
 from features.shifts import shift_instances
 from models.blend import cross_fitted
-from models.demand_model import untrained
+from models.demand_model import DemandModel, untrained
 from models.distribution import dispersions, quantile_name, with_quantiles
 from models.parameters import ModelParameters
 
@@ -88,6 +88,9 @@ class Backtest:
 
 
 Mapper = Callable[[Callable[[Fold], pl.DataFrame], list[Fold]], list[pl.DataFrame]]
+Fit = Callable[[ModelParameters, datetime], DemandModel]
+"""Fits the model with these parameters on the ``train_days`` before an origin, somewhere else than
+on the rows in hand (models.lightgbm_dask.DaskFit: on a Dask cluster, from the warehouse's Parquet)."""
 
 
 def in_order(function: Callable[[Fold], pl.DataFrame], folds: list[Fold]) -> list[pl.DataFrame]:
@@ -96,16 +99,25 @@ def in_order(function: Callable[[Fold], pl.DataFrame], folds: list[Fold]) -> lis
 
 
 def fold_forecast(
-    inputs: pl.DataFrame, fold: Fold, params: ModelParameters, horizon_hours: int, bands: tuple[int, ...]
+    inputs: pl.DataFrame,
+    fold: Fold,
+    params: ModelParameters,
+    horizon_hours: int,
+    bands: tuple[int, ...],
+    fit: Fit | None = None,
 ) -> pl.DataFrame:
-    """Train on the days before the fold's origin and forecast its horizon, beside the baselines."""
-    training = training_rows(inputs, fold.origin, params.train_days)
-    log.info(
-        "train: backtest fold from %s UTC: fitting on %s rows",
-        f"{fold.origin:%Y-%m-%d %H:%M}",
-        f"{len(training):,}",
-    )
-    model = untrained(params).fit(training)
+    """Train on the days before the fold's origin (here, or by ``fit``) and forecast its horizon,
+    beside the baselines."""
+    if fit is None:
+        training = training_rows(inputs, fold.origin, params.train_days)
+        log.info(
+            "train: backtest fold from %s UTC: fitting on %s rows",
+            f"{fold.origin:%Y-%m-%d %H:%M}",
+            f"{len(training):,}",
+        )
+        model = untrained(params).fit(training)
+    else:
+        model = fit(params, fold.origin)
     rows = fold_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
     return rows.select(
         "agency_id",
@@ -131,15 +143,17 @@ def run_backtest(
     truth: pl.DataFrame | None = None,
     mapper: Mapper = in_order,
     shifts: Mapping[str, ShiftSchedule] | None = None,
+    fit: Fit | None = None,
 ) -> Backtest:
     """Every fold's forecast (``mapper`` runs them: in order here by default, or elsewhere,
     e.g. as tasks on a cluster), scored at every grain.
 
     The "shift" grain is each agency's own shifts (``shifts``: agency id -> its time zone and
     shift schedule, the ones staffing uses), whole shifts inside the fold only; without a
-    schedule, 8-hour blocks counted from the fold's origin."""
+    schedule, 8-hour blocks counted from the fold's origin. ``fit``: where each fold's model is fitted
+    (models.backtest.Fit); by default here, on the fold's rows of ``inputs``."""
 
-    one = partial(fold_forecast, inputs, params=params, horizon_hours=horizon_hours, bands=bands)
+    one = partial(fold_forecast, inputs, params=params, horizon_hours=horizon_hours, bands=bands, fit=fit)
     parts = mapper(one, folds)
     hourly = with_shift_blocks(pl.concat(parts), folds, shifts)
     weights = {}

@@ -29,10 +29,12 @@ LEVEL = LEVEL_FEATURES[0]
 """The series' recent level: with ``ModelParameters.level_scaling``, the offset of the Poisson fit."""
 
 
-def level_offset(rows: pl.DataFrame | pd.DataFrame) -> np.ndarray:
-    """log of each row's level: the fit's starting score (LightGBM's ``init_score``)."""
+def level_offset(rows: pl.DataFrame | pd.DataFrame, missing: float | None = None) -> np.ndarray:
+    """log of each row's level: the fit's starting score (LightGBM's ``init_score``); a missing level
+    counts as ``missing``, by default the rows' median level (a fit on partitions passes the median of
+    all of them)."""
     level = pl.Series(rows[LEVEL], dtype=pl.Float64).fill_nan(None)
-    return np.log(level.fill_null(level.median() or 1.0).to_numpy())
+    return np.log(level.fill_null((level.median() if missing is None else missing) or 1.0).to_numpy())
 
 
 def category_levels(frame: pl.DataFrame) -> dict[str, list[str]]:
@@ -106,15 +108,20 @@ class LightGBMDemandModel:
     def requirements(self) -> list[str]:
         return [f"lightgbm=={lgb.__version__}", "pandas", "numpy"]
 
-    def fit(self, rows: pl.DataFrame) -> LightGBMDemandModel:
-        """Fitted on the observed ``rows``, on ``features`` less the parameters' ``excluded_features``."""
+    def fitted_features(self) -> tuple[str, ...]:
+        """What a fit reads: ``features`` less the parameters' ``excluded_features`` (plus the level
+        features when level-scaled)."""
         unknown = sorted(set(self.params.excluded_features) - set(self.features))
         if unknown:
             raise ValueError(f"excluded_features: not features of the model: {', '.join(unknown)}")
         if self.params.level_scaling and LEVEL in self.params.excluded_features:
             raise ValueError(f"excluded_features: {LEVEL} is what a level-scaled model is fitted relative to")
         wanted = (*self.features, *LEVEL_FEATURES) if self.params.level_scaling else self.features
-        features = tuple(dict.fromkeys(f for f in wanted if f not in self.params.excluded_features))
+        return tuple(dict.fromkeys(f for f in wanted if f not in self.params.excluded_features))
+
+    def fit(self, rows: pl.DataFrame) -> LightGBMDemandModel:
+        """Fitted on the observed ``rows``, on ``features`` less the parameters' ``excluded_features``."""
+        features = self.fitted_features()
         observed = rows.filter(pl.col(TARGET).is_not_null())
         categories = category_levels(observed)
         table = design_matrix(observed, features, categories)

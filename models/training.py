@@ -18,6 +18,7 @@ from features.history import horizon_bands
 from features.model_inputs import TARGET
 from models.backtest import (
     Backtest,
+    Fit,
     Mapper,
     ShiftSchedule,
     baseline_backtest,
@@ -75,6 +76,7 @@ def backtest_only(
     truth: pl.DataFrame | None,
     mapper: Mapper = in_order,
     shifts: Mapping[str, ShiftSchedule] | None = None,
+    fit: Fit | None = None,
 ) -> tuple[Backtest, dict[str, float], list[datetime]]:
     observed = inputs.filter(pl.col("incidents").is_not_null())["bucket_start"]
     if observed.is_empty():
@@ -97,6 +99,7 @@ def backtest_only(
         truth,
         mapper,
         shifts,
+        fit,
     )
     return (
         backtest,
@@ -117,12 +120,14 @@ def train_and_backtest(
     progress=None,
     mapper: Mapper = in_order,
     shifts: Mapping[str, ShiftSchedule] | None = None,
+    fit: Fit | None = None,
 ) -> TrainingResult:
     """The backtest, then the model fitted on the ``train_days`` before ``data_end``.
 
     ``params.sizing`` "size" sizes the trees to the training window (``ModelParameters.sized``)
     and "search" also tries the simpler and richer candidates around that size on the same folds,
-    keeping the best at the headline grain (the sized one on a tie)."""
+    keeping the best at the headline grain (the sized one on a tie). ``fit``: where the models are
+    fitted (models.backtest.Fit), by default here on the rows of ``inputs``."""
     rows = training_rows(inputs, data_end, params.train_days)
     candidates = sized_candidates(params, rows)
     tried, best = [], 0
@@ -131,14 +136,14 @@ def train_and_backtest(
             progress(f"train: search {number}/{len(candidates)}: {candidate.num_leaves} leaves, "
                      f"{candidate.min_data_in_leaf} rows per leaf")  # fmt: skip
         tried.append(backtest_only(inputs, data_end, candidate, horizon_hours, folds, quantiles, truth,
-                                   mapper, shifts))  # fmt: skip
+                                   mapper, shifts, fit))  # fmt: skip
         if tried[-1][1]["wape"] < tried[best][1]["wape"] * (1 - TIE):  # a tie keeps the earlier (sized) one
             best = len(tried) - 1
     (backtest, metrics, origins), chosen = tried[best], candidates[best]
     if progress:
         progress("train: final model on all data")
     return TrainingResult(
-        model=untrained(chosen).fit(rows).blended(backtest.blend),
+        model=(untrained(chosen).fit(rows) if fit is None else fit(chosen, data_end)).blended(backtest.blend),
         backtest=backtest,
         metrics=metrics,
         folds_digest=folds_digest(origins, data_digest),

@@ -19,6 +19,16 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     assert settings.feed_uri(settings.feeds[0]) == str(tmp_path / "feeds/pd/*.csv")
 
 
+def test_the_dask_workers_parquet_sits_beside_the_warehouse_unless_named(tmp_path):
+    """A named folder resolves against the config's; an fsspec URL (object storage) is kept as written."""
+    text = POLICE_FEED.format(extra="")
+    assert load_settings(_write(tmp_path, text)).parquet_root == str(tmp_path / "parquet")
+    named = text + '\n[orchestration]\ntask_runner = "dask"\ndask_parquet_dir = "shared/jointcast"\n'
+    assert load_settings(_write(tmp_path, named)).parquet_root == str(tmp_path / "shared" / "jointcast")
+    url = named.replace('"shared/jointcast"', '"s3://bucket/jointcast"')
+    assert load_settings(_write(tmp_path, url)).parquet_root == "s3://bucket/jointcast"
+
+
 def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
     agency = load_settings(_write(tmp_path, POLICE_FEED.format(extra=""))).agencies[0]
     assert "officer" not in agency.counted_call_sources

@@ -1,0 +1,185 @@
+"""The demand model fitted on a Dask cluster with LightGBM's own Dask interface (``lightgbm.dask``).
+
+The same model as models.lightgbm_model's single-machine fit: the same features, the same integer
+encoding of the categorical features, the same parameters, the Poisson fit started from each row's
+log level when level-scaled. The result is a plain ``lgb.Booster`` in a ``LightGBMDemandModel``, so
+forecasting, MLflow and the registry cannot tell the two apart.
+
+The driver sends no frames. Each worker reads its own Parquet partitions (warehouse.model_partitions:
+an even hash sample of the rows) by path, keeps the training window's rows and builds its part of the
+design matrix with ``design_matrix``; LightGBM's data-parallel learner then trains one booster over all
+the workers, each on the rows it holds. What a worker cannot know from its own rows, the driver works out
+with DuckDB over the same files and sends as a small dict: the window's categorical levels (so every
+worker codes a series alike) and, for a level-scaled fit, the median level that stands in for a
+missing one. Partition i goes to worker i modulo the workers (in address order), so a refit on the same
+cluster is the same fit.
+
+The only module that imports ``lightgbm.dask`` (and, with it, dask and distributed).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+from uuid import uuid4
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from features.model_inputs import TARGET
+from models.lightgbm_model import (
+    CATEGORICAL,
+    LightGBMDemandModel,
+    category_levels,
+    design_matrix,
+    level_offset,
+)
+from models.parameters import ModelParameters
+
+log = logging.getLogger(__name__)
+LABEL, OFFSET = "_label", "_init_score"  # beside the features in a worker's part
+SKLEARN_NAMES = {
+    "min_data_in_leaf": "min_child_samples",
+    "feature_fraction": "colsample_bytree",
+    "bagging_fraction": "subsample",
+    "bagging_freq": "subsample_freq",
+    "lambda_l2": "reg_lambda",
+    "seed": "random_state",
+}
+"""Parameters whose name in LightGBM's scikit-learn estimators (what lightgbm.dask builds) is another
+alias: set under that name, so the estimator's own default does not compete with ours."""
+
+Reader = Callable[[str, datetime, datetime], pl.DataFrame]
+"""(partition path, start, end) -> that partition's rows in [start, end): runs on the workers."""
+
+
+class Window(Protocol):
+    """What the driver knows of a training window (warehouse.model_partitions.TrainingWindow)."""
+
+    rows: int
+    series: pl.DataFrame  # the distinct agency_id, area_id
+    median: float | None  # of the level (models.lightgbm_model.LEVEL), missing values left out
+
+
+Summary = Callable[[datetime, datetime], Window]
+"""(start, end) -> the window's facts, worked out on the driver (DuckDB over the partitions)."""
+
+
+@dataclass(frozen=True)
+class DaskFit:
+    """Fits the demand model on the training window before an origin, on every worker of ``client``.
+
+    A models.backtest ``Fit``: called with the parameters and the origin, it returns the fitted model."""
+
+    client: object  # distributed.Client
+    partitions: tuple[str, ...]
+    read: Reader
+    summarise: Summary
+
+    def __call__(self, params: ModelParameters, origin: datetime) -> LightGBMDemandModel:
+        from lightgbm.dask import DaskLGBMRegressor
+
+        start = origin - timedelta(days=params.train_days)
+        model = LightGBMDemandModel(params)
+        features = model.fitted_features()
+        window = self.summarise(start, origin)
+        if window.rows == 0:
+            raise ValueError(
+                f"no observed model inputs from {start:%Y-%m-%d %H:%M} to {origin:%Y-%m-%d %H:%M}"
+            )
+        categories = category_levels(window.series)
+        missing_level = (window.median or 1.0) if params.level_scaling else None
+        workers = sorted(self.client.scheduler_info()["workers"])
+        if not workers:
+            raise RuntimeError("the Dask cluster has no workers")
+        parts = self.submit_parts(workers, start, origin, features, categories, missing_level)
+        log.info("train: fitting on %s rows before %s UTC on %d Dask workers (%d Parquet partitions)",
+                 f"{window.rows:,}", f"{origin:%Y-%m-%d %H:%M}", min(len(workers), len(parts)),
+                 len(parts))  # fmt: skip
+        import dask.dataframe as dd
+
+        self.client.run(lightgbm_to_logging)  # its network's chatter: the workers' logs, not their stdout
+        meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in (*features, LABEL, OFFSET)})
+        table = dd.from_delayed(parts, meta=meta, verify_meta=False)
+        estimator = DaskLGBMRegressor(client=self.client, **estimator_params(params))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Parameter (n_jobs|num_threads) will be ignored")
+            estimator.fit(
+                table[list(features)],
+                table[LABEL],
+                init_score=table[OFFSET] if params.level_scaling else None,
+                categorical_feature=[c for c in CATEGORICAL if c in features],
+            )
+        booster = estimator.booster_
+        del parts, table, estimator  # the workers drop their parts
+        return replace(model, booster=booster, categories=categories, features=features)
+
+    def submit_parts(
+        self,
+        workers: list[str],
+        start: datetime,
+        end: datetime,
+        features: tuple[str, ...],
+        categories: dict[str, list[str]],
+        missing_level: float | None,
+    ) -> list:
+        """One future per partition, partition i on worker i modulo the workers: the partition's design
+        matrix for the window, made there from the partition's path."""
+        run = uuid4().hex[:8]
+        return [
+            self.client.submit(
+                design_part,
+                self.read,
+                path,
+                start,
+                end,
+                features,
+                categories,
+                missing_level,
+                key=f"model-inputs-{run}-{number:04d}",
+                workers=[workers[number % len(workers)]],
+                allow_other_workers=False,
+                pure=False,
+            )  # fmt: skip
+            for number, path in enumerate(self.partitions)
+        ]
+
+
+def design_part(
+    read: Reader,
+    path: str,
+    start: datetime,
+    end: datetime,
+    features: tuple[str, ...],
+    categories: dict[str, list[str]],
+    missing_level: float | None,
+) -> pd.DataFrame:
+    """On a worker: one partition's rows of the window as the model's design matrix (all float64, so
+    every part has the same columns and types), with the target beside it and, for a level-scaled fit
+    (``missing_level`` given: what a missing level counts as), each row's log level."""
+    rows = read(path, start, end).filter(pl.col(TARGET).is_not_null())
+    table = design_matrix(rows, features, categories).astype(np.float64)
+    table[LABEL] = rows[TARGET].cast(pl.Float64).to_numpy()
+    table[OFFSET] = 0.0 if missing_level is None else level_offset(rows, missing_level)
+    return table
+
+
+def lightgbm_to_logging() -> None:
+    """Send LightGBM's own messages to the ``lightgbm`` Python logger (on a worker: the worker's log)."""
+    import lightgbm
+
+    lightgbm.register_logger(logging.getLogger("lightgbm"))
+
+
+def estimator_params(params: ModelParameters) -> dict:
+    """The parameters as LightGBM's scikit-learn estimator takes them: the same values as the
+    single-machine fit's, but the thread count, which lightgbm.dask sets to each worker's own."""
+    lightgbm = params.lightgbm()
+    lightgbm.pop("num_threads", None)
+    named = {SKLEARN_NAMES.get(name, name): value for name, value in lightgbm.items()}
+    return {**named, "n_estimators": params.num_boost_round}
