@@ -167,8 +167,10 @@ def runnable(flow, settings: Settings):
 def dask_client(settings: Settings) -> Iterator:
     """A client of the Dask cluster at ``dask_address``, or of a local cluster of ``dask_workers``
     worker processes (the machine's cores shared among them), closed afterwards."""
+    level = logging.getLogger("distributed").level
     from distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(level)  # importing it sets its own (INFO): keep the command's
     options = settings.orchestration
     if options.dask_address:
         with Client(options.dask_address) as client:

@@ -103,7 +103,6 @@ class DaskFit:
                  len(parts))  # fmt: skip
         import dask.dataframe as dd
 
-        self.client.run(lightgbm_to_logging)  # its network's chatter: the workers' logs, not their stdout
         meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in (*features, LABEL, OFFSET)})
         table = dd.from_delayed(parts, meta=meta, verify_meta=False)
         estimator = DaskLGBMRegressor(client=self.client, **estimator_params(params))
@@ -167,13 +166,6 @@ def design_part(
     table[LABEL] = rows[TARGET].cast(pl.Float64).to_numpy()
     table[OFFSET] = 0.0 if missing_level is None else level_offset(rows, missing_level)
     return table
-
-
-def lightgbm_to_logging() -> None:
-    """Send LightGBM's own messages to the ``lightgbm`` Python logger (on a worker: the worker's log)."""
-    import lightgbm
-
-    lightgbm.register_logger(logging.getLogger("lightgbm"))
 
 
 def estimator_params(params: ModelParameters) -> dict:
