@@ -185,7 +185,8 @@ def dask_client(settings: Settings) -> Iterator:
         ) as cluster,
         Client(cluster) as client,
     ):
-        logger().info("dask: a local cluster of %d workers, %d threads each", options.dask_workers, threads)
+        logger().info("dask: a local cluster of %d workers of %d thread%s", options.dask_workers, threads,
+                      "s" * (threads != 1))  # fmt: skip
         yield client
 
 

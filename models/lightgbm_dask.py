@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from threading import Lock
 from typing import Protocol
 from uuid import uuid4
 
@@ -80,8 +81,16 @@ class DaskFit:
     partitions: tuple[str, ...]
     read: Reader
     summarise: Summary
+    one_at_a_time: Lock = field(default_factory=Lock, compare=False, repr=False)
+    """A fit takes a thread of every worker until all have joined LightGBM's network: two at once
+    could each hold some workers and wait for the others for ever, so fits asked for at once (folds
+    mapped on threads) take turns."""
 
     def __call__(self, params: ModelParameters, origin: datetime) -> LightGBMDemandModel:
+        with self.one_at_a_time:
+            return self._fit(params, origin)
+
+    def _fit(self, params: ModelParameters, origin: datetime) -> LightGBMDemandModel:
         from lightgbm.dask import DaskLGBMRegressor
 
         start = origin - timedelta(days=params.train_days)

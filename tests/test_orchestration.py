@@ -229,10 +229,11 @@ def test_two_ingests_started_together_load_every_file_exactly_once(prefect, work
 
 
 @pytest.mark.slow  # the whole pipeline, training included
-def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_tasks(
+def test_the_pipeline_on_a_local_dask_cluster_fits_on_it_and_runs_agencies_as_dask_tasks(
     prefect, small_workspace, caplog
 ):
-    """Train's backtest folds and forecast's agencies run as tasks on worker processes, and it all publishes."""
+    """Train fits each fold's model and the final one over the cluster's workers with LightGBM's Dask
+    interface, forecast's agencies run as tasks on worker processes, and it all publishes."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -258,9 +259,12 @@ def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_ta
     state = pipeline_flow(settings=load_settings(str(config)), return_state=True)
 
     assert state.is_completed(), state.message
-    created = [r for r in caplog.records if r.getMessage().startswith("Creating a new Dask cluster")]
-    assert len(created) == 2, [r.getMessage() for r in caplog.records]  # train, then forecast
-    assert all("LocalCluster" in r.getMessage() for r in created)
+    said = [r.getMessage() for r in caplog.records]
+    created = [m for m in said if m.startswith("Creating a new Dask cluster")]
+    assert len(created) == 1 and "LocalCluster" in created[0], said  # forecast's
+    assert any(m.startswith("dask: a local cluster of 2 workers") for m in said), said  # train's
+    fits = [m for m in said if m.startswith("train: fitting on ") and "on 2 Dask workers" in m]
+    assert len(fits) == 3, said  # two folds, then the final model
     # Task runs executed in this process log here; the ingest stage's did, the parts must not have.
     here = {getattr(r, "task_run_id", None) for r in caplog.records}
     assert any(getattr(r, "task_name", "").startswith("ingest-") for r in caplog.records)
@@ -284,6 +288,7 @@ def test_the_pipeline_on_a_local_dask_cluster_runs_folds_and_agencies_as_dask_ta
             else:
                 assert named == [f"agency {agency}" for agency in sorted(agencies)], named
             assert all(run.state_type.value == "COMPLETED" for run in runs), stage
-            assert not here & {str(run.id) for run in runs}, f"{stage} parts ran in the test process"
+            if stage == "forecast":  # a fold's task runs here, its fit on the workers (above)
+                assert not here & {str(run.id) for run in runs}, f"{stage} parts ran in the test process"
     demand = _query(config, "SELECT agency_id, count(*) FROM forecast.demand GROUP BY 1")
     assert {agency for agency, rows in demand if rows > 0} == agencies
