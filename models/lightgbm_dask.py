@@ -153,7 +153,7 @@ class DaskFit:
                 workers=[workers[number % len(workers)]],
                 allow_other_workers=False,
                 pure=False,
-            )  # fmt: skip
+            )
             for number, path in enumerate(self.partitions)
         ]
 

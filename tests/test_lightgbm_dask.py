@@ -139,16 +139,21 @@ def test_the_workers_read_their_partitions_by_path(featured, client, partitions)
     assert [set(placed[f.key]) for f in futures] == [{workers[0]}, {workers[1]}]
 
 
-def test_partitions_are_reused_for_the_same_inputs_and_replaced_for_others(featured, tmp_path):
+@pytest.mark.parametrize("scheme", ["file", "memory"])  # a local folder's URL; a store like s3's, in memory
+def test_partitions_are_reused_for_the_same_inputs_and_replaced_for_others(featured, tmp_path, scheme):
+    import fsspec
+
     settings, inputs, end = featured
-    root = f"file://{tmp_path}/shared"  # an fsspec URL, as an object store's would be
+    root = f"file://{tmp_path}/shared" if scheme == "file" else f"memory://{tmp_path.name}/shared"
     with open_warehouse(settings.warehouse_path) as con:
         first = write_model_partitions(con, root, 2)
         again = write_model_partitions(con, root, 2)
         wider = write_model_partitions(con, root, 3)
     assert first.written and not again.written and again.paths == first.paths
     assert wider.written and len(wider.paths) == 3
-    assert sorted(p.name for p in (tmp_path / "shared" / "model_inputs").iterdir()) == [wider.digest]
+    fs, base = fsspec.core.url_to_fs(root)
+    kept = fs.ls(f"{base}/model_inputs", detail=False)
+    assert [k.rstrip("/").rsplit("/", 1)[-1] for k in kept] == [wider.digest]
     start = end - timedelta(days=PARAMS.train_days)
     window = training_window(wider.paths, start, end, median_of=LEVEL)
     rows = training_rows(inputs, end, PARAMS.train_days)
