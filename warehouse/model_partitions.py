@@ -8,7 +8,8 @@ Rows are spread over the partitions by a hash of (series, hour, band), so every 
 sample of every training window and holds (nearly) every series. LightGBM's data-parallel learner
 needs that: each machine finds the bins of some of the features from its own rows, and a machine
 holding only some series would leave the others' categorical levels without a bin. Each file is
-sorted by hour, so a window reads only the row groups it overlaps.
+sorted by hour (then series and band, so its rows, and the fit, are the same every time it is
+written), so a window reads only the row groups it overlaps.
 
 A set of partitions is named by a digest of what it holds (what the features were built from and
 the partition count) and written whole: each file under a temporary name then renamed (or, on an
@@ -42,7 +43,7 @@ MANIFEST = "_manifest.json"
 FOLDER = "model_inputs"
 ROWS_PER_PARTITION = 1_000_000
 """About this many rows a partition, so one fits a worker's memory many times over."""
-LAYOUT = 1
+LAYOUT = 2
 """The files' layout: a change makes a new set rather than reusing one written the old way."""
 
 
@@ -82,7 +83,8 @@ def write_model_partitions(con: duckdb.DuckDBPyConnection, root: str, workers: i
     for number, name in enumerate(names):
         query = (
             "SELECT * FROM features.model_inputs WHERE incidents IS NOT NULL"
-            f" AND hash(agency_id, area_id, bucket_start, min_lag) % {count} = {number} ORDER BY bucket_start"
+            f" AND hash(agency_id, area_id, bucket_start, min_lag) % {count} = {number}"
+            " ORDER BY bucket_start, agency_id, area_id, min_lag"  # one order: the same file, the same fit
         )
         _copy(con, query, fs, f"{folder}/{name}")
     with fs.open(f"{folder}/{MANIFEST}", "w") as manifest:
