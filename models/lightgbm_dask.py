@@ -3,7 +3,7 @@
 The same model as models.lightgbm_model's single-machine fit: the same features, the same integer
 encoding of the categorical features, the same parameters, the Poisson fit started from each row's
 log level when level-scaled. The result is a plain ``lgb.Booster`` in a ``LightGBMDemandModel``, so
-forecasting, MLflow and the registry cannot tell the two apart.
+forecasting, MLflow and the registry take it as they take the other.
 
 The driver sends no frames. Each worker reads its own Parquet partitions (warehouse.model_partitions:
 an even hash sample of the rows) by path, keeps the training window's rows and builds its part of the
@@ -11,10 +11,11 @@ design matrix with ``design_matrix``; LightGBM's data-parallel learner then trai
 the workers, each on the rows it holds. What a worker cannot know from its own rows, the driver works out
 with DuckDB over the same files and sends as a small dict: the window's categorical levels (so every
 worker codes a series alike) and, for a level-scaled fit, the median level that stands in for a
-missing one. Partition i goes to worker i modulo the workers (in address order), so a refit on the same
-cluster is the same fit.
+missing one. Partition i goes to worker i modulo the workers (in address order) and its rows come in
+one order, so a refit on the same partitions is the same fit.
 
-The only module that imports ``lightgbm.dask`` (and, with it, dask and distributed).
+Beside models.lightgbm_model, the only module that imports LightGBM, and the only one that imports
+``lightgbm.dask`` and ``dask.dataframe``.
 """
 
 from __future__ import annotations
