@@ -3,7 +3,7 @@
 The accuracy benchmarks run beside the open-source peers: on the demo, on Montgomery County's
 real feed when it is at hand (bench.montco.DATA), and on the low-volume, drifting agency."""
 
-from bench import drift, features, ingest, peers, train, validate
+from bench import dask_fit, drift, features, ingest, peers, scale, train, validate
 from bench.montco import DATA
 
 if __name__ == "__main__":
@@ -17,3 +17,5 @@ if __name__ == "__main__":
     else:
         print(f"montco: no data at {DATA}: its peers benchmark is left out")
     drift.main([])
+    dask_fit.main([])
+    scale.main([])
