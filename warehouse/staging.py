@@ -148,7 +148,10 @@ def stage_batch(
             received_at_text,
             CASE WHEN received_at_text IS NOT NULL THEN received_at IS NOT NULL END
                 AS received_at_parsed,
-            received_at, dispatched_at, on_scene_at, cleared_at, priority, code, lat, lon, agency_id
+            received_at, dispatched_at, on_scene_at, cleared_at,
+            -- a 64-bit integer: GX compares int64 (and float64) columns with its bounds vectorised,
+            -- any other dtype one value at a time
+            CAST(priority AS BIGINT) AS priority, code, lat, lon, agency_id
             {aliases}
         FROM _staged
         """
