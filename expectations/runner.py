@@ -28,6 +28,7 @@ from great_expectations.data_context.types.resource_identifiers import (
     ExpectationSuiteIdentifier,
     ValidationResultIdentifier,
 )
+from great_expectations.execution_engine import pandas_execution_engine
 
 from expectations.chunks import (
     BatchFrames,
@@ -50,6 +51,11 @@ RESULT_FORMAT = {
     "exclude_unexpected_values": True,
 }
 KEEP_RESULTS = 10  # per suite, for the Data Docs; older results are pruned
+
+# GX fingerprints every frame it is given below this many bytes (a batch marker, an md5 over a hash
+# of every value, that nothing here reads): on a chunk of text columns that costs as much as the
+# checks themselves. Frames are always above a threshold of 0, so none is fingerprinted.
+pandas_execution_engine.HASH_THRESHOLD = 0
 
 
 @dataclass

@@ -19,6 +19,7 @@ timestamps) rather than guessed. A value that is neither is unparseable, as befo
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 
 from jointcast.config import FeedSettings
@@ -196,8 +197,13 @@ def window_reasons(feed: FeedSettings) -> str:
     return reasons
 
 
-def stage_sql(feed: FeedSettings) -> str:
-    """SELECT over ``_incoming``: the common schema and the row's own parse reasons."""
+def stage_sql(feed: FeedSettings, mixed: Collection[str] | None = None) -> str:
+    """SELECT over ``_incoming``: the common schema and the row's own parse reasons.
+
+    Which timestamp columns mix naive and zoned values is found from the batch itself, which
+    holds every parsed row until all are read; given as ``mixed`` (the fields known to mix),
+    each row is parsed and written straight on, in one pass.
+    """
     cols, tz = feed.columns, literal(feed.timezone)
     texts = ",\n        ".join(f"{_text(getattr(cols, f))} AS {f}_text" for f in TIMESTAMP_FIELDS)
     readings = ",\n        ".join(
@@ -210,6 +216,9 @@ def stage_sql(feed: FeedSettings) -> str:
         f" AS {f}_mixed"
         for f in TIMESTAMP_FIELDS
     )
+    offsets = f"SELECT\n        {mixes}\n    FROM typed"
+    if mixed is not None:
+        offsets = "SELECT " + ", ".join(f"{f in mixed} AS {f}_mixed" for f in TIMESTAMP_FIELDS)
     stamps = ",\n        ".join(
         f"coalesce({f}_zoned, timezone({tz}, {f}_naive)) AS {f}" for f in TIMESTAMP_FIELDS
     )
@@ -251,9 +260,7 @@ typed AS (
 ),
 offsets AS (
     -- one row: which timestamp columns of the batch hold both naive and zoned values
-    SELECT
-        {mixes}
-    FROM typed
+    {offsets}
 ),
 stamped AS (
     SELECT

@@ -119,11 +119,7 @@ def stage_batch(
         select = ", ".join(quote(c) for c in columns)
         con.execute(f"CREATE OR REPLACE TEMP VIEW _checked AS SELECT {select} FROM _incoming")
         return _described(con, columns)
-    intermediate = [f"{f}_{kind}" for f in TIMESTAMP_FIELDS for kind in ("zoned", "naive", "mixed")]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * EXCLUDE ({', '.join(intermediate)})"
-        f" FROM ({stage_sql(feed)})"
-    )
+    _stage(con, feed)
     con.execute(
         f"""
         UPDATE _staged SET parse_reasons = list_append(parse_reasons, d.reason)
@@ -148,7 +144,10 @@ def stage_batch(
             received_at_text,
             CASE WHEN received_at_text IS NOT NULL THEN received_at IS NOT NULL END
                 AS received_at_parsed,
-            received_at, dispatched_at, on_scene_at, cleared_at, priority, code, lat, lon, agency_id
+            received_at, dispatched_at, on_scene_at, cleared_at,
+            -- a 64-bit integer: GX compares int64 (and float64) columns with its bounds vectorised,
+            -- any other dtype one value at a time
+            CAST(priority AS BIGINT) AS priority, code, lat, lon, agency_id
             {aliases}
         FROM _staged
         """
@@ -161,6 +160,36 @@ def stage_batch(
     )
     columns = {c: c for c in _FRAME} | {column: f"_source_{i}" for i, column in enumerate(extra)}
     return _described(con, columns)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, feed: FeedSettings) -> None:
+    """Stage ``_incoming`` into ``_staged``, in one pass when no timestamp column mixes naive and
+    zoned values (the usual case); a batch where one does is staged again, knowing which.
+
+    ``_staged`` keeps, per timestamp field, whether the row's value was read as zoned
+    (``_<field>_zoned``) or as naive (``_<field>_naive``): what the mixing is found from.
+    """
+    intermediate = [f"{f}_{kind}" for f in TIMESTAMP_FIELDS for kind in ("zoned", "naive", "mixed")]
+    readings = "".join(
+        f", {f}_zoned IS NOT NULL AS _{f}_zoned, {f}_zoned IS NULL AND {f}_naive IS NOT NULL AS _{f}_naive"
+        for f in TIMESTAMP_FIELDS
+    )
+
+    def staged(mixed: list[str]) -> None:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * EXCLUDE ({', '.join(intermediate)}){readings}"
+            f" FROM ({stage_sql(feed, mixed)})"
+        )
+
+    staged([])
+    found = con.execute(
+        "SELECT "
+        + ", ".join(f"bool_or(_{f}_zoned) AND bool_or(_{f}_naive)" for f in TIMESTAMP_FIELDS)
+        + " FROM _staged"
+    ).fetchone()
+    mixed = [field for field, mixes in zip(TIMESTAMP_FIELDS, found, strict=True) if mixes]
+    if mixed:
+        staged(mixed)
 
 
 def _described(con: duckdb.DuckDBPyConnection, columns: dict[str, str]) -> StagedBatch:
