@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -85,6 +85,8 @@ class Backtest:
     blend: dict[str, float] = field(default_factory=dict)
     """Per agency, the weight on the model in its blend with the hour-of-week mean, learned on every
     fold (models.blend); empty when the parameters ask for no blend."""
+    rounds: int | None = None
+    """The trees of the folds' models: chosen by early stopping on the newest fold, or as given."""
 
 
 Mapper = Callable[[Callable[[Fold], pl.DataFrame], list[Fold]], list[pl.DataFrame]]
@@ -99,15 +101,28 @@ def fold_forecast(
     inputs: pl.DataFrame, fold: Fold, params: ModelParameters, horizon_hours: int, bands: tuple[int, ...]
 ) -> pl.DataFrame:
     """Train on the days before the fold's origin and forecast its horizon, beside the baselines."""
+    return stopped_fold_forecast(inputs, fold, params, horizon_hours, bands, stop=False)[0]
+
+
+def stopped_fold_forecast(
+    inputs: pl.DataFrame,
+    fold: Fold,
+    params: ModelParameters,
+    horizon_hours: int,
+    bands: tuple[int, ...],
+    stop: bool = True,
+) -> tuple[pl.DataFrame, int]:
+    """``fold_forecast``, with ``stop`` fitted with early stopping on the fold's own hours
+    (``params.early_stopping_rounds``); also the round count the fold's model has."""
     training = training_rows(inputs, fold.origin, params.train_days)
     log.info(
         "train: backtest fold from %s UTC: fitting on %s rows",
         f"{fold.origin:%Y-%m-%d %H:%M}",
         f"{len(training):,}",
     )
-    model = untrained(params).fit(training)
     rows = fold_rows(inputs, fold.origin, horizon_hours, bands).filter(pl.col(TARGET).is_not_null())
-    return rows.select(
+    model = untrained(params).fit(training, rows if stop else None)
+    forecast = rows.select(
         "agency_id",
         "area_id",
         "bucket_start",
@@ -119,6 +134,7 @@ def fold_forecast(
         pl.col("lag_week_1").cast(pl.Float64).alias("seasonal_naive"),
         pl.col("how_mean_4").cast(pl.Float64),
     )  # fmt: skip
+    return forecast, model.params.num_boost_round
 
 
 def run_backtest(
@@ -135,12 +151,22 @@ def run_backtest(
     """Every fold's forecast (``mapper`` runs them: in order here by default, or elsewhere,
     e.g. as tasks on a cluster), scored at every grain.
 
+    With ``params.early_stopping_rounds``, the newest fold is fitted first, stopping early on its
+    own hours, and the older folds with the round count it chose (``Backtest.rounds``, which the
+    final model takes too): that fold's score is of the best round count on it, the older folds'
+    are out of sample.
+
     The "shift" grain is each agency's own shifts (``shifts``: agency id -> its time zone and
     shift schedule, the ones staffing uses), whole shifts inside the fold only; without a
     schedule, 8-hour blocks counted from the fold's origin."""
-
-    one = partial(fold_forecast, inputs, params=params, horizon_hours=horizon_hours, bands=bands)
-    parts = mapper(one, folds)
+    options = {"horizon_hours": horizon_hours, "bands": bands}
+    older, newest = folds, []
+    if params.early_stopping_rounds > 0 and folds:
+        stopped = partial(stopped_fold_forecast, inputs, params=params, **options)
+        [(forecast, rounds)] = mapper(stopped, folds[-1:])
+        params, older, newest = replace(params, num_boost_round=rounds), folds[:-1], [forecast]
+        log.info("train: early stopping on the newest fold kept %d trees", rounds)
+    parts = [*mapper(partial(fold_forecast, inputs, params=params, **options), older), *newest]
     hourly = with_shift_blocks(pl.concat(parts), folds, shifts)
     weights = {}
     if params.blend:
@@ -157,7 +183,7 @@ def run_backtest(
         summed = aggregate(rows, keys)
         grains[grain] = cross_fitted_quantiles(summed, quantiles)
         alphas[grain] = dispersions(summed)
-    return Backtest(grains["hourly"], grains, alphas, weights)
+    return Backtest(grains["hourly"], grains, alphas, weights, params.num_boost_round)
 
 
 @dataclass(frozen=True)
