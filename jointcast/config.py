@@ -74,7 +74,7 @@ class ForecastSettings(_Strict):
     tuning: Literal["fixed", "size", "search"] = "size"
     level_scaling: bool = False
     zero_sample_rate: float = Field(
-        1.0, gt=0, le=1, description="share of zero-count training rows fitted on, weighted 1 / rate; 1: all"
+        0.25, gt=0, le=1, description="share of zero-count training rows fitted on, weighted 1 / rate; 1: all"
     )
     events_file: Path | None = None
 

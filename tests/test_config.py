@@ -92,10 +92,10 @@ def test_the_zero_sample_rate_reaches_the_model_parameters(tmp_path):
     from flows.pending import configured_parameters
 
     text = POLICE_FEED.format(extra="").replace(
-        "[[agencies]]", "[forecast]\nzero_sample_rate = 0.25\n\n[[agencies]]", 1
+        "[[agencies]]", "[forecast]\nzero_sample_rate = 1\n\n[[agencies]]", 1
     )
-    assert configured_parameters(load_settings(_write(tmp_path, text))).zero_sample_rate == 0.25
+    assert configured_parameters(load_settings(_write(tmp_path, text))).zero_sample_rate == 1.0  # off
     assert (
         configured_parameters(load_settings(_write(tmp_path, POLICE_FEED.format(extra="")))).zero_sample_rate
-        == 1.0
+        == 0.25
     )
