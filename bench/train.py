@@ -161,14 +161,18 @@ for the older folds and the final model). mlforecast (LightGBM, Poisson, as benc
 without conformal intervals) is fitted on the same days before each origin of the same panel in the
 same run; both are scored on the backtest's hourly rows summed to 8-hour blocks from each origin.
 Peak RSS is read before mlforecast runs. Measured beside other work on a shared 2-core machine:
-seconds are inflated, and by varying amounts between runs.
+seconds are inflated, and by varying amounts between runs (the demo's before and after ran at the same
+time, beside each other; the scale's before ran under heavier load than its after, which the 762 s it
+took unloaded before these changes puts in proportion).
 
 {chr(10).join(lines)}
 
 The scale panel's incidents fall uniformly over hours and areas (bench.features draws them so): nothing
 beyond each series' mean is there to learn, so the loss on the newest fold is lowest after the first
 tree and early stopping keeps 1 tree where 120 were fitted; most of the time saved comes from that.
-A panel with daily and weekly cycles (the demo, `sparse` below) keeps more trees."""
+A panel with daily and weekly cycles (the demo, `sparse` below) keeps more trees (119 here), so its
+time moves little: there the saving is the zero sample's (`forecast.zero_sample_rate`, whose 0.25
+default `jointcast train` applies; these rows fit every row, as `ModelParameters()` does)."""
 
 
 def sparse_markdown(rates: dict) -> str:
