@@ -63,7 +63,9 @@ def run() -> dict:
                 partitions = write_model_partitions(con, settings.parquet_root, len(client.ncores()))
             window = partial(training_window, partitions.paths, median_of=LEVEL)
             fit = DaskFit(client, partitions.paths, read_partition, window)
-            base = ModelParameters(train_days=settings.forecast.train_days)
+            base = ModelParameters(
+                train_days=settings.forecast.train_days, early_stopping_rounds=0
+            )  # as on Dask
             variants = [(f"seed {s}", replace(base, seed=s)) for s in SEEDS]
             variants.append(("no bagging", replace(base, bagging_fraction=1.0, bagging_freq=0)))
             for name, params in variants:

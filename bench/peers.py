@@ -82,11 +82,17 @@ def keyed(forecast: pl.DataFrame, origin: datetime, model: str) -> pl.DataFrame:
 
 
 def mlforecast_lightgbm(
-    demand: pl.DataFrame, origin: datetime, horizon: int, train_days: int, objective: str = "log1p"
+    demand: pl.DataFrame,
+    origin: datetime,
+    horizon: int,
+    train_days: int,
+    objective: str = "log1p",
+    intervals: bool = True,
 ) -> pl.DataFrame:
     """mlforecast's LightGBM; ``objective`` "log1p" (squared error on log1p counts, its docs' target
     transform: a forecast nearer the median, biased low for counts) or "poisson" (LightGBM's Poisson
-    objective on the counts themselves, as jointcast fits: a forecast of the mean)."""
+    objective on the counts themselves, as jointcast fits: a forecast of the mean). Without
+    ``intervals``, no conformal intervals (they refit the model on 2 more windows)."""
     import lightgbm as lgb
     from mlforecast import MLForecast
     from mlforecast.lag_transforms import RollingMean, SeasonalRollingMean
@@ -118,6 +124,9 @@ def mlforecast_lightgbm(
     )
     history = max(lags) + 168 * 4 + 24
     panel = series_panel(demand, origin, train_days + history // 24 + 1).to_pandas()
+    if not intervals:
+        forecaster.fit(panel)
+        return keyed(pl.from_pandas(forecaster.predict(h=horizon)), origin, "mlforecast")
     forecaster.fit(panel, prediction_intervals=PredictionIntervals(n_windows=2, h=horizon))
     return keyed(pl.from_pandas(forecaster.predict(h=horizon, level=[80])), origin, "mlforecast")
 

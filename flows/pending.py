@@ -61,7 +61,10 @@ def configured_parameters(settings: Settings):
 
     forecast = settings.forecast
     return ModelParameters(
-        train_days=forecast.train_days, sizing=forecast.tuning, level_scaling=forecast.level_scaling
+        train_days=forecast.train_days,
+        sizing=forecast.tuning,
+        level_scaling=forecast.level_scaling,
+        zero_sample_rate=forecast.zero_sample_rate,
     )
 
 

@@ -73,6 +73,9 @@ class ForecastSettings(_Strict):
     train_days: int = Field(182, ge=14, le=3650, description="history each model is fitted on")
     tuning: Literal["fixed", "size", "search"] = "size"
     level_scaling: bool = False
+    zero_sample_rate: float = Field(
+        0.25, gt=0, le=1, description="share of zero-count training rows fitted on, weighted 1 / rate; 1: all"
+    )
     events_file: Path | None = None
 
     @field_validator("quantiles")

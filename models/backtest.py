@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -85,6 +85,8 @@ class Backtest:
     blend: dict[str, float] = field(default_factory=dict)
     """Per agency, the weight on the model in its blend with the hour-of-week mean, learned on every
     fold (models.blend); empty when the parameters ask for no blend."""
+    rounds: int | None = None
+    """The trees of the folds' models: chosen by early stopping on the newest fold, or as given."""
 
 
 Mapper = Callable[[Callable[[Fold], pl.DataFrame], list[Fold]], list[pl.DataFrame]]
@@ -133,6 +135,22 @@ def fold_forecast(
     )  # fmt: skip
 
 
+def stopping_rounds(
+    inputs: pl.DataFrame, fold: Fold, params: ModelParameters, horizon_hours: int, bands: tuple[int, ...]
+) -> int:
+    """The trees early stopping keeps for ``fold`` (``params.early_stopping_rounds``), chosen on hours
+    the backtest never scores: fitted on the ``train_days`` before one horizon ahead of the fold's
+    origin and stopped on the forecast from there over that horizon, the last one before the origin."""
+    start = fold.origin - timedelta(hours=horizon_hours)
+    training = training_rows(inputs, start, params.train_days)
+    held = fold_rows(inputs, start, horizon_hours, bands)
+    if training[TARGET].is_null().all() or held[TARGET].is_null().all():
+        return params.num_boost_round  # too little history before the fold to choose on
+    log.info("train: choosing the number of trees on the %d h before %s UTC", horizon_hours,
+             f"{fold.origin:%Y-%m-%d %H:%M}")  # fmt: skip
+    return untrained(params).fit(training, held).params.num_boost_round
+
+
 def run_backtest(
     inputs: pl.DataFrame,
     folds: list[Fold],
@@ -148,11 +166,21 @@ def run_backtest(
     """Every fold's forecast (``mapper`` runs them: in order here by default, or elsewhere,
     e.g. as tasks on a cluster), scored at every grain.
 
+    With ``params.early_stopping_rounds`` (and no ``fit``: LightGBM's Dask interface has no early
+    stopping), the number of trees is chosen first by ``stopping_rounds`` on the horizon before the
+    newest fold, then every fold is fitted with it (``Backtest.rounds``, which the final model takes
+    too): every fold's score stays out of sample.
+
     The "shift" grain is each agency's own shifts (``shifts``: agency id -> its time zone and
     shift schedule, the ones staffing uses), whole shifts inside the fold only; without a
     schedule, 8-hour blocks counted from the fold's origin. ``fit``: where each fold's model is fitted
     (models.backtest.Fit); by default here, on the fold's rows of ``inputs``."""
 
+    if params.early_stopping_rounds > 0 and folds and fit is None:
+        stopped = partial(stopping_rounds, inputs, params=params, horizon_hours=horizon_hours, bands=bands)
+        [rounds] = mapper(stopped, folds[-1:])
+        params = replace(params, num_boost_round=rounds)
+        log.info("train: early stopping kept %d trees", rounds)
     one = partial(fold_forecast, inputs, params=params, horizon_hours=horizon_hours, bands=bands, fit=fit)
     parts = mapper(one, folds)
     hourly = with_shift_blocks(pl.concat(parts), folds, shifts)
@@ -171,7 +199,7 @@ def run_backtest(
         summed = aggregate(rows, keys)
         grains[grain] = cross_fitted_quantiles(summed, quantiles)
         alphas[grain] = dispersions(summed)
-    return Backtest(grains["hourly"], grains, alphas, weights)
+    return Backtest(grains["hourly"], grains, alphas, weights, params.num_boost_round)
 
 
 @dataclass(frozen=True)

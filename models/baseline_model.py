@@ -65,7 +65,7 @@ class BaselineDemandModel:
     def description(self) -> str:
         return DESCRIPTIONS[self.column]
 
-    def fit(self, rows: pl.DataFrame) -> BaselineDemandModel:
+    def fit(self, rows: pl.DataFrame, validation: pl.DataFrame | None = None) -> BaselineDemandModel:
         """Nothing to fit: the baseline is its column."""
         return self
 

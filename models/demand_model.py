@@ -48,8 +48,10 @@ class DemandModel(Protocol):
         """The pip requirements of the logged model."""
         ...
 
-    def fit(self, rows: pl.DataFrame) -> DemandModel:
-        """A copy fitted on the ``rows`` with an observed target; this model is left as it was."""
+    def fit(self, rows: pl.DataFrame, validation: pl.DataFrame | None = None) -> DemandModel:
+        """A copy fitted on the ``rows`` with an observed target; this model is left as it was. With
+        ``validation`` rows, a model that can stops early on them and keeps its chosen size in
+        ``params``."""
         ...
 
     def predict_mean(self, rows: pl.DataFrame) -> np.ndarray:

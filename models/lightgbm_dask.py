@@ -98,6 +98,9 @@ class DaskFit:
         model = LightGBMDemandModel(params)
         features = model.fitted_features()
         window = self.summarise(start, origin)
+        if params.zero_sample_rate < 1:
+            log.info("train: on Dask every row is fitted (zero_sample_rate %s is for fits on one machine)",
+                     params.zero_sample_rate)  # fmt: skip
         if window.rows == 0:
             raise ValueError(
                 f"no observed model inputs from {start:%Y-%m-%d %H:%M} to {origin:%Y-%m-%d %H:%M}"

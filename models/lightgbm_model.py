@@ -21,6 +21,7 @@ from features.history import LEVEL_FEATURES
 from features.model_inputs import FEATURES, SERIES, TARGET
 from models.blend import COLUMN
 from models.parameters import ModelParameters
+from models.sampling import WEIGHT, zero_sampled
 
 CATEGORICAL = ("agency_id", "series_id")
 MODEL_FEATURES = (*CATEGORICAL, *(f for f in FEATURES if f not in SERIES))
@@ -43,21 +44,88 @@ def category_levels(frame: pl.DataFrame) -> dict[str, list[str]]:
     return {column: sorted(keyed[column].unique().drop_nulls().to_list()) for column in CATEGORICAL}
 
 
-def design_matrix(
-    frame: pl.DataFrame, features: tuple[str, ...], categories: dict[str, list[str]]
-) -> pd.DataFrame:
-    """The model's input table, all numbers, columns in ``features`` order: each categorical as its
-    index in the model's levels.
-
-    Integer codes, not pandas categories, so the table survives a JSON round trip (MLflow's
-    serving input) unchanged; a level the model never saw is -1, which LightGBM reads as missing.
-    """
+def coded(frame: pl.DataFrame, features: tuple[str, ...], categories: dict[str, list[str]]) -> pl.DataFrame:
+    """``frame``'s ``features``, in that order, all numbers: each categorical as its index in the
+    model's levels (-1, which LightGBM reads as missing, for a level the model never saw), each
+    boolean as 0 / 1."""
     table = frame.with_columns(series_id=pl.col("agency_id") + ":" + pl.col("area_id")).select(features)
     codes = [
         pl.col(column).replace_strict(levels, list(range(len(levels))), default=-1, return_dtype=pl.Int32)
         for column, levels in categories.items()
+        if column in features
     ]
-    return table.with_columns(*codes, pl.col(pl.Boolean).cast(pl.Int8)).to_pandas()
+    return table.with_columns(*codes, pl.col(pl.Boolean).cast(pl.Int8))
+
+
+def design_matrix(
+    frame: pl.DataFrame, features: tuple[str, ...], categories: dict[str, list[str]]
+) -> pd.DataFrame:
+    """The model's input table (``coded``) as pandas: what the logged model serves.
+
+    Integer codes, not pandas categories, so the table survives a JSON round trip (MLflow's
+    serving input) unchanged."""
+    return coded(frame, features, categories).to_pandas()
+
+
+@dataclass(frozen=True)
+class TrainingMatrix:
+    """What LightGBM fits on for one frame of observed rows: the float32 feature matrix (half the
+    memory of the float64 table LightGBM would copy a mixed pandas frame into, and binned to the
+    same values), label, weights of the zero sample (models.sampling), starting score of a
+    level-scaled fit and LightGBM's parameters. Built per frame, so a distributed fit can build
+    one per partition (with the ``categories`` of the whole panel)."""
+
+    data: np.ndarray
+    label: np.ndarray
+    weight: np.ndarray | None
+    init_score: np.ndarray | None
+    features: tuple[str, ...]
+    categories: dict[str, list[str]]
+    params: dict
+
+    @property
+    def categorical(self) -> list[str]:
+        return [c for c in CATEGORICAL if c in self.features]
+
+    def dataset(self) -> lgb.Dataset:
+        """The LightGBM Dataset; it drops its reference to the matrix once binned (``free_raw_data``)."""
+        return lgb.Dataset(
+            self.data,
+            label=self.label,
+            weight=self.weight,
+            init_score=self.init_score,
+            feature_name=list(self.features),
+            categorical_feature=self.categorical,
+            params=self.params,
+            free_raw_data=True,
+        )
+
+
+def training_matrix(
+    observed: pl.DataFrame,
+    features: tuple[str, ...],
+    categories: dict[str, list[str]],
+    params: ModelParameters,
+) -> TrainingMatrix:
+    """The ``observed`` rows (target known) as LightGBM fits them with ``params``: its zero sample
+    (``params.zero_sample_rate``, seeded by ``params.seed`` and each row's keys) with weights, and
+    a minimum of rows per leaf shrunk by the share of rows kept, so a leaf rests on as many
+    incidents as it would on every row."""
+    rows = zero_sampled(observed, params.zero_sample_rate, params.seed)
+    lightgbm = params.lightgbm()
+    if rows.height < observed.height:
+        share = rows.height / max(observed.height, 1)
+        lightgbm["min_data_in_leaf"] = max(1, round(params.min_data_in_leaf * share))
+    sampled = params.zero_sample_rate < 1
+    return TrainingMatrix(
+        data=coded(rows, features, categories).cast(pl.Float32).to_numpy(),
+        label=rows[TARGET].cast(pl.Float32).to_numpy(),
+        weight=rows[WEIGHT].cast(pl.Float32).to_numpy() if sampled else None,
+        init_score=level_offset(rows) if params.level_scaling else None,
+        features=features,
+        categories=categories,
+        params=lightgbm,
+    )
 
 
 @dataclass(frozen=True)
@@ -119,19 +187,36 @@ class LightGBMDemandModel:
         wanted = (*self.features, *LEVEL_FEATURES) if self.params.level_scaling else self.features
         return tuple(dict.fromkeys(f for f in wanted if f not in self.params.excluded_features))
 
-    def fit(self, rows: pl.DataFrame) -> LightGBMDemandModel:
-        """Fitted on the observed ``rows``, on ``features`` less the parameters' ``excluded_features``."""
+    def fit(self, rows: pl.DataFrame, validation: pl.DataFrame | None = None) -> LightGBMDemandModel:
+        """Fitted on the observed ``rows``, on ``features`` less the parameters' ``excluded_features``.
+
+        With ``validation`` rows and ``params.early_stopping_rounds``, trees stop being added once the
+        Poisson loss on the observed ``validation`` rows has not improved for that many rounds; the
+        fitted model's ``params.num_boost_round`` is then the best round count."""
         features = self.fitted_features()
         observed = rows.filter(pl.col(TARGET).is_not_null())
-        categories = category_levels(observed)
-        table = design_matrix(observed, features, categories)
-        categorical = [c for c in CATEGORICAL if c in features]
-        offset = level_offset(observed) if self.params.level_scaling else None
-        dataset = lgb.Dataset(
-            table, label=observed[TARGET].to_numpy(), categorical_feature=categorical, init_score=offset
+        matrix = training_matrix(observed, features, category_levels(observed), self.params)
+        training = matrix.dataset()
+        held = None if validation is None else validation.filter(pl.col(TARGET).is_not_null())
+        if held is None or held.is_empty() or self.params.early_stopping_rounds <= 0:
+            booster = lgb.train(matrix.params, training, num_boost_round=self.params.num_boost_round)
+            return replace(self, booster=booster, categories=matrix.categories, features=features)
+        valid = lgb.Dataset(
+            coded(held, features, matrix.categories).cast(pl.Float32).to_numpy(),
+            label=held[TARGET].cast(pl.Float32).to_numpy(),
+            init_score=level_offset(held) if self.params.level_scaling else None,
+            reference=training,
         )
-        booster = lgb.train(self.params.lightgbm(), dataset, num_boost_round=self.params.num_boost_round)
-        return replace(self, booster=booster, categories=categories, features=features)
+        booster = lgb.train(
+            matrix.params,
+            training,
+            num_boost_round=self.params.num_boost_round,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)],
+        )
+        rounds = booster.best_iteration or self.params.num_boost_round
+        params = replace(self.params, num_boost_round=rounds)
+        return replace(self, params=params, booster=booster, categories=matrix.categories, features=features)
 
     @property
     def level_scaled(self) -> bool:

@@ -26,6 +26,11 @@ class ModelParameters:
     lambda_l2: float = 1.0
     max_bin: int = 63
     num_boost_round: int = 120
+    early_stopping_rounds: int = 20
+    """With more than 0, the backtest's newest fold stops adding trees (of at most ``num_boost_round``)
+    once its forecast's Poisson loss has not improved for this many rounds, and the older folds and
+    the final model are fitted with the round count it chose: fewer trees where more only fit noise.
+    0: always ``num_boost_round``."""
     train_days: int = 182
     seed: int = 7
     level_scaling: bool = False
@@ -35,6 +40,9 @@ class ModelParameters:
     blend: bool = True
     """Blend the model's mean with the 4-week hour-of-week mean where the backtest's folds say it
     helps, with a weight per agency learned on them (models.blend)."""
+    zero_sample_rate: float = 1.0
+    """The share of zero-count training rows fitted on (models.sampling), each weighted 1 / rate so
+    the Poisson fit stays unbiased; 1 fits every row."""
     excluded_features: tuple[str, ...] = ()
     """Model features left out of the fit (e.g. features.model_inputs.CROSS_AGENCY_FEATURES), to
     measure what they bring."""
@@ -75,6 +83,8 @@ class ModelParameters:
         params.pop("level_scaling")
         params.pop("blend")
         params.pop("sizing")
+        params.pop("zero_sample_rate")
+        params.pop("early_stopping_rounds")
         return {**params, "verbose": -1, "num_threads": 2, "deterministic": True, "force_row_wise": True}
 
     @classmethod
@@ -93,7 +103,7 @@ class ModelParameters:
         return cls(**typed)
 
 
-ADDED_SINCE = {"blend": False, "sizing": "fixed"}
+ADDED_SINCE = {"blend": False, "sizing": "fixed", "zero_sample_rate": 1.0, "early_stopping_rounds": 0}
 """Parameters added after models were first logged -> the value a run logged before them had."""
 
 

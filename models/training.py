@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -140,6 +140,7 @@ def train_and_backtest(
         if tried[-1][1]["wape"] < tried[best][1]["wape"] * (1 - TIE):  # a tie keeps the earlier (sized) one
             best = len(tried) - 1
     (backtest, metrics, origins), chosen = tried[best], candidates[best]
+    chosen = replace(chosen, num_boost_round=backtest.rounds or chosen.num_boost_round)
     if progress:
         progress("train: final model on all data")
     return TrainingResult(

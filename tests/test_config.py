@@ -49,6 +49,10 @@ def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
         (('received_at = "Rcvd"\n', ""), "feeds[0].columns.received_at: required key is missing"),
         (("[[agencies]]", "[monitor]\nwape_margn = 0.2\n\n[[agencies]]"), "monitor.wape_margn: unknown key"),
         (("[[agencies]]", "[monitor]\ncoverage_band = [0.9, 0.6]\n\n[[agencies]]"), "monitor.coverage_band"),
+        (
+            ("[[agencies]]", "[forecast]\nzero_sample_rate = 0\n\n[[agencies]]"),
+            "forecast.zero_sample_rate: Input should be greater than 0",
+        ),
         # values that would silently disable a check or fail a stage later are refused at load
         (
             ('format = "csv"', 'format = "csv"\npriority_range = [5, 1]'),
@@ -92,3 +96,16 @@ def test_the_config_env_var_is_honoured(tmp_path, monkeypatch):
     path = _write(tmp_path, POLICE_FEED.format(extra=""))
     monkeypatch.setenv("JOINTCAST_CONFIG", str(path))
     assert load_settings().root == tmp_path
+
+
+def test_the_zero_sample_rate_reaches_the_model_parameters(tmp_path):
+    from flows.pending import configured_parameters
+
+    text = POLICE_FEED.format(extra="").replace(
+        "[[agencies]]", "[forecast]\nzero_sample_rate = 1\n\n[[agencies]]", 1
+    )
+    assert configured_parameters(load_settings(_write(tmp_path, text))).zero_sample_rate == 1.0  # off
+    assert (
+        configured_parameters(load_settings(_write(tmp_path, POLICE_FEED.format(extra="")))).zero_sample_rate
+        == 0.25
+    )

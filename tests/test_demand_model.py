@@ -14,7 +14,7 @@ import pytest
 from features.model_inputs import CROSS_AGENCY_FEATURES, FEATURES, TARGET
 from models.drivers import drivers
 from models.forecasting import unmatched_features
-from models.lightgbm_model import MODEL_FEATURES, LightGBMDemandModel
+from models.lightgbm_model import CATEGORICAL, MODEL_FEATURES, LightGBMDemandModel, design_matrix
 from models.parameters import ModelParameters, flat_params
 
 PARAMS = ModelParameters(num_boost_round=20, min_data_in_leaf=20, num_leaves=7)
@@ -214,3 +214,25 @@ def test_forecast_fails_in_one_line_when_the_inputs_lack_a_feature_of_the_champi
         f"forecast: the champion (version {version}) was trained on features the warehouse's model inputs "
         "lack (lag_week_1): run `jointcast train`"
     ]
+
+
+def test_the_float32_training_matrix_fits_the_model_the_pandas_table_did(rows, fitted):
+    """LightGBM now bins a float32 matrix built from polars, not the pandas table it copied to
+    float64: on the same rows the model predicts what a fit on that table predicts."""
+    table = design_matrix(rows, fitted.features, fitted.categories)
+    dataset = lgb.Dataset(table, label=rows[TARGET].to_numpy(), categorical_feature=list(CATEGORICAL))
+    booster = lgb.train(PARAMS.lightgbm(), dataset, num_boost_round=PARAMS.num_boost_round)
+    np.testing.assert_allclose(fitted.predict_mean(rows), booster.predict(table), rtol=1e-5)
+
+
+def test_a_zero_sampled_fit_is_deterministic_and_keeps_the_total():
+    keyed = _rows(hours=2000).with_columns(bucket_start=pl.int_range(pl.len()).cast(pl.Int64))
+    sampled = replace(PARAMS, zero_sample_rate=0.3)
+    model = LightGBMDemandModel(sampled).fit(keyed)
+    assert np.array_equal(
+        model.predict_mean(keyed), LightGBMDemandModel(sampled).fit(keyed).predict_mean(keyed)
+    )
+    # zeros weighted 1 / rate: the fitted means still add up to the incidents (Poisson's first moment)
+    assert model.predict_mean(keyed).sum() == pytest.approx(keyed[TARGET].sum(), rel=0.03)
+    logged = {k: str(v) for k, v in flat_params(sampled, 336, 3).items()}
+    assert ModelParameters.from_logged(logged).zero_sample_rate == 0.3

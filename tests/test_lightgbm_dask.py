@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration  # starts a local Dask cluster
 HORIZON, FOLDS = 24, 2
 # No bagging: a bag is drawn from each worker's own rows, so with bagging the two fits differ by the luck
 # of the draw (as two seeds do), not by how they were fitted.
-PARAMS = ModelParameters(bagging_fraction=1.0, bagging_freq=0)
+PARAMS = ModelParameters(bagging_fraction=1.0, bagging_freq=0, early_stopping_rounds=0)  # as on Dask
 COMPARED = ("objective", "learning_rate", "num_leaves", "min_data_in_leaf", "feature_fraction",
             "bagging_fraction", "bagging_freq", "lambda_l2", "max_bin", "seed", "deterministic",
             "force_row_wise", "num_iterations")  # fmt: skip
