@@ -48,16 +48,9 @@ def test_features_link_joint_events_count_the_panel_and_rerun_to_the_same_tables
 
 def test_the_simulated_truth_and_the_panel_agree_in_total(workspace):
     # the panel counts what the feeds carried; the truth is the expected count
-    config = workspace / "jointcast.toml"
-    _ingest(config)
     from features.build import FeatureParameters, build_features
-    from jointcast.config import load_settings
-    from warehouse.db import open_warehouse
-    from warehouse.features_store import read_incidents
 
-    settings = load_settings(config)
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        incidents = read_incidents(con)
+    settings, incidents = core_incidents(workspace / "jointcast.toml")
     built = build_features(
         incidents.lazy(),
         None,
@@ -70,3 +63,15 @@ def test_the_simulated_truth_and_the_panel_agree_in_total(workspace):
     lo, hi = window.row(0)
     expected = truth.filter(pl.col("bucket_start").is_between(lo, hi))["rate"].sum()
     assert abs(built.demand["incidents"].sum() - expected) < 5 * expected**0.5 + 0.03 * expected
+
+
+def core_incidents(config):
+    """The workspace ``config`` ingested and validated: its settings and core incidents."""
+    from jointcast.config import load_settings
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import read_incidents
+
+    _ingest(config)
+    settings = load_settings(config)
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        return settings, read_incidents(con)

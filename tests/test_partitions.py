@@ -21,16 +21,10 @@ START = datetime(2026, 3, 2)
 
 def test_model_inputs_built_per_agency_and_band_are_the_one_frame_build_s_rows(workspace):
     from features.build import FeatureParameters, build_features
-    from jointcast.config import load_settings
-    from tests.test_ingest import _ingest
-    from warehouse.db import open_warehouse
-    from warehouse.features_store import read_events, read_incidents
+    from tests.test_features_stage import core_incidents
+    from warehouse.features_store import read_events
 
-    config = workspace / "jointcast.toml"
-    _ingest(config)
-    settings = load_settings(config)
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        incidents = read_incidents(con)
+    settings, incidents = core_incidents(workspace / "jointcast.toml")
     built = build_features(
         incidents.lazy(), read_events(settings.events_path), FeatureParameters.from_settings(settings)
     )
