@@ -50,9 +50,9 @@ def advanced(published_workspace, tmp_path_factory) -> Path:
 
     root = _copy(published_workspace, tmp_path_factory.mktemp("advanced") / "workspace")
     end = simulated_end(root)
-    # 40% more from the third day on (a jump from the first would also lift the week's file past
+    # 50% more from the third day on (a jump from the first would also lift the week's file past
     # validation's row-count bounds, and be rejected whole: that check is not what is tested here)
-    simulate(root, days=120, seed=5, end=end, advance=7, step=[(STEPPED, end + timedelta(days=2), 1.4)])
+    simulate(root, days=120, seed=5, end=end, advance=7, step=[(STEPPED, end + timedelta(days=2), 1.5)])
     # the shared workspace ends today: validation's clock moves on the week with the feeds, so the
     # new days are not taken for records from the future
     later = datetime.combine(end + timedelta(days=7), datetime.min.time(), tzinfo=UTC)
