@@ -59,10 +59,12 @@ def folds_digest(origins: list[datetime], data_digest: str) -> str:
 
 
 def first_hour_read(data_end: datetime, horizon_hours: int, folds: int, train_days: int) -> datetime:
-    """The earliest target hour training and its backtest read: the oldest fold's origin less the
-    longer of ``train_days`` and ``MIN_TRAIN`` (which decides whether a fold is kept), so rows
-    before it can stay in the warehouse with the same folds, fits and scores."""
+    """The earliest target hour training and its backtest read: the oldest fit's end (a fold's
+    origin, or early stopping's, a horizon before the newest fold: models.backtest.stopping_rounds)
+    less the longer of ``train_days`` and ``MIN_TRAIN`` (which decides whether a fold is kept), so
+    rows before it can stay in the warehouse with the same folds, fits and scores."""
     origins = [fold.origin for fold in make_folds(data_end, horizon_hours, folds)] + [data_end]
+    origins.append(max(origins[:-1] or [data_end]) - timedelta(hours=horizon_hours))  # early stopping's
     return min(origins) - max(timedelta(days=train_days), MIN_TRAIN)
 
 
