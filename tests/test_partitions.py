@@ -107,11 +107,12 @@ def test_the_warehouse_gives_one_agency_s_hours_ahead_and_training_s_window_only
     assert read_model_inputs(con, since=stamps[4])["lag_day_1"].to_list() == [4, 5, 10, 11]
 
 
-def test_training_reads_every_hour_a_fold_or_the_final_fit_trains_on_and_no_more():
+def test_training_reads_every_hour_a_fold_early_stopping_or_the_final_fit_trains_on_and_no_more():
     end = datetime(2026, 6, 1)
     for horizon, folds, train_days in ((336, 3, 182), (48, 1, 14), (336, 1, 10)):
         first = first_hour_read(end, horizon, folds, train_days)
         origins = [fold.origin for fold in make_folds(end, horizon, folds)] + [end]
+        origins.append(origins[-2] - timedelta(hours=horizon))  # early stopping's fit ends a horizon earlier
         # the oldest training window starts there, and a fold is kept on the same history as before
         assert first == min(origins) - max(timedelta(days=train_days), MIN_TRAIN)
         hours = pl.DataFrame(
