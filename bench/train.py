@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -101,10 +102,27 @@ def _demo(root: Path):
     return _inputs(built, end), built.demand, end, read_truth(root)
 
 
+def _configured():
+    """The parameters `jointcast train` fits with on a config's defaults (trees sized to the data,
+    zero-count rows sampled)."""
+    from jointcast.config import ForecastSettings
+    from models.parameters import ModelParameters
+
+    forecast = ForecastSettings()
+    return ModelParameters(train_days=forecast.train_days, sizing=forecast.tuning,
+                           level_scaling=forecast.level_scaling, zero_sample_rate=forecast.zero_sample_rate)  # fmt: skip
+
+
+def _both(inputs: pl.DataFrame, end, truth, demand: pl.DataFrame) -> dict:
+    """Timed with every row fitted (beside mlforecast), then as `jointcast train` configures it."""
+    return {**_time_training(inputs, end, truth, demand),
+            "configured": _time_training(inputs, end, truth, params=_configured())}  # fmt: skip
+
+
 def case_demo() -> dict:
     with tempfile.TemporaryDirectory(prefix="jointcast-bench-") as tmp:
         inputs, demand, end, truth = _demo(Path(tmp))
-        return _time_training(inputs, end, truth, demand)
+        return _both(inputs, end, truth, demand)
 
 
 def case_sparse() -> dict:
@@ -134,7 +152,7 @@ def case_scale() -> dict:
     )
     built = build_features(frame.lazy(), None, params)
     end = built.demand["bucket_start"].max() + timedelta(hours=1)
-    return _time_training(_inputs(built, end), end, None, built.demand)
+    return _both(_inputs(built, end), end, None, built.demand)
 
 
 CASES = {"demo": case_demo, "scale": case_scale, "sparse": case_sparse}
@@ -145,7 +163,10 @@ def markdown(results: dict, before: dict) -> str:
             "WAPE | 8-h block WAPE | mlforecast seconds (3 folds) | mlforecast 8-h block WAPE |")  # fmt: skip
     lines = [head, "|" + "---|" * 10]
     for name in ("demo", "scale"):
-        for code, figures in (("before", before.get(name)), ("after", results.get(name))):
+        after = results.get(name) or {}
+        rows = (("before", before.get(name)), ("after", after),
+                ("after, as configured", after.get("configured")))  # fmt: skip
+        for code, figures in rows:
             if not figures:
                 continue
             cells = [figures.get(k, "-") for k in ("seconds_backtest_3_folds_and_final", "peak_rss_mb", "trees",
@@ -156,23 +177,29 @@ def markdown(results: dict, before: dict) -> str:
 
 The backtest (3 folds of 336 h, 182 training days each) plus the final model; `scale` is the 3-year,
 4 agencies x 100 areas hourly panel of bench.features, `demo` the simulated demo (365 days). Before: the
-code of `--before`; after: float32 training matrix, early stopping on the newest fold (its round count
-for the older folds and the final model). mlforecast (LightGBM, Poisson, as bench.peers configures it,
-without conformal intervals) is fitted on the same days before each origin of the same panel in the
+code of `--before`; after: float32 training matrix, early stopping (the round count chosen by an
+extra fit on the horizon before the newest fold, hours no fold scores, then used by every fold and the
+final model). mlforecast (LightGBM, Poisson, as bench.peers configures it, without conformal intervals)
+is fitted on the same days before each origin of the same panel in the
 same run; both are scored on the backtest's hourly rows summed to 8-hour blocks from each origin.
-Peak RSS is read before mlforecast runs. Measured beside other work on a shared 2-core machine:
-seconds are inflated, and by varying amounts between runs (the demo's before and after ran at the same
-time, beside each other; the scale's before ran under heavier load than its after, which the 762 s it
-took unloaded before these changes puts in proportion).
+Peak RSS is read before mlforecast runs. The before rows come from an earlier run of the older code,
+beside other work on this shared 2-core machine (the scale case under heavy load: unloaded, that code
+took 762 s); the after rows from this run, load average {results.get("load_average", "-")} at its start.
 
 {chr(10).join(lines)}
 
 The scale panel's incidents fall uniformly over hours and areas (bench.features draws them so): nothing
-beyond each series' mean is there to learn, so the loss on the newest fold is lowest after the first
-tree and early stopping keeps 1 tree where 120 were fitted; most of the time saved comes from that.
-A panel with daily and weekly cycles (the demo, `sparse` below) keeps more trees (119 here), so its
-time moves little: there the saving is the zero sample's (`forecast.zero_sample_rate`, whose 0.25
-default `jointcast train` applies; these rows fit every row, as `ModelParameters()` does)."""
+beyond each series' mean is there to learn, so early stopping keeps {_trees(results, "scale")} where 120
+were fitted; most of the time saved there comes from that. A panel with daily and weekly cycles (the demo)
+keeps {_trees(results, "demo")}, so its time moves little with early stopping: there the saving is the
+zero sample's. "after, as configured" fits with the parameters `jointcast train` uses on a default config:
+trees sized to the data and zero-count rows sampled at `forecast.zero_sample_rate` (0.25, weighted 1 /
+rate; `sparse` below); the other rows fit every row with `ModelParameters()`, as mlforecast does."""
+
+
+def _trees(results: dict, name: str) -> str:
+    trees = (results.get(name) or {}).get("trees")
+    return "-" if trees is None else f"{trees} tree{'s' if trees != 1 else ''}"
 
 
 def sparse_markdown(rates: dict) -> str:
@@ -203,6 +230,7 @@ def main(argv: list[str]) -> dict:
     parser.add_argument("--before", type=Path, help="bench/out/train.json of a run of older code")
     args = parser.parse_args(argv)
     results = {}
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     for name in ("demo", "scale", "sparse") if args.case == "all" else (args.case,):
         results[name] = run_isolated("bench.train", f"{name}-run")
         print(name, results[name])
@@ -213,7 +241,7 @@ def main(argv: list[str]) -> dict:
     if timed:
         print(f"saved {save('train', timed)}")
         before = json.loads(args.before.read_text()) if args.before else {}
-        write_results_section("train", markdown(timed, before))
+        write_results_section("train", markdown({**timed, "load_average": load}, before))
     return results
 
 

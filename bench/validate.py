@@ -59,6 +59,7 @@ def main(argv: list[str]) -> dict:
         write_feed(args.root, args.rows, files=1)
         emit({})
         return {}
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="jointcast-bench-") as tmp:
         root = Path(tmp)
         # written in a process of its own: a child inherits its parent's peak RSS at fork
@@ -70,6 +71,7 @@ def main(argv: list[str]) -> dict:
         validate = run_isolated("bench.validate", "validate", "--root", str(root))
     results = {
         "rows": args.rows,
+        "load_average": load,
         "csv_mb": csv_mb,
         "duckdb_read_csv": duck,
         "ingest": ingest,
@@ -91,7 +93,7 @@ def _markdown(results: dict, argv: list[str]) -> str:
     return f"""
 ## Validation, one {rows:,}-row CSV file (`{command}`)
 
-{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}, measured beside other work (upper bounds).
+{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine}, load average {results.get("load_average", "-")} at the start.
 The file: {results["csv_mb"]} MB of police CAD rows. Each step in its own process.
 
 | step | seconds | rows/s | peak RSS (MB) |

@@ -266,8 +266,8 @@ def staging_memory(con: duckdb.DuckDBPyConnection, limit: str = STAGING_MEMORY) 
     try:
         yield
     finally:
-        for name, kind in (("_checked", "VIEW"), ("_incoming", "VIEW"), ("_staged", "TABLE"),
-                           ("_shared_keys", "TABLE")):  # fmt: skip
+        for name, kind in (("_checked", "VIEW"), ("_incoming", "VIEW"), ("_accepted", "VIEW"),
+                           ("_staged", "TABLE"), ("_shared_keys", "TABLE"), ("_held", "TABLE")):  # fmt: skip
             con.execute(f"DROP {kind} IF EXISTS temp.{name}")
         con.execute(f"SET memory_limit = {literal(before)}")
 
@@ -278,21 +278,26 @@ def promote_batch(
     batch: PendingBatch,
     row_reasons: dict[int, list[str]],
 ) -> tuple[int, int]:
-    """Quarantine rows with any reason, load the others; returns (loaded, quarantined)."""
-    found = pa.table({
-        "_row_number": pa.array(list(row_reasons), pa.int64()),
-        "reasons": pa.array(list(row_reasons.values()), pa.list_(pa.string())),
-    })  # fmt: skip
-    con.register("_found", found)
-    try:
-        con.execute(
-            """
-            UPDATE _staged SET parse_reasons = list_distinct(list_concat(parse_reasons, f.reasons))
-            FROM _found f WHERE _staged._row_number = f._row_number
-            """
-        )
-    finally:
-        con.unregister("_found")
+    """Quarantine rows with any reason, load the others; returns (loaded, quarantined).
+
+    The accepted rows are read from ``_staged`` where they lie, not copied first, and written to
+    core in one pass.
+    """
+    if row_reasons:
+        found = pa.table({
+            "_row_number": pa.array(list(row_reasons), pa.int64()),
+            "reasons": pa.array(list(row_reasons.values()), pa.list_(pa.string())),
+        })  # fmt: skip
+        con.register("_found", found)
+        try:
+            con.execute(
+                """
+                UPDATE _staged SET parse_reasons = list_distinct(list_concat(parse_reasons, f.reasons))
+                FROM _found f WHERE _staged._row_number = f._row_number
+                """
+            )
+        finally:
+            con.unregister("_found")
     quarantined = con.execute(
         """
         INSERT INTO quality.quarantine
@@ -302,10 +307,10 @@ def promote_batch(
         """,
         [batch.batch_id, feed.id],
     ).fetchone()[0]
-    columns = ", ".join(CORE_COLUMNS)
+    # a view, not a copy: the accepted rows are read from _staged where they lie
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _accepted AS
+        CREATE OR REPLACE TEMP VIEW _accepted AS
         SELECT agency_id || ':' || source_incident_id AS incident_key, agency_id,
             {literal(feed.id)} AS feed_id, source_incident_id, incident_type, source_type,
             call_source, priority, received_at, dispatched_at, on_scene_at, cleared_at,
@@ -315,12 +320,21 @@ def promote_batch(
         """
     )
     loaded = con.execute("SELECT count(*) FROM _accepted").fetchone()[0]
-    con.execute(OUTRANKED_SQL, [batch.source_uri, batch.batch_id])
+    con.execute(HELD_SQL, [batch.source_uri, batch.batch_id])
+    # a filter on row numbers, not an anti-join: a join over every accepted row costs more than the write
+    newest = "true"
+    if con.execute("SELECT count(*) FROM _held WHERE outranked").fetchone()[0]:
+        newest = "row_number NOT IN (SELECT row_number FROM _held WHERE outranked)"
     con.execute(
-        "DELETE FROM core.incident_records WHERE incident_key IN (SELECT incident_key FROM _accepted)"
+        "DELETE FROM core.incident_records WHERE incident_key IN "
+        "(SELECT incident_key FROM _held WHERE NOT outranked)"
     )
-    con.execute(f"INSERT INTO core.incident_records ({columns}) SELECT {columns} FROM _accepted")
-    con.execute("DROP TABLE _accepted")
+    columns = ", ".join(CORE_COLUMNS)
+    con.execute(
+        f"INSERT INTO core.incident_records ({columns}) SELECT {columns} FROM _accepted WHERE {newest}"
+    )
+    for name, kind in (("_accepted", "VIEW"), ("_held", "TABLE")):
+        con.execute(f"DROP {kind} temp.{name}")
     return loaded, quarantined
 
 
@@ -328,17 +342,21 @@ VERSION_ORDER = ("source_uri", "batch_id", "row_number")
 """What makes one version of an incident later than another of the same feed: its source
 file's uri, then (the same file received again) its batch, then its row in the file."""
 
-OUTRANKED_SQL = f"""
-DELETE FROM _accepted a USING (
+HELD_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _held AS
+SELECT a.row_number, any_value(a.incident_key) AS incident_key,
+    bool_or(held.feed_id = a.feed_id
+        AND ({", ".join(f"held.{c}" for c in VERSION_ORDER)}) > (?, ?, a.row_number)) AS outranked
+FROM _accepted a JOIN (
     SELECT r.incident_key, r.feed_id, b.source_uri, r.batch_id, r.row_number
     FROM core.incident_records r JOIN meta.batches b USING (batch_id)
-) held
-WHERE held.incident_key = a.incident_key AND held.feed_id = a.feed_id
-    AND ({", ".join(f"held.{c}" for c in VERSION_ORDER)}) > (?, ?, a.row_number)
+) held ON held.incident_key = a.incident_key
+GROUP BY a.row_number
 """
-"""Drop from ``_accepted`` the rows whose incident core holds in a later version of the same
-feed (parameters: the batch's source uri and id). They count as loaded: valid rows, whose
-incident's later version was simply there first."""
+"""The rows of ``_accepted`` whose incident core already holds (parameters: the batch's source uri
+and id), in ``_held``, each ``outranked`` where core holds a later version from the same feed: those
+are not written. They count as loaded: valid rows, whose incident's later version was simply
+there first. The others replace core's version."""
 
 
 def reject_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch, check: str) -> int:
