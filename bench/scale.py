@@ -195,8 +195,9 @@ def _markdown(results: list[dict]) -> str:
         "`train_days` (182) exceeds every size's history, so training fits on all observed hours. "
         "`forecast` forecasts and publishes; `publish` then republishes every agency after a planner's "
         "staffing change (the first agency's relief factor), so each stage measures its own work. "
-        "Measured beside other work on a shared 2-core machine: times are inflated by it, and each size "
-        "ran once.",
+        "Each size ran once, on 2 cores; the load average (1 minute) at the start of each: "
+        + ", ".join(f"{label} {r.get('load_average', '-')}" for label, r in zip(labels, results, strict=True))
+        + " (above 2, other work shared the machine and inflated the times).",
         "",
         f"| | {head} |",
         "|---|" + "---:|" * len(results),
@@ -247,7 +248,10 @@ def _run(sizes: str, workspace: Path | None) -> list[dict]:
     results = []
     with tempfile.TemporaryDirectory(prefix="jointcast-scale-") as tmp:
         for multiple in multiples:
-            results.append(run_size(multiple, (workspace or Path(tmp)) / f"{multiple}x"))
+            load = f"{os.getloadavg()[0]:.1f}"
+            results.append(
+                {**run_size(multiple, (workspace or Path(tmp)) / f"{multiple}x"), "load_average": load}
+            )
             save("scale", {"results": results})
     return results
 

@@ -1,7 +1,7 @@
 """Training time: the backtest (3 folds) plus the final model, at the demo's size and at scale,
 beside mlforecast fitting the same rows; and the zero sample's accuracy against the unsampled fit.
 
-    python -m bench.train [demo|scale|sparse|all] [--before FILE]
+    python -m bench.train [demo|scale|sparse|all ...] [--before FILE]
 
 ``demo`` simulates the demo (365 days, 4 agencies) and times ingest-free training on its
 model inputs; ``scale`` uses the 3 years x 4 agencies x 100 areas hourly panel of
@@ -226,12 +226,12 @@ def main(argv: list[str]) -> dict:
         emit(CASES[argv[0].removesuffix("-run")]())
         return {}
     parser = argparse.ArgumentParser(prog="bench.train")
-    parser.add_argument("case", choices=("demo", "scale", "sparse", "all"), nargs="?", default="all")
+    parser.add_argument("case", choices=("demo", "scale", "sparse", "all"), nargs="*", default=["all"])
     parser.add_argument("--before", type=Path, help="bench/out/train.json of a run of older code")
     args = parser.parse_args(argv)
     results = {}
     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
-    for name in ("demo", "scale", "sparse") if args.case == "all" else (args.case,):
+    for name in ("demo", "scale", "sparse") if "all" in args.case else dict.fromkeys(args.case):
         results[name] = run_isolated("bench.train", f"{name}-run")
         print(name, results[name])
     if "sparse" in results:
