@@ -7,11 +7,11 @@ command's process tree, sampled every 0.1 s). ``forecast`` publishes what it for
 then republishes after a planner's staffing change, so each stage does its work once. The figures go to bench/RESULTS.md with a log-log chart ``bench/scale.png`` and
 each stage's fitted slope of log time (and log memory) on log size.
 
-Size: 1x is the demo's four agencies with their usual areas over ``BASE_DAYS`` days; 4x doubles
-the agencies (eight: the four kinds twice over, ``jointcast.simulator.agencies.agency_specs``) and
-the days, 16x quadruples both: panel cell-hours grow 4x per step, as a partnership of more agencies
-with longer history does. Training stays proportional: one backtest fold, ``train_days`` longer than
-any size's history (every observed hour is fitted on at every size).
+Size: 1x is the demo (its four agencies with their usual areas over a year); 4x doubles the
+agencies (eight: the four kinds twice over, ``jointcast.simulator.agencies.agency_specs``) and the
+years, 16x quadruples both: panel cell-hours grow 4x per step, as a partnership of more agencies
+with longer history does. One backtest fold; training fits on ``train_days`` (182) before it, as
+``jointcast train`` does, so its rows grow with the agencies, not the years.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from bench.harness import OUT, save, write_results_section
 
 STAGES = ("ingest", "validate", "features", "train", "forecast", "publish")
 BASE_AGENCIES = 4
-BASE_DAYS = 35
+BASE_DAYS = 365
 END = date(2026, 6, 1)
 SEED = 7
 CHART = Path(__file__).parent / "scale.png"
@@ -187,12 +187,13 @@ def _markdown(results: list[dict]) -> str:
     lines = [
         "## Cost against size (`python -m bench.scale`)",
         "",
-        f"Each size simulated by `jointcast.simulator.simulate` (seed {SEED}, ending {END}): 1x is the demo's "
-        f"{BASE_AGENCIES} agencies over {BASE_DAYS} days, 4x twice the agencies and days, 16x four times both. "
+        f"Each size simulated by `jointcast.simulator.simulate` (seed {SEED}, ending {END}): 1x is the demo "
+        f"({BASE_AGENCIES} agencies over {BASE_DAYS} days), 4x twice the agencies and years, 16x four times both. "
         "Every stage ran as `jointcast --config ... <verb>` in a process of its own; memory is the peak "
         "resident memory of that command's process tree (sampled every 0.1 s). The bench's config uses "
-        "`backtest_folds = 1` (the demo's three folds would triple training at every size alike), and "
-        "`train_days` (182) exceeds every size's history, so training fits on all observed hours. "
+        "`backtest_folds = 1` (the demo's three folds would triple training at every size alike); "
+        "training fits on the `train_days` (182) before the fold and before the data's end, as "
+        "`jointcast train` does, so its rows grow with the agencies (2x a step), not the years. "
         "`forecast` forecasts and publishes; `publish` then republishes every agency after a planner's "
         "staffing change (the first agency's relief factor), so each stage measures its own work. "
         "Each size ran once, on 2 cores; the load average (1 minute) at the start of each: "

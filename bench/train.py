@@ -182,17 +182,17 @@ extra fit on the horizon before the newest fold, hours no fold scores, then used
 final model). mlforecast (LightGBM, Poisson, as bench.peers configures it, without conformal intervals)
 is fitted on the same days before each origin of the same panel in the
 same run; both are scored on the backtest's hourly rows summed to 8-hour blocks from each origin.
-Peak RSS is read before mlforecast runs. The before rows come from an earlier run of the older code,
-beside other work on this shared 2-core machine (the scale case under heavy load: unloaded, that code
-took 762 s); the after rows from this run, load average {results.get("load_average", "-")} at its start.
+Peak RSS is read before mlforecast runs. The before rows: {before.get("note", "a run of older code")}; the
+after rows: this run, load average {results.get("load_average", "-")} at its start (2 cores).
 
 {chr(10).join(lines)}
 
 The scale panel's incidents fall uniformly over hours and areas (bench.features draws them so): nothing
 beyond each series' mean is there to learn, so early stopping keeps {_trees(results, "scale")} where 120
 were fitted; most of the time saved there comes from that. A panel with daily and weekly cycles (the demo)
-keeps {_trees(results, "demo")}, so its time moves little with early stopping: there the saving is the
-zero sample's. "after, as configured" fits with the parameters `jointcast train` uses on a default config:
+keeps {_trees(results, "demo")}: early stopping saves few trees there, and the extra fit that chooses
+their number costs one more fit, so with every row fitted the demo can take longer than before; its
+saving is the zero sample's. "after, as configured" fits with the parameters `jointcast train` uses on a default config:
 trees sized to the data and zero-count rows sampled at `forecast.zero_sample_rate` (0.25, weighted 1 /
 rate; `sparse` below); the other rows fit every row with `ModelParameters()`, as mlforecast does."""
 
