@@ -60,7 +60,7 @@ run: $(STAMP)
 	$(BIN)/jointcast demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)"

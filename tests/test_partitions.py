@@ -100,7 +100,7 @@ def test_the_warehouse_gives_one_agency_s_hours_ahead_and_training_s_window_only
     assert columns == ["agency_id", "area_id", "bucket_start", "incidents", "lag_day_1"]
     everything, ends = read_forecast_inputs(con)
     fd, fd_ends = read_forecast_inputs(con, "fd")
-    assert fd_ends == ends
+    assert fd_ends == {"fd": ends["fd"]}
     # fd's hours to forecast: no target yet and not an outage hour
     assert fd["lag_day_1"].to_list() == [8, 9]
     assert_frame_equal(fd, everything.filter(pl.col("agency_id") == "fd"))

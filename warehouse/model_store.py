@@ -27,14 +27,14 @@ unknown for another reason)."""
 def read_forecast_inputs(
     con: duckdb.DuckDBPyConnection, agency_id: str | None = None
 ) -> tuple[pl.DataFrame, dict[str, datetime]]:
-    """The model-input rows still to forecast (of one agency, given ``agency_id``, filtered in
-    DuckDB) and each agency's data end."""
-    if agency_id is None:
-        future = read_frame(con, f"SELECT * EXCLUDE (outage) {_FUTURE}")
-    else:
-        future = read_frame(con, f"SELECT * EXCLUDE (outage) {_FUTURE} AND agency_id = ?", [agency_id])
+    """The model-input rows still to forecast and the data end of each agency (of one agency, given
+    ``agency_id``, filtered in DuckDB)."""
+    one, parameters = ("AND agency_id = ?", [agency_id]) if agency_id is not None else ("", [])
+    future = read_frame(con, f"SELECT * EXCLUDE (outage) {_FUTURE} {one}", parameters)
     ends = con.execute(
-        "SELECT agency_id, max(bucket_start) + INTERVAL 1 HOUR FROM features.demand GROUP BY agency_id"
+        "SELECT agency_id, max(bucket_start) + INTERVAL 1 HOUR FROM features.demand "
+        f"WHERE true {one} GROUP BY agency_id",
+        parameters,
     ).fetchall()
     return future, dict(ends)
 
