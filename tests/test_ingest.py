@@ -1,5 +1,6 @@
 """Ingest on a real DuckDB file: shapes, time zones, idempotency and every bad-input case."""
 
+import gzip
 from datetime import UTC, datetime
 
 import polars as pl
@@ -300,4 +301,28 @@ def test_a_shared_feed_checks_each_row_against_its_own_agencys_jurisdiction(tmp_
         (2, ["out_of_jurisdiction"]),
         (4, ["out_of_jurisdiction"]),
     ]
+    assert_rows_accounted(config)
+
+
+def test_a_gzipped_file_loads_and_one_read_again_record_by_record_is_decompressed_too(police_workspace):
+    """A ``.csv.gz`` file is read decompressed. One whose unterminated quote makes DuckDB's reader
+    misread it is read again record by record, decompressed as well: its bad line is quarantined
+    alone with its line number and every other row loaded."""
+    config = police_workspace.config
+    config.write_text(config.read_text().replace('"feeds/pd/*.csv"', '"feeds/pd/*.csv.gz"'))
+    files = {
+        "pd_01.csv.gz": [police_row(f"A{i}", "01/02/2024 10:00:00 AM") for i in range(5)],
+        "pd_02.csv.gz": [police_row("B0", "01/03/2024 10:00:00 AM"),
+                         police_row("B1", "01/03/2024 10:05:00 AM").replace("Jane Roe", '"Jane Roe'),
+                         police_row("B2", "01/03/2024 10:10:00 AM")],
+    }  # fmt: skip
+    for name, rows in files.items():
+        plain = police_workspace(name.removesuffix(".gz"), rows)
+        plain.with_name(name).write_bytes(gzip.compress(plain.read_bytes()))
+        plain.unlink()
+    _ingest(config)
+    loaded = _query(config, "SELECT source_incident_id FROM core.incidents ORDER BY 1")
+    assert [r[0] for r in loaded] == ["A0", "A1", "A2", "A3", "A4", "B0", "B2"]
+    [(row, reasons)] = _query(config, "SELECT row_number, reasons FROM quality.quarantine")
+    assert row == 2 and reasons == ["unreadable_row: unterminated quote (line 3)"]
     assert_rows_accounted(config)

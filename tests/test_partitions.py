@@ -121,3 +121,16 @@ def test_training_reads_every_hour_a_fold_early_stopping_or_the_final_fit_trains
         for origin in origins:
             needed = training_rows(hours, origin, train_days)
             assert needed["bucket_start"].min() >= first
+
+
+def test_model_inputs_written_in_parts_may_start_with_an_empty_part(tmp_path):
+    """A part with no rows (an agency with nothing in a band) still makes the table; the next adds to it."""
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import write_features
+
+    links = pl.DataFrame(schema={"incident_key": pl.String, "joint_event_id": pl.String})
+    part = pl.DataFrame({"agency_id": ["fd", "fd"], "incidents": [1, 2]})
+    with open_warehouse(tmp_path / "warehouse.duckdb") as con:
+        counts = write_features(con, links, {}, [part.clear(), part], None, None)
+        written = con.execute("SELECT agency_id, incidents FROM features.model_inputs").fetchall()
+    assert counts["model_inputs"] == 2 and written == [("fd", 1), ("fd", 2)]

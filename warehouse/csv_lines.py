@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fsspec
 import pyarrow as pa
 
 MAX_RECORD_BYTES = 2_000_000
@@ -51,6 +52,13 @@ class ReadLines:
     """(row number, reason, the line as text) of every record not read."""
 
 
+def open_bytes(path: Path):
+    """The file's bytes as a context manager, decompressed as its name says (``.gz``, ``.bz2``,
+    ``.xz``, ``.zip``): DuckDB's reader reads a ``.gz`` file so, and lines are counted and read
+    again record by record in what it read, not in the compressed bytes."""
+    return fsspec.open(str(path), "rb", compression="infer")
+
+
 def count_lines(path: Path, encoding: str) -> int:
     """Lines in the file (a last line without a line break counted), blank ones included.
 
@@ -59,9 +67,10 @@ def count_lines(path: Path, encoding: str) -> int:
     data_lines = carriage = 0
     last = b""
     if encoding == "utf-16":
-        text = path.read_bytes().decode("utf-16", errors="replace")
+        with open_bytes(path) as handle:
+            text = handle.read().decode("utf-16", errors="replace")
         return _lines_in(text.count("\n"), text.count("\r"), text[-1:].encode())
-    with open(path, "rb") as handle:
+    with open_bytes(path) as handle:
         while block := handle.read(8 * 1024 * 1024):
             data_lines += block.count(b"\n")
             carriage += block.count(b"\r")
@@ -112,12 +121,13 @@ def _physical_lines(path: Path, encoding: str) -> Iterator[tuple[int, bytes]]:
     before it dropped), or at ``\\r`` in a file with no ``\\n``. UTF-16 is read as UTF-8 text."""
     if encoding == "utf-16":
         try:
-            data = path.read_bytes().decode("utf-16").encode("utf-8")
+            with open_bytes(path) as handle:
+                data = handle.read().decode("utf-16").encode("utf-8")
         except UnicodeDecodeError as exc:
             raise CsvFileError(f"not valid utf-16 (byte {exc.start})") from None
         yield from _split(io.BytesIO(data))
         return
-    with open(path, "rb") as handle:
+    with open_bytes(path) as handle:
         yield from _split(handle)
 
 

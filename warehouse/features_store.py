@@ -67,9 +67,9 @@ def write_features(
             counts[name] = frame.height
         con.execute("DROP TABLE IF EXISTS features.model_inputs")
         counts["model_inputs"] = 0
-        for frame in model_input_bands:
+        for number, frame in enumerate(model_input_bands):
             con.register("_frame", frame.to_arrow())
-            if counts["model_inputs"] == 0:
+            if number == 0:  # the first part makes the table, even an empty one
                 con.execute("CREATE TABLE features.model_inputs AS SELECT * FROM _frame")
             else:
                 con.execute("INSERT INTO features.model_inputs SELECT * FROM _frame")

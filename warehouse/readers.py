@@ -27,7 +27,15 @@ import pyarrow as pa
 
 from jointcast.config import FeedSettings
 from jointcast.write_errors import unwritable
-from warehouse.csv_lines import KEPT_CHARS, MAX_RECORD_BYTES, CsvFileError, ReadLines, header_line, read_lines
+from warehouse.csv_lines import (
+    KEPT_CHARS,
+    MAX_RECORD_BYTES,
+    CsvFileError,
+    ReadLines,
+    header_line,
+    open_bytes,
+    read_lines,
+)
 from warehouse.db import literal, quote
 from warehouse.pii import PiiColumnError, hash_sql, split_pii
 
@@ -75,7 +83,7 @@ _UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
 def _refuse_other_encoding(path: Path, encoding: str) -> None:
     """A UTF-16 file in a feed read as UTF-8 or Latin-1 is refused with one line: read byte by
     byte, every row of it would be garbage (and its PII columns unrecognised)."""
-    with open(path, "rb") as handle:
+    with open_bytes(path) as handle:
         marked = handle.read(2) in _UTF16_MARKS
     if marked and encoding != "utf-16":
         raise FeedFileError(
