@@ -213,7 +213,8 @@ def _register(settings: Settings, result, logged, inputs, end, truth, inputs_dig
     role = "champion" if decision.promote else "challenger"
     tags = {"folds_digest": result.folds_digest, INPUTS_DIGEST: inputs_digest}
     registry.record_decision(name, logged.version, decision.promote, {
-        "decision": role, "reason": decision.reason, "challenger_wape": f"{result.metrics['wape']:.6f}",
+        registry.DECISION: role, "reason": decision.reason,
+        "challenger_wape": f"{result.metrics['wape']:.6f}",
         "champion_wape": "" if champion_wape is None else f"{champion_wape:.6f}", **tags,
     })  # fmt: skip
     against = "" if champion is None else f" (champion was version {champion.version})"
@@ -284,7 +285,7 @@ def _register_baseline(settings: Settings, result, decision, baselines, table, e
             model=model, example=result.example, registered_model=name,
         )  # fmt: skip
     registry.record_decision(name, logged.version, True, {
-        "decision": "champion", "baseline": column, "reason": decision.reason, **tags,
+        registry.DECISION: "champion", "baseline": column, "reason": decision.reason, **tags,
     }, challenger=False)  # fmt: skip
     tracking.describe_run(logged.run_id, f"Registered {name} version {logged.version} as champion: the "
                           f"baseline {model.description}, because {decision.reason}.")  # fmt: skip

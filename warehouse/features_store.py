@@ -42,14 +42,15 @@ def write_features(
     con: duckdb.DuckDBPyConnection,
     joint_events: pl.DataFrame,
     tables: dict[str, pl.DataFrame],
-    model_input_bands: Iterable[pl.DataFrame],
+    model_input_parts: Iterable[pl.DataFrame],
     inputs_digest: str | None = None,
     outages: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Replace the features.* tables (joint links included) and quality.outages in one transaction.
 
-    Model inputs arrive one horizon band at a time, so only one band is in memory. The
-    ``inputs_digest`` they were built from is recorded in the same transaction.
+    Model inputs arrive a part at a time (``FeatureSet.model_input_parts``: one agency x horizon
+    band), so only one part is in memory. The ``inputs_digest`` they were built from is recorded in
+    the same transaction.
     """
     counts = {}
     with transaction(con):
@@ -67,7 +68,7 @@ def write_features(
             counts[name] = frame.height
         con.execute("DROP TABLE IF EXISTS features.model_inputs")
         counts["model_inputs"] = 0
-        for number, frame in enumerate(model_input_bands):
+        for number, frame in enumerate(model_input_parts):
             con.register("_frame", frame.to_arrow())
             if number == 0:  # the first part makes the table, even an empty one
                 con.execute("CREATE TABLE features.model_inputs AS SELECT * FROM _frame")

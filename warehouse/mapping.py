@@ -197,12 +197,12 @@ def window_reasons(feed: FeedSettings) -> str:
     return reasons
 
 
-def stage_sql(feed: FeedSettings, mixed: Collection[str] | None = None) -> str:
+def stage_sql(feed: FeedSettings, mixed: Collection[str] = ()) -> str:
     """SELECT over ``_incoming``: the common schema and the row's own parse reasons.
 
-    Which timestamp columns mix naive and zoned values is found from the batch itself, which
-    holds every parsed row until all are read; given as ``mixed`` (the fields known to mix),
-    each row is parsed and written straight on, in one pass.
+    ``mixed``: the timestamp fields whose column mixes naive and zoned values in this batch,
+    found from a first staging of it (warehouse.staging); their rows are quarantined. Knowing
+    them up front, each row is parsed and written straight on, in one pass.
     """
     cols, tz = feed.columns, literal(feed.timezone)
     texts = ",\n        ".join(f"{_text(getattr(cols, f))} AS {f}_text" for f in TIMESTAMP_FIELDS)
@@ -211,14 +211,7 @@ def stage_sql(feed: FeedSettings, mixed: Collection[str] | None = None) -> str:
         for f in TIMESTAMP_FIELDS
         for zoned, naive in [timestamp_readings(f + "_text", feed)]
     )
-    mixes = ",\n        ".join(
-        f"bool_or({f}_zoned IS NOT NULL) AND bool_or({f}_zoned IS NULL AND {f}_naive IS NOT NULL)"
-        f" AS {f}_mixed"
-        for f in TIMESTAMP_FIELDS
-    )
-    offsets = f"SELECT\n        {mixes}\n    FROM typed"
-    if mixed is not None:
-        offsets = "SELECT " + ", ".join(f"{f in mixed} AS {f}_mixed" for f in TIMESTAMP_FIELDS)
+    offsets = "SELECT " + ", ".join(f"{f in mixed} AS {f}_mixed" for f in TIMESTAMP_FIELDS)
     stamps = ",\n        ".join(
         f"coalesce({f}_zoned, timezone({tz}, {f}_naive)) AS {f}" for f in TIMESTAMP_FIELDS
     )
@@ -226,7 +219,7 @@ def stage_sql(feed: FeedSettings, mixed: Collection[str] | None = None) -> str:
         f",\n            CASE WHEN {f}_text IS NOT NULL AND {f} IS NULL THEN 'unparseable_{f}' END"
         for f in TIMESTAMP_FIELDS[1:]
     )
-    mixed = "".join(
+    mixed_reasons = "".join(
         f",\n            CASE WHEN {f}_mixed AND {f} IS NOT NULL THEN {literal(mixed_offsets_reason(f))} END"
         for f in TIMESTAMP_FIELDS
     )
@@ -281,7 +274,7 @@ final AS (
             CASE WHEN priority_text IS NOT NULL AND priority IS NULL
                 THEN 'unparseable_priority' END,
             CASE WHEN (lat_text IS NOT NULL AND lat IS NULL) OR (lon_text IS NOT NULL AND lon IS NULL)
-                THEN 'unparseable_coordinates' END{unparseable_optional}{mixed}{window_reasons(feed)}
+                THEN 'unparseable_coordinates' END{unparseable_optional}{mixed_reasons}{window_reasons(feed)}
         ], lambda reason: reason IS NOT NULL) AS parse_reasons
     FROM stamped
 )

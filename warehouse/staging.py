@@ -333,8 +333,6 @@ def promote_batch(
     con.execute(
         f"INSERT INTO core.incident_records ({columns}) SELECT {columns} FROM _accepted WHERE {newest}"
     )
-    for name, kind in (("_accepted", "VIEW"), ("_held", "TABLE")):
-        con.execute(f"DROP {kind} temp.{name}")
     return loaded, quarantined
 
 
