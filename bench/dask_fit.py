@@ -6,8 +6,10 @@ Simulates 60 days of two agencies, runs the real stages (ingest, validate, featu
 warehouse), writes the model inputs as Parquet partitions for the workers, then backtests (2 folds
 of 24 h) with the single-machine fit and with the distributed one (models.lightgbm_dask), each with
 the default parameters at three seeds and without bagging. The headline is the backtest's shift
-WAPE: without bagging the two fits should agree within 1%; with bagging, the distributed fit draws
-its bag from each worker's rows, so seeds move both and the spread across seeds is the yardstick.
+WAPE: without bagging the two fits differ only as each worker bins some features from its own rows,
+about as much as a reseeded single-machine fit differs from itself (within 1.5% on small panels);
+with bagging, the distributed fit draws its bag from each worker's rows, so seeds move both and the
+spread across seeds is the yardstick.
 Times are wall clock on whatever else the machine runs.
 """
 

@@ -1,7 +1,16 @@
 """Training on a Dask cluster: LightGBM's Dask interface over Parquet partitions the workers read themselves.
 
 A 2-worker local cluster fits the same model as the single-machine fit, on the same rows and folds,
-and scores the same backtest WAPE within 1%; the tasks it sends carry partition paths, not frames.
+and scores its backtest WAPE within 3% (5% per agency); the tasks it sends carry partition paths, not
+frames.
+
+Why 3%: the two fits cannot be equal. In LightGBM's data-parallel learner each machine finds the bin
+bounds of some features from its own rows, and which worker takes which rank changes from run to run,
+so the distributed fit differs from the single-machine fit as two single-machine seeds do. Over seven
+simulated workspaces ending 5 days apart, the distributed fit's WAPE was within 1.5% of the single
+machine's (4% per agency), and the same single-machine fit with seed + 1 within 1.6% (4.4% per
+agency). The parameters, features and category codes are compared exactly, the Poisson totals within
+2%, and the rows each worker builds in the next test.
 """
 
 from __future__ import annotations
@@ -93,9 +102,9 @@ def test_the_distributed_fit_scores_as_the_single_machine_fit_on_the_same_rows_a
                                    fit=_fit(client, partitions))  # fmt: skip
 
     assert origins == same and len(origins) == FOLDS
-    assert there["wape"] == pytest.approx(here["wape"], rel=0.01)
+    assert there["wape"] == pytest.approx(here["wape"], rel=0.03)
     for agency in {a.id for a in settings.agencies}:
-        assert there[f"wape_{agency}"] == pytest.approx(here[f"wape_{agency}"], rel=0.03)
+        assert there[f"wape_{agency}"] == pytest.approx(here[f"wape_{agency}"], rel=0.05)
 
     # the same model as far as forecasting, MLflow and the registry can tell: a plain booster, the same
     # features and category codes, trained with the same parameters
