@@ -59,11 +59,15 @@ lock-upgrade:
 run: $(STAMP)
 	$(BIN)/jointcast demo
 
+# The tests run on one process per core (pytest-xdist), a test file to one process so that a module's
+# fixtures are built once; `make test TEST_WORKERS=0` runs them in this process, one at a time.
+TEST_WORKERS ?= auto
+
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q --durations=20
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "$(FAST_MARKERS)"
 
 # Fault injection: each stage's command killed at each commit boundary, then run again (long: CI runs it).
 test-faults: $(STAMP)

@@ -17,6 +17,7 @@ from jointcast.cli_support import (
     console,
     errors,
     fail,
+    fit_consoles,
     id_table,
     remember_config,
     settings_from,
@@ -53,6 +54,7 @@ def main_options(
 
     `--config PATH` before the verb applies to every verb (a verb's own --config wins).
     """
+    fit_consoles()
     remember_config(config)
     _verbose["on"] = verbose
     _prepare_environment(verbose)

@@ -6,6 +6,7 @@ form) and after it (`jointcast ingest --config PATH`); the verb's own option win
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,17 @@ from jointcast.config import ConfigError, Settings, config_path, load_settings
 
 console = Console()
 errors = Console(stderr=True)
+
+
+def fit_consoles() -> None:
+    """Both consoles as wide as this invocation's COLUMNS, else the terminal's, else 80 columns.
+
+    Rich reads COLUMNS once, when a console is made; a process that runs several invocations (the
+    test runner, a Python caller) would otherwise keep the width of the first."""
+    columns = os.environ.get("COLUMNS", "")
+    for each in (console, errors):
+        each.width = int(columns) if columns.isdigit() else None  # None: measured on every print
+
 
 USAGE_ERROR = 2
 """Exit status of a usage or config error (as Click's own usage errors); a failed stage exits 1."""

@@ -136,6 +136,20 @@ def test_a_bad_config_is_one_line_and_exit_status_2(tmp_path):
     ]
 
 
+def test_each_invocation_prints_as_wide_as_its_own_columns(tmp_path):
+    """A process that runs several invocations (tests, a Python caller) does not keep the first's width:
+    rich reads COLUMNS once, when a console is made."""
+    from jointcast.cli_support import console, errors
+
+    config = tmp_path / "jointcast.toml"
+    config.write_text('[warehouse]\npath = "w.duckdb"\ncolour = "red"\n')
+    console.width = errors.width = 80  # as consoles made where COLUMNS was 80
+    for columns in (300, 60):
+        result = runner.invoke(app, ["ingest", "--config", str(config)], env={"COLUMNS": str(columns)})
+        assert result.exit_code == 2
+        assert console.width == errors.width == columns
+
+
 def test_an_error_line_keeps_its_brackets(tmp_path):
     """Rich markup is escaped in error lines: a regex's [a-z] class is printed, not swallowed."""
     config = tmp_path / "jointcast.toml"
