@@ -43,6 +43,7 @@ from warehouse.staging import (
     StagedBatch,
     absent_columns,
     finish_batch,
+    header_matched,
     pending_batches,
     promote_batch,
     record_span,
@@ -114,6 +115,10 @@ def validate_batch(
 ) -> BatchValidation:
     agencies = [settings.agency(agency_id) for agency_id in feed.agency_ids]
     agency = agencies[0] if len(agencies) == 1 else tuple(agencies)
+    feed, matched = header_matched(feed, batch.columns)
+    for key, column in matched.items():
+        log.warning("feed %s: file %s: %s is read from the header's %r (the same name up to case and "
+                    "spacing)", feed.id, batch.source_uri, key, column)  # fmt: skip
     try:
         staged = stage_batch(con, feed, batch, settings.raw_root)
     except MissingRawBatch as exc:

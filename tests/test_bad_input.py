@@ -227,10 +227,13 @@ CASES: dict[str, Case] = {
         "city_police_cad",
         police(lambda lines: [lines[0] + ",CallerPhone"] + [line + ",555-0100" for line in lines[1:]]),
     ),
+    # every mapped column found by its name up to case (and a warning says so), the PII ones too
     "csv-differently-cased-header": Case(
+        "city_police_cad", police(lambda lines: [lines[0].lower(), *lines[1:]])
+    ),
+    "csv-header-cased-twice": Case(
         "city_police_cad",
-        police(lambda lines: [lines[0].lower(), *lines[1:]]),
-        rejected="mapped column 'IncidentNumber' (columns.source_incident_id) present",
+        police(lambda lines: [lines[0] + ",incidentnumber"] + [line + ",X" for line in lines[1:]]),
     ),
     "csv-missing-mapped-column": Case(
         "city_police_cad",

@@ -292,3 +292,35 @@ def test_chunks_are_row_ranges_and_rows_sharing_a_key_come_together_last():
     staged = StagedBatch(8, 1, 9, {"_row_number": "_row_number", "incident_key": "incident_key"})
     chunks = [list(frame["_row_number"]) for frame in staged_chunks(con, staged, 3, ["incident_key"])]
     assert chunks == [[1, 3], [4, 5], [7, 9], [2, 6]]
+
+
+def test_a_mapped_column_is_found_whatever_its_case_and_spacing_and_the_match_is_logged(
+    police_workspace, caplog
+):
+    """A monthly export whose tool writes ``RCVD`` for the configured ``Rcvd`` loads as before."""
+    header = "ID,TYPE,Prio,Src,RCVD,Disp, area ,Lat,Lon,Phone,Caller"
+    police_workspace("pd_01.csv", [police_row(f"C{i}", "01/02/2024 10:00:00 AM") for i in range(4)], header)
+    with caplog.at_level("WARNING"):
+        _ingest(police_workspace.config)
+    [(status, loaded, quarantined)] = _query(
+        police_workspace.config, "SELECT status, rows_loaded, rows_quarantined FROM meta.batches"
+    )
+    assert (status, loaded, quarantined) == ("loaded", 4, 0)
+    assert _query(police_workspace.config, "SELECT DISTINCT area_id FROM core.incidents") == [("B01",)]
+    matches = sorted(m for m in caplog.messages if "the same name up to case and spacing" in m)
+    assert [m.split(": ")[2].split(" is read")[0] for m in matches] == [
+        "columns.area_id", "columns.received_at", "columns.source_incident_id", "columns.source_type"
+    ]  # fmt: skip
+    assert all(m.startswith("feed pd_cad: file ") for m in matches)
+
+
+def test_a_name_the_header_holds_twice_up_to_case_is_not_guessed(police_workspace):
+    from warehouse.staging import absent_columns, header_matched
+
+    feed = load_settings(str(police_workspace.config)).feed("pd_cad")
+    header = ("Id", "Type", "Prio", "Src", "RCVD", "rcvd", "Disp", "Area", "Lat", "Lon")
+    same, matched = header_matched(feed, header)
+    assert matched == {} and same is feed
+    assert absent_columns(same, header) == {"columns.received_at": "Rcvd"}
+    exact, matched = header_matched(feed, ("Rcvd", "RCVD", *header[:4], *header[6:]))
+    assert matched == {} and exact.columns.received_at == "Rcvd"  # the exact name wins

@@ -81,6 +81,34 @@ def pending_batches(con: duckdb.DuckDBPyConnection, feed_id: str) -> list[Pendin
     return [PendingBatch(r[0], r[1], r[2], tuple(r[3] or ()), r[4]) for r in rows]
 
 
+def _folded(name: str) -> str:
+    """A column name up to case and spacing: ``" Incident  ID"`` and ``"INCIDENT ID"`` alike."""
+    return " ".join(name.split()).casefold()
+
+
+def header_matched(feed: FeedSettings, header: tuple[str, ...]) -> tuple[FeedSettings, dict[str, str]]:
+    """``feed`` with each mapped column its header lacks by that exact name read from the header's
+    one column of the same name up to case and spacing (a monthly export whose tool writes ``RCVD``
+    for ``Rcvd``), and config key -> the header's column for each such match. A name the header
+    holds twice up to case and spacing is left as configured: the batch then lacks it, and says so."""
+    alike: dict[str, list[str]] = {}
+    for column in header:
+        alike.setdefault(_folded(column), []).append(column)
+
+    def found(column: str) -> str:
+        same = alike.get(_folded(column), [])
+        return column if column in header or len(same) != 1 else same[0]
+
+    columns = {name: found(column) for name, column in feed.columns.mapped().items()}
+    matched = {f"columns.{name}": columns[name] for name, column in feed.columns.mapped().items()
+               if columns[name] != column}  # fmt: skip
+    update: dict[str, object] = {"columns": feed.columns.model_copy(update=columns)}
+    if feed.agency_from is not None and found(feed.agency_from.column) != feed.agency_from.column:
+        matched["agency_from.column"] = found(feed.agency_from.column)
+        update["agency_from"] = feed.agency_from.model_copy(update={"column": matched["agency_from.column"]})
+    return (feed.model_copy(update=update) if matched else feed), matched
+
+
 def absent_columns(feed: FeedSettings, columns: tuple[str, ...]) -> dict[str, str]:
     """Config key -> source column, for the mapped columns the batch does not have."""
     wanted = {f"columns.{name}": column for name, column in feed.columns.mapped().items()}
