@@ -45,6 +45,14 @@ import polars as pl
 
 KEYS = ["agency_id", "area_id", "origin", "bucket_start"]
 STATS_WEEKS = 8
+PEERS = ("mlforecast", "statsforecast")
+OURS, OUR_MEDIAN, ORACLE = (
+    "jointcast (LightGBM)",
+    "jointcast p50 (median of each total)",
+    "true rates (oracle)",
+)
+UNBIASED = 0.05
+"""A forecaster whose shift bias is within this share reads as a forecast of the mean, as jointcast's is."""
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -221,17 +229,17 @@ def compare(
 
     hourly = grains["hourly"]
     ours = hourly.with_columns(lo_80=pl.col(quantile_name(0.1)), hi_80=pl.col(quantile_name(0.9)))
-    rows = {"jointcast (LightGBM)": score(ours, areas)}
+    rows = {OURS: score(ours, areas)}
     median = quantile_name(0.5)
     if all(g in grains and median in grains[g].columns for g in ("shift", "agency_hourly")):
         medians = {g: grains[g].with_columns(mean=pl.col(median)) for g in ("shift", "agency_hourly")}
-        rows["jointcast p50 (median of each total)"] = score(hourly, areas, medians)
+        rows[OUR_MEDIAN] = score(hourly, areas, medians)
     for name, peer in peers.items():
         rows[name] = score(with_peer(hourly, peer), areas)
     # forecasting no incident at all: its WAPE is exactly 1, the mark a sparse series' WAPE is read against
     rows["zero (no incident ever)"] = score(hourly.with_columns(mean=pl.lit(0.0)), areas)
     for name, column in (("seasonal naive", "seasonal_naive"), ("hour-of-week mean, 4 weeks", "how_mean_4"),
-                         ("true rates (oracle)", "oracle")):  # fmt: skip
+                         (ORACLE, "oracle")):  # fmt: skip
         if hourly[column].null_count() == 0:
             rows[name] = score(hourly.with_columns(mean=pl.col(column)), areas)
     return rows
@@ -323,6 +331,33 @@ def versions() -> str:
     return f"jointcast {commit}, " + ", ".join(f"{n} {version(n)}" for n in names)
 
 
+def standing(rows: dict[str, dict[str, float]]) -> list[str]:
+    """Where jointcast stands at the shift grain, against the best peer and like for like: its mean
+    against the best peer forecasting the mean (shift bias within UNBIASED), its median of each
+    total against the best peer of all; and the true rates' own ratio, where known."""
+    peers = {name: s for name, s in rows.items() if name.startswith(PEERS)}
+    if OURS not in rows or not peers:
+        return []
+
+    def against(ours: str, among: dict[str, dict[str, float]], what: str) -> str:
+        best = min(among, key=lambda name: among[name]["wape"])
+        ratio = rows[ours]["wape"] / among[best]["wape"]
+        return (f"{ours}: {rows[ours]['wape']:.4f}, {ratio:.3f}x {what} ({best}: {among[best]['wape']:.4f},"
+                f" bias {among[best]['bias']:+.3f})")  # fmt: skip
+
+    lines = [against(OURS, peers, "the best peer")]
+    unbiased = {name: s for name, s in peers.items() if abs(s["bias"]) <= UNBIASED}
+    if unbiased:
+        lines.append(
+            against(OURS, unbiased, f"the best peer forecasting the mean (bias within {UNBIASED:.0%})")
+        )
+    if OUR_MEDIAN in rows:
+        lines.append(against(OUR_MEDIAN, peers, "the best peer"))
+    if ORACLE in rows:
+        lines.append(against(ORACLE, peers, "the best peer: the true rates themselves"))
+    return lines
+
+
 def markdown(dataset: str, command: str, results: dict) -> str:
     rows = results["rows"]
     agencies = sorted({k[5:] for row in rows.values() for k in row if k.startswith("wape_")} - {
@@ -355,6 +390,10 @@ jointcast's trees: {results.get("jointcast_trees", "-")}. jointcast's blend with
 the same test for every forecaster (closed bounds over-count for small integer counts).
 
 {chr(10).join(lines)}
+
+Shift WAPE against the peers, like for like:
+
+{chr(10).join(f"- {line}" for line in standing(rows))}
 
 Machine: {os.cpu_count()} cores, {platform.python_version()}; {results.get("versions") or versions()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
 Seconds: {seconds}."""
