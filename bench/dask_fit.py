@@ -15,6 +15,7 @@ Times are wall clock on whatever else the machine runs.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -58,6 +59,7 @@ def run() -> dict:
     from warehouse.model_partitions import read_partition, training_window, write_model_partitions
 
     rows = []
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())  # 1, 5 and 15 minutes, at the start
     with tempfile.TemporaryDirectory(prefix="jointcast-bench-dask-") as tmp:
         settings, inputs, end = _featured(Path(tmp) / "workspace")
         with dask_client(settings) as client:
@@ -78,7 +80,12 @@ def run() -> dict:
                     rows.append({"params": name, "fitted": where, "wape": round(metrics["wape"], 4),
                                  "seconds": round(time.perf_counter() - started, 1)})  # fmt: skip
                     print(rows[-1], flush=True)
-    return {"rows": rows, "model_input_rows": partitions.rows, "partitions": len(partitions.paths)}
+    return {
+        "rows": rows,
+        "model_input_rows": partitions.rows,
+        "partitions": len(partitions.paths),
+        "load": load,
+    }
 
 
 def markdown(results: dict) -> str:
@@ -86,7 +93,8 @@ def markdown(results: dict) -> str:
         "## Training on a Dask cluster (`python -m bench.dask_fit`)", "",
         f"{DAYS} simulated days, {AGENCIES} agencies, {results['model_input_rows']:,} observed model-input rows in "
         f"{results['partitions']} Parquet partitions; backtest of {FOLDS} folds of {HORIZON} h, fitted here "
-        "and on a 2-worker local Dask cluster (LightGBM's Dask interface). Measured beside other work.", "",
+        "and on a 2-worker local Dask cluster (LightGBM's Dask interface). Load average at the start "
+        f"{results.get('load', 'not recorded')} (1/5/15 min, 2 cores).", "",
         "| parameters | fitted | shift WAPE | seconds |", "|---|---|---|---|",
     ]  # fmt: skip
     lines += [
