@@ -137,15 +137,12 @@ def spread() -> dict:
                     partitions = write_model_partitions(con, settings.parquet_root, len(client.ncores()))
                 window = partial(training_window, partitions.paths, median_of=LEVEL)
                 fit = DaskFit(client, partitions.paths, read_partition, window)
+                scores = partial(_scores, inputs, data_end, settings.forecast.quantiles)
+                agencies = [f"wape_{agency}" for agency in settings.agency_ids]
                 for level_scaling in (False, True):
                     params = replace(base, level_scaling=level_scaling)
-
-                    scores = partial(_scores, inputs, data_end, settings.forecast.quantiles)
                     here, there = scores(params), scores(params, fit)
                     reseeded = scores(replace(params, seed=params.seed + 1))
-                    agencies = sorted(
-                        k for k in here if k.startswith("wape_") and k[5:] in settings.agency_ids
-                    )
                     rows.append({
                         "end": end.isoformat(), "level_scaling": level_scaling, "here": round(here["wape"], 4),
                         "dask": round(there["wape"] / here["wape"] - 1, 4),

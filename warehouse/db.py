@@ -167,6 +167,12 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def folded_name(name: str) -> str:
+    """A source column's name up to case and spacing: ``" Incident  ID"`` and ``"INCIDENT ID"`` alike
+    (how PII columns are matched, and a mapped column its header lacks by exact name)."""
+    return " ".join(name.split()).casefold()
+
+
 def literal(value: str) -> str:
     """A single-quoted SQL string literal."""
     return "'" + value.replace("'", "''") + "'"

@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from jointcast.config import FeedSettings, PiiSettings
+from warehouse.db import folded_name
 from warehouse.key_files import KeyFileProblem, read_key_file
 
 KEY_ENV = "JOINTCAST_PII_KEY"
@@ -104,16 +105,12 @@ def hash_sql(value: str) -> str:
     return f"CASE WHEN {value} IS NULL THEN NULL ELSE sha256({pad(_OUTER)} || {inner}) END"
 
 
-def _folded(name: str) -> str:
-    return name.strip().casefold()
-
-
 def matching(header: Iterable[str], names: Iterable[str]) -> list[str]:
     """The header columns that are one of ``names``: any case, and any ``<name>_<n>`` duplicate."""
-    wanted = {_folded(n) for n in names}
+    wanted = {folded_name(n) for n in names}
     found = []
     for column in header:
-        folded = _folded(column)
+        folded = folded_name(column)
         duplicate = re.fullmatch(r"(.+)_\d+", folded)
         if folded in wanted or (duplicate and duplicate.group(1) in wanted):
             found.append(column)

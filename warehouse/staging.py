@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from jointcast.config import FeedSettings
-from warehouse.db import literal, quote
+from warehouse.db import folded_name, literal, quote
 from warehouse.mapping import TIMESTAMP_FIELDS, duplicates_sql, stage_sql
 from warehouse.raw_store import batch_path, batch_rows_sql
 
@@ -81,11 +81,6 @@ def pending_batches(con: duckdb.DuckDBPyConnection, feed_id: str) -> list[Pendin
     return [PendingBatch(r[0], r[1], r[2], tuple(r[3] or ()), r[4]) for r in rows]
 
 
-def _folded(name: str) -> str:
-    """A column name up to case and spacing: ``" Incident  ID"`` and ``"INCIDENT ID"`` alike."""
-    return " ".join(name.split()).casefold()
-
-
 def header_matched(feed: FeedSettings, header: tuple[str, ...]) -> tuple[FeedSettings, dict[str, str]]:
     """``feed`` with each mapped column its header lacks by that exact name read from the header's
     one column of the same name up to case and spacing (a monthly export whose tool writes ``RCVD``
@@ -93,10 +88,10 @@ def header_matched(feed: FeedSettings, header: tuple[str, ...]) -> tuple[FeedSet
     holds twice up to case and spacing is left as configured: the batch then lacks it, and says so."""
     alike: dict[str, list[str]] = {}
     for column in header:
-        alike.setdefault(_folded(column), []).append(column)
+        alike.setdefault(folded_name(column), []).append(column)
 
     def found(column: str) -> str:
-        same = alike.get(_folded(column), [])
+        same = alike.get(folded_name(column), [])
         return column if column in header or len(same) != 1 else same[0]
 
     columns = {name: found(column) for name, column in feed.columns.mapped().items()}
