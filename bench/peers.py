@@ -51,6 +51,7 @@ OURS, OUR_MEDIAN, ORACLE = (
     "jointcast p50 (median of each total)",
     "true rates (oracle)",
 )
+LEVELLED = "jointcast, each area's fold total from the truth (diagnostic)"
 UNBIASED = 0.05
 """A forecaster whose shift bias is within this share reads as a forecast of the mean, as jointcast's is."""
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,7 +243,19 @@ def compare(
                          (ORACLE, "oracle")):  # fmt: skip
         if hourly[column].null_count() == 0:
             rows[name] = score(hourly.with_columns(mean=pl.col(column)), areas)
+    if hourly["oracle"].null_count() == 0:
+        rows[LEVELLED] = score(with_true_level(hourly), areas)
     return rows
+
+
+def with_true_level(hourly: pl.DataFrame) -> pl.DataFrame:
+    """jointcast's hourly means scaled so that each agency x area's total over a fold is the true
+    rates' total: what knowing each area's level would leave of its error (the shape within the
+    fold is the model's). A diagnostic, known on a simulated workspace only."""
+    series = ("agency_id", "area_id", "origin")
+    total = pl.col("mean").sum().over(series)
+    ratio = pl.when(total > 0).then(pl.col("oracle").sum().over(series) / total).otherwise(1.0)
+    return hourly.with_columns(mean=pl.col("mean") * ratio)
 
 
 def prepare(config: Path) -> tuple:
@@ -318,8 +331,26 @@ def run(config: Path, folds: int | None, busiest: int | None) -> dict:
         "jointcast_blend": backtest.blend,
         "busiest": busiest,
         "rows": rows,
+        "against_truth": totals_against_truth(backtest.grains["hourly"]),
         "seconds": timings,
     }
+
+
+def totals_against_truth(hourly: pl.DataFrame) -> list[dict]:
+    """Per agency and fold, jointcast's forecast total, the hour-of-week mean's and the actual count
+    over the true rates' total (a simulated workspace only; empty without the truth). A ratio that
+    drifts one way fold after fold is a level the forecaster lags, e.g. a season it cannot see."""
+    if "oracle" not in hourly.columns or hourly["oracle"].null_count():
+        return []
+    totals = hourly.group_by("agency_id", "origin").agg(
+        pl.col("mean", "how_mean_4", "actual", "oracle").sum()
+    )
+    ratios = [(pl.col(c) / pl.col("oracle")).round(3).alias(c) for c in ("mean", "how_mean_4", "actual")]
+    return (
+        totals.sort("agency_id", "origin")
+        .select("agency_id", pl.col("origin").dt.strftime("%Y-%m-%d"), *ratios)
+        .to_dicts()
+    )
 
 
 def versions() -> str:
@@ -353,6 +384,8 @@ def standing(rows: dict[str, dict[str, float]]) -> list[str]:
         )
     if OUR_MEDIAN in rows:
         lines.append(against(OUR_MEDIAN, peers, "the best peer"))
+    if LEVELLED in rows:
+        lines.append(against(LEVELLED, peers, "the best peer: the model's shape at each area's true level"))
     if ORACLE in rows:
         lines.append(against(ORACLE, peers, "the best peer: the true rates themselves"))
     return lines
@@ -376,6 +409,20 @@ def markdown(dataset: str, command: str, results: dict) -> str:
         f"{a} {v:.3f}" for a, v in results["jointcast_shift_coverage_80_per_agency"].items()
     )
     blend = ", ".join(f"{a} {w:g}" for a, w in results["jointcast_blend"].items()) or "none"
+    against = results.get("against_truth") or []
+    truth_lines = [
+        "| agency | fold from | jointcast | hour-of-week mean, 4 weeks | actual |",
+        "|---|---|---|---|---|",
+    ]
+    truth_lines += [f"| {r['agency_id']} | {r['origin']} | {r['mean']:.3f} | {r['how_mean_4']:.3f} | {r['actual']:.3f} |"
+                    for r in against]  # fmt: skip
+    truth_table = (
+        "\n\nEach fold's total over the true rates' total, per agency (1 is the true level; the"
+        " simulated agencies' seasons peak on different days of the year, and the workspace holds"
+        " one year, so no origin has the same season a year before it):\n\n" + "\n".join(truth_lines)
+        if against
+        else ""
+    )
     return f"""## Peers on {dataset} (`{command}`)
 
 {results["series"]} series (agency x area), {len(results["fold_origins"])} folds of {results["horizon_hours"]} h
@@ -393,7 +440,7 @@ the same test for every forecaster (closed bounds over-count for small integer c
 
 Shift WAPE against the peers, like for like:
 
-{chr(10).join(f"- {line}" for line in standing(rows))}
+{chr(10).join(f"- {line}" for line in standing(rows))}{truth_table}
 
 Machine: {os.cpu_count()} cores, {platform.python_version()}; {results.get("versions") or versions()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
 Seconds: {seconds}."""

@@ -547,6 +547,12 @@ class Settings(_Strict):
                     raise ValueError(f"roles[{i}]: unknown agency '{agency}'")
         for i, agency in enumerate(self.agencies):
             self._check_area_file(i, agency)
+        if "?" in str(self.warehouse_path):
+            raise ValueError(
+                f"warehouse.path: {self.warehouse_path} holds a '?', which DuckDB cannot open a database"
+                " under (it reads the rest as connection options): set warehouse.path to a path without"
+                " one, or move the workspace"
+            )
         return self
 
     def _check_area_file(self, index: int, agency: AgencySettings) -> None:

@@ -109,3 +109,19 @@ def test_the_zero_sample_rate_reaches_the_model_parameters(tmp_path):
         configured_parameters(load_settings(_write(tmp_path, POLICE_FEED.format(extra="")))).zero_sample_rate
         == 0.25
     )
+
+
+@pytest.mark.parametrize("folder", ["ops?2026", "ops"])
+def test_a_warehouse_path_duckdb_cannot_open_is_refused_at_load(tmp_path, folder):
+    """DuckDB reads what follows a '?' in a database path as options, and its write-ahead log then
+    lands in a folder that does not exist: the first commit would fail mid-run."""
+    workspace = tmp_path / folder
+    workspace.mkdir()
+    text = POLICE_FEED.format(extra="").replace('path = "warehouse.duckdb"', 'path = "store/w?.duckdb"')
+    with pytest.raises(ConfigError) as error:
+        load_settings(_write(workspace, text))
+    assert "\n" not in str(error.value)
+    assert f"warehouse.path: {workspace / 'store' / 'w?.duckdb'} holds a '?'" in str(error.value)
+    if "?" in folder:  # the default path under a folder with a '?' in its name
+        with pytest.raises(ConfigError, match="holds a '[?]'"):
+            load_settings(_write(workspace, POLICE_FEED.format(extra="")))
