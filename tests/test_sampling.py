@@ -59,3 +59,18 @@ def test_rate_one_keeps_every_row_and_a_rate_outside_zero_to_one_is_refused(pane
     for rate in (0.0, 1.5):
         with pytest.raises(ValueError, match="zero_sample_rate"):
             zero_sampled(panel, rate, seed=7)
+
+
+def test_a_rows_share_is_pinned_to_its_keys_not_to_a_library_version():
+    """The kept rows come from jointcast's own hash (BLAKE2b, SplitMix64): these shares are the same
+    with any polars or NumPy, so retraining on the same input after an upgrade keeps the same rows."""
+    from models.sampling import kept_share
+
+    hour = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = pl.DataFrame({
+        "agency_id": ["pd", "pd", "fd"], "area_id": ["A01", "A01", "A01"],
+        "bucket_start": [hour, hour + timedelta(hours=1), hour], "min_lag": pl.Series([24, 24, 168], dtype=pl.Int16),
+    })  # fmt: skip
+    assert kept_share(rows, 7).tolist() == pytest.approx([0.679397704377, 0.114270970112, 0.324200268359])
+    # a row's own share, whatever the frame around it
+    assert kept_share(rows.reverse(), 7).tolist()[::-1] == kept_share(rows, 7).tolist()
