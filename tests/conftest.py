@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,19 @@ from jointcast.config import load_settings
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+
+HEAVY_MARKERS = ("integration", "browser", "slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with the most tests that train, start servers or run commands come first, each file's
+    own tests in the order written. `make test` gives one file at a time to each of its processes
+    (xdist's loadfile, in this order): long files that start early leave no process running alone
+    at the end. The order is the same in every process, as xdist requires."""
+    heavy = Counter(item.path for item in items if any(item.get_closest_marker(m) for m in HEAVY_MARKERS))
+    first_seen = {path: index for index, path in enumerate(dict.fromkeys(item.path for item in items))}
+    items.sort(key=lambda item: (-heavy[item.path], first_seen[item.path]))
+
 
 POLICE_FEED = """
 [warehouse]
