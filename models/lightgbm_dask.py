@@ -39,12 +39,14 @@ from models.lightgbm_model import (
     LightGBMDemandModel,
     category_levels,
     design_matrix,
+    leaf_minimum,
     level_offset,
 )
 from models.parameters import ModelParameters
+from models.sampling import WEIGHT, zero_sampled
 
 log = logging.getLogger(__name__)
-LABEL, OFFSET = "_label", "_init_score"  # beside the features in a worker's part
+LABEL, OFFSET = "_label", "_init_score"  # beside the features (and the sample's WEIGHT) in a worker's part
 SKLEARN_NAMES = {
     "min_data_in_leaf": "min_child_samples",
     "feature_fraction": "colsample_bytree",
@@ -98,9 +100,6 @@ class DaskFit:
         model = LightGBMDemandModel(params)
         features = model.fitted_features()
         window = self.summarise(start, origin)
-        if params.zero_sample_rate < 1:
-            log.info("train: on Dask every row is fitted (zero_sample_rate %s is for fits on one machine)",
-                     params.zero_sample_rate)  # fmt: skip
         if window.rows == 0:
             raise ValueError(
                 f"no observed model inputs from {start:%Y-%m-%d %H:%M} to {origin:%Y-%m-%d %H:%M}"
@@ -110,20 +109,23 @@ class DaskFit:
         workers = sorted(self.client.scheduler_info()["workers"])
         if not workers:
             raise RuntimeError("the Dask cluster has no workers")
-        parts = self.submit_parts(workers, start, origin, features, categories, missing_level)
-        log.info("train: fitting on %s rows before %s UTC on %d Dask workers (%d Parquet partitions)",
-                 f"{window.rows:,}", f"{origin:%Y-%m-%d %H:%M}", min(len(workers), len(parts)),
+        parts = self.submit_parts(workers, start, origin, features, categories, missing_level, params)
+        kept = sum(self.client.gather([self.client.submit(len, part, pure=False) for part in parts]))
+        sampled = f" (the zero sample of {window.rows:,})" if kept < window.rows else ""
+        log.info("train: fitting on %s rows%s before %s UTC on %d Dask workers (%d Parquet partitions)",
+                 f"{kept:,}", sampled, f"{origin:%Y-%m-%d %H:%M}", min(len(workers), len(parts)),
                  len(parts))  # fmt: skip
         import dask.dataframe as dd
 
-        meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in (*features, LABEL, OFFSET)})
+        meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in (*features, LABEL, OFFSET, WEIGHT)})
         table = dd.from_delayed(parts, meta=meta, verify_meta=False)
-        estimator = DaskLGBMRegressor(client=self.client, **estimator_params(params))
+        estimator = DaskLGBMRegressor(client=self.client, **estimator_params(params, kept / window.rows))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Parameter (n_jobs|num_threads) will be ignored")
             estimator.fit(
                 table[list(features)],
                 table[LABEL],
+                sample_weight=table[WEIGHT] if params.zero_sample_rate < 1 else None,
                 init_score=table[OFFSET] if params.level_scaling else None,
                 categorical_feature=[c for c in CATEGORICAL if c in features],
             )
@@ -139,9 +141,10 @@ class DaskFit:
         features: tuple[str, ...],
         categories: dict[str, list[str]],
         missing_level: float | None,
+        params: ModelParameters,
     ) -> list:
         """One future per partition, partition i on worker i modulo the workers: the partition's design
-        matrix for the window, made there from the partition's path."""
+        matrix for the window (its zero sample under ``params``), made there from the partition's path."""
         run = uuid4().hex[:8]
         return [
             self.client.submit(
@@ -153,6 +156,8 @@ class DaskFit:
                 features,
                 categories,
                 missing_level,
+                params.zero_sample_rate,
+                params.seed,
                 key=f"model-inputs-{run}-{number:04d}",
                 workers=[workers[number % len(workers)]],
                 allow_other_workers=False,
@@ -170,21 +175,30 @@ def design_part(
     features: tuple[str, ...],
     categories: dict[str, list[str]],
     missing_level: float | None,
+    zero_sample_rate: float = 1.0,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """On a worker: one partition's rows of the window as the model's design matrix (all float64, so
-    every part has the same columns and types), with the target beside it and, for a level-scaled fit
-    (``missing_level`` given: what a missing level counts as), each row's log level."""
-    rows = read(path, start, end).filter(pl.col(TARGET).is_not_null())
+    every part has the same columns and types), with the target beside it, the zero sample's weight
+    and, for a level-scaled fit (``missing_level`` given: what a missing level counts as), each row's
+    log level. The zero sample is the single-machine fit's (models.sampling): a row is kept or not by
+    its own keys and the seed, so the workers together keep exactly the rows one machine would."""
+    observed = read(path, start, end).filter(pl.col(TARGET).is_not_null())
+    rows = zero_sampled(observed, zero_sample_rate, seed)
     table = design_matrix(rows, features, categories).astype(np.float64)
     table[LABEL] = rows[TARGET].cast(pl.Float64).to_numpy()
     table[OFFSET] = 0.0 if missing_level is None else level_offset(rows, missing_level)
+    table[WEIGHT] = rows[WEIGHT].cast(pl.Float64).to_numpy()
     return table
 
 
-def estimator_params(params: ModelParameters) -> dict:
+def estimator_params(params: ModelParameters, kept_share: float = 1.0) -> dict:
     """The parameters as LightGBM's scikit-learn estimator takes them: the same values as the
-    single-machine fit's, but the thread count, which lightgbm.dask sets to each worker's own."""
+    single-machine fit's (with ``kept_share`` of the window's rows in the zero sample, its shrunk
+    minimum of rows per leaf), but the thread count, which lightgbm.dask sets to each worker's own."""
     lightgbm = params.lightgbm()
+    if kept_share < 1:
+        lightgbm["min_data_in_leaf"] = leaf_minimum(params, kept_share)
     lightgbm.pop("num_threads", None)
     named = {SKLEARN_NAMES.get(name, name): value for name, value in lightgbm.items()}
     return {**named, "n_estimators": params.num_boost_round}

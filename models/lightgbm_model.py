@@ -101,6 +101,12 @@ class TrainingMatrix:
         )
 
 
+def leaf_minimum(params: ModelParameters, kept_share: float) -> int:
+    """The minimum of rows per leaf on a zero sample that kept ``kept_share`` of the rows: shrunk by that
+    share, so a leaf rests on as many incidents as it would on every row."""
+    return max(1, round(params.min_data_in_leaf * kept_share))
+
+
 def training_matrix(
     observed: pl.DataFrame,
     features: tuple[str, ...],
@@ -114,8 +120,7 @@ def training_matrix(
     rows = zero_sampled(observed, params.zero_sample_rate, params.seed)
     lightgbm = params.lightgbm()
     if rows.height < observed.height:
-        share = rows.height / max(observed.height, 1)
-        lightgbm["min_data_in_leaf"] = max(1, round(params.min_data_in_leaf * share))
+        lightgbm["min_data_in_leaf"] = leaf_minimum(params, rows.height / max(observed.height, 1))
     sampled = params.zero_sample_rate < 1
     return TrainingMatrix(
         data=coded(rows, features, categories).cast(pl.Float32).to_numpy(),

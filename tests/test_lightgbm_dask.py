@@ -16,6 +16,7 @@ compared exactly, the Poisson totals within 2%, and the rows each worker builds 
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 
@@ -29,6 +30,7 @@ from models.demand_model import untrained
 from models.lightgbm_dask import DaskFit
 from models.lightgbm_model import LEVEL
 from models.parameters import ModelParameters
+from models.sampling import WEIGHT, zero_sampled
 from models.training import backtest_only
 from tests.conftest import _copy
 from tests.test_ingest import _ingest
@@ -132,7 +134,7 @@ def test_the_workers_read_their_partitions_by_path(featured, client, partitions)
     model = untrained(PARAMS)
     workers = sorted(client.ncores())
     futures = _fit(client, partitions).submit_parts(
-        workers, start, end, model.fitted_features(), {"agency_id": [], "series_id": []}, None
+        workers, start, end, model.fitted_features(), {"agency_id": [], "series_id": []}, None, PARAMS
     )
     built = client.gather(futures)
     assert sum(len(part) for part in built) == training_rows(inputs, end, PARAMS.train_days).height
@@ -169,3 +171,27 @@ def test_partitions_are_reused_for_the_same_inputs_and_replaced_for_others(featu
     assert window.rows == sum(read_partition(p, start, end).height for p in wider.paths) == rows.height
     assert window.series.height == rows.select("agency_id", "area_id").unique().height
     assert window.median == pytest.approx(rows[LEVEL].cast(pl.Float64).fill_nan(None).median())
+
+
+def test_the_workers_keep_the_zero_sample_one_machine_keeps(featured, client, partitions):
+    """Each worker samples its own partitions' zero rows by the rows' keys: together they keep exactly
+    the single-machine fit's rows, with its weights and its shrunk minimum of rows per leaf."""
+    _, inputs, end = featured
+    params = replace(PARAMS, zero_sample_rate=0.25)
+    observed = training_rows(inputs, end, params.train_days).filter(pl.col("incidents").is_not_null())
+    kept = zero_sampled(observed, params.zero_sample_rate, params.seed)
+    model = untrained(params)
+    start = end - timedelta(days=params.train_days)
+    futures = _fit(client, partitions).submit_parts(
+        sorted(client.ncores()), start, end, model.fitted_features(), {"agency_id": [], "series_id": []},
+        None, params,
+    )  # fmt: skip
+    built = client.gather(futures)
+    assert sum(len(part) for part in built) == kept.height < observed.height
+    assert sum(part[WEIGHT].sum() for part in built) == pytest.approx(kept[WEIGHT].sum())
+    assert sum(part["_label"].sum() for part in built) == observed["incidents"].sum()  # every incident stays
+
+    local = model.fit(observed)
+    distributed = _fit(client, partitions)(params, end)
+    ours, theirs = _parameters(local.booster), _parameters(distributed.booster)
+    assert theirs["min_data_in_leaf"] == ours["min_data_in_leaf"] != str(params.min_data_in_leaf)
