@@ -243,7 +243,7 @@ def compare(
                          (ORACLE, "oracle")):  # fmt: skip
         if hourly[column].null_count() == 0:
             rows[name] = score(hourly.with_columns(mean=pl.col(column)), areas)
-    if hourly["oracle"].null_count() == 0:
+    if ORACLE in rows:
         rows[LEVELLED] = score(with_true_level(hourly), areas)
     return rows
 
@@ -340,7 +340,7 @@ def totals_against_truth(hourly: pl.DataFrame) -> list[dict]:
     """Per agency and fold, jointcast's forecast total, the hour-of-week mean's and the actual count
     over the true rates' total (a simulated workspace only; empty without the truth). A ratio that
     drifts one way fold after fold is a level the forecaster lags, e.g. a season it cannot see."""
-    if "oracle" not in hourly.columns or hourly["oracle"].null_count():
+    if hourly["oracle"].null_count():
         return []
     totals = hourly.group_by("agency_id", "origin").agg(
         pl.col("mean", "how_mean_4", "actual", "oracle").sum()

@@ -110,7 +110,9 @@ class DaskFit:
         if not workers:
             raise RuntimeError("the Dask cluster has no workers")
         parts = self.submit_parts(workers, start, origin, features, categories, missing_level, params)
-        kept = sum(self.client.gather([self.client.submit(len, part, pure=False) for part in parts]))
+        kept = window.rows  # the rows the workers' zero samples hold: the leaf minimum shrinks by their share
+        if params.zero_sample_rate < 1:
+            kept = sum(self.client.gather([self.client.submit(len, part, pure=False) for part in parts]))
         sampled = f" (the zero sample of {window.rows:,})" if kept < window.rows else ""
         log.info("train: fitting on %s rows%s before %s UTC on %d Dask workers (%d Parquet partitions)",
                  f"{kept:,}", sampled, f"{origin:%Y-%m-%d %H:%M}", min(len(workers), len(parts)),

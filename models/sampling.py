@@ -26,7 +26,7 @@ from features.model_inputs import TARGET
 WEIGHT = "sample_weight"
 KEYS = ("agency_id", "area_id", "bucket_start", "min_lag")
 """What names a model-input row: the series, the hour, the horizon band."""
-_UNIT = float(2**64)
+_UNIT = float(2**53)
 
 
 def _mixed(x: np.ndarray) -> np.ndarray:
@@ -54,10 +54,10 @@ def kept_share(rows: pl.DataFrame, seed: int) -> np.ndarray:
     hour = rows["bucket_start"].dt.epoch("us").to_numpy().astype(np.int64).view(np.uint64)
     band = rows["min_lag"].cast(pl.Int64).to_numpy().view(np.uint64)
     with np.errstate(over="ignore"):
-        x = _mixed(name ^ _mixed(np.full(rows.height, seed, dtype=np.uint64)))
+        x = _mixed(name ^ _mixed(np.array([seed], dtype=np.uint64)))
         x = _mixed(x ^ hour)
         x = _mixed(x ^ band)
-    return x.astype(np.float64) / _UNIT
+    return (x >> np.uint64(11)).astype(np.float64) / _UNIT  # the top 53 bits: exact in a float, below 1
 
 
 def zero_sampled(rows: pl.DataFrame, rate: float, seed: int) -> pl.DataFrame:
