@@ -224,13 +224,37 @@ class ColumnMap(_Strict):
     dispatched_at: str | None = None
     on_scene_at: str | None = None
     cleared_at: str | None = None
+    # A feed that writes a timestamp's date and time of day in two columns: the ``*_at`` key names the
+    # date's column, the ``*_time`` key the time's; the two are read joined by a space.
+    received_time: str | None = None
+    dispatched_time: str | None = None
+    on_scene_time: str | None = None
+    cleared_time: str | None = None
     area_id: str | None = None
     lat: str | None = None
     lon: str | None = None
+    point: str | None = Field(
+        None, description="one column holding both coordinates: 'POINT (lon lat)' or a pair '(lat, lon)'"
+    )
 
     def mapped(self) -> dict[str, str]:
         """Common field -> source column, for the fields this feed maps."""
         return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    @staticmethod
+    def time_key(field: str) -> str:
+        """The key of the time-of-day column that goes with timestamp ``field`` (``received_at``)."""
+        return field.removesuffix("_at") + "_time"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ColumnMap:
+        for field in ("dispatched_at", "on_scene_at", "cleared_at"):
+            if getattr(self, self.time_key(field)) is not None and getattr(self, field) is None:
+                key = self.time_key(field)
+                raise ValueError(f"{key} is the time of {field}: map {field}'s date column too")
+        if self.point is not None and (self.lat is not None or self.lon is not None):
+            raise ValueError("map either point (one column with both coordinates) or lat and lon, not both")
+        return self
 
 
 STRPTIME_PROBE = datetime(2024, 11, 3, 13, 7, 9, tzinfo=UTC)
@@ -256,6 +280,32 @@ def _check_strptime(fmt: str) -> None:
         raise ValueError(
             f"timestamp_format {fmt!r} is not a strptime format DuckDB reads ({first})"
         ) from None
+
+
+WGS84 = "EPSG:4326"
+"""Longitude and latitude in degrees: what coordinates are stored as, and a feed's default."""
+
+
+def _check_crs(value: str) -> str:
+    """``value`` must be a coordinate system PROJ (through DuckDB's spatial extension, which
+    transforms the feed's coordinates) can transform to longitude and latitude."""
+    if value == WGS84:
+        return value
+    import duckdb
+
+    from warehouse.db import load_spatial
+
+    try:
+        with duckdb.connect() as con:
+            load_spatial(con)
+            con.execute(
+                f"SELECT ST_Transform(ST_Point(0, 0), ?, '{WGS84}', always_xy := true)", [value]
+            ).fetchone()
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        message = f"coordinates_crs {value!r} is not a coordinate system PROJ knows ({first})"
+        raise ValueError(message) from None
+    return value
 
 
 def _check_group_regex(value: str | None) -> str | None:
@@ -340,6 +390,18 @@ class FeedSettings(_Strict):
     timestamp_format: str = "iso"
     timezone: str = "UTC"
     priority_range: tuple[int, int] = (1, 5)
+    priority_codes: dict[str, int] = Field(
+        default_factory=dict, description="text priorities as numbers, e.g. { E = 1, HIGH = 1, LOW = 3 }"
+    )
+    point_order: Literal["lat_lon", "lon_lat"] = Field(
+        "lat_lon", description="the order of a point column's pair; a WKT 'POINT (x y)' is always lon lat"
+    )
+    coordinates_crs: str = Field(
+        WGS84, description="the coordinate system of lat/lon or point, e.g. a state plane 'EPSG:2272'"
+    )
+    priority_pattern: str | None = Field(
+        None, description="regex whose first group is the priority, e.g. '^P?(\\w+)' for 'P1', '2A'"
+    )
     pii: PiiSettings = Field(default_factory=PiiSettings)
     max_quarantined_share: float = Field(
         0.8, gt=0, le=1, description="a batch with more of its rows quarantined is rejected whole"
@@ -372,10 +434,25 @@ class FeedSettings(_Strict):
             raise ValueError(f"priority_range must be [lowest, highest], got [{value[0]}, {value[1]}]")
         return value
 
-    @field_validator("type_pattern")
+    @field_validator("coordinates_crs")
+    @classmethod
+    def _known_crs(cls, value: str) -> str:
+        return _check_crs(value)
+
+    @field_validator("type_pattern", "priority_pattern")
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
         return _check_group_regex(value)
+
+    @model_validator(mode="after")
+    def _codes_in_range(self) -> FeedSettings:
+        low, high = self.priority_range
+        for code, number in self.priority_codes.items():
+            if not low <= number <= high:
+                raise ValueError(
+                    f"priority_codes.{code} = {number} lies outside priority_range [{low}, {high}]"
+                )
+        return self
 
     @field_validator("timestamp_format")
     @classmethod

@@ -75,6 +75,26 @@ def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
             ('format = "csv"', "format = \"csv\"\ntype_pattern = '^(\\w+'"),
             "feeds[0].type_pattern: invalid regex",
         ),
+        (
+            ('format = "csv"', 'format = "csv"\npriority_codes = { E = 1, LOW = 9 }'),
+            "feeds[0]: priority_codes.LOW = 9 lies outside priority_range [1, 5]",
+        ),
+        (
+            ('format = "csv"', "format = \"csv\"\npriority_pattern = '^P?\\d'"),
+            "feeds[0].priority_pattern: pattern needs one capture group",
+        ),
+        (
+            ('format = "csv"', 'format = "csv"\ncoordinates_crs = "EPSG:999999"'),
+            "feeds[0].coordinates_crs: coordinates_crs 'EPSG:999999' is not a coordinate system PROJ knows",
+        ),
+        (
+            ('lat = "Lat"', 'lat = "Lat"\npoint = "Loc"'),
+            "feeds[0].columns: map either point (one column with both coordinates) or lat and lon, not both",
+        ),
+        (
+            ('dispatched_at = "Disp"', 'on_scene_time = "SceneTime"'),
+            "feeds[0].columns: on_scene_time is the time of on_scene_at: map on_scene_at's date column too",
+        ),
     ],
 )
 def test_a_bad_config_is_one_line_naming_the_key(tmp_path, change, message):

@@ -162,6 +162,21 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
+def load_extension(con: duckdb.DuckDBPyConnection, package: str) -> None:
+    """Load a DuckDB extension from its Python package's file (``duckdb_extension_spatial``), as
+    installed by the lock: offline, and built for this DuckDB release."""
+    name = package.removeprefix("duckdb_extension_")
+    extension = (
+        resources.files(package) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    )
+    con.execute(f"LOAD {literal(str(extension))}")
+
+
+def load_spatial(con: duckdb.DuckDBPyConnection) -> None:
+    """The spatial extension: ST_Transform, for a feed whose coordinates are projected."""
+    load_extension(con, "duckdb_extension_spatial")
+
+
 def quote(identifier: str) -> str:
     """A double-quoted SQL identifier (source column names can hold any character)."""
     return '"' + identifier.replace('"', '""') + '"'

@@ -22,7 +22,7 @@ import re
 from collections.abc import Collection
 from datetime import datetime
 
-from jointcast.config import FeedSettings
+from jointcast.config import WGS84, FeedSettings
 from warehouse.db import literal, quote
 
 TIMESTAMP_FIELDS = ("received_at", "dispatched_at", "on_scene_at", "cleared_at")
@@ -52,6 +52,52 @@ _ZONE_DIRECTIVE = re.compile(r"\s*(?<!%)%[zZ]")
 
 def _text(column: str | None) -> str:
     return "CAST(NULL AS VARCHAR)" if column is None else f"nullif(trim({quote(column)}), '')"
+
+
+def _timestamp_text(feed: FeedSettings, field: str) -> str:
+    """The text of timestamp ``field``: its column, or its date and time-of-day columns joined by a
+    space (NULL when either is blank: a date without its time is no instant)."""
+    date, time = getattr(feed.columns, field), getattr(feed.columns, feed.columns.time_key(field))
+    return _text(date) if time is None else f"{_text(date)} || ' ' || {_text(time)}"
+
+
+# A point column's value: WKT (``POINT (x y)``, x the longitude; Z/M values after them ignored) or a
+# pair of numbers, optionally in brackets, split by a comma, semicolon or spaces (``(40.1, -75.2)``).
+_WKT_POINT = r"(?i)^\s*POINT\s*(Z|M|ZM)?\s*\(\s*([^\s()]+)\s+([^\s()]+)[^()]*\)\s*$"
+_EMPTY_POINT = r"(?i)^\s*POINT\s*(Z|M|ZM)?\s*EMPTY\s*$"
+_PAIR = r"^[\s(\[]*([^\s,;()\[\]]+)\s*[,;\s]\s*([^\s,;()\[\]]+)[\s)\]]*$"
+
+
+def _coordinate_text(feed: FeedSettings, axis: str) -> str:
+    """The text of coordinate ``axis`` (lat or lon): its column, or its part of the point column. A
+    point that is neither WKT nor a pair keeps its text behind a ``?`` (never a number), so it is an
+    unparseable coordinate; ``POINT EMPTY`` is no coordinate, as a blank is."""
+    if feed.columns.point is None:
+        return _text(getattr(feed.columns, axis))
+    point = _text(feed.columns.point)
+    wkt_group = 3 if axis == "lat" else 2
+    pair_group = 1 if (axis == "lat") == (feed.point_order == "lat_lon") else 2
+    return (
+        f"CASE WHEN regexp_matches({point}, {literal(_WKT_POINT)})"
+        f" THEN regexp_extract({point}, {literal(_WKT_POINT)}, {wkt_group})"
+        f" WHEN regexp_matches({point}, {literal(_EMPTY_POINT)}) THEN NULL"
+        f" WHEN regexp_matches({point}, {literal(_PAIR)})"
+        f" THEN regexp_extract({point}, {literal(_PAIR)}, {pair_group})"
+        f" ELSE '?' || {point} END"
+    )
+
+
+def _coordinate(feed: FeedSettings, axis: str) -> str:
+    """Coordinate ``axis`` in degrees: the finite number of its text, transformed from the feed's
+    ``coordinates_crs`` (with the other axis) where that is not longitude and latitude."""
+    if feed.coordinates_crs == WGS84:
+        return _finite(f"{axis}_text")
+    point = (
+        f"try(ST_Transform(ST_Point({_finite('lon_text')}, {_finite('lat_text')}),"
+        f" {literal(feed.coordinates_crs)}, {literal(WGS84)}, always_xy := true))"
+    )
+    degrees = f"ST_Y({point})" if axis == "lat" else f"ST_X({point})"
+    return f"CASE WHEN isfinite({degrees}) THEN {degrees} END"
 
 
 def _zone_words_as_offsets(value: str) -> str:
@@ -205,7 +251,7 @@ def stage_sql(feed: FeedSettings, mixed: Collection[str] = ()) -> str:
     them up front, each row is parsed and written straight on, in one pass.
     """
     cols, tz = feed.columns, literal(feed.timezone)
-    texts = ",\n        ".join(f"{_text(getattr(cols, f))} AS {f}_text" for f in TIMESTAMP_FIELDS)
+    texts = ",\n        ".join(f"{_timestamp_text(feed, f)} AS {f}_text" for f in TIMESTAMP_FIELDS)
     readings = ",\n        ".join(
         f"{zoned} AS {f}_zoned,\n        {naive} AS {f}_naive"
         for f in TIMESTAMP_FIELDS
@@ -234,8 +280,9 @@ WITH source AS (
         {_text(cols.priority)} AS priority_text,
         {texts},
         {_text(cols.area_id)} AS area_id,
-        {_text(cols.lat)} AS lat_text,
-        {_text(cols.lon)} AS lon_text
+        {_text(cols.point)} AS point_text,
+        {_coordinate_text(feed, "lat")} AS lat_text,
+        {_coordinate_text(feed, "lon")} AS lon_text
     FROM _incoming
 ),
 coded AS (
@@ -245,10 +292,10 @@ typed AS (
     SELECT
         *,
         {_type_expr(feed)} AS incident_type,
-        {_whole_number("priority_text")} AS priority,
+        {_priority_expr(feed)} AS priority,
         {readings},
-        {_finite("lat_text")} AS lat,
-        {_finite("lon_text")} AS lon
+        {_coordinate(feed, "lat")} AS lat,
+        {_coordinate(feed, "lon")} AS lon
     FROM coded
 ),
 offsets AS (
@@ -280,6 +327,18 @@ final AS (
 )
 SELECT * FROM final
 """
+
+
+def _priority_expr(feed: FeedSettings) -> str:
+    """The priority number of a row: its text (or ``priority_pattern``'s first group of it) looked up
+    in ``priority_codes``, else read as a whole number; NULL (unparseable) otherwise."""
+    value = "priority_text"
+    if feed.priority_pattern:
+        value = f"nullif(trim(regexp_extract(priority_text, {literal(feed.priority_pattern)}, 1)), '')"
+    if not feed.priority_codes:
+        return _whole_number(value)
+    cases = " ".join(f"WHEN {literal(code)} THEN {int(n)}" for code, n in feed.priority_codes.items())
+    return f"CASE {value} {cases} ELSE {_whole_number(value)} END"
 
 
 def _whole_number(text: str) -> str:

@@ -23,7 +23,6 @@ stamp digests every table's rows (``stamp``), computed in the warehouse before a
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import logging
 import os
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ import duckdb
 
 from jointcast.config import Settings
 from jointcast.faults import reach
-from warehouse.db import literal, owner_only
+from warehouse.db import literal, load_extension, owner_only
 from warehouse.kpi_store import KPI_TABLES, agency_queries
 from warehouse.published import published
 from warehouse.scenarios import ORDER as SCENARIO_ORDER
@@ -208,10 +207,4 @@ def opens_with(path: Path, key: str, agency_id: str, publication_id: int | None 
 
 def _load_openssl(con: duckdb.DuckDBPyConnection) -> None:
     """httpfs, whose OpenSSL DuckDB needs to write an encrypted file (its built-in crypto only reads)."""
-    extension = (
-        importlib.resources.files("duckdb_extension_httpfs")
-        / "extensions"
-        / f"v{duckdb.__version__}"
-        / "httpfs.duckdb_extension"
-    )
-    con.execute(f"LOAD {literal(str(extension))}")
+    load_extension(con, "duckdb_extension_httpfs")

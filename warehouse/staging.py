@@ -25,8 +25,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from jointcast.config import FeedSettings
-from warehouse.db import folded_name, literal, quote
+from jointcast.config import WGS84, ColumnMap, FeedSettings
+from warehouse.db import folded_name, literal, load_spatial, quote
 from warehouse.mapping import TIMESTAMP_FIELDS, duplicates_sql, stage_sql
 from warehouse.raw_store import batch_path, batch_rows_sql
 
@@ -41,7 +41,9 @@ CORE_COLUMNS = (
 _STAGED_TEXT = {
     "source_incident_id": "source_incident_id", "source_type": "source_type",
     "priority": "priority_text", "area_id": "area_id", "lat": "lat_text", "lon": "lon_text",
+    "point": "point_text",
     **{field: f"{field}_text" for field in TIMESTAMP_FIELDS},
+    **{ColumnMap.time_key(field): f"{field}_text" for field in TIMESTAMP_FIELDS},
 }  # fmt: skip
 
 
@@ -197,6 +199,9 @@ def _stage(con: duckdb.DuckDBPyConnection, feed: FeedSettings) -> None:
         f", {f}_zoned IS NOT NULL AS _{f}_zoned, {f}_zoned IS NULL AND {f}_naive IS NOT NULL AS _{f}_naive"
         for f in TIMESTAMP_FIELDS
     )
+
+    if feed.coordinates_crs != WGS84:
+        load_spatial(con)  # ST_Transform, for the feed's projected coordinates
 
     def staged(mixed: list[str]) -> None:
         con.execute(

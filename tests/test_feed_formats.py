@@ -1,0 +1,128 @@
+"""Shapes real exports write that the config maps: text priorities, a date and a time in two columns,
+both coordinates in one column, projected coordinates. Ingested for real into a DuckDB file."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import HEADER, police_row
+from tests.test_ingest import _ingest, _query, assert_rows_accounted
+
+
+def _configure(workspace, *changes: tuple[str, str]) -> None:
+    config = workspace.config
+    text = config.read_text(encoding="utf-8")
+    for old, new in changes:
+        assert old in text
+        text = text.replace(old, new, 1)
+    config.write_text(text, encoding="utf-8")
+
+
+def _loaded(workspace, column: str) -> dict:
+    return dict(_query(workspace.config, f"SELECT source_incident_id, {column} FROM core.incidents"))
+
+
+def _quarantined(workspace) -> dict:
+    return dict(
+        _query(
+            workspace.config,
+            "SELECT json_extract_string(raw_values, '$.Id'), reasons FROM quality.quarantine",
+        )
+    )
+
+
+def test_text_priorities_are_read_through_the_feeds_codes_and_pattern(police_workspace):
+    """A CAD that writes "E" or "HIGH" maps them to numbers; one that writes "P1", "2A" or
+    "1 - EMERGENCY" takes the number from the text; a value neither reads is unparseable, as before."""
+    _configure(
+        police_workspace,
+        (
+            'format = "csv"',
+            "format = \"csv\"\npriority_codes = { E = 1, HIGH = 2 }\npriority_pattern = '^P?(\\w+)'",
+        ),
+    )
+    good = police_row("OK", "01/02/2024 10:00:00 AM")
+    values = {"E": "E", "HIGH": "HIGH", "P3": "P3", "TWO_A": "2A", "EMERG": "1 - EMERGENCY", "ZULU": "Z9"}
+    police_workspace("pd_01.csv", [good.replace("OK,TC,2,", f"{i},TC,{v},") for i, v in values.items()])
+    _ingest(police_workspace.config)
+    assert_rows_accounted(police_workspace.config)
+    # "2A": the pattern's word is "2A", neither a code nor a whole number
+    assert _loaded(police_workspace, "priority") == {"E": 1, "HIGH": 2, "P3": 3, "EMERG": 1}
+    assert _quarantined(police_workspace) == {
+        "TWO_A": ["unparseable_priority"],
+        "ZULU": ["unparseable_priority"],
+    }
+
+
+def test_a_date_and_a_time_in_two_columns_are_read_as_one_instant(police_workspace):
+    """The date's column is the `*_at` key, the time's the `*_time` key; the text joined by a space is
+    read with timestamp_format, in the feed's time zone. A date without its time is no instant."""
+    _configure(
+        police_workspace,
+        ('"%m/%d/%Y %I:%M:%S %p"', '"%m/%d/%Y %H%M"'),
+        ('received_at = "Rcvd"', 'received_at = "Rcvd"\nreceived_time = "RcvdTime"'),
+        ('dispatched_at = "Disp"', 'dispatched_at = "Disp"\ndispatched_time = "DispTime"'),
+    )
+    header = HEADER.replace("Rcvd,Disp", "Rcvd,RcvdTime,Disp,DispTime")
+    rows = [
+        police_row("T1", "07/04/2024,2359", "07/05/2024,0004"),  # 23:59 EDT -> 03:59 UTC the next day
+        police_row("T2", "01/02/2024,0930", ","),  # not yet dispatched
+        police_row("T3", "01/02/2024,", ","),  # no time of receipt
+    ]
+    police_workspace("pd_01.csv", rows, header=header)
+    _ingest(police_workspace.config)
+    assert_rows_accounted(police_workspace.config)
+    stamps = dict(_query(police_workspace.config, """
+        SELECT source_incident_id, [received_at, dispatched_at] FROM core.incidents"""))  # fmt: skip
+    assert stamps == {
+        "T1": [datetime(2024, 7, 5, 3, 59, tzinfo=UTC), datetime(2024, 7, 5, 4, 4, tzinfo=UTC)],
+        "T2": [datetime(2024, 1, 2, 14, 30, tzinfo=UTC), None],
+    }
+    assert _quarantined(police_workspace) == {"T3": ["missing_timestamp"]}
+
+
+@pytest.mark.parametrize(
+    ("order", "values"),
+    [
+        ("lat_lon", {"WKT": "POINT (-75.2 40.1)", "PAIR": '"(40.1, -75.2)"', "BARE": '"40.1,-75.2"'}),
+        ("lon_lat", {"WKT": "POINT Z (-75.2 40.1 12)", "PAIR": '"[-75.2, 40.1]"', "BARE": "-75.2 40.1"}),
+    ],
+)
+def test_both_coordinates_in_one_point_column_are_split_by_its_shape(police_workspace, order, values):
+    """WKT is always longitude then latitude; a bare pair is in the feed's point_order. An empty WKT
+    point is no coordinate, as a blank is; text that is no point is unparseable."""
+    _configure(
+        police_workspace,
+        ('lat = "Lat"\nlon = "Lon"', 'point = "Loc"'),
+        ('format = "csv"', f'format = "csv"\npoint_order = "{order}"'),
+    )
+    header = HEADER.replace("Lat,Lon", "Loc")
+    good = police_row("OK", "01/02/2024 10:00:00 AM").replace(",40.1,-75.2,", ",{point},")
+    values = {**values, "EMPTY": "POINT EMPTY", "BLANK": "", "WORDS": "Main St & 5th"}
+    police_workspace(
+        "pd_01.csv", [good.replace("OK,", f"{i},").format(point=v) for i, v in values.items()], header
+    )
+    _ingest(police_workspace.config)
+    assert_rows_accounted(police_workspace.config)
+    points = _loaded(police_workspace, "[lat, lon]")
+    assert points == {"WKT": [40.1, -75.2], "PAIR": [40.1, -75.2], "BARE": [40.1, -75.2],
+                      "EMPTY": [None, None], "BLANK": [None, None]}  # fmt: skip
+    assert _quarantined(police_workspace) == {"WORDS": ["unparseable_coordinates"]}
+
+
+def test_projected_coordinates_are_stored_as_longitude_and_latitude(police_workspace):
+    """A feed in its state plane (Pennsylvania South, US feet) maps x to lon and y to lat and names its
+    coordinate system; the warehouse holds degrees, checked against the agency's bbox as any other."""
+    _configure(police_workspace, ('format = "csv"', 'format = "csv"\ncoordinates_crs = "EPSG:2272"'))
+    good = police_row("HALL", "01/02/2024 10:00:00 AM")
+    rows = [
+        good.replace(",40.1,-75.2,", ",255000,2692000,"),  # near Philadelphia's city hall
+        good.replace("HALL,", "FAR,").replace(",40.1,-75.2,", ",255000,9692000,"),  # far outside the bbox
+        good.replace("HALL,", "NONE,").replace(",40.1,-75.2,", ",,,"),
+    ]
+    police_workspace("pd_01.csv", rows)
+    _ingest(police_workspace.config)
+    assert_rows_accounted(police_workspace.config)
+    points = _loaded(police_workspace, "[round(lat, 4), round(lon, 4)]")
+    assert points == {"HALL": [40.0043, -75.167], "NONE": [None, None]}
+    assert _quarantined(police_workspace) == {"FAR": ["out_of_jurisdiction"]}  # the bbox, on the degrees
