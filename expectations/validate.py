@@ -42,10 +42,12 @@ from warehouse.staging import (
     PendingBatch,
     StagedBatch,
     absent_columns,
+    add_row_reasons,
     finish_batch,
     header_matched,
     pending_batches,
     promote_batch,
+    reasons_found,
     record_span,
     reject_batch,
     stage_batch,
@@ -139,23 +141,26 @@ def validate_batch(
         StagedFrames(con, staged, chunk_rows, agencies),
         run_name(feed.id, batch.batch_id, batch.source_uri),
     )
+    mapped = not absent_columns(feed, batch.columns)
+    if mapped:
+        add_row_reasons(con, outcome.row_failures)
     if outcome.batch_failures:
         check = outcome.batch_failures[0]
-    elif absent_columns(feed, batch.columns):
+    elif not mapped:
         check = "mapped columns present"
     else:
-        check = _too_many_quarantined(con, feed, outcome.row_failures, staged.rows)
+        check = _too_many_quarantined(con, feed, staged.rows)
     reach("validate.before_commit")
     with transaction(con):
         if check is not None:
-            quarantined = reject_batch(con, feed, batch, check)
+            quarantined = reject_batch(con, feed, batch, check, staged=mapped)
             problem = f"feed {feed.id}: file {batch.source_uri}: expectation failed: {check}"
             finish_batch(con, batch, loaded=0, quarantined=quarantined, status="rejected",
                          message=problem, record_span=span)  # fmt: skip
             loaded = 0
             log.error(problem)
         else:
-            loaded, quarantined = promote_batch(con, feed, batch, outcome.row_failures)
+            loaded, quarantined = promote_batch(con, feed, batch)
             problem = None
             finish_batch(con, batch, loaded=loaded, quarantined=quarantined, status="loaded",
                          message=None, record_span=span)  # fmt: skip
@@ -204,21 +209,19 @@ class StagedFrames:
         return validation_frame(frame)
 
 
-def _too_many_quarantined(
-    con: duckdb.DuckDBPyConnection, feed: FeedSettings, row_failures: dict[int, list[str]], rows: int
-) -> str | None:
+def _too_many_quarantined(con: duckdb.DuckDBPyConnection, feed: FeedSettings, rows: int) -> str | None:
     """The check a batch fails when more than ``max_quarantined_share`` of its rows would be
-    quarantined (a wrong mapping or a broken export, not bad luck); None when it is within."""
+    quarantined (a wrong mapping or a broken export, not bad luck), naming the most common
+    reasons; None when it is within."""
     if not rows:
         return None
-    unparsed = {
-        r for (r,) in con.execute("SELECT _row_number FROM _staged WHERE len(parse_reasons) > 0").fetchall()
-    }
-    share = len(unparsed | set(row_failures)) / rows
+    flagged, common = reasons_found(con)
+    share = flagged / rows
     if share <= feed.max_quarantined_share:
         return None
     limit = feed.max_quarantined_share
-    return f"quarantined share {share:.0%} of {rows} rows is above max_quarantined_share {limit:.0%}"
+    most = ", ".join(f"{reason} {n:,}" for reason, n in common)
+    return f"quarantined share {share:.0%} of {rows} rows is above max_quarantined_share {limit:.0%} ({most})"
 
 
 def batch_outcome(

@@ -367,25 +367,37 @@ def _number(value: float | None, form: str = ".3f") -> str:
     return "—" if value is None else format(value, form)
 
 
+def _clipped(value: str, width: int = 40) -> str:
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
 @app.command()
 def quality(config: ConfigOption = None) -> None:
     """Per feed: batches, rows loaded, rows quarantined by reason, outages, the last failure."""
+    from warehouse import reports
     from warehouse.db import open_warehouse
-    from warehouse.reports import feed_outages, feed_summary, last_failures, latest_docs, quarantine_reasons
 
     settings = workspace(config)
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        summary, reasons = feed_summary(con), quarantine_reasons(con)
-        failures, docs, outages = last_failures(con), latest_docs(con), feed_outages(con)
+        summary, reasons = reports.feed_summary(con), reports.quarantine_reasons(con)
+        failures, docs, outages = (
+            reports.last_failures(con),
+            reports.latest_docs(con),
+            reports.feed_outages(con),
+        )
+        present = {feed_id for feed_id, _reason, _count in reasons}
+        examples = reports.reason_examples(con, [f for f in settings.feeds if f.id in present])
     table = id_table("data quality", "feed", "batches", "rows loaded", "quarantined", "last failure")
     for feed_id, batches, _pending, _failed, _read, loaded, quarantined in summary:
         when = failures.get(feed_id, (None, None))[0]
         table.add_row(feed_id, str(batches), f"{loaded or 0:,}", f"{quarantined or 0:,}",
                       f"{when:%Y-%m-%d %H:%M}" if when else "—")  # fmt: skip
     console.print(table)
-    by_reason = id_table("quarantined by reason", "feed", "reason", "rows")
+    by_reason = id_table("quarantined by reason", "feed", "reason", "rows", "most common values")
     for feed_id, reason, count in reasons:
-        by_reason.add_row(feed_id, reason, f"{count:,}")
+        seen = examples.get((feed_id, reason), [])
+        shown = ", ".join(f"{_clipped(value)!r} ({n:,})" for value, n in seen) or "—"
+        by_reason.add_row(feed_id, reason, f"{count:,}", shown)
     console.print(by_reason)
     gaps = id_table("outages (UTC; hours unobserved)", "feed", "start", "end", "hours", "found", "records")
     for feed_id, start, end, hours, how_found, seen, expected, _reason in outages:

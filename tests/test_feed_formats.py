@@ -126,3 +126,35 @@ def test_projected_coordinates_are_stored_as_longitude_and_latitude(police_works
     points = _loaded(police_workspace, "[round(lat, 4), round(lon, 4)]")
     assert points == {"HALL": [40.0043, -75.167], "NONE": [None, None]}
     assert _quarantined(police_workspace) == {"FAR": ["out_of_jurisdiction"]}  # the bbox, on the degrees
+
+
+def test_quality_names_the_most_common_values_behind_each_reason(police_workspace):
+    """Onboarding a feed, the data team sees which codes to map: the source values of the rows each
+    reason quarantined, most common first (both coordinates of a point outside the bbox). The file is
+    rejected whole (6 of its 7 rows fail), and its rows' own reasons are still there to read."""
+    from typer.testing import CliRunner
+
+    from jointcast.cli import app
+    from jointcast.config import load_settings
+    from warehouse.db import open_warehouse
+    from warehouse.reports import reason_examples
+
+    good = police_row("OK", "01/02/2024 10:00:00 AM")
+    rows = [good.replace("OK,TC,2,", f"H{i},TC,HIGH,") for i in range(3)]
+    rows += [good.replace("OK,TC,2,", "L1,TC,LOW,"), good.replace("OK,TC,", "A1,ARSON,")]
+    rows += [good.replace("OK,", "FAR,").replace(",40.1,-75.2,", ",0,0,"), good]
+    police_workspace("pd_01.csv", rows)
+    _ingest(police_workspace.config)
+    settings = load_settings(police_workspace.config)
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        examples = reason_examples(con, settings.feeds)
+    assert examples == {
+        ("pd_cad", "unparseable_priority"): [("HIGH", 3), ("LOW", 1)],
+        ("pd_cad", "unknown_type_code"): [("ARSON", 1)],
+        ("pd_cad", "out_of_jurisdiction"): [("0 | 0", 1)],
+    }
+    shown = CliRunner().invoke(app, ["quality", "--config", str(police_workspace.config)])
+    assert shown.exit_code == 0, shown.output
+    assert "'HIGH' (3)" in shown.output and "most common values" in shown.output
+    [(message,)] = _query(police_workspace.config, "SELECT message FROM meta.batches")
+    assert message.endswith("(unparseable_priority 4, out_of_jurisdiction 1, unknown_type_code 1)")

@@ -216,7 +216,12 @@ def test_a_batch_mostly_quarantined_is_rejected_whole_with_one_line(police_works
         [batch] = validate_feed(con, settings, settings.feeds[0], Validator(settings.root)).batches
     assert not batch.success and batch.rows_loaded == 0 and batch.rows_quarantined == 10
     assert batch.problem == (f"feed pd_cad: file {batch.source_uri}: expectation failed: quarantined share 90% "
-                             "of 10 rows is above max_quarantined_share 80%")  # fmt: skip
+                             "of 10 rows is above max_quarantined_share 80% (unparseable_timestamp 9)")  # fmt: skip
+    # each row keeps its own reason behind the batch's, for `jointcast quality` to show
+    reasons = _query(
+        police_workspace.config, "SELECT DISTINCT reasons[2:] FROM quality.quarantine ORDER BY 1"
+    )
+    assert reasons == [([],), (["unparseable_timestamp"],)]
     assert_rows_accounted(police_workspace.config)
     assert _query(police_workspace.config, "SELECT count(*) FROM core.incidents") == [(0,)]
 

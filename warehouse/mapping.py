@@ -391,3 +391,41 @@ final AS (
 )
 SELECT * FROM final
 """
+
+
+def reason_columns(feed: FeedSettings) -> dict[str, tuple[str, ...]]:
+    """Quarantine reason -> the feed's source columns whose values it is about (``quality`` shows the
+    most common of them, so a data team sees which codes or shapes to map)."""
+    cols = feed.columns
+
+    def columns(*fields: str) -> tuple[str, ...]:
+        return tuple(c for c in (getattr(cols, f) for f in fields) if c is not None)
+
+    def stamp(field: str) -> tuple[str, ...]:
+        return columns(field, cols.time_key(field))
+
+    coordinates = columns("point") or columns("lat", "lon")
+    found = {
+        "unparseable_priority": columns("priority"),
+        "priority_out_of_range": columns("priority"),
+        "unknown_type_code": columns("source_type"),
+        "unparseable_coordinates": coordinates,
+        "out_of_jurisdiction": coordinates,
+        "unknown_agency": (feed.agency_from.column,) if feed.agency_from is not None else (),
+        **dict.fromkeys(
+            (
+                "missing_timestamp",
+                "unparseable_timestamp",
+                "timestamp_before_2000",
+                "future_timestamp",
+                "before_feed_start",
+                "after_feed_end",
+            ),
+            stamp("received_at"),
+        ),  # fmt: skip
+    }
+    for field in TIMESTAMP_FIELDS:
+        found[mixed_offsets_reason(field)] = stamp(field)
+        if field != "received_at":
+            found[f"unparseable_{field}"] = stamp(field)
+    return {reason: fields for reason, fields in found.items() if fields}

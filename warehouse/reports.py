@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
+
+from jointcast.config import FeedSettings
+from warehouse.mapping import reason_columns
 
 
 def feed_summary(con: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -27,6 +32,35 @@ def quarantine_reasons(con: duckdb.DuckDBPyConnection) -> list[tuple]:
         GROUP BY ALL ORDER BY feed_id, 3 DESC
         """
     ).fetchall()
+
+
+def reason_examples(
+    con: duckdb.DuckDBPyConnection, feeds: Iterable[FeedSettings], top: int = 3
+) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """(feed, reason) -> the most common values (several columns joined by " | ") of the source
+    columns behind the reason (warehouse.mapping.reason_columns), with their row counts."""
+    found: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for feed in feeds:
+        for reason, columns in reason_columns(feed).items():
+            paths = [_json_key(c) for c in columns]
+            value = " || ' | ' || ".join("coalesce(json_extract_string(raw_values, ?), '')" for _ in paths)
+            rows = con.execute(
+                f"""
+                SELECT {value} AS value, count(*)::BIGINT AS n FROM quality.quarantine
+                WHERE feed_id = ? AND list_contains(list_transform(reasons, r -> split_part(r, ':', 1)), ?)
+                GROUP BY value ORDER BY n DESC, value LIMIT ?
+                """,
+                [*paths, feed.id, reason, top],
+            ).fetchall()
+            if rows:
+                found[(feed.id, reason)] = [(v, n) for v, n in rows]
+    return found
+
+
+def _json_key(key: str) -> str:
+    """The JSON path of an object's member named ``key``, whatever characters it holds."""
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'$."{escaped}"'
 
 
 def last_failures(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:

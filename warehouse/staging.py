@@ -300,32 +300,47 @@ def staging_memory(con: duckdb.DuckDBPyConnection, limit: str = STAGING_MEMORY) 
         con.execute(f"SET memory_limit = {literal(before)}")
 
 
-def promote_batch(
-    con: duckdb.DuckDBPyConnection,
-    feed: FeedSettings,
-    batch: PendingBatch,
-    row_reasons: dict[int, list[str]],
-) -> tuple[int, int]:
-    """Quarantine rows with any reason, load the others; returns (loaded, quarantined).
+def add_row_reasons(con: duckdb.DuckDBPyConnection, row_reasons: dict[int, list[str]]) -> None:
+    """Add the expectation suite's reasons per row (row number -> reasons) to ``_staged``'s own."""
+    if not row_reasons:
+        return
+    found = pa.table({
+        "_row_number": pa.array(list(row_reasons), pa.int64()),
+        "reasons": pa.array(list(row_reasons.values()), pa.list_(pa.string())),
+    })  # fmt: skip
+    con.register("_found", found)
+    try:
+        con.execute(
+            """
+            UPDATE _staged SET parse_reasons = list_distinct(list_concat(parse_reasons, f.reasons))
+            FROM _found f WHERE _staged._row_number = f._row_number
+            """
+        )
+    finally:
+        con.unregister("_found")
+
+
+def reasons_found(con: duckdb.DuckDBPyConnection, top: int = 3) -> tuple[int, list[tuple[str, int]]]:
+    """Rows of ``_staged`` with a reason, and its ``top`` most common reasons (the code before any
+    ':' detail) with their rows."""
+    (rows,) = con.execute("SELECT count(*) FROM _staged WHERE len(parse_reasons) > 0").fetchone()
+    common = con.execute(
+        """
+        SELECT split_part(reason, ':', 1) AS code, count(*) AS n
+        FROM (SELECT unnest(parse_reasons) AS reason FROM _staged) GROUP BY code ORDER BY n DESC, code LIMIT ?
+        """,
+        [top],
+    ).fetchall()
+    return rows, common
+
+
+def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch) -> tuple[int, int]:
+    """Quarantine the rows of ``_staged`` with any reason (add_row_reasons adds the suite's), load
+    the others; returns (loaded, quarantined).
 
     The accepted rows are read from ``_staged`` where they lie, not copied first, and written to
     core in one pass.
     """
-    if row_reasons:
-        found = pa.table({
-            "_row_number": pa.array(list(row_reasons), pa.int64()),
-            "reasons": pa.array(list(row_reasons.values()), pa.list_(pa.string())),
-        })  # fmt: skip
-        con.register("_found", found)
-        try:
-            con.execute(
-                """
-                UPDATE _staged SET parse_reasons = list_distinct(list_concat(parse_reasons, f.reasons))
-                FROM _found f WHERE _staged._row_number = f._row_number
-                """
-            )
-        finally:
-            con.unregister("_found")
     quarantined = con.execute(
         """
         INSERT INTO quality.quarantine
@@ -385,12 +400,18 @@ are not written. They count as loaded: valid rows, whose incident's later versio
 there first. The others replace core's version."""
 
 
-def reject_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch, check: str) -> int:
-    """Quarantine every readable row of a batch that failed a batch-level check."""
+def reject_batch(
+    con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch, check: str, *, staged: bool
+) -> int:
+    """Quarantine every readable row of a batch that failed a batch-level check. With the batch
+    ``staged`` (its mapped columns present), each row keeps its own reasons after the check's, so
+    what was wrong with a rejected file's rows can be read from the quarantine."""
+    own = "coalesce(s.parse_reasons, [])" if staged else "[]"
+    joined = "LEFT JOIN _staged s ON s._row_number = i._row_number" if staged else ""
     return con.execute(
-        """
+        f"""
         INSERT INTO quality.quarantine
-        SELECT ?, ?, _row_number, [?], to_json(i), now() FROM _incoming i
+        SELECT ?, ?, i._row_number, list_prepend(?, {own}), to_json(i), now() FROM _incoming i {joined}
         """,
         [batch.batch_id, feed.id, f"batch_rejected: {check}"],
     ).fetchone()[0]
