@@ -162,7 +162,7 @@ class Validator:
                 )
             elif level == "batch":
                 outcome.batch_failures.append(meta.get("check", reason))
-            elif level == "freshness":
+            elif level == "warning":
                 outcome.warnings.append(meta.get("check", reason))
             else:
                 rows = item.result.get("unexpected_index_list") or []

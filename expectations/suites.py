@@ -3,8 +3,8 @@
 A feed's suite guards one batch, seen as a frame with one row per source row: the mapped
 source columns as received, and the typed common fields the staging step derived from
 them. Every row-level expectation carries, in its ``meta``, the quarantine reason a
-failing row gets; batch-level expectations (columns present, row count, freshness) carry
-``"level": "batch"``.
+failing row gets; batch-level expectations (columns present, too few rows) carry
+``"level": "batch"``, and the ones that only flag a file (too many rows, stale) ``"level": "warning"``.
 
 Hand-written additions live beside this module as ``<feed_id>.json`` (or in the
 workspace's ``expectations/`` folder): a JSON list of ``{"type": ..., "kwargs": ...,
@@ -14,6 +14,7 @@ workspace's ``expectations/`` folder): a JSON list of ``{"type": ..., "kwargs": 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,8 @@ SUITE_SUFFIX = "suite"
 SUITE_NOTES = [
     "Row-level expectations (meta `level: row`) quarantine the rows that fail them, with "
     "`meta.reason` as the reason; the rest of the batch loads. Batch-level ones (`level: batch`) "
-    "reject the whole file. Freshness (`level: freshness`) only warns.",
+    "reject the whole file. Warnings (`level: warning`: a file far larger than usual, stale data) "
+    "only flag it.",
     "A validation result's status is the batch's: *Succeeded* means the batch was loaded "
     "(its outcome line says how many rows were quarantined); *Failed* means it was rejected.",
 ]
@@ -40,12 +42,35 @@ SUITE_NOTES = [
 
 @dataclass(frozen=True)
 class BatchBounds:
-    """What a batch is checked against besides the config: its expected size and age."""
+    """What a batch is checked against besides the config: its expected size and age.
+
+    ``expected_rows``: what a file over the same hours usually holds; ``min_rows`` fewer rejects
+    the file, more than ``max_rows`` flags it (a surge is demand, never a reason to refuse it).
+    """
 
     now: datetime
     min_rows: int | None = None
     max_rows: int | None = None
     fresh_after: datetime | None = None
+    expected_rows: float | None = None
+
+
+IMPROBABLE_COUNT = 1e-6
+"""A file's row count this improbable under a Poisson count at its usual level is not chance."""
+
+
+def row_count_bounds(expected: float, band: float) -> tuple[int, int]:
+    """(fewest, most) rows for a file that usually holds ``expected``: fewer than ``fewest`` is both
+    more than ``band`` below it and improbable (P < ``IMPROBABLE_COUNT``) under Poisson(expected), so
+    a quiet hour of a small feed is never refused while a big feed's half-empty file is; more than
+    ``most`` is as far above, and improbable, the other way."""
+    from scipy.stats import poisson
+
+    below = poisson.ppf(IMPROBABLE_COUNT, expected)  # P(X < below) < IMPROBABLE_COUNT
+    above = poisson.isf(IMPROBABLE_COUNT, expected)  # P(X > above) <= IMPROBABLE_COUNT
+    fewest = min(int(below), math.ceil(expected * (1 - band)))
+    most = max(int(above), math.floor(expected * (1 + band)))
+    return fewest, most
 
 
 def suite_name(feed: FeedSettings) -> str:
@@ -70,25 +95,37 @@ def batch_expectations(feed: FeedSettings, bounds: BatchBounds) -> list:
         _batch(gxe.ExpectColumnToExist(column=column), f"mapped column '{column}' ({key}) present")
         for key, column in _mapped_source_columns(feed).items()
     ]
-    if bounds.min_rows is not None or bounds.max_rows is not None:
+    usual = "no history" if bounds.expected_rows is None else f"about {bounds.expected_rows:,.0f} usual"
+    usual += " for the hours it covers"
+    if bounds.min_rows:
         found.append(
             _batch(
-                gxe.ExpectTableRowCountToBeBetween(min_value=bounds.min_rows, max_value=bounds.max_rows),
-                f"row count within {bounds.min_rows}..{bounds.max_rows}",
+                gxe.ExpectTableRowCountToBeBetween(min_value=bounds.min_rows),
+                f"row count at least {bounds.min_rows:,} ({usual})",
             )
         )
+    if bounds.max_rows is not None:
+        surge = f"row count above {bounds.max_rows:,} ({usual})"
+        found.append(
+            _warning(
+                gxe.ExpectTableRowCountToBeBetween(max_value=bounds.max_rows),
+                "surge", surge, "a surge (or a re-sent span) still loads",
+            )
+        )  # fmt: skip
     if bounds.fresh_after is not None:
-        expectation = gxe.ExpectColumnMaxToBeBetween(
+        stale = f"stale: no record after {bounds.fresh_after:%Y-%m-%d %H:%M} UTC"
+        newest = gxe.ExpectColumnMaxToBeBetween(
             column="received_at", min_value=bounds.fresh_after, strict_min=False
         )
-        expectation.meta = {
-            "reason": "stale",
-            "level": "freshness",
-            "check": f"newest record after {bounds.fresh_after:%Y-%m-%d %H:%M} UTC",
-        }
-        expectation.notes = ["A warning only: stale data still loads, flagged as stale."]
-        found.append(expectation)
+        found.append(_warning(newest, "stale", stale, "stale data still loads"))
     return found
+
+
+def _warning(expectation, reason: str, check: str, why: str):
+    """A batch-level expectation that flags the file but never stops it loading."""
+    expectation.meta = {"reason": reason, "level": "warning", "check": check}
+    expectation.notes = [f"A warning only: {why}, flagged."]
+    return expectation
 
 
 IN_JURISDICTION = "in_jurisdiction"

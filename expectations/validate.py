@@ -17,7 +17,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from expectations.suites import (
     build_suite,
     in_jurisdiction,
     now_utc,
+    row_count_bounds,
 )  # fmt: skip
 from jointcast.config import AgencySettings, FeedSettings, Settings
 from jointcast.faults import reach
@@ -43,6 +44,7 @@ from warehouse.staging import (
     StagedBatch,
     absent_columns,
     add_row_reasons,
+    expected_rows,
     finish_batch,
     header_matched,
     pending_batches,
@@ -54,7 +56,6 @@ from warehouse.staging import (
     staged_chunks,
     staged_frame,
     staging_memory,
-    trailing_rows_per_day,
 )
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def validate_batch(
         batch_outcome=batch_outcome(feed.id, batch, loaded, quarantined, check, outcome.warnings),
     )
     for warning in outcome.warnings:
-        log.warning("feed %s: file %s: stale: %s", feed.id, batch.source_uri, warning)
+        log.warning("feed %s: file %s: %s", feed.id, batch.source_uri, warning)
     log.debug("feed %s: batch %s: %d loaded, %d quarantined", feed.id, batch.batch_id, loaded, quarantined)
     return BatchValidation(
         feed.id, batch.batch_id, batch.source_uri, problem is None, loaded, quarantined,
@@ -238,7 +239,7 @@ def batch_outcome(
         status, summary = "passed", "passed"
         detail = f"{_rows(loaded)} loaded into core.incidents, none quarantined."
     if warnings:
-        detail += " Stale: " + "; ".join(warnings) + " (loaded, flagged)."
+        detail += " Flagged: " + "; ".join(warnings) + " (loaded)."
     return {
         "status": status, "summary": summary, "detail": detail, "feed_id": feed_id,
         "batch_id": batch.batch_id, "source_uri": batch.source_uri, "rows_loaded": loaded,
@@ -256,19 +257,12 @@ def _bounds(
     """What the batch's size and age are checked against: ``span`` is its oldest and newest
     plausible received time (defective stamps left out)."""
     bounds = BatchBounds(now=now, fresh_after=now - timedelta(hours=lag_hours) if newest else None)
-    per_day = trailing_rows_per_day(con, feed.id)
     oldest, latest = span
-    if per_day is None or oldest is None:
+    expected = None if oldest is None else expected_rows(con, feed.id, oldest, latest)
+    if expected is None:
         return bounds
-    days = max(1.0, (latest - oldest).total_seconds() / 86400)
-    expected = per_day * days
-    band = feed.expected_rows_band
-    return BatchBounds(
-        now=now,
-        fresh_after=bounds.fresh_after,
-        min_rows=int(expected * (1 - band)),
-        max_rows=int(expected * (1 + band)) + 1,
-    )
+    fewest, most = row_count_bounds(expected, feed.expected_rows_band)
+    return replace(bounds, min_rows=fewest, max_rows=most, expected_rows=expected)
 
 
 def _record_run(

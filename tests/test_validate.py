@@ -3,6 +3,7 @@
 import json
 import re
 import shutil
+from datetime import datetime, timedelta
 from html import unescape
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def test_a_batch_far_smaller_than_usual_is_rejected(workspace):
         config, "SELECT status, message FROM meta.batches WHERE source_uri LIKE '%trickle%'"
     )
     assert status == "rejected"
-    assert re.search(r"expectation failed: row count within \d+\.\.\d+$", message)
+    assert re.search(
+        r"expectation failed: row count at least [\d,]+ \(about [\d,]+ usual for the hours it covers\)$",
+        message,
+    )
 
 
 def test_the_data_docs_list_every_suite_and_its_latest_result(workspace):
@@ -92,7 +96,58 @@ def test_a_stale_feed_still_loads_and_says_so(police_workspace):
     [(status, loaded)] = _query(police_workspace.config, "SELECT status, rows_loaded FROM meta.batches")
     [warnings] = _query(police_workspace.config, "SELECT warnings FROM quality.validation_runs")[0]
     assert (status, loaded) == ("loaded", 5)
-    assert len(warnings) == 1 and warnings[0].startswith("newest record after ")
+    assert len(warnings) == 1 and warnings[0].startswith("stale: no record after ")
+
+
+def _daily(day: datetime, rows: int, prefix: str) -> list[str]:
+    """``rows`` police rows spread evenly over ``day`` (local times)."""
+    return [
+        police_row(
+            f"{prefix}{i}", (day + timedelta(minutes=i * 1440 // rows + 7)).strftime("%m/%d/%Y %I:%M:%S %p")
+        )
+        for i in range(rows)
+    ]
+
+
+def test_hourly_files_and_a_surge_day_load_while_a_day_a_third_full_is_refused(police_workspace):
+    """A file is held to what the same hours of earlier weeks held: an hourly file (0 or 1 row) of a
+    feed of 48 a day is no broken export, and a storm day at three times the usual loads, flagged;
+    a day with a third of the usual rows is refused."""
+    start = datetime(2024, 1, 1)
+    for d in range(35):  # five weeks of daily files: 48 a day
+        day = start + timedelta(days=d)
+        police_workspace(f"pd_{day:%Y%m%d}.csv", _daily(day, 48, f"D{d}-"))
+    _ingest(police_workspace.config)
+    day = start + timedelta(days=35)
+    quiet = _daily(day, 12, "H")  # a quiet day, delivered hour by hour
+    for hour in range(24):
+        stamp = (day + timedelta(hours=hour)).strftime("%m/%d/%Y %I:..:.. %p")
+        police_workspace(f"pd_{day:%Y%m%d}_{hour:02d}.csv", [r for r in quiet if re.search(f",{stamp},", r)])
+    police_workspace(f"pd_{day + timedelta(days=1):%Y%m%d}.csv", _daily(day + timedelta(days=1), 150, "S"))
+    police_workspace(f"pd_{day + timedelta(days=2):%Y%m%d}.csv", _daily(day + timedelta(days=2), 16, "T"))
+    _ingest(police_workspace.config)
+    statuses = dict(_query(police_workspace.config, r"""
+        SELECT regexp_extract(source_uri, 'pd_(\d+(_\d+)?)', 1), status FROM meta.batches WHERE batch_id > 35"""))  # fmt: skip
+    # (the header-only hourly files are one file: the same bytes are received once)
+    assert statuses.pop("20240207") == "rejected" and set(statuses.values()) == {"loaded"}, statuses
+    assert {"20240205_02", "20240205_22", "20240206"} <= set(statuses)
+    [(message,)] = _query(
+        police_workspace.config, "SELECT message FROM meta.batches WHERE status = 'rejected'"
+    )
+    assert re.search(r"row count at least \d+ \(about 4\d usual for the hours it covers\)$", message), message
+    [warnings] = _query(police_workspace.config, """
+        SELECT r.warnings FROM quality.validation_runs r JOIN meta.batches b USING (batch_id)
+        WHERE b.source_uri LIKE '%pd_20240206.csv'""")[0]  # fmt: skip
+    assert warnings[0].startswith("row count above "), warnings
+
+
+def test_row_count_bounds_refuse_only_what_chance_cannot_explain():
+    from expectations.suites import row_count_bounds
+
+    assert row_count_bounds(0.5, 0.5) == (0, 7)  # an hourly file of a small feed: never refused
+    assert row_count_bounds(12, 0.5)[0] == 0  # even an empty day of a feed of 12 a day is chance
+    assert row_count_bounds(48, 0.5)[0] == 19  # a third of a day of a feed of 48 a day is not
+    assert row_count_bounds(1000, 0.5) == (500, 1500)
 
 
 def _page_text(page: Path) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -438,10 +438,11 @@ def finish_batch(
 
 
 def trailing_rows_per_day(con: duckdb.DuckDBPyConnection, feed_id: str, batches: int = 6) -> float | None:
-    """Mean rows per covered day over the feed's last loaded batches (None with no history)."""
+    """Rows per day over the feed's last loaded batches, pooled: their rows over the time their
+    records span, each at least an hour (None with no history)."""
     row = con.execute(
         """
-        SELECT avg(rows_read / greatest(1.0, epoch(newest_record_at - oldest_record_at) / 86400.0))
+        SELECT sum(rows_read) / sum(greatest(1.0 / 24, epoch(newest_record_at - oldest_record_at) / 86400.0))
         FROM (
             SELECT * FROM meta.batches
             WHERE feed_id = ? AND status = 'loaded' AND oldest_record_at IS NOT NULL
@@ -451,3 +452,40 @@ def trailing_rows_per_day(con: duckdb.DuckDBPyConnection, feed_id: str, batches:
         [feed_id, batches],
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+SAME_HOURS_WEEKS = 4
+"""How many earlier weeks a file of under a week is compared with, at the same hours of the week."""
+
+
+def expected_rows(
+    con: duckdb.DuckDBPyConnection, feed_id: str, oldest: datetime, newest: datetime
+) -> float | None:
+    """The rows a file whose records span ``oldest``..``newest`` usually holds: under a week, the
+    mean count of the feed's records in core at the same hours of the week over the last
+    ``SAME_HOURS_WEEKS`` weeks its loaded history covers whole (a 03:00 hourly file is compared with
+    earlier nights, not with the day's mean hour); else, or without such weeks, the trailing rows
+    per day over the days it spans (at least an hour). None with no history."""
+    span = newest - oldest
+    if span < timedelta(days=7):
+        found = con.execute(
+            """
+            WITH covered AS (
+                SELECT min(oldest_record_at) AS first, max(newest_record_at) AS last FROM meta.batches
+                WHERE feed_id = ? AND status = 'loaded'
+            ),
+            weeks AS (
+                SELECT ?::TIMESTAMPTZ - to_days(7 * k) AS start, ?::TIMESTAMPTZ - to_days(7 * k) AS finish
+                FROM range(1, ? + 1) AS t(k), covered WHERE start >= first AND finish <= last
+            )
+            SELECT count(DISTINCT w.start), count(r.received_at) FROM weeks w
+            LEFT JOIN core.incident_records r
+                ON r.feed_id = ? AND r.received_at BETWEEN w.start AND w.finish
+            """,
+            [feed_id, oldest, newest, SAME_HOURS_WEEKS, feed_id],
+        ).fetchone()
+        weeks, records = found
+        if weeks:
+            return records / weeks
+    per_day = trailing_rows_per_day(con, feed_id)
+    return None if per_day is None else per_day * max(1 / 24, span.total_seconds() / 86400)
