@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import polars as pl
 
@@ -48,13 +49,17 @@ class FeatureParameters:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, shapes: dict[str, AreaShapes] | None = None
+        cls,
+        settings: Settings,
+        shapes: dict[str, AreaShapes] | None = None,
+        rejected: dict[str, tuple[tuple[datetime, datetime, str], ...]] | None = None,
     ) -> FeatureParameters:
         """The parameters a workspace's config gives (events are read in each agency's own zone).
 
         ``shapes`` are the polygons of the agencies whose areas are polygons; by default
         ``warehouse.area_files`` reads them from the configured files (the features stay
-        free of files: they get the polygons as data).
+        free of files: they get the polygons as data). ``rejected``: per feed, the windows of its
+        rejected files no loaded file covers (warehouse.stages.rejected_windows), outages.
         """
         if shapes is None:
             from warehouse.area_files import area_shapes
@@ -79,11 +84,13 @@ class FeatureParameters:
             roles=settings.role_map,
             area_schemes=schemes,
             train_days=settings.forecast.train_days,
-            outages=tuple(_outage_rule(settings, feed) for feed in settings.feeds),
+            outages=tuple(
+                _outage_rule(settings, feed, (rejected or {}).get(feed.id, ())) for feed in settings.feeds
+            ),
         )
 
 
-def _outage_rule(settings: Settings, feed) -> OutageRule:
+def _outage_rule(settings: Settings, feed, rejected: tuple = ()) -> OutageRule:
     rules = feed.outages
     return OutageRule(
         feed_id=feed.id,
@@ -93,6 +100,7 @@ def _outage_rule(settings: Settings, feed) -> OutageRule:
         min_hours=rules.min_hours,
         low_share=rules.low_share,
         known=feed.known_outages,
+        rejected=rejected,
     )
 
 

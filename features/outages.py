@@ -13,6 +13,9 @@ A feed's outages come from two places:
   local day with fewer records than ``low_share`` of its expected count, and improbably so
   (a Chernoff bound of the Poisson tail, below ``IMPROBABLE``), is one too: a partial delivery.
 - **configured**: the known outages listed in the feed's config.
+- **rejected**: the hours of a file validation rejected (too few rows, most rows failing, a
+  mapped column missing) that no loaded file of the feed covers: nothing of them is in core,
+  so they are missing, not quiet (warehouse.stages.rejected_windows finds them).
 
 Pure polars: frames in, frames out (features.build calls it; warehouse stores the result in
 quality.outages). One row per window: ``feed_id``, ``agency_ids``, ``start_at``, ``end_at``
@@ -59,6 +62,8 @@ class OutageRule:
     min_hours: int = 6
     low_share: float = 0.1
     known: tuple[tuple[datetime, datetime, str], ...] = field(default_factory=tuple)
+    rejected: tuple[tuple[datetime, datetime, str], ...] = field(default_factory=tuple)
+    """The windows of the feed's rejected files no loaded file covers: (start, end, reason)."""
 
 
 def hourly_records(incidents: pl.LazyFrame, rule: OutageRule) -> pl.LazyFrame:
@@ -171,13 +176,17 @@ def detected_outages(incidents: pl.LazyFrame, rule: OutageRule) -> pl.LazyFrame:
     )
 
 
-def configured_outages(incidents: pl.LazyFrame, rule: OutageRule) -> pl.LazyFrame:
-    """The feed's known outages from its config, with the records it did deliver in them."""
+def configured_outages(
+    incidents: pl.LazyFrame, rule: OutageRule, how_found: str = "configured"
+) -> pl.LazyFrame:
+    """The feed's known outages from its config (or, ``how_found`` "rejected", its rejected files'
+    windows), with the records it did deliver in them."""
+    listed = rule.known if how_found == "configured" else rule.rejected
     windows = pl.LazyFrame(
         {
-            "start_at": [start for start, _, _ in rule.known],
-            "end_at": [end for _, end, _ in rule.known],
-            "reason": [reason for _, _, reason in rule.known],
+            "start_at": [start for start, _, _ in listed],
+            "end_at": [end for _, end, _ in listed],
+            "reason": [reason for _, _, reason in listed],
         },
         schema={
             "start_at": OUTAGE_SCHEMA["start_at"],
@@ -198,7 +207,7 @@ def configured_outages(incidents: pl.LazyFrame, rule: OutageRule) -> pl.LazyFram
             feed_id=pl.lit(rule.feed_id),
             agency_ids=pl.lit(list(rule.agency_ids), pl.List(pl.String)),
             hours=((pl.col("end_at") - pl.col("start_at")).dt.total_seconds() / 3600).ceil().cast(pl.Int32),
-            how_found=pl.lit("configured"),
+            how_found=pl.lit(how_found),
             expected_records=pl.lit(None, pl.Float64),
             records_seen=pl.col("records_seen").fill_null(0),
         )
@@ -212,6 +221,8 @@ def feed_outages(incidents: pl.LazyFrame, rules: list[OutageRule]) -> pl.LazyFra
     for rule in rules:
         if rule.known:
             parts.append(configured_outages(incidents, rule))
+        if rule.rejected:
+            parts.append(configured_outages(incidents, rule, "rejected"))
         if rule.detect:
             parts.append(detected_outages(incidents, rule))
     return pl.concat(parts).sort("feed_id", "start_at", "how_found")

@@ -13,9 +13,9 @@ from jointcast.faults import reach
 @exclusive("features")
 def features_flow(settings: Settings) -> dict:
     """Rebuild every features.* table from core, unless they were built from these very inputs."""
-    from features.build import FeatureParameters, build_features
+    from features.build import build_features
     from features.panel import SERIES
-    from flows.pending import features_inputs
+    from flows.pending import feature_parameters, features_inputs
     from warehouse.features_store import read_events, read_incidents, table_counts, write_features
     from warehouse.stages import recorded_inputs
 
@@ -26,7 +26,7 @@ def features_flow(settings: Settings) -> dict:
             return table_counts(con)
         incidents = read_incidents(con)
         built = build_features(
-            incidents.lazy(), read_events(settings.events_path), FeatureParameters.from_settings(settings)
+            incidents.lazy(), read_events(settings.events_path), feature_parameters(con, settings)
         )
         reach("features.before_commit")
         counts = write_features(

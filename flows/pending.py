@@ -38,18 +38,25 @@ def _file_digest(path: Path | None) -> str | None:
     return file_sha256(path) if path is not None and path.is_file() else None
 
 
+def feature_parameters(con: duckdb.DuckDBPyConnection, settings: Settings):
+    """The features stage's parameters: the config's, and the windows of the rejected files."""
+    from features.build import FeatureParameters
+    from warehouse.stages import rejected_windows
+
+    return FeatureParameters.from_settings(settings, rejected=rejected_windows(con))
+
+
 def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     """What the features stage builds from: core's batches, the events file, the settings (area
     polygon files' bytes included), the code."""
     from dataclasses import asdict
 
-    from features.build import FeatureParameters
     from warehouse.stages import loaded_batches
 
     return digest(
         loaded_batches(con),
         _file_digest(settings.events_path),
-        asdict(FeatureParameters.from_settings(settings)),
+        asdict(feature_parameters(con, settings)),
         {a.id: _file_digest(settings.area_file(a)) for a in settings.agencies},
         code_digest("features"),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -235,3 +236,41 @@ def test_jointcast_quality_lists_the_outages_found(tmp_path, prefect):
     assert shown.exit_code == 0, shown.output
     row = r"city_police_cad\s+│ 2024-02-01 00:00\s+│ 2024-02-06 00:00\s+│ 120\s+│ detected\s+│ 0 of ~[\d,]+"
     assert re.search(row, shown.output), shown.output
+
+
+def test_a_rejected_files_hours_are_an_outage_unless_a_loaded_file_covers_them(police_workspace):
+    """A day whose file was refused holds nothing in core: its hours are missing, not a day of no
+    demand. A loaded file spanning the same hours (a cumulative export) means they are not."""
+    from flows.pending import feature_parameters
+    from tests.test_validate import _daily
+    from warehouse.db import open_warehouse
+    from warehouse.features_store import read_incidents
+
+    first = datetime(2024, 1, 1)
+    for d in range(28):
+        day = first + timedelta(days=d)
+        police_workspace(f"pd_{day:%Y%m%d}.csv", _daily(day, 48, f"D{d}-"))
+    _ingest(police_workspace.config)
+    refused, after = first + timedelta(days=28), first + timedelta(days=29)
+    police_workspace(f"pd_{refused:%Y%m%d}.csv", _daily(refused, 6, "R"))  # a truncated export
+    police_workspace(f"pd_{after:%Y%m%d}.csv", _daily(after, 48, "A"))
+    _ingest(police_workspace.config)
+    settings = load_settings(police_workspace.config)
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        params = feature_parameters(con, settings)
+        built = build_features(read_incidents(con).lazy(), None, params)
+    [(start, end, reason)] = params.outages[0].rejected
+    local = ZoneInfo(ZONE)
+    assert start == refused.replace(tzinfo=local).astimezone(UTC)  # its records' first hour ...
+    assert end == (refused + timedelta(hours=21)).replace(tzinfo=local).astimezone(UTC)  # ... to their last
+    assert reason.startswith("file rejected: ") and reason.endswith(f"pd_{refused:%Y%m%d}.csv")
+    [outage] = built.outages.filter(pl.col("how_found") == "rejected").to_dicts()
+    assert (outage["start_at"], outage["end_at"], outage["records_seen"]) == (start, end, 0)
+    hours = built.demand.filter(pl.col("bucket_start").is_between(start, end, closed="left"))
+    assert hours.height == 21 and hours["observed"].not_().all()
+    # the same day's hours inside a loaded file's span: covered, no outage
+    cumulative = [row for d in range(27, 30) for row in _daily(first + timedelta(days=d), 48, f"C{d}-")]
+    police_workspace("pd_cumulative.csv", cumulative)
+    _ingest(police_workspace.config)
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        assert feature_parameters(con, settings).outages[0].rejected == ()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
 
@@ -27,6 +29,43 @@ def loaded_batches(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
     return con.execute(
         "SELECT batch_id, content_sha256 FROM meta.batches WHERE status = 'loaded' ORDER BY batch_id"
     ).fetchall()
+
+
+def rejected_windows(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[tuple[datetime, datetime, str], ...]]:
+    """Per feed, the hours of its rejected files that no loaded file of the feed covers: (start, end
+    exclusive, reason) windows, whole hours. A file received again whose new content loaded covers
+    its own rejection; hours a loaded file spans (a cumulative export re-sent) are not missing."""
+    rows = con.execute(
+        """
+        WITH rejected AS (
+            SELECT feed_id, batch_id, source_uri,
+                generate_series(date_trunc('hour', oldest_record_at), date_trunc('hour', newest_record_at),
+                                INTERVAL 1 HOUR) AS hours
+            FROM meta.batches b
+            WHERE status = 'rejected' AND oldest_record_at IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM meta.batches l WHERE l.feed_id = b.feed_id AND l.source_uri = b.source_uri
+                    AND l.status = 'loaded' AND l.batch_id > b.batch_id)
+        ),
+        uncovered AS (
+            SELECT feed_id, batch_id, source_uri, unnest(hours) AS hour FROM rejected
+        ),
+        missing AS (
+            SELECT * FROM uncovered u WHERE NOT EXISTS (
+                SELECT 1 FROM meta.batches l WHERE l.feed_id = u.feed_id AND l.status = 'loaded'
+                    AND u.hour BETWEEN date_trunc('hour', l.oldest_record_at) AND l.newest_record_at)
+        ),
+        islands AS (
+            SELECT *, epoch(hour) / 3600 - row_number() OVER (PARTITION BY batch_id ORDER BY hour) AS island
+            FROM missing
+        )
+        SELECT feed_id, min(hour), max(hour) + INTERVAL 1 HOUR, 'file rejected: ' || any_value(source_uri)
+        FROM islands GROUP BY feed_id, batch_id, island ORDER BY feed_id, 2
+        """
+    ).fetchall()
+    found: dict[str, list[tuple[datetime, datetime, str]]] = {}
+    for feed_id, start, end, reason in rows:
+        found.setdefault(feed_id, []).append((start, end, reason))
+    return {feed_id: tuple(windows) for feed_id, windows in found.items()}
 
 
 def settled_files(con: duckdb.DuckDBPyConnection, feed_id: str, statuses: tuple[str, ...]) -> set[str]:
