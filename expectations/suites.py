@@ -26,6 +26,7 @@ import pandas as pd
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 from jointcast.config import AgencySettings, FeedSettings
+from warehouse.mapping import OTHER_CODES
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(hours=1)
@@ -168,7 +169,7 @@ def row_expectations(
             column="priority", min_value=feed.priority_range[0], max_value=feed.priority_range[1]),
             "priority_out_of_range"),
     ]  # fmt: skip
-    if feed.type_codes:
+    if feed.type_codes and OTHER_CODES not in feed.type_codes:  # "*": every other code has a type
         found.append(
             _row(gxe.ExpectColumnValuesToBeInSet(column="code", value_set=sorted(feed.type_codes)),
                  "unknown_type_code")

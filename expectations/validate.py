@@ -151,6 +151,9 @@ def validate_batch(
         check = "mapped columns present"
     else:
         check = _too_many_quarantined(con, feed, staged.rows)
+    if check is not None and not mapped:  # what the header does hold, to map from
+        shown = ", ".join(repr(c) for c in batch.columns[:40]) + (", ..." if len(batch.columns) > 40 else "")
+        check += f"; the file's columns: {shown}"
     reach("validate.before_commit")
     with transaction(con):
         if check is not None:

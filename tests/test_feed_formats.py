@@ -158,3 +158,24 @@ def test_quality_names_the_most_common_values_behind_each_reason(police_workspac
     assert "'HIGH' (3)" in shown.output and "most common values" in shown.output
     [(message,)] = _query(police_workspace.config, "SELECT message FROM meta.batches")
     assert message.endswith("(unparseable_priority 4, out_of_jurisdiction 1, unknown_type_code 1)")
+
+
+def test_a_star_in_type_codes_types_every_code_the_map_does_not_list(police_workspace):
+    """A CAD with hundreds of call types maps the ones that matter; "*" takes the rest, which would
+    otherwise be quarantined as unknown_type_code, so new codes never drop demand."""
+    _configure(police_workspace, ('THEFT = "theft" }', 'THEFT = "theft", "*" = "other" }'))
+    good = police_row("OK", "01/02/2024 10:00:00 AM")
+    police_workspace("pd_01.csv", [good, good.replace("OK,TC,", "NEW,ARSON,")])
+    _ingest(police_workspace.config)
+    assert_rows_accounted(police_workspace.config)
+    assert _loaded(police_workspace, "incident_type") == {"OK": "traffic_collision", "NEW": "other"}
+
+
+def test_a_latin1_file_with_a_utf8_byte_order_mark_keeps_its_first_column(police_workspace):
+    """Read as Latin-1, a UTF-8 mark is three letters before the first name ("ï»¿Id"): the header's
+    column is still the mapped one, matched as a name up to case and spacing is, with a warning."""
+    _configure(police_workspace, ('format = "csv"', 'format = "csv"\nencoding = "latin-1"'))
+    path = police_workspace("pd_01.csv", [police_row("É1", "01/02/2024 10:00:00 AM")], encoding="latin-1")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    _ingest(police_workspace.config)
+    assert _loaded(police_workspace, "incident_type") == {"É1": "traffic_collision"}

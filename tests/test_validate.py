@@ -29,10 +29,12 @@ def test_a_batch_missing_a_mapped_column_is_rejected_and_the_other_feeds_still_l
         config, f"SELECT status, message FROM meta.batches WHERE source_uri = '{newest}'"
     )
     assert status == "rejected"
-    assert message == (
+    said, columns = message.split("; the file's columns: ")
+    assert said == (
         f"feed city_police_cad: file {newest}: expectation failed: "
         "mapped column 'OnScene' (columns.on_scene_at) present"
     )
+    assert "'IncidentNumber'" in columns and "'Dispatched'" in columns and "OnScene" not in columns
     in_core = _query(
         config,
         f"SELECT count(*) FROM core.incidents i JOIN meta.batches b USING (batch_id) WHERE b.source_uri = '{newest}'",

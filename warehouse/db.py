@@ -182,9 +182,16 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+_BYTE_ORDER_MARKS = ("\ufeff", "\u00ef\u00bb\u00bf")
+"""A byte-order mark before a header's first name: as UTF-8 text, and its bytes read as Latin-1."""
+
+
 def folded_name(name: str) -> str:
-    """A source column's name up to case and spacing: ``" Incident  ID"`` and ``"INCIDENT ID"`` alike
-    (how PII columns are matched, and a mapped column its header lacks by exact name)."""
+    """A source column's name up to case, spacing and a byte-order mark before it: ``" Incident  ID"``
+    and ``"INCIDENT ID"`` alike, and ``"ï»¿numéro"`` (a UTF-8 mark in a file read as Latin-1) and
+    ``"numéro"`` (how PII columns are matched, and a mapped column its header lacks by exact name)."""
+    for mark in _BYTE_ORDER_MARKS:
+        name = name.removeprefix(mark)
     return " ".join(name.split()).casefold()
 
 

@@ -198,12 +198,18 @@ def _code_expr(feed: FeedSettings) -> str:
     return "source_type"
 
 
+OTHER_CODES = "*"
+"""A ``type_codes`` key naming the type of every code the map does not list (instead of quarantine)."""
+
+
 def _type_expr(feed: FeedSettings) -> str:
     """The common incident type; with no type_codes map, the code itself, normalised."""
     if not feed.type_codes:
         return "nullif(trim(regexp_replace(lower(code), '[^a-z0-9]+', '_', 'g'), '_'), '')"
-    cases = " ".join(f"WHEN {literal(code)} THEN {literal(kind)}" for code, kind in feed.type_codes.items())
-    return f"CASE code {cases} ELSE NULL END"
+    listed = {code: kind for code, kind in feed.type_codes.items() if code != OTHER_CODES}
+    cases = " ".join(f"WHEN {literal(code)} THEN {literal(kind)}" for code, kind in listed.items())
+    other = feed.type_codes.get(OTHER_CODES)
+    return f"CASE code {cases} ELSE {'NULL' if other is None else literal(other)} END"
 
 
 def _call_source_expr(feed: FeedSettings) -> str:
