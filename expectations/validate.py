@@ -165,6 +165,9 @@ def validate_batch(
             log.error(problem)
         else:
             loaded, quarantined = promote_batch(con, feed, batch)
+            flagged = _fields_set_aside(con, feed, staged.rows)
+            if flagged:
+                outcome.warnings.append(flagged)
             problem = None
             finish_batch(con, batch, loaded=loaded, quarantined=quarantined, status="loaded",
                          message=None, record_span=span)  # fmt: skip
@@ -216,16 +219,29 @@ class StagedFrames:
 def _too_many_quarantined(con: duckdb.DuckDBPyConnection, feed: FeedSettings, rows: int) -> str | None:
     """The check a batch fails when more than ``max_quarantined_share`` of its rows would be
     quarantined (a wrong mapping or a broken export, not bad luck), naming the most common
-    reasons; None when it is within."""
+    reasons; None when it is within. Rows loaded with a field set aside do not count: their
+    incidents are demand (``_fields_set_aside`` flags a file where most rows have one)."""
     if not rows:
         return None
-    flagged, common = reasons_found(con)
-    share = flagged / rows
+    quarantined, _set_aside, common = reasons_found(con)
+    share = quarantined / rows
     if share <= feed.max_quarantined_share:
         return None
     limit = feed.max_quarantined_share
     most = ", ".join(f"{reason} {n:,}" for reason, n in common)
     return f"quarantined share {share:.0%} of {rows} rows is above max_quarantined_share {limit:.0%} ({most})"
+
+
+def _fields_set_aside(con: duckdb.DuckDBPyConnection, feed: FeedSettings, rows: int) -> str | None:
+    """A warning when more than ``max_quarantined_share`` of the rows load with a field set aside:
+    likely a mapping to correct (the wrong coordinate columns, a priority scale), not bad rows."""
+    if not rows:
+        return None
+    _quarantined, set_aside, common = reasons_found(con)
+    if set_aside / rows <= feed.max_quarantined_share:
+        return None
+    most = ", ".join(f"{reason} {n:,}" for reason, n in common)
+    return f"fields set aside in {set_aside / rows:.0%} of {rows} rows ({most}): loaded without them"
 
 
 def batch_outcome(

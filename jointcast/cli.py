@@ -385,20 +385,29 @@ def quality(config: ConfigOption = None) -> None:
             reports.latest_docs(con),
             reports.feed_outages(con),
         )
-        present = {feed_id for feed_id, _reason, _count in reasons}
-        examples = reports.reason_examples(con, [f for f in settings.feeds if f.id in present])
+        aside = reports.quarantine_reasons(con, "field_issues")
+        examples = {
+            table: reports.reason_examples(con, settings.feeds, table=table) for table in reports.ISSUE_TABLES
+        }
     table = id_table("data quality", "feed", "batches", "rows loaded", "quarantined", "last failure")
     for feed_id, batches, _pending, _failed, _read, loaded, quarantined in summary:
         when = failures.get(feed_id, (None, None))[0]
         table.add_row(feed_id, str(batches), f"{loaded or 0:,}", f"{quarantined or 0:,}",
                       f"{when:%Y-%m-%d %H:%M}" if when else "—")  # fmt: skip
     console.print(table)
-    by_reason = id_table("quarantined by reason", "feed", "reason", "rows", "most common values")
-    for feed_id, reason, count in reasons:
-        seen = examples.get((feed_id, reason), [])
-        shown = ", ".join(f"{_clipped(value)!r} ({n:,})" for value, n in seen) or "—"
-        by_reason.add_row(feed_id, reason, f"{count:,}", shown)
-    console.print(by_reason)
+    titles = {
+        "quarantine": "quarantined by reason",
+        "field_issues": "loaded with fields set aside, by reason",
+    }
+    for table, counted in (("quarantine", reasons), ("field_issues", aside)):
+        if table == "field_issues" and not counted:
+            continue
+        by_reason = id_table(titles[table], "feed", "reason", "rows", "most common values")
+        for feed_id, reason, count in counted:
+            seen = examples[table].get((feed_id, reason), [])
+            shown = ", ".join(f"{_clipped(value)!r} ({n:,})" for value, n in seen) or "—"
+            by_reason.add_row(feed_id, reason, f"{count:,}", shown)
+        console.print(by_reason)
     gaps = id_table("outages (UTC; hours unobserved)", "feed", "start", "end", "hours", "found", "records")
     for feed_id, start, end, hours, how_found, seen, expected, _reason in outages:
         records = f"{seen:,} of ~{expected:,.0f}" if expected is not None else f"{seen:,}"

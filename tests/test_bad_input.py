@@ -70,13 +70,15 @@ class Case:
 
     ``rows``: the data rows the file really has (None when the file is refused whole: then
     ``error`` is part of its one line). ``quarantined``: row number -> the start of its first
-    reason. ``rejected``: part of the expectation that rejects the whole batch.
+    reason. ``set_aside``: the same for rows loaded with a field set aside (quality.field_issues).
+    ``rejected``: part of the expectation that rejects the whole batch.
     """
 
     feed: str
     make: Callable[[Sample], bytes]
     rows: int | None = SAMPLE_ROWS
     quarantined: dict[int, str] = field(default_factory=dict)
+    set_aside: dict[int, str] = field(default_factory=dict)
     error: str | None = None
     rejected: str | None = None
     numbers: tuple[int, ...] | None = None
@@ -353,13 +355,13 @@ CASES: dict[str, Case] = {
     ),
     # --- CSV: values -----------------------------------------------------------------------------
     "csv-text-in-a-number": Case(
-        "city_police_cad", police_value(3, 2, "high"), quarantined={3: "unparseable_priority"}
+        "city_police_cad", police_value(3, 2, "high"), set_aside={3: "unparseable_priority"}
     ),
     "csv-fractional-priority": Case(
-        "city_police_cad", police_value(3, 2, "2.7"), quarantined={3: "unparseable_priority"}
+        "city_police_cad", police_value(3, 2, "2.7"), set_aside={3: "unparseable_priority"}
     ),
     "csv-priority-out-of-range": Case(
-        "city_police_cad", police_value(3, 2, "9"), quarantined={3: "priority_out_of_range"}
+        "city_police_cad", police_value(3, 2, "9"), set_aside={3: "priority_out_of_range"}
     ),
     "csv-bad-timestamp": Case(
         "city_police_cad",
@@ -373,16 +375,16 @@ CASES: dict[str, Case] = {
         "city_police_cad", police_value(8, 4, ""), quarantined={8: "missing_timestamp"}
     ),
     "csv-nan-latitude": Case(
-        "city_police_cad", police_value(10, 9, "NaN"), quarantined={10: "unparseable_coordinates"}
+        "city_police_cad", police_value(10, 9, "NaN"), set_aside={10: "unparseable_coordinates"}
     ),
     "csv-inf-longitude": Case(
-        "city_police_cad", police_value(10, 10, "-inf"), quarantined={10: "unparseable_coordinates"}
+        "city_police_cad", police_value(10, 10, "-inf"), set_aside={10: "unparseable_coordinates"}
     ),
     "csv-text-coordinates": Case(
-        "city_police_cad", police_value(10, 9, "north"), quarantined={10: "unparseable_coordinates"}
+        "city_police_cad", police_value(10, 9, "north"), set_aside={10: "unparseable_coordinates"}
     ),
     "csv-coordinates-out-of-jurisdiction": Case(
-        "city_police_cad", police_value(10, 9, "51.5"), quarantined={10: "out_of_jurisdiction"}
+        "city_police_cad", police_value(10, 9, "51.5"), set_aside={10: "out_of_jurisdiction"}
     ),
     "csv-unknown-type-code": Case(
         "city_police_cad", police_value(6, 1, "ZZZ"), quarantined={6: "unknown_type_code"}
@@ -447,7 +449,7 @@ CASES: dict[str, Case] = {
         quarantined={SAMPLE_ROWS + 1: "malformed_json"},
     ),
     "jsonl-text-in-a-number": Case(
-        "county_fire_cad", fire_value(2, "priority", "high"), quarantined={2: "unparseable_priority"}
+        "county_fire_cad", fire_value(2, "priority", "high"), set_aside={2: "unparseable_priority"}
     ),
     "jsonl-text-timestamp": Case(
         "county_fire_cad", fire_value(2, "alarm_ts", "yesterday"), quarantined={2: "unparseable_timestamp"}
@@ -492,13 +494,13 @@ CASES: dict[str, Case] = {
         "ems_epcr", ems_value(3, "t_call", "garbage", pl.String), quarantined={3: "unparseable_timestamp"}
     ),
     "parquet-fractional-priority": Case(
-        "ems_epcr", ems_value(4, "acuity", 2.5, pl.Float64), quarantined={4: "unparseable_priority"}
+        "ems_epcr", ems_value(4, "acuity", 2.5, pl.Float64), set_aside={4: "unparseable_priority"}
     ),
     "parquet-text-coordinates": Case(
-        "ems_epcr", ems_value(5, "latitude", "north", pl.String), quarantined={5: "unparseable_coordinates"}
+        "ems_epcr", ems_value(5, "latitude", "north", pl.String), set_aside={5: "unparseable_coordinates"}
     ),
     "parquet-nan-coordinates": Case(
-        "ems_epcr", ems_value(5, "longitude", float("nan")), quarantined={5: "unparseable_coordinates"}
+        "ems_epcr", ems_value(5, "longitude", float("nan")), set_aside={5: "unparseable_coordinates"}
     ),
     "parquet-integer-timestamps": Case(
         "ems_epcr",
@@ -570,6 +572,12 @@ def test_bad_input(case_workspace, name):
     assert {
         row: found[0][: len(case.quarantined.get(row, ""))] for row, found in reasons.items()
     } == case.quarantined
+    aside = dict(
+        _query(config, f"SELECT row_number, reasons FROM quality.field_issues WHERE batch_id = {batch_id}")
+    )
+    assert {
+        row: found[0][: len(case.set_aside.get(row, ""))] for row, found in aside.items()
+    } == case.set_aside
     kept = {
         row for (row,) in _query(config, f"SELECT row_number FROM core.incidents WHERE batch_id = {batch_id}")
     }

@@ -31,9 +31,19 @@ def _quarantined(workspace) -> dict:
     )
 
 
+def _set_aside(workspace) -> dict:
+    return dict(
+        _query(
+            workspace.config,
+            "SELECT json_extract_string(raw_values, '$.Id'), reasons FROM quality.field_issues",
+        )
+    )
+
+
 def test_text_priorities_are_read_through_the_feeds_codes_and_pattern(police_workspace):
     """A CAD that writes "E" or "HIGH" maps them to numbers; one that writes "P1", "2A" or
-    "1 - EMERGENCY" takes the number from the text; a value neither reads is unparseable, as before."""
+    "1 - EMERGENCY" takes the number from the text; a value neither reads is unparseable: the
+    incident loads without a priority, listed in quality.field_issues."""
     _configure(
         police_workspace,
         (
@@ -47,8 +57,10 @@ def test_text_priorities_are_read_through_the_feeds_codes_and_pattern(police_wor
     _ingest(police_workspace.config)
     assert_rows_accounted(police_workspace.config)
     # "2A": the pattern's word is "2A", neither a code nor a whole number
-    assert _loaded(police_workspace, "priority") == {"E": 1, "HIGH": 2, "P3": 3, "EMERG": 1}
-    assert _quarantined(police_workspace) == {
+    assert _loaded(police_workspace, "priority") == {
+        "E": 1, "HIGH": 2, "P3": 3, "EMERG": 1, "TWO_A": None, "ZULU": None,
+    }  # fmt: skip
+    assert _set_aside(police_workspace) == {
         "TWO_A": ["unparseable_priority"],
         "ZULU": ["unparseable_priority"],
     }
@@ -106,8 +118,8 @@ def test_both_coordinates_in_one_point_column_are_split_by_its_shape(police_work
     assert_rows_accounted(police_workspace.config)
     points = _loaded(police_workspace, "[lat, lon]")
     assert points == {"WKT": [40.1, -75.2], "PAIR": [40.1, -75.2], "BARE": [40.1, -75.2],
-                      "EMPTY": [None, None], "BLANK": [None, None]}  # fmt: skip
-    assert _quarantined(police_workspace) == {"WORDS": ["unparseable_coordinates"]}
+                      "EMPTY": [None, None], "BLANK": [None, None], "WORDS": [None, None]}  # fmt: skip
+    assert _set_aside(police_workspace) == {"WORDS": ["unparseable_coordinates"]}
 
 
 def test_projected_coordinates_are_stored_as_longitude_and_latitude(police_workspace):
@@ -124,14 +136,15 @@ def test_projected_coordinates_are_stored_as_longitude_and_latitude(police_works
     _ingest(police_workspace.config)
     assert_rows_accounted(police_workspace.config)
     points = _loaded(police_workspace, "[round(lat, 4), round(lon, 4)]")
-    assert points == {"HALL": [40.0043, -75.167], "NONE": [None, None]}
-    assert _quarantined(police_workspace) == {"FAR": ["out_of_jurisdiction"]}  # the bbox, on the degrees
+    assert points == {"HALL": [40.0043, -75.167], "NONE": [None, None], "FAR": [None, None]}
+    assert _set_aside(police_workspace) == {"FAR": ["out_of_jurisdiction"]}  # the bbox, on the degrees
 
 
 def test_quality_names_the_most_common_values_behind_each_reason(police_workspace):
-    """Onboarding a feed, the data team sees which codes to map: the source values of the rows each
-    reason quarantined, most common first (both coordinates of a point outside the bbox). The file is
-    rejected whole (6 of its 7 rows fail), and its rows' own reasons are still there to read."""
+    """Onboarding a feed, the data team sees which codes to map: the source values behind each reason,
+    most common first, of the rows quarantined and of those loaded with a field set aside (both
+    coordinates of a point outside the bbox). A file rejected whole (every row an unknown type)
+    keeps its rows' own reasons to read, and its error line names the commonest."""
     from typer.testing import CliRunner
 
     from jointcast.cli import app
@@ -145,19 +158,26 @@ def test_quality_names_the_most_common_values_behind_each_reason(police_workspac
     rows += [good.replace("OK,", "FAR,").replace(",40.1,-75.2,", ",0,0,"), good]
     police_workspace("pd_01.csv", rows)
     _ingest(police_workspace.config)
+    unknown = [good.replace("OK,TC,", f"B{i},{'ARSON' if i < 3 else 'BURGLARY'},") for i in range(4)]
+    police_workspace("pd_02.csv", unknown)
+    _ingest(police_workspace.config)
     settings = load_settings(police_workspace.config)
     with open_warehouse(settings.warehouse_path, read_only=True) as con:
-        examples = reason_examples(con, settings.feeds)
-    assert examples == {
+        quarantined = reason_examples(con, settings.feeds)
+        aside = reason_examples(con, settings.feeds, table="field_issues")
+    assert quarantined == {("pd_cad", "unknown_type_code"): [("ARSON", 4), ("BURGLARY", 1)]}
+    assert aside == {
         ("pd_cad", "unparseable_priority"): [("HIGH", 3), ("LOW", 1)],
-        ("pd_cad", "unknown_type_code"): [("ARSON", 1)],
         ("pd_cad", "out_of_jurisdiction"): [("0 | 0", 1)],
     }
     shown = CliRunner().invoke(app, ["quality", "--config", str(police_workspace.config)])
     assert shown.exit_code == 0, shown.output
-    assert "'HIGH' (3)" in shown.output and "most common values" in shown.output
-    [(message,)] = _query(police_workspace.config, "SELECT message FROM meta.batches")
-    assert message.endswith("(unparseable_priority 4, out_of_jurisdiction 1, unknown_type_code 1)")
+    assert "'HIGH' (3)" in shown.output and "'ARSON' (4)" in shown.output
+    assert "loaded with fields set aside" in shown.output
+    [(message,)] = _query(
+        police_workspace.config, "SELECT message FROM meta.batches WHERE status = 'rejected'"
+    )
+    assert message.endswith("above max_quarantined_share 80% (unknown_type_code 4)")
 
 
 def test_a_star_in_type_codes_types_every_code_the_map_does_not_list(police_workspace):

@@ -292,12 +292,11 @@ def test_a_shared_feed_checks_each_row_against_its_own_agencys_jurisdiction(tmp_
         "lon": [-75.5, -79.5, -79.5, -75.5, None],
     }).write_parquet(tmp_path / "calls.parquet")  # fmt: skip
     _ingest(config)
-    assert _query(config, "SELECT source_incident_id FROM core.incidents ORDER BY 1") == [
-        ("a",),
-        ("c",),
-        ("e",),
-    ]
-    assert _query(config, "SELECT row_number, reasons FROM quality.quarantine ORDER BY 1") == [
+    # b and d are still demand: loaded without the point that lies outside their own agency's bbox
+    assert _query(config, "SELECT source_incident_id, lat FROM core.incidents ORDER BY 1") == [
+        ("a", 40.5), ("b", None), ("c", 35.5), ("d", None), ("e", None),
+    ]  # fmt: skip
+    assert _query(config, "SELECT row_number, reasons FROM quality.field_issues ORDER BY 1") == [
         (2, ["out_of_jurisdiction"]),
         (4, ["out_of_jurisdiction"]),
     ]

@@ -233,11 +233,12 @@ def test_one_source_column_may_feed_both_the_type_and_the_call_source(police_wor
     assert load_settings(config).agency("pd").counted_call_sources == ("citizen", "alarm", "other")
 
 
-def test_a_fractional_priority_and_a_non_finite_coordinate_are_quarantined_not_rounded_or_passed(
+def test_a_fractional_priority_and_a_non_finite_coordinate_are_set_aside_not_rounded_or_passed(
     police_workspace,
 ):
     """2.7 is no priority (it is not rounded to 3); NaN and inf are no coordinates (NaN would pass a
-    range check it cannot fail); a whole number written 3.0 is priority 3."""
+    range check it cannot fail); a whole number written 3.0 is priority 3. Each incident still loads
+    (it is demand), with the bad field null and listed in quality.field_issues."""
     good = police_row("OK1", "01/02/2024 10:00:00 AM")
     rows = [
         good,
@@ -249,12 +250,21 @@ def test_a_fractional_priority_and_a_non_finite_coordinate_are_quarantined_not_r
     police_workspace("pd_01.csv", rows)
     _ingest(police_workspace.config)
     assert_rows_accounted(police_workspace.config)
-    reasons = dict(_query(police_workspace.config, """
-        SELECT json_extract_string(raw_values, '$.Id'), reasons FROM quality.quarantine"""))  # fmt: skip
-    assert reasons == {"P27": ["unparseable_priority"], "NAN": ["unparseable_coordinates"],
-                       "INF": ["unparseable_coordinates"]}  # fmt: skip
-    loaded = dict(_query(police_workspace.config, "SELECT source_incident_id, priority FROM core.incidents"))
-    assert loaded == {"OK1": 2, "P30": 3}
+    aside = {i: (reasons, fields) for i, reasons, fields in _query(police_workspace.config, """
+        SELECT json_extract_string(raw_values, '$.Id'), reasons, fields FROM quality.field_issues""")}  # fmt: skip
+    assert aside == {"P27": (["unparseable_priority"], ["priority"]),
+                     "NAN": (["unparseable_coordinates"], ["lat", "lon"]),
+                     "INF": (["unparseable_coordinates"], ["lat", "lon"])}  # fmt: skip
+    assert _query(police_workspace.config, "SELECT count(*) FROM quality.quarantine") == [(0,)]
+    loaded = {i: (p, lat) for i, p, lat in _query(police_workspace.config, """
+        SELECT source_incident_id, priority, lat FROM core.incidents""")}  # fmt: skip
+    assert loaded == {
+        "OK1": (2, 40.1),
+        "P27": (None, 40.1),
+        "P30": (3, 40.1),
+        "NAN": (2, None),
+        "INF": (2, None),
+    }
 
 
 def test_a_batch_mostly_quarantined_is_rejected_whole_with_one_line(police_workspace):
@@ -329,13 +339,16 @@ def test_a_batch_validated_in_chunks_quarantines_exactly_what_one_chunk_does(pol
     shutil.copytree(police_workspace.root, one_chunk)
 
     batch, quarantine, run = _validate_in_chunks(police_workspace.config, chunk_rows=4)
-    assert (batch.success, batch.rows_loaded, batch.rows_quarantined) == (True, 4, 10)
+    assert (batch.success, batch.rows_loaded, batch.rows_quarantined) == (True, 5, 9)
     assert _validate_in_chunks(one_chunk / "jointcast.toml", chunk_rows=1000) == (batch, quarantine, run)
     assert {row: sorted(reasons) for row, reasons in quarantine} == {
         2: ["duplicate_id", "id_repeated"], 3: ["id_repeated"], 4: ["blank_id"], 6: ["missing_timestamp"],
         7: ["id_repeated"], 8: ["duplicate_row", "id_repeated"], 9: ["future_timestamp"],
-        10: ["unknown_type_code"], 13: ["out_of_jurisdiction"], 14: ["unparseable_timestamp"],
+        10: ["unknown_type_code"], 14: ["unparseable_timestamp"],
     }  # fmt: skip
+    # the point outside the jurisdiction is set aside, the incident loaded
+    aside = _query(police_workspace.config, "SELECT row_number, reasons, fields FROM quality.field_issues")
+    assert aside == [(13, ["out_of_jurisdiction"], ["lat", "lon"])]
     assert_rows_accounted(police_workspace.config)
 
 

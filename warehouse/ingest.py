@@ -138,6 +138,7 @@ def ingest_file(
                 reach("ingest.before_commit")
                 with transaction(con):
                     con.execute("DELETE FROM quality.quarantine WHERE batch_id = ?", [batch_id])
+                    con.execute("DELETE FROM quality.field_issues WHERE batch_id = ?", [batch_id])
                     counts = _record_received(con, feed, batch_id, source, rows, target, secret)
                 reach("ingest.after_commit")
             except FeedFileError as exc:

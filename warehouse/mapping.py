@@ -399,6 +399,20 @@ SELECT * FROM final
 """
 
 
+FIELD_REASONS: dict[str, tuple[str, ...]] = {
+    "out_of_jurisdiction": ("lat", "lon"),
+    "unparseable_coordinates": ("lat", "lon"),
+    "negative_duration": ("dispatched_at", "on_scene_at", "cleared_at"),
+    "unparseable_priority": ("priority",),
+    "priority_out_of_range": ("priority",),
+    **{f"unparseable_{f}": (f,) for f in TIMESTAMP_FIELDS[1:]},
+    **{mixed_offsets_reason(f): (f,) for f in TIMESTAMP_FIELDS[1:]},
+}
+"""Reasons that concern a field besides what makes a row demand (its id, agency, type and time
+received), and the fields they set aside: such a row is loaded with those fields null and listed
+in quality.field_issues. Any other reason quarantines the row."""
+
+
 def reason_columns(feed: FeedSettings) -> dict[str, tuple[str, ...]]:
     """Quarantine reason -> the feed's source columns whose values it is about (``quality`` shows the
     most common of them, so a data team sees which codes or shapes to map)."""

@@ -23,30 +23,41 @@ def feed_summary(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     ).fetchall()
 
 
-def quarantine_reasons(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """Per feed and reason (the code before any ':' detail): rows quarantined."""
+ISSUE_TABLES = ("quarantine", "field_issues")
+"""quality.quarantine (rows not loaded) and quality.field_issues (rows loaded with fields set aside)."""
+
+
+def quarantine_reasons(con: duckdb.DuckDBPyConnection, table: str = "quarantine") -> list[tuple]:
+    """Per feed and reason (the code before any ':' detail): rows quarantined (or, ``table``
+    "field_issues", loaded with fields set aside)."""
+    assert table in ISSUE_TABLES
     return con.execute(
-        """
+        f"""
         SELECT feed_id, split_part(reason, ':', 1) AS reason, count(*)::BIGINT
-        FROM (SELECT feed_id, unnest(reasons) AS reason FROM quality.quarantine)
+        FROM (SELECT feed_id, unnest(reasons) AS reason FROM quality.{table})
         GROUP BY ALL ORDER BY feed_id, 3 DESC
         """
     ).fetchall()
 
 
 def reason_examples(
-    con: duckdb.DuckDBPyConnection, feeds: Iterable[FeedSettings], top: int = 3
+    con: duckdb.DuckDBPyConnection, feeds: Iterable[FeedSettings], top: int = 3, table: str = "quarantine"
 ) -> dict[tuple[str, str], list[tuple[str, int]]]:
     """(feed, reason) -> the most common values (several columns joined by " | ") of the source
-    columns behind the reason (warehouse.mapping.reason_columns), with their row counts."""
+    columns behind the reason (warehouse.mapping.reason_columns), with their row counts, in
+    quality.quarantine or (``table``) quality.field_issues."""
+    assert table in ISSUE_TABLES
+    present = {(feed_id, reason) for feed_id, reason, _rows in quarantine_reasons(con, table)}
     found: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for feed in feeds:
         for reason, columns in reason_columns(feed).items():
+            if (feed.id, reason) not in present:
+                continue
             paths = [_json_key(c) for c in columns]
             value = " || ' | ' || ".join("coalesce(json_extract_string(raw_values, ?), '')" for _ in paths)
             rows = con.execute(
                 f"""
-                SELECT {value} AS value, count(*)::BIGINT AS n FROM quality.quarantine
+                SELECT {value} AS value, count(*)::BIGINT AS n FROM quality.{table}
                 WHERE feed_id = ? AND list_contains(list_transform(reasons, r -> split_part(r, ':', 1)), ?)
                 GROUP BY value ORDER BY n DESC, value LIMIT ?
                 """,

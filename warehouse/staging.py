@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from jointcast.config import WGS84, ColumnMap, FeedSettings
 from warehouse.db import folded_name, literal, load_spatial, quote
-from warehouse.mapping import TIMESTAMP_FIELDS, duplicates_sql, stage_sql
+from warehouse.mapping import FIELD_REASONS, TIMESTAMP_FIELDS, duplicates_sql, stage_sql
 from warehouse.raw_store import batch_path, batch_rows_sql
 
 CORE_COLUMNS = (
@@ -320,10 +320,25 @@ def add_row_reasons(con: duckdb.DuckDBPyConnection, row_reasons: dict[int, list[
         con.unregister("_found")
 
 
-def reasons_found(con: duckdb.DuckDBPyConnection, top: int = 3) -> tuple[int, list[tuple[str, int]]]:
-    """Rows of ``_staged`` with a reason, and its ``top`` most common reasons (the code before any
-    ':' detail) with their rows."""
-    (rows,) = con.execute("SELECT count(*) FROM _staged WHERE len(parse_reasons) > 0").fetchone()
+_FIELD_CODES = f"[{', '.join(literal(r) for r in FIELD_REASONS)}]"
+_QUARANTINED = f"len(list_filter(parse_reasons, r -> NOT list_contains({_FIELD_CODES}, r))) > 0"
+"""A row of ``_staged`` that is quarantined: a reason besides those that only set fields aside."""
+_SET_ASIDE = f"len(parse_reasons) > 0 AND NOT ({_QUARANTINED})"
+
+
+def _set_aside(field: str) -> str:
+    """``field`` of a ``_staged`` row, null where one of its reasons sets the field aside."""
+    reasons = [reason for reason, fields in FIELD_REASONS.items() if field in fields]
+    listed = ", ".join(literal(r) for r in reasons)
+    return f"CASE WHEN list_has_any(parse_reasons, [{listed}]) THEN NULL ELSE {field} END"
+
+
+def reasons_found(con: duckdb.DuckDBPyConnection, top: int = 3) -> tuple[int, int, list[tuple[str, int]]]:
+    """Rows of ``_staged`` to quarantine, rows with fields to set aside, and the ``top`` most common
+    reasons of either (the code before any ':' detail) with their rows."""
+    quarantined, set_aside = con.execute(
+        f"SELECT count(*) FILTER ({_QUARANTINED}), count(*) FILTER ({_SET_ASIDE}) FROM _staged"
+    ).fetchone()
     common = con.execute(
         """
         SELECT split_part(reason, ':', 1) AS code, count(*) AS n
@@ -331,35 +346,50 @@ def reasons_found(con: duckdb.DuckDBPyConnection, top: int = 3) -> tuple[int, li
         """,
         [top],
     ).fetchall()
-    return rows, common
+    return quarantined, set_aside, common
 
 
 def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch) -> tuple[int, int]:
-    """Quarantine the rows of ``_staged`` with any reason (add_row_reasons adds the suite's), load
-    the others; returns (loaded, quarantined).
+    """Quarantine the rows of ``_staged`` with a reason that makes them unusable (add_row_reasons
+    adds the suite's), load the others, with the fields their other reasons concern set aside (null;
+    the row listed in quality.field_issues); returns (loaded, quarantined).
 
     The accepted rows are read from ``_staged`` where they lie, not copied first, and written to
     core in one pass.
     """
     quarantined = con.execute(
-        """
+        f"""
         INSERT INTO quality.quarantine
         SELECT ?, ?, s._row_number, s.parse_reasons, to_json(i), now()
-        FROM _staged s JOIN _incoming i ON i._row_number = s._row_number
-        WHERE len(s.parse_reasons) > 0
+        FROM (SELECT * FROM _staged WHERE {_QUARANTINED}) s JOIN _incoming i ON i._row_number = s._row_number
         """,
         [batch.batch_id, feed.id],
     ).fetchone()[0]
+    fields = ", ".join(
+        f"CASE WHEN list_contains(parse_reasons, {literal(reason)})"
+        f" THEN [{', '.join(literal(f) for f in set_aside)}] ELSE []::VARCHAR[] END"
+        for reason, set_aside in FIELD_REASONS.items()
+    )
+    con.execute(
+        f"""
+        INSERT INTO quality.field_issues
+        SELECT ?, ?, s._row_number, s.agency_id || ':' || s.source_incident_id, s.parse_reasons,
+            list_sort(list_distinct(flatten([{fields}]))), to_json(i), now()
+        FROM (SELECT * FROM _staged WHERE {_SET_ASIDE}) s JOIN _incoming i ON i._row_number = s._row_number
+        """,
+        [batch.batch_id, feed.id],
+    )
     # a view, not a copy: the accepted rows are read from _staged where they lie
     con.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW _accepted AS
         SELECT agency_id || ':' || source_incident_id AS incident_key, agency_id,
             {literal(feed.id)} AS feed_id, source_incident_id, incident_type, source_type,
-            call_source, priority, received_at, dispatched_at, on_scene_at, cleared_at,
-            area_id, lat, lon,
+            call_source, {_set_aside("priority")} AS priority, received_at,
+            {", ".join(f"{_set_aside(f)} AS {f}" for f in TIMESTAMP_FIELDS[1:])},
+            area_id, {_set_aside("lat")} AS lat, {_set_aside("lon")} AS lon,
             CAST({int(batch.batch_id)} AS BIGINT) AS batch_id, _row_number AS row_number
-        FROM _staged WHERE len(parse_reasons) = 0
+        FROM _staged WHERE NOT ({_QUARANTINED})
         """
     )
     loaded = con.execute("SELECT count(*) FROM _accepted").fetchone()[0]
