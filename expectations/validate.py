@@ -25,6 +25,7 @@ import duckdb
 import pandas as pd
 
 from expectations.runner import SuiteOutcome, Validator, run_name, validation_frame
+from expectations.settings import check_digest, expectation_folders
 from expectations.suites import (
     EARLIEST,
     FUTURE_SLACK,
@@ -38,6 +39,7 @@ from expectations.suites import (
 from jointcast.config import AgencySettings, FeedSettings, Settings
 from jointcast.faults import reach
 from warehouse.db import transaction
+from warehouse.ingest import read_digest
 from warehouse.staging import (
     MissingRawBatch,
     PendingBatch,
@@ -52,6 +54,7 @@ from warehouse.staging import (
     reasons_found,
     record_span,
     reject_batch,
+    reset_rejected,
     stage_batch,
     staged_chunks,
     staged_frame,
@@ -59,7 +62,6 @@ from warehouse.staging import (
 )
 
 log = logging.getLogger(__name__)
-PACKAGE_SUITES = Path(__file__).parent
 CHUNK_ROWS = 250_000
 """Rows of a batch the suite checks at a time: memory stays flat with the file's size."""
 
@@ -81,9 +83,22 @@ class FeedValidation:
     feed_id: str
     batches: list[BatchValidation] = field(default_factory=list)
 
+    again: int = 0
+    """Batches rejected before and validated again: the settings they are checked with changed."""
+
     @property
     def problems(self) -> list[str]:
         return [b.problem for b in self.batches if b.problem]
+
+    def again_said(self) -> str | None:
+        """Why batches already validated were validated again, in one line; None when none were."""
+        if not self.again:
+            return None
+        batches, are = ("batch", "is") if self.again == 1 else ("batches", "are")
+        return (
+            f"validate: {self.again} rejected {batches} of feed {self.feed_id} {are} validated again: "
+            "its config changed"
+        )
 
 
 def validate_feed(
@@ -94,14 +109,28 @@ def validate_feed(
     *,
     chunk_rows: int = CHUNK_ROWS,
 ) -> FeedValidation:
-    """Validate every pending batch of one feed, oldest first; the newest is checked for age."""
-    result = FeedValidation(feed.id)
-    pending = pending_batches(con, feed.id)
+    """Validate every pending batch of one feed, oldest first; the newest is checked for age.
+
+    Pending are the batches received and not yet validated, and the batches rejected under other
+    settings than the feed's now (``check_digest``) whose files were read with the current ones.
+    """
+    check = check_digest(settings, feed)
+    pending = pending_batches(con, feed.id, read_digest(feed), check)
+    result = FeedValidation(feed.id, again=sum(b.again for b in pending))
     with staging_memory(con):
         for batch in pending:
             newest = batch is pending[-1]
             result.batches.append(
-                validate_batch(con, settings, feed, batch, validator, newest=newest, chunk_rows=chunk_rows)
+                validate_batch(
+                    con,
+                    settings,
+                    feed,
+                    batch,
+                    validator,
+                    newest=newest,
+                    chunk_rows=chunk_rows,
+                    checked_with=check,
+                )
             )
     return result
 
@@ -115,7 +144,12 @@ def validate_batch(
     *,
     newest: bool,
     chunk_rows: int = CHUNK_ROWS,
+    checked_with: str | None = None,
 ) -> BatchValidation:
+    """Validate one batch and record its outcome in one transaction; a batch rejected before
+    (``batch.again``) has its rejection undone in that same transaction. ``checked_with`` is the
+    feed's ``check_digest``, recorded on the batch (computed when not given)."""
+    check = check_digest(settings, feed) if checked_with is None else checked_with
     agencies = [settings.agency(agency_id) for agency_id in feed.agency_ids]
     agency = agencies[0] if len(agencies) == 1 else tuple(agencies)
     feed, matched = header_matched(feed, batch.columns)
@@ -136,7 +170,7 @@ def validate_batch(
     span = record_span(con, staged, EARLIEST, now + FUTURE_SLACK)
     bounds = _bounds(con, feed, now, span, newest, lag_hours=min(a.max_lag_hours for a in agencies))
 
-    extra = [PACKAGE_SUITES, settings.root / "expectations"]
+    extra = expectation_folders(settings)
     outcome = validator.validate(
         build_suite(feed, agency, bounds, extra),
         StagedFrames(con, staged, chunk_rows, agencies),
@@ -146,21 +180,23 @@ def validate_batch(
     if mapped:
         add_row_reasons(con, outcome.row_failures)
     if outcome.batch_failures:
-        check = outcome.batch_failures[0]
+        failed_check = outcome.batch_failures[0]
     elif not mapped:
-        check = "mapped columns present"
+        failed_check = "mapped columns present"
     else:
-        check = _too_many_quarantined(con, feed, staged.rows)
-    if check is not None and not mapped:  # what the header does hold, to map from
+        failed_check = _too_many_quarantined(con, feed, staged.rows)
+    if failed_check is not None and not mapped:  # what the header does hold, to map from
         shown = ", ".join(repr(c) for c in batch.columns[:40]) + (", ..." if len(batch.columns) > 40 else "")
-        check += f"; the file's columns: {shown}"
+        failed_check += f"; the file's columns: {shown}"
     reach("validate.before_commit")
     with transaction(con):
-        if check is not None:
-            quarantined = reject_batch(con, feed, batch, check, staged=mapped)
-            problem = f"feed {feed.id}: file {batch.source_uri}: expectation failed: {check}"
+        if batch.again:
+            reset_rejected(con, batch)
+        if failed_check is not None:
+            quarantined = reject_batch(con, feed, batch, failed_check, staged=mapped)
+            problem = f"feed {feed.id}: file {batch.source_uri}: expectation failed: {failed_check}"
             finish_batch(con, batch, loaded=0, quarantined=quarantined, status="rejected",
-                         message=problem, record_span=span)  # fmt: skip
+                         message=problem, record_span=span, check_digest=check)  # fmt: skip
             loaded = 0
             log.error(problem)
         else:
@@ -170,13 +206,13 @@ def validate_batch(
                 outcome.warnings.append(flagged)
             problem = None
             finish_batch(con, batch, loaded=loaded, quarantined=quarantined, status="loaded",
-                         message=None, record_span=span)  # fmt: skip
+                         message=None, record_span=span, check_digest=check)  # fmt: skip
         _record_run(con, feed, batch, outcome, loaded=problem is None, rows_checked=staged.rows)
     reach("validate.after_commit")
     validator.record_outcome(
         outcome,
         loaded=problem is None,
-        batch_outcome=batch_outcome(feed.id, batch, loaded, quarantined, check, outcome.warnings),
+        batch_outcome=batch_outcome(feed.id, batch, loaded, quarantined, failed_check, outcome.warnings),
     )
     for warning in outcome.warnings:
         log.warning("feed %s: file %s: %s", feed.id, batch.source_uri, warning)

@@ -39,6 +39,8 @@ def ingest_flow(settings: Settings):
             except StageFailed as exc:
                 outcome = FeedOutcome(feed.id, error=str(exc))
             outcomes.append(outcome)
+            if outcome.again_said():
+                log.info("  %s", outcome.again_said())
             log.info("  %s", _said(outcome))
     problems = [problem for outcome in outcomes for problem in outcome.errors]
     summaries = [_summary(o) for o in outcomes]

@@ -129,7 +129,7 @@ def nothing_to_do(stage: str, settings: Settings) -> str | None:
 
 
 def _ingest(con, settings: Settings) -> str | None:
-    from warehouse.ingest import SETTLED_STATUSES
+    from warehouse.ingest import read_digest
     from warehouse.sources import FeedSourceError, file_sha256, list_files
     from warehouse.stages import settled_files
 
@@ -141,7 +141,7 @@ def _ingest(con, settings: Settings) -> str | None:
             paths = list_files(settings.feed_uri(feed))
         except FeedSourceError:
             return None  # the stage says what is wrong
-        settled = settled_files(con, feed.id, SETTLED_STATUSES)
+        settled = settled_files(con, feed.id, read_digest(feed))  # a rejected file read otherwise: work
         if any(file_sha256(Path(path)) not in settled for path in paths):
             return None
         files += len(paths)
@@ -149,10 +149,28 @@ def _ingest(con, settings: Settings) -> str | None:
 
 
 def _validate(con, settings: Settings) -> str | None:
-    from warehouse.stages import received_batches, undocumented_runs
+    """Work: a batch received, a run without Data Docs, or a batch rejected under settings that have
+    changed since (expectations.validate.check_digest); a batch rejected after being read with other
+    settings than the feed's now is ingest's to read again, and said so."""
+    from expectations.settings import check_digest
+    from warehouse.ingest import read_digest
+    from warehouse.stages import received_batches, rejected_to_read_again, undocumented_runs
+    from warehouse.staging import pending_batches
 
     if received_batches(con) or undocumented_runs(con):
         return None
+    waiting = []
+    for feed in settings.feeds:
+        if pending_batches(con, feed.id, read_digest(feed), check_digest(settings, feed)):
+            return None
+        unread = rejected_to_read_again(con, feed.id, read_digest(feed))
+        if unread:
+            waiting.append(f"{unread} rejected of feed {feed.id}")
+    if waiting:
+        return (
+            f"validate: every batch validated ({', '.join(waiting)} read with other settings than its "
+            "config's now: `jointcast ingest` receives them again)"
+        )
     return "validate: every batch validated"
 
 

@@ -35,6 +35,8 @@ def validate_flow(settings: Settings):
                 con, settings, feed.id, validator
             )
             results.append(result)
+            if result.again_said():
+                log.info("  %s", result.again_said())
             log.info(
                 "  %s: %d batches validated: %s rows loaded into core, %s quarantined, %d batches rejected",
                 feed.id, len(result.batches), f"{sum(b.rows_loaded for b in result.batches):,}",

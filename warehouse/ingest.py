@@ -1,9 +1,10 @@
 """Receive feed files into the warehouse: every source row as received, in raw.<feed_id>.
 
 Every file is one batch in ``meta.batches``, known by its SHA-256: the same bytes are
-never received twice, so re-running ingest changes nothing. One file is one transaction,
-and the batch's raw file is in place before it commits: a batch the warehouse holds as
-received always has its raw file, and a raw file without a committed batch (a run killed
+never received twice, so re-running ingest changes nothing, unless a file was rejected after
+being read with other settings than the feed's now (``read_digest``): it is read again. One
+file is one transaction, and the batch's raw file is in place before it commits: a batch the
+warehouse holds as received always has its raw file, and a raw file without a committed batch (a run killed
 before its commit) is garbage, removed by the next ingest (warehouse.raw_store.remove_uncommitted).
 A received batch waits in raw until validation (warehouse.staging) moves its rows on to
 core.incidents or quality.quarantine. Rows the file format itself cannot read are
@@ -22,6 +23,7 @@ import polars as pl
 
 from jointcast.config import FeedSettings, Settings
 from jointcast.faults import reach
+from planning.provenance import digest
 from warehouse.db import literal, transaction
 from warehouse.pii import HOW_TO_SET, PiiKeyError, hashing_key, load_key, unreadable_values
 from warehouse.raw_store import batch_path, discard, publish, refresh_view, remove_uncommitted, write_source
@@ -38,10 +40,27 @@ from warehouse.sources import (
 log = logging.getLogger(__name__)
 
 DONE_STATUSES = ("received", "loaded")  # a failed batch is retried on the next run
-# A batch rejected by validation stays failed until its file changes (then it is a new batch).
+# A batch rejected by validation is received again only when the settings its file is read with
+# change (``read_digest``); otherwise it stays rejected until its file changes (a new batch).
 SETTLED_STATUSES = (*DONE_STATUSES, "rejected")
 COMMITTED_STATUSES = SETTLED_STATUSES
 """Batches whose raw file is kept (a failed batch has none; it is received again)."""
+
+READ_FIELDS = ("format", "delimiter", "encoding", "pii")
+"""What of a feed's settings its files are read with (warehouse.readers, warehouse.pii): a raw file
+read under other values holds other rows, so a rejected batch is read again when one changes."""
+
+
+def read_digest(feed: FeedSettings) -> str:
+    """The digest of the settings the feed's files are read with (``READ_FIELDS``)."""
+    return digest(feed.model_dump(mode="json", include=set(READ_FIELDS)))
+
+
+def settled(status: str, batch_read_digest: str | None, current_read_digest: str) -> bool:
+    """Whether ingest leaves a known file alone: received or loaded, or rejected after being read
+    with the settings it would be read with now (a rejected batch from before the digests were
+    recorded has none, and is read again once)."""
+    return status in DONE_STATUSES or (status == "rejected" and batch_read_digest == current_read_digest)
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,8 @@ class BatchOutcome:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     message: str | None = None
+    again: bool = False
+    """A file rejected before, received again because the settings it is read with changed."""
 
 
 @dataclass
@@ -69,6 +90,21 @@ class FeedOutcome:
 
     def total(self, attribute: str) -> int:
         return sum(getattr(b, attribute) for b in self.batches)
+
+    @property
+    def again(self) -> int:
+        """Files rejected before and received again (read again: their read settings changed)."""
+        return sum(b.again for b in self.batches)
+
+    def again_said(self) -> str | None:
+        """Why files already known were received again, in one line; None when none were."""
+        if not self.again:
+            return None
+        files, are = ("file", "is") if self.again == 1 else ("files", "are")
+        return (
+            f"ingest: {self.again} rejected {files} of feed {self.feed_id} {are} received again: "
+            f"its config changed how they are read ({', '.join(READ_FIELDS)})"
+        )
 
 
 def ingest_feed(con: duckdb.DuckDBPyConnection, settings: Settings, feed: FeedSettings) -> FeedOutcome:
@@ -118,17 +154,22 @@ def ingest_file(
     The batch's raw Parquet file is written under a temporary name and put in place, then
     the warehouse records the batch in one transaction: a failure leaves no trace of the
     batch but a failed row in meta.batches, and a kill before the commit leaves a file the
-    next ingest removes.
+    next ingest removes. A known file that failed, or was rejected under other read settings,
+    is received again as the same batch: its raw file replaced, its quarantined rows and counts
+    reset in the transaction that records it received.
     """
+    current = read_digest(feed)
     try:
         with fetch(uri, suffix=f".{feed.format}", inside=folder) as source:
             known = con.execute(
-                "SELECT batch_id, status FROM meta.batches WHERE feed_id = ? AND content_sha256 = ?",
+                "SELECT batch_id, status, read_digest FROM meta.batches"
+                " WHERE feed_id = ? AND content_sha256 = ?",
                 [feed.id, source.sha256],
             ).fetchone()
-            if known and known[1] in SETTLED_STATUSES:
+            if known and settled(known[1], known[2], current):
                 log.debug("feed %s: %s already loaded as batch %s", feed.id, uri, known[0])
                 return BatchOutcome(feed.id, uri, known[0], "skipped")
+            again = known is not None and known[1] == "rejected"
             batch_id = known[0] if known else _next_batch_id(con)
             target = batch_path(raw_root, feed.id, batch_id)
             staging = None
@@ -139,15 +180,17 @@ def ingest_file(
                 with transaction(con):
                     con.execute("DELETE FROM quality.quarantine WHERE batch_id = ?", [batch_id])
                     con.execute("DELETE FROM quality.field_issues WHERE batch_id = ?", [batch_id])
-                    counts = _record_received(con, feed, batch_id, source, rows, target, secret)
+                    counts = _record_received(con, feed, batch_id, source, rows, target, secret, current)
                 reach("ingest.after_commit")
             except FeedFileError as exc:
                 discard(*(p for p in (staging, target) if p is not None))
                 message = f"feed {feed.id}: file {uri}: {exc}"
                 with transaction(con):
-                    _record_batch(con, feed.id, batch_id, source, (0, 0, 0), "failed", message)
+                    con.execute("DELETE FROM quality.quarantine WHERE batch_id = ?", [batch_id])
+                    con.execute("DELETE FROM quality.field_issues WHERE batch_id = ?", [batch_id])
+                    _record_batch(con, feed.id, batch_id, source, (0, 0, 0), "failed", message, current)
                 log.error(message)
-                return BatchOutcome(feed.id, uri, batch_id, "failed", message=message)
+                return BatchOutcome(feed.id, uri, batch_id, "failed", message=message, again=again)
     except FeedSourceError as exc:
         message = f"feed {feed.id}: {exc}"
         log.error(message)
@@ -157,7 +200,7 @@ def ingest_file(
         "feed %s: %s -> batch %s: %d rows received, %d unreadable",
         feed.id, uri, batch_id, rows_read, rows_quarantined,
     )  # fmt: skip
-    return BatchOutcome(feed.id, uri, batch_id, "received", *counts)
+    return BatchOutcome(feed.id, uri, batch_id, "received", *counts, again=again)
 
 
 def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -173,12 +216,12 @@ def _next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _record_received(con, feed: FeedSettings, batch_id: int, source: SourceFile, rows: SourceRows,
-                     raw_file: Path, secret: bytes | None) -> tuple[int, int, int]:  # fmt: skip
+                     raw_file: Path, secret: bytes | None, read: str) -> tuple[int, int, int]:  # fmt: skip
     """Record the batch as received and quarantine its unreadable rows; returns the counts."""
     kept = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(raw_file))})").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
     counts = (kept + rejected, 0, rejected)
-    _record_batch(con, feed.id, batch_id, source, counts, "received", None)
+    _record_batch(con, feed.id, batch_id, source, counts, "received", None, read)
     _quarantine_rejects(con, feed, batch_id, rows.header, secret)
     con.execute(
         "UPDATE meta.batches SET source_columns = ? WHERE batch_id = ?", [list(rows.columns), batch_id]
@@ -210,20 +253,23 @@ def _quarantine_rejects(con, feed: FeedSettings, batch_id: int, header, secret: 
         con.unregister("_unreadable")
 
 
-def _record_batch(con, feed_id, batch_id, source, counts, status, message) -> None:
+def _record_batch(con, feed_id, batch_id, source, counts, status, message, read: str) -> None:
+    """Insert the batch, or reset the one this file already is (failed, or rejected under other read
+    settings) to what this reading found: what validation recorded of it goes."""
     rows_read, rows_loaded, rows_quarantined = counts
     con.execute(
         """
         INSERT INTO meta.batches (batch_id, feed_id, source_uri, content_sha256, size_bytes,
-            rows_read, rows_loaded, rows_quarantined, loaded_at, status, message)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?)
+            rows_read, rows_loaded, rows_quarantined, loaded_at, status, message, read_digest)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?)
         ON CONFLICT (batch_id) DO UPDATE SET
             rows_read = excluded.rows_read, rows_loaded = excluded.rows_loaded,
             rows_quarantined = excluded.rows_quarantined, status = excluded.status,
-            message = excluded.message
+            message = excluded.message, read_digest = excluded.read_digest, check_digest = NULL,
+            oldest_record_at = NULL, newest_record_at = NULL, validated_at = NULL
         """,
         [
             batch_id, feed_id, source.uri, source.sha256, source.size_bytes,
-            rows_read, rows_loaded, rows_quarantined, status, message,
+            rows_read, rows_loaded, rows_quarantined, status, message, read,
         ],
     )  # fmt: skip

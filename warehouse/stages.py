@@ -68,13 +68,28 @@ def rejected_windows(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[tuple[da
     return {feed_id: tuple(windows) for feed_id, windows in found.items()}
 
 
-def settled_files(con: duckdb.DuckDBPyConnection, feed_id: str, statuses: tuple[str, ...]) -> set[str]:
-    """Content SHA-256s of the feed's files that ingest will not take again."""
+def settled_files(con: duckdb.DuckDBPyConnection, feed_id: str, read_digest: str) -> set[str]:
+    """Content SHA-256s of the feed's files that ingest will not take again (warehouse.ingest.settled):
+    received or loaded, or rejected after being read with the settings of ``read_digest``."""
+    from warehouse.ingest import DONE_STATUSES
+
     rows = con.execute(
-        "SELECT content_sha256 FROM meta.batches WHERE feed_id = ? AND list_contains(?, status)",
-        [feed_id, list(statuses)],
+        """
+        SELECT content_sha256 FROM meta.batches WHERE feed_id = ?
+            AND (list_contains(?, status) OR (status = 'rejected' AND read_digest = ?))
+        """,
+        [feed_id, list(DONE_STATUSES), read_digest],
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def rejected_to_read_again(con: duckdb.DuckDBPyConnection, feed_id: str, read_digest: str) -> int:
+    """The feed's rejected batches read with other settings than ``read_digest``'s (ingest's work)."""
+    return con.execute(
+        "SELECT count(*) FROM meta.batches WHERE feed_id = ? AND status = 'rejected'"
+        " AND read_digest IS DISTINCT FROM ?",
+        [feed_id, read_digest],
+    ).fetchone()[0]
 
 
 def received_batches(con: duckdb.DuckDBPyConnection) -> int:

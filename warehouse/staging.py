@@ -69,18 +69,50 @@ class PendingBatch:
     source_uri: str
     columns: tuple[str, ...]
     rows_read: int
+    again: bool = False
+    """Rejected before, under other settings: validated again (``reset_rejected`` first)."""
 
 
-def pending_batches(con: duckdb.DuckDBPyConnection, feed_id: str) -> list[PendingBatch]:
-    """Batches of the feed received but not yet validated, oldest first."""
+def pending_batches(
+    con: duckdb.DuckDBPyConnection,
+    feed_id: str,
+    read_digest: str | None = None,
+    check_digest: str | None = None,
+) -> list[PendingBatch]:
+    """Batches of the feed received but not yet validated, oldest first; with the feed's current
+    digests (warehouse.ingest.read_digest, expectations.validate.check_digest), also its rejected
+    batches read with the current settings but validated under other ones. A rejected batch read
+    with other settings is ingest's to read again first; a loaded batch is never validated again."""
     rows = con.execute(
         """
-        SELECT batch_id, feed_id, source_uri, source_columns, rows_read FROM meta.batches
-        WHERE feed_id = ? AND status = 'received' ORDER BY batch_id
+        SELECT batch_id, feed_id, source_uri, source_columns, rows_read, status = 'rejected'
+        FROM meta.batches
+        WHERE feed_id = ? AND (status = 'received'
+            OR (status = 'rejected' AND read_digest = ? AND check_digest IS DISTINCT FROM ?))
+        ORDER BY batch_id
         """,
-        [feed_id],
+        [feed_id, read_digest, check_digest],
     ).fetchall()
-    return [PendingBatch(r[0], r[1], r[2], tuple(r[3] or ()), r[4]) for r in rows]
+    return [PendingBatch(r[0], r[1], r[2], tuple(r[3] or ()), r[4], r[5]) for r in rows]
+
+
+REJECTED_PREFIX = "batch_rejected: "
+"""The first reason of each row quarantined because its batch was rejected (``reject_batch``)."""
+
+
+def reset_rejected(con: duckdb.DuckDBPyConnection, batch: PendingBatch) -> int:
+    """Undo the batch's rejection, inside the transaction that records its new outcome: its rows
+    quarantined as ``batch_rejected`` leave the quarantine and its counts go back to what ingest
+    recorded (the rows ingest could not read stay quarantined). Returns the rows taken out."""
+    removed = con.execute(
+        "DELETE FROM quality.quarantine WHERE batch_id = ? AND starts_with(reasons[1], ?)",
+        [batch.batch_id, REJECTED_PREFIX],
+    ).fetchone()[0]
+    con.execute(
+        "UPDATE meta.batches SET rows_loaded = 0, rows_quarantined = rows_quarantined - ? WHERE batch_id = ?",
+        [removed, batch.batch_id],
+    )
+    return removed
 
 
 def header_matched(feed: FeedSettings, header: tuple[str, ...]) -> tuple[FeedSettings, dict[str, str]]:
@@ -443,7 +475,7 @@ def reject_batch(
         INSERT INTO quality.quarantine
         SELECT ?, ?, i._row_number, list_prepend(?, {own}), to_json(i), now() FROM _incoming i {joined}
         """,
-        [batch.batch_id, feed.id, f"batch_rejected: {check}"],
+        [batch.batch_id, feed.id, f"{REJECTED_PREFIX}{check}"],
     ).fetchone()[0]
 
 
@@ -456,14 +488,17 @@ def finish_batch(
     status: str,
     message: str | None,
     record_span: tuple[datetime | None, datetime | None],
+    check_digest: str | None = None,
 ) -> None:
+    """Record the batch's outcome, and the digest of the settings it was validated under."""
     con.execute(
         """
         UPDATE meta.batches SET rows_loaded = ?, rows_quarantined = rows_quarantined + ?,
-            status = ?, message = ?, oldest_record_at = ?, newest_record_at = ?, validated_at = now()
+            status = ?, message = ?, oldest_record_at = ?, newest_record_at = ?, validated_at = now(),
+            check_digest = ?
         WHERE batch_id = ?
         """,
-        [loaded, quarantined, status, message, *record_span, batch.batch_id],
+        [loaded, quarantined, status, message, *record_span, check_digest, batch.batch_id],
     )
 
 
