@@ -377,9 +377,12 @@ class FeedSettings(_Strict):
     agency: Identifier | None = None
     agency_from: AgencyFrom | None = None
     uri: str
-    format: Literal["csv", "jsonl", "parquet"]
+    format: Literal["csv", "json", "jsonl", "parquet"]
     delimiter: str = ","
     encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
+    decimal_separator: Literal[".", ","] = Field(
+        ".", description="the decimal mark of coordinates and priorities written as text: '45,78537' with ','"
+    )
     columns: ColumnMap
     type_codes: dict[str, Identifier] = Field(default_factory=dict)
     type_pattern: str | None = Field(
@@ -460,6 +463,20 @@ class FeedSettings(_Strict):
         if value not in ("iso", "epoch_ms", "epoch_s"):
             _check_strptime(value)
         return value
+
+    @model_validator(mode="after")
+    def _readable_numbers_and_text(self) -> FeedSettings:
+        if self.format == "csv" and self.decimal_separator == "," == self.delimiter:
+            raise ValueError(
+                "decimal_separator: a ',' decimal mark needs another delimiter than ',' "
+                '(exports that write 45,78537 separate fields with delimiter = ";")'
+            )
+        if self.format == "json" and self.encoding != "utf-8":
+            raise ValueError(
+                f"encoding: a json feed is read as UTF-8, as JSON text is written (RFC 8259),"
+                f" not {self.encoding}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_agency_source(self) -> FeedSettings:

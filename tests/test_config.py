@@ -95,6 +95,18 @@ def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
             ('dispatched_at = "Disp"', 'on_scene_time = "SceneTime"'),
             "feeds[0].columns: on_scene_time is the time of on_scene_at: map on_scene_at's date column too",
         ),
+        (
+            ('format = "csv"', 'format = "csv"\ndecimal_separator = ";"'),
+            "feeds[0].decimal_separator: Input should be '.' or ','",
+        ),
+        (
+            ('format = "csv"', 'format = "csv"\ndecimal_separator = ","'),
+            "feeds[0]: decimal_separator: a ',' decimal mark needs another delimiter than ','",
+        ),
+        (
+            ('format = "csv"', 'format = "json"\nencoding = "latin-1"'),
+            "feeds[0]: encoding: a json feed is read as UTF-8",
+        ),
     ],
 )
 def test_a_bad_config_is_one_line_naming_the_key(tmp_path, change, message):

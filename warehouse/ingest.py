@@ -175,6 +175,8 @@ def ingest_file(
             staging = None
             try:
                 rows, staging = write_source(con, source.local_path, feed, target, batch_id)
+                for note in rows.notes:
+                    log.warning("feed %s: file %s: %s", feed.id, uri, note)
                 publish(staging, target)
                 reach("ingest.before_commit")
                 with transaction(con):

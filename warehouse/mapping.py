@@ -66,6 +66,9 @@ def _timestamp_text(feed: FeedSettings, field: str) -> str:
 _WKT_POINT = r"(?i)^\s*POINT\s*(Z|M|ZM)?\s*\(\s*([^\s()]+)\s+([^\s()]+)[^()]*\)\s*$"
 _EMPTY_POINT = r"(?i)^\s*POINT\s*(Z|M|ZM)?\s*EMPTY\s*$"
 _PAIR = r"^[\s(\[]*([^\s,;()\[\]]+)\s*[,;\s]\s*([^\s,;()\[\]]+)[\s)\]]*$"
+# With a decimal comma (``decimal_separator = ","``) the numbers hold commas: only a semicolon or spaces
+# split them (``45,78537; 9,12345``).
+_COMMA_PAIR = r"^[\s(\[]*([^\s;()\[\]]+)\s*[;\s]\s*([^\s;()\[\]]+)[\s)\]]*$"
 
 
 def _coordinate_text(feed: FeedSettings, axis: str) -> str:
@@ -75,14 +78,15 @@ def _coordinate_text(feed: FeedSettings, axis: str) -> str:
     if feed.columns.point is None:
         return _text(getattr(feed.columns, axis))
     point = _text(feed.columns.point)
+    pair = _COMMA_PAIR if feed.decimal_separator == "," else _PAIR
     wkt_group = 3 if axis == "lat" else 2
     pair_group = 1 if (axis == "lat") == (feed.point_order == "lat_lon") else 2
     return (
         f"CASE WHEN regexp_matches({point}, {literal(_WKT_POINT)})"
         f" THEN regexp_extract({point}, {literal(_WKT_POINT)}, {wkt_group})"
         f" WHEN regexp_matches({point}, {literal(_EMPTY_POINT)}) THEN NULL"
-        f" WHEN regexp_matches({point}, {literal(_PAIR)})"
-        f" THEN regexp_extract({point}, {literal(_PAIR)}, {pair_group})"
+        f" WHEN regexp_matches({point}, {literal(pair)})"
+        f" THEN regexp_extract({point}, {literal(pair)}, {pair_group})"
         f" ELSE '?' || {point} END"
     )
 
@@ -91,9 +95,9 @@ def _coordinate(feed: FeedSettings, axis: str) -> str:
     """Coordinate ``axis`` in degrees: the finite number of its text, transformed from the feed's
     ``coordinates_crs`` (with the other axis) where that is not longitude and latitude."""
     if feed.coordinates_crs == WGS84:
-        return _finite(f"{axis}_text")
+        return _finite(f"{axis}_text", feed)
     point = (
-        f"try(ST_Transform(ST_Point({_finite('lon_text')}, {_finite('lat_text')}),"
+        f"try(ST_Transform(ST_Point({_finite('lon_text', feed)}, {_finite('lat_text', feed)}),"
         f" {literal(feed.coordinates_crs)}, {literal(WGS84)}, always_xy := true))"
     )
     degrees = f"ST_Y({point})" if axis == "lat" else f"ST_X({point})"
@@ -342,23 +346,38 @@ def _priority_expr(feed: FeedSettings) -> str:
     if feed.priority_pattern:
         value = f"nullif(trim(regexp_extract(priority_text, {literal(feed.priority_pattern)}, 1)), '')"
     if not feed.priority_codes:
-        return _whole_number(value)
+        return _whole_number(value, feed)
     cases = " ".join(f"WHEN {literal(code)} THEN {int(n)}" for code, n in feed.priority_codes.items())
-    return f"CASE {value} {cases} ELSE {_whole_number(value)} END"
+    return f"CASE {value} {cases} ELSE {_whole_number(value, feed)} END"
 
 
-def _whole_number(text: str) -> str:
+def _number(text: str, feed: FeedSettings) -> str:
+    """``text`` as a DOUBLE, NULL when it is no number. With ``decimal_separator = ","`` a value's one
+    comma is its decimal mark ("45,78537"); a value with a comma and a point ("1.234,5", grouped digits)
+    is no number, never guessed; one without a comma is read with a point (a JSON number, a typed Parquet
+    value)."""
+    if feed.decimal_separator == ".":
+        return f"try_cast({text} AS DOUBLE)"
+    commas = f"length({text}) - length(replace({text}, ',', ''))"
+    comma_text = (
+        f"CASE WHEN NOT contains({text}, ',') THEN {text}"
+        f" WHEN {commas} = 1 AND NOT contains({text}, '.') THEN replace({text}, ',', '.') END"
+    )
+    return f"try_cast({comma_text} AS DOUBLE)"
+
+
+def _whole_number(text: str, feed: FeedSettings) -> str:
     """``text`` as an INTEGER when it is a whole number ("3", "3.0"); NULL otherwise, so "2.7" is an
     unparseable priority rather than silently rounded to 3."""
-    number = f"try_cast({text} AS DOUBLE)"
+    number = _number(text, feed)
     whole = f"isfinite({number}) AND {number} = trunc({number})"
     return f"CASE WHEN {whole} THEN try_cast({number} AS INTEGER) END"
 
 
-def _finite(text: str) -> str:
+def _finite(text: str, feed: FeedSettings) -> str:
     """``text`` as a DOUBLE when it is a finite number; NULL for "NaN", "inf" and non-numbers, so such
     a coordinate is unparseable instead of passing range checks it cannot fail."""
-    number = f"try_cast({text} AS DOUBLE)"
+    number = _number(text, feed)
     return f"CASE WHEN isfinite({number}) THEN {number} END"
 
 

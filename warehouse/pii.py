@@ -105,29 +105,43 @@ def hash_sql(value: str) -> str:
     return f"CASE WHEN {value} IS NULL THEN NULL ELSE sha256({pad(_OUTER)} || {inner}) END"
 
 
-def matching(header: Iterable[str], names: Iterable[str]) -> list[str]:
-    """The header columns that are one of ``names``: any case, and any ``<name>_<n>`` duplicate."""
+def matching(header: Iterable[str], names: Iterable[str], nested: bool = False) -> list[str]:
+    """The header columns that are one of ``names``: any case, and any ``<name>_<n>`` duplicate.
+
+    ``nested``: the header's dotted names are a JSON record's nested fields (``caller.phone``), so a
+    name matches its fields too (``caller`` matches ``caller.phone``) and the column that holds it as
+    JSON text (``caller.phone`` matches ``caller`` where ``caller`` is not always an object).
+    """
     wanted = {folded_name(n) for n in names}
     found = []
     for column in header:
         folded = folded_name(column)
         duplicate = re.fullmatch(r"(.+)_\d+", folded)
-        if folded in wanted or (duplicate and duplicate.group(1) in wanted):
+        within = nested and any(_nested(folded, name) or _nested(name, folded) for name in wanted)
+        if folded in wanted or (duplicate and duplicate.group(1) in wanted) or within:
             found.append(column)
     return found
 
 
-def split_pii(header: Sequence[str], pii: PiiSettings, feed_id: str) -> tuple[set[str], set[str]]:
-    """The header's (dropped, hashed) columns; a configured column absent from it is an error."""
+def _nested(inner: str, outer: str) -> bool:
+    """Whether dotted name ``inner`` is a field inside ``outer`` (``caller.phone`` in ``caller``)."""
+    return inner.startswith(outer + ".")
+
+
+def split_pii(
+    header: Sequence[str], pii: PiiSettings, feed_id: str, nested: bool = False
+) -> tuple[set[str], set[str]]:
+    """The header's (dropped, hashed) columns; a configured column absent from it is an error.
+    ``nested``: the header holds a JSON record's nested fields as dotted names (see ``matching``)."""
     for key, names in (("drop", pii.drop), ("hash", pii.hash)):
         for name in names:
-            if not matching(header, [name]):
+            if not matching(header, [name], nested):
                 raise PiiColumnError(
                     f"PII column '{name}' (feeds.pii.{key} of feed {feed_id}) is not in the file's "
                     "header; the file is refused rather than store personal data unprotected"
                 )
-    dropped = set(matching(header, pii.drop))
-    return dropped, set(matching(header, pii.hash)) - dropped
+    dropped = set(matching(header, pii.drop, nested))
+    return dropped, set(matching(header, pii.hash, nested)) - dropped
 
 
 def unreadable_values(

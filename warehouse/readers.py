@@ -5,21 +5,25 @@ A reader returns the file's columns (PII already dropped) and a SELECT that yiel
 column, PII columns hashed as the feed's config says. It also fills the temp table
 ``_rejects`` with the rows the format itself could not read (a CSV line with the wrong
 number of fields, broken quoting or bytes that are not valid in the file's encoding, a line
-over ``MAX_RECORD_BYTES``, a JSON line that is not a JSON object), each with its reason and
-line number. The SELECT and ``_rejects`` together hold every data row of the file exactly
-once: one bad line never fails its file. Rows are numbered in file order, so the SELECT must
-run with DuckDB's ``preserve_insertion_order`` on (the default).
+over ``MAX_RECORD_BYTES``, a JSON line or array element that is not a JSON object), each with its
+reason and line number (an array element's place in the array). The SELECT and ``_rejects``
+together hold every data row of the file exactly once: one bad line never fails its file. Rows
+are numbered in file order, so the SELECT must run with DuckDB's ``preserve_insertion_order`` on
+(the default).
 
 CSV is read by DuckDB's reader; a file it fails on or misreads is read again record by
 record (``read_csv_lines``, warehouse.csv_lines), which is slower but quarantines a bad
-line alone.
+line alone. JSON (one array, or an ArcGIS response) and JSON Lines rows are objects whose nested
+objects' fields become columns of their own, named by their dotted path (``geo.lat``).
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -52,6 +56,8 @@ class SourceRows:
     """Every column of the file as read, PII ones included (to split unreadable rows by)."""
     by_duckdb_csv: bool = False
     """Read by DuckDB's CSV reader, which may need checking against the file's lines."""
+    notes: tuple[str, ...] = ()
+    """What the file says that a person should know, though every row of it is read (warnings)."""
 
 
 _REJECTS = """
@@ -66,7 +72,8 @@ def open_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) ->
     if feed.format != "parquet":
         _refuse_other_encoding(path, feed.encoding)
     con.execute(_REJECTS)
-    reader = {"csv": _csv_rows, "jsonl": _jsonl_rows, "parquet": _parquet_rows}[feed.format]
+    readers = {"csv": _csv_rows, "json": _json_rows, "jsonl": _jsonl_rows, "parquet": _parquet_rows}
+    reader = readers[feed.format]
     try:
         return reader(con, path, feed)
     except duckdb.Error as exc:
@@ -211,8 +218,7 @@ def collect_csv_rejects(con: duckdb.DuckDBPyConnection, header_lines: int = 1) -
 
 def _jsonl_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
     # Read whole lines (JSON text never holds a raw 0x1e byte), then parse them here so a
-    # malformed line is a quarantined row rather than a failed file. Blank lines are not rows. An
-    # object naming a key twice is quarantined too: which of its values counts is anyone's guess.
+    # malformed line is a quarantined row rather than a failed file. Blank lines are not rows.
     # A line over the size limit or with bytes not valid in the encoding is rejected by the line
     # reader; the lines around it are renumbered to their true line numbers, as CSV rows are.
     con.execute(
@@ -229,9 +235,185 @@ def _jsonl_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) 
         con.execute(
             f"UPDATE _lines SET _row_number = _row_number + ({REJECTED_BEFORE.format(row='_row_number')})"
         )
+    con.execute("DELETE FROM _lines WHERE line IS NULL OR trim(line) = ''")
+    if _first_character(path) == "[" and _one_json_array(con):
+        raise FeedFileError(f"the file is one JSON array, not JSON Lines: set format = {_JSON}")
+    return _object_rows(con, feed, "no JSON object lines")
+
+
+_JSON, _JSONL = '"json"', '"jsonl"'
+_PEEK = 1 << 20
+CHUNK_BYTES = 8 << 20
+"""Bytes read from a file's start to tell its shape (its first character, its first line)."""
+
+
+def _first_character(path: Path) -> str:
+    """The file's first character after a UTF-8 byte-order mark and white space ('' when none)."""
+    with open_bytes(path) as handle:
+        text = handle.read(_PEEK).removeprefix(b"\xef\xbb\xbf").lstrip()
+    return text[:1].decode("latin-1")
+
+
+def _one_json_array(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the lines of a file that starts with '[' are one JSON array rather than JSON Lines:
+    its first line is no JSON value by itself (an array broken across lines, or a line too long to
+    read), or it is the file's one line and holds no object."""
+    first, valid, lines, objects = con.execute(
+        """
+        SELECT min(_row_number), arg_min(json_valid(line), _row_number), count(*),
+            count(*) FILTER (WHERE CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' END)
+        FROM _lines
+        """
+    ).fetchone()
+    rejected_before = con.execute(
+        "SELECT count(*) FROM _rejects WHERE _row_number < coalesce(?, 1 << 62)", [first]
+    ).fetchone()[0]
+    return rejected_before > 0 or not valid or (lines == 1 and objects == 0)
+
+
+def _json_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
+    """A file holding one JSON array of objects, each element a row numbered by its place in the array
+    (1 for the first); or an ArcGIS REST response, ``{"features": [{"attributes": {...}, "geometry":
+    {...}}, ...]}``, each feature a row of its attributes (and ``geometry.x``, ``geometry.y``).
+
+    DuckDB's reader streams the array's elements, so a large file is never held whole; an element
+    that is no JSON object is quarantined alone. An array with a syntax error (an unquoted word,
+    brackets or strings that do not close, trailing text) or bytes that are not UTF-8 fails as a
+    whole, in one line: the reader cannot tell where the elements around the error begin and end.
+    """
+    first = _first_character(path)
+    if first == "[":
+        _read_json(
+            con,
+            f"""CREATE OR REPLACE TEMP TABLE _lines AS
+            SELECT row_number() OVER () AS _row_number, CAST(json AS VARCHAR) AS line
+            FROM read_json_objects({literal(str(path))}, format = 'array')""",
+            "not one well-formed JSON array",
+        )
+        unwrap, notes = None, ()
+    elif first == "{":
+        _refuse_json_lines(path)
+        notes = _arcgis_features(con, path)
+        unwrap = "attributes"
+    else:
+        found = "holds nothing but white space" if not first else f"starts with {first!r}"
+        raise FeedFileError(f"the file is not a JSON array: it {found}")
+    con.execute(
+        f"""
+        INSERT INTO _rejects
+        SELECT _row_number, 'unreadable_row: element over {MAX_RECORD_BYTES} bytes (element '
+            || _row_number || ')', left(line, {KEPT_CHARS})
+        FROM _lines WHERE strlen(line) > {MAX_RECORD_BYTES};
+        DELETE FROM _lines WHERE strlen(line) > {MAX_RECORD_BYTES};
+        """
+    )
+    if not con.execute("SELECT count(*) FROM _lines").fetchone()[0] and not _rejected(con):
+        raise FeedFileError("the JSON array is empty: no rows")
+    rows = _object_rows(con, feed, "no JSON objects in the array", unwrap=unwrap)
+    return replace(rows, notes=notes)
+
+
+def _text_bytes(path: Path) -> int:
+    """The file's size, decompressed where its name says it is compressed (as DuckDB reads it)."""
+    if path.suffix not in (".gz", ".bz2", ".xz", ".zip", ".zst"):
+        return path.stat().st_size
+    size = 0
+    with open_bytes(path) as handle:
+        while block := handle.read(CHUNK_BYTES):
+            size += len(block)
+    return size
+
+
+def _rejected(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
+
+
+def _read_json(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> None:
+    """Run ``sql``, a read of the file by DuckDB's JSON reader; a malformed file is one line."""
+    try:
+        con.execute(sql)
+    except duckdb.InvalidInputException as exc:
+        detail = re.sub(r' in file "[^"]*"', "", _first_line(exc)).removeprefix("Invalid Input Error: ")
+        raise FeedFileError(f"{what}: {detail.rstrip(' .')}") from None
+
+
+def _refuse_json_lines(path: Path) -> None:
+    """A file of one JSON object per line in a json feed is refused in one line saying so."""
+    with open_bytes(path) as handle:
+        text = handle.read(_PEEK).removeprefix(b"\xef\xbb\xbf").lstrip()
+    first, newline, rest = text.partition(b"\n")
+    try:
+        record = json.loads(first)
+    except ValueError:  # an object broken across lines, or longer than what was read
+        return
+    if newline and isinstance(record, dict) and rest.strip():
+        raise FeedFileError(
+            f"the file is JSON Lines (one JSON object per line), not one JSON array: set format = {_JSONL}"
+        )
+
+
+def _arcgis_features(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, ...]:
+    """The features of an ArcGIS REST response (``f=json``) into ``_lines``, numbered by their place
+    in ``features``; returns what the response says a person should know. The response is read
+    whole: ArcGIS pages its results (a server's maxRecordCount, 1,000 or 2,000 features), so one
+    response is small."""
+    size = min(max(_text_bytes(path) + 1, 16 << 20), (1 << 32) - 1)
+    _read_json(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE _document AS
+        SELECT json FROM read_json_objects({literal(str(path))}, format = 'unstructured',
+            maximum_object_size = {size})""",
+        "not one well-formed JSON value",
+    )
+    [(values, kind, features, error, exceeded)] = con.execute(
+        """
+        SELECT count(*), any_value(json_type(json)), any_value(json_type(json, '$.features')),
+            any_value(coalesce(json_extract_string(json, '$.error.code') || ' ', '')
+                || json_extract_string(json, '$.error.message')),
+            any_value(json_extract_string(json, '$.exceededTransferLimit'))
+        FROM _document
+        """
+    ).fetchall()
+    if values > 1:
+        raise FeedFileError(
+            f"the file holds {values} JSON values one after another (JSON Lines), not one JSON array:"
+            f" set format = {_JSONL}"
+        )
+    if error is not None:
+        raise FeedFileError(f"the file is an ArcGIS error response: {error}")
+    if kind != "OBJECT" or features != "ARRAY":
+        raise FeedFileError(
+            "the file is one JSON object, not an array of objects nor an ArcGIS response"
+            ' ({"features": [...]})'
+        )
     con.execute(
         """
-        DELETE FROM _lines WHERE line IS NULL OR trim(line) = '';
+        CREATE OR REPLACE TEMP TABLE _lines AS
+        SELECT generate_subscripts(features, 1) AS _row_number, CAST(unnest(features) AS VARCHAR) AS line
+        FROM (SELECT json_extract(json, '$.features[*]') AS features FROM _document);
+        DROP TABLE _document;
+        """
+    )
+    if exceeded != "true":
+        return ()
+    return (
+        "the ArcGIS response says exceededTransferLimit: the query matched more features than it holds;"
+        " page it (resultOffset) so that every feature is read",
+    )
+
+
+def _object_rows(
+    con: duckdb.DuckDBPyConnection, feed: FeedSettings, none_found: str, unwrap: str | None = None
+) -> SourceRows:
+    """Rows of the JSON values in ``_lines`` (``_row_number``, ``line``): each object is a row,
+    anything else is quarantined. A nested object's fields are columns of their own, named by their
+    path (``{"geo": {"lat": 1}}`` is ``geo.lat``); an array is one column holding its JSON text, as
+    is a key whose value is an object in some rows and not in others. An object that names a key
+    twice, or that gives one column two values (``"geo.lat"`` beside ``"geo": {"lat": ...}``), is
+    quarantined: which of its values counts is anyone's guess. ``unwrap``: a key whose object's
+    fields are named without it (an ArcGIS feature's ``attributes``)."""
+    con.execute(
+        """
         CREATE OR REPLACE TEMP TABLE _objects AS
         SELECT _row_number, line FROM _lines
         WHERE json_valid(line) AND json_type(line) = 'OBJECT'
@@ -244,27 +426,104 @@ def _jsonl_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) 
         DROP TABLE _lines;
         """
     )
-    keys = con.execute(
-        """
-        SELECT key FROM (SELECT unnest(json_keys(line)) AS key, _row_number FROM _objects)
-        GROUP BY key ORDER BY min(_row_number), key
-        """
-    ).fetchall()
-    header = [row[0] for row in keys]
-    if not header:
-        raise FeedFileError("no JSON object lines")
-    paths = "[" + ", ".join(literal('$."' + c.replace('"', '\\"') + '"') for c in header) + "]"
-    extracted = ", ".join(f"v[{i + 1}] AS {quote(c)}" for i, c in enumerate(header))
-    columns, values = _pii_projection(header, feed)
+    # Only a file with a '{' inside a line can nest objects: the others are spared the structure's pass.
+    [nested] = con.execute("SELECT bool_or(contains(substr(line, 2), '{')) FROM _objects").fetchone()
+    if nested:
+        [structure] = con.execute("SELECT json_group_structure(line::JSON) FROM _objects").fetchone()
+        shape = json.loads(structure) if structure else None
+        order = _key_order(con, list(_object_paths(shape, ())))
+    else:
+        order = _key_order(con, ["$"])
+        shape = dict.fromkeys(order["$"], "JSON")
+    columns: dict[str, list[str]] = {}
+    objects: list[str] = []
+    if isinstance(shape, dict) and shape:  # else no objects, or only empty ones ({})
+        _fields(shape, (), unwrap, order, columns, objects)
+    if not columns:
+        raise FeedFileError(none_found)
+    paths = [path for found in columns.values() for path in found]
+    checks = [f"len(json_keys(line, {literal(p)})) = len(list_distinct(json_keys(line, {literal(p)})))"
+              for p in objects]  # fmt: skip
+    checks += [
+        " + ".join(f"(json_extract(line, {literal(p)}) IS NOT NULL)::INTEGER" for p in found) + " <= 1"
+        for found in columns.values()
+        if len(found) > 1
+    ]
+    if checks:
+        unique = " AND ".join(f"coalesce({check}, true)" for check in checks)
+        con.execute(
+            f"""
+            INSERT INTO _rejects SELECT _row_number, 'duplicate_json_key', line FROM _objects
+            WHERE NOT ({unique});
+            DELETE FROM _objects WHERE NOT ({unique});
+            """
+        )
+    index = {path: i + 1 for i, path in enumerate(paths)}
+    header = list(columns)
+    extracted = ", ".join(
+        f"coalesce({', '.join(f'v[{index[p]}]' for p in found)}) AS {quote(name)}"
+        for name, found in columns.items()
+    )
+    listed = "[" + ", ".join(literal(p) for p in paths) + "]"
+    kept, values = _pii_projection(header, feed, nested=True)
     return SourceRows(
-        tuple(columns),
+        tuple(kept),
         f"""SELECT _row_number, {values} FROM (
             SELECT _row_number, {extracted} FROM (
-                SELECT _row_number, json_extract_string(line, {paths}) AS v FROM _objects
+                SELECT _row_number, json_extract_string(line, {listed}) AS v FROM _objects
             ) ORDER BY _row_number
         )""",
         tuple(header),
     )
+
+
+def _fields(structure: object, path: tuple[str, ...], unwrap: str | None, order: dict[str, dict[str, int]],
+            columns: dict[str, list[str]], objects: list[str]) -> None:  # fmt: skip
+    """Collect the columns of a JSON structure (DuckDB's ``json_group_structure`` of the file's rows):
+    column name -> the JSON paths that fill it; ``objects``: the paths of the nested objects. Each
+    object's keys come in ``order``."""
+    if isinstance(structure, dict) and structure:
+        here = _json_path(path)
+        if path:
+            objects.append(here)
+        rank = order.get(here, {})
+        for key in sorted(structure, key=lambda k: (rank.get(k, len(rank)), k)):
+            _fields(structure[key], (*path, key), unwrap, order, columns, objects)
+        return
+    named = path[1:] if unwrap is not None and len(path) > 1 and path[0] == unwrap else path
+    columns.setdefault(".".join(named), []).append(_json_path(path))
+
+
+def _key_order(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, dict[str, int]]:
+    """Each object path -> its keys' ranks in the order they first appear in the file, as written in
+    the first row that has them (a structure's own order depends on how DuckDB's threads shared the
+    rows)."""
+    if not paths:
+        return {}
+    selects = " UNION ALL ".join(
+        f"SELECT {i} AS object, unnest(keys) AS key, generate_subscripts(keys, 1) AS place, _row_number"
+        f" FROM (SELECT _row_number, json_keys(line, {literal(p)}) AS keys FROM _objects)"
+        for i, p in enumerate(paths)
+    )
+    order: dict[str, dict[str, int]] = {p: {} for p in paths}
+    for i, key in con.execute(
+        f"""SELECT object, key FROM ({selects}) GROUP BY object, key
+        ORDER BY object, min(_row_number), arg_min(place, _row_number), key"""
+    ).fetchall():
+        ranks = order[paths[i]]
+        ranks[key] = len(ranks)
+    return order
+
+
+def _object_paths(structure: object, path: tuple[str, ...]):
+    if isinstance(structure, dict) and structure:
+        yield _json_path(path)
+        for key, inner in structure.items():
+            yield from _object_paths(inner, (*path, key))
+
+
+def _json_path(path: tuple[str, ...]) -> str:
+    return "$" + "".join('."' + key.replace('"', '\\"') + '"' for key in path)
 
 
 def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
@@ -291,10 +550,11 @@ def _as_text(column: str, column_type: str) -> str:
     return f"CAST({column} AS VARCHAR)"
 
 
-def _pii_projection(header: list[str], feed: FeedSettings) -> tuple[list[str], str]:
+def _pii_projection(header: list[str], feed: FeedSettings, nested: bool = False) -> tuple[list[str], str]:
     """The columns kept and a select list that drops or key-hashes the feed's PII columns
-    (warehouse.pii: any case, duplicates included; a configured column missing is an error)."""
-    drop, hashed = split_pii(header, feed.pii, feed.id)
+    (warehouse.pii: any case, duplicates included, a JSON record's ``nested`` fields under a PII
+    name too; a configured column missing is an error)."""
+    drop, hashed = split_pii(header, feed.pii, feed.id, nested)
     kept = [c for c in header if c not in drop]
     values = ", ".join(f"{hash_sql(quote(c))} AS {quote(c)}" if c in hashed else quote(c) for c in kept)
     return kept, values
