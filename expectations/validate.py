@@ -184,7 +184,8 @@ def validate_batch(
     elif not mapped:
         failed_check = "mapped columns present"
     else:
-        failed_check = _too_many_quarantined(con, feed, staged.rows)
+        found = reasons_found(con)
+        failed_check = _too_many_quarantined(feed, found, staged.rows)
     if failed_check is not None and not mapped:  # what the header does hold, to map from
         shown = ", ".join(repr(c) for c in batch.columns[:40]) + (", ..." if len(batch.columns) > 40 else "")
         failed_check += f"; the file's columns: {shown}"
@@ -201,7 +202,7 @@ def validate_batch(
             log.error(problem)
         else:
             loaded, quarantined = promote_batch(con, feed, batch)
-            flagged = _fields_set_aside(con, feed, staged.rows)
+            flagged = _fields_set_aside(feed, found, staged.rows)
             if flagged:
                 outcome.warnings.append(flagged)
             problem = None
@@ -252,32 +253,33 @@ class StagedFrames:
         return validation_frame(frame)
 
 
-def _too_many_quarantined(con: duckdb.DuckDBPyConnection, feed: FeedSettings, rows: int) -> str | None:
+def _too_many_quarantined(feed: FeedSettings, found: tuple, rows: int) -> str | None:
     """The check a batch fails when more than ``max_quarantined_share`` of its rows would be
     quarantined (a wrong mapping or a broken export, not bad luck), naming the most common
-    reasons; None when it is within. Rows loaded with a field set aside do not count: their
-    incidents are demand (``_fields_set_aside`` flags a file where most rows have one)."""
-    if not rows:
-        return None
-    quarantined, _set_aside, common = reasons_found(con)
-    share = quarantined / rows
-    if share <= feed.max_quarantined_share:
+    reasons; None when it is within. ``found``: warehouse.staging.reasons_found. Rows loaded with
+    a field set aside do not count: their incidents are demand (``_fields_set_aside`` flags a file
+    where most rows have one)."""
+    quarantined, _set_aside, common = found
+    if not rows or quarantined / rows <= feed.max_quarantined_share:
         return None
     limit = feed.max_quarantined_share
-    most = ", ".join(f"{reason} {n:,}" for reason, n in common)
-    return f"quarantined share {share:.0%} of {rows} rows is above max_quarantined_share {limit:.0%} ({most})"
+    return (
+        f"quarantined share {quarantined / rows:.0%} of {rows} rows is above max_quarantined_share "
+        f"{limit:.0%} ({_most(common)})"
+    )
 
 
-def _fields_set_aside(con: duckdb.DuckDBPyConnection, feed: FeedSettings, rows: int) -> str | None:
+def _fields_set_aside(feed: FeedSettings, found: tuple, rows: int) -> str | None:
     """A warning when more than ``max_quarantined_share`` of the rows load with a field set aside:
     likely a mapping to correct (the wrong coordinate columns, a priority scale), not bad rows."""
-    if not rows:
+    _quarantined, set_aside, common = found
+    if not rows or set_aside / rows <= feed.max_quarantined_share:
         return None
-    _quarantined, set_aside, common = reasons_found(con)
-    if set_aside / rows <= feed.max_quarantined_share:
-        return None
-    most = ", ".join(f"{reason} {n:,}" for reason, n in common)
-    return f"fields set aside in {set_aside / rows:.0%} of {rows} rows ({most}): loaded without them"
+    return f"fields set aside in {set_aside / rows:.0%} of {rows} rows ({_most(common)}): loaded without them"
+
+
+def _most(common: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{reason} {n:,}" for reason, n in common)
 
 
 def batch_outcome(

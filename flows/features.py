@@ -20,14 +20,13 @@ def features_flow(settings: Settings) -> dict:
     from warehouse.stages import recorded_inputs
 
     with warehouse(settings) as con:
-        inputs_digest = features_inputs(con, settings)
+        params = feature_parameters(con, settings)
+        inputs_digest = features_inputs(con, settings, params)
         if recorded_inputs(con, "features") == inputs_digest:
             done("features", "built from these inputs already: nothing to rebuild")
             return table_counts(con)
         incidents = read_incidents(con)
-        built = build_features(
-            incidents.lazy(), read_events(settings.events_path), feature_parameters(con, settings)
-        )
+        built = build_features(incidents.lazy(), read_events(settings.events_path), params)
         reach("features.before_commit")
         counts = write_features(
             con,

@@ -46,7 +46,7 @@ def feature_parameters(con: duckdb.DuckDBPyConnection, settings: Settings):
     return FeatureParameters.from_settings(settings, rejected=rejected_windows(con))
 
 
-def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings, params=None) -> str:
     """What the features stage builds from: core's batches, the events file, the settings (area
     polygon files' bytes included), the code."""
     from dataclasses import asdict
@@ -56,7 +56,7 @@ def features_inputs(con: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     return digest(
         loaded_batches(con),
         _file_digest(settings.events_path),
-        asdict(feature_parameters(con, settings)),
+        asdict(params or feature_parameters(con, settings)),
         {a.id: _file_digest(settings.area_file(a)) for a in settings.agencies},
         code_digest("features"),
     )

@@ -386,8 +386,10 @@ def quality(config: ConfigOption = None) -> None:
             reports.feed_outages(con),
         )
         aside = reports.quarantine_reasons(con, "field_issues")
+        counted = {"quarantine": reasons, "field_issues": aside}
         examples = {
-            table: reports.reason_examples(con, settings.feeds, table=table) for table in reports.ISSUE_TABLES
+            table: reports.reason_examples(con, settings.feeds, table=table, counted=counted[table])
+            for table in reports.ISSUE_TABLES
         }
     table = id_table("data quality", "feed", "batches", "rows loaded", "quarantined", "last failure")
     for feed_id, batches, _pending, _failed, _read, loaded, quarantined in summary:

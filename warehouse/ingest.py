@@ -41,9 +41,8 @@ log = logging.getLogger(__name__)
 
 DONE_STATUSES = ("received", "loaded")  # a failed batch is retried on the next run
 # A batch rejected by validation is received again only when the settings its file is read with
-# change (``read_digest``); otherwise it stays rejected until its file changes (a new batch).
-SETTLED_STATUSES = (*DONE_STATUSES, "rejected")
-COMMITTED_STATUSES = SETTLED_STATUSES
+# change (``read_digest``, ``settled``); otherwise it stays rejected until its file changes.
+COMMITTED_STATUSES = (*DONE_STATUSES, "rejected")
 """Batches whose raw file is kept (a failed batch has none; it is received again)."""
 
 READ_FIELDS = ("format", "delimiter", "encoding", "pii")

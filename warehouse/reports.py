@@ -41,13 +41,18 @@ def quarantine_reasons(con: duckdb.DuckDBPyConnection, table: str = "quarantine"
 
 
 def reason_examples(
-    con: duckdb.DuckDBPyConnection, feeds: Iterable[FeedSettings], top: int = 3, table: str = "quarantine"
+    con: duckdb.DuckDBPyConnection,
+    feeds: Iterable[FeedSettings],
+    top: int = 3,
+    table: str = "quarantine",
+    counted: list[tuple] | None = None,
 ) -> dict[tuple[str, str], list[tuple[str, int]]]:
     """(feed, reason) -> the most common values (several columns joined by " | ") of the source
     columns behind the reason (warehouse.mapping.reason_columns), with their row counts, in
     quality.quarantine or (``table``) quality.field_issues."""
     assert table in ISSUE_TABLES
-    present = {(feed_id, reason) for feed_id, reason, _rows in quarantine_reasons(con, table)}
+    counted = quarantine_reasons(con, table) if counted is None else counted  # what quality already read
+    present = {(feed_id, reason) for feed_id, reason, _rows in counted}
     found: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for feed in feeds:
         for reason, columns in reason_columns(feed).items():
