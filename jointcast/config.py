@@ -379,7 +379,9 @@ class FeedSettings(_Strict):
     uri: str
     format: Literal["csv", "json", "jsonl", "parquet"]
     delimiter: str = ","
-    encoding: Literal["utf-8", "latin-1", "utf-16"] = "utf-8"
+    encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = Field(
+        "utf-8", description="cp1252: Windows' Western European text (Latin-1 plus euro sign, curly quotes)"
+    )
     decimal_separator: Literal[".", ","] = Field(
         ".", description="the decimal mark of coordinates and priorities written as text: '45,78537' with ','"
     )

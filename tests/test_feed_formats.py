@@ -191,6 +191,22 @@ def test_a_star_in_type_codes_types_every_code_the_map_does_not_list(police_work
     assert _loaded(police_workspace, "incident_type") == {"OK": "traffic_collision", "NEW": "other"}
 
 
+def test_a_cp1252_feed_reads_windows_text_and_quarantines_a_byte_cp1252_leaves_undefined(police_workspace):
+    """A Windows export: "€", "–" and curly quotes are cp1252 bytes that Latin-1 reads as control
+    codes; read as cp1252 they load as written. 0x81 is no cp1252 character: its line alone is
+    quarantined, as an invalid byte of any encoding is."""
+    _configure(police_workspace, ('format = "csv"', 'format = "csv"\nencoding = "cp1252"'))
+    rows = [police_row(i, "01/02/2024 10:00:00 AM") for i in ("€1", "A–2", "“Q”3")]
+    path = police_workspace("pd_01.csv", rows, encoding="cp1252")
+    path.write_bytes(path.read_bytes() + police_row("X4", "01/02/2024 11:00:00 AM").encode() + b"\x81\n")
+    _ingest(police_workspace.config)
+    assert_rows_accounted(police_workspace.config)
+    assert set(_loaded(police_workspace, "incident_type")) == {"€1", "A–2", "“Q”3"}
+    [(row, reasons)] = _query(police_workspace.config, "SELECT row_number, reasons FROM quality.quarantine")
+    assert row == 4
+    assert "invalid encoding: not cp1252" in str(reasons)
+
+
 def test_a_latin1_file_with_a_utf8_byte_order_mark_keeps_its_first_column(police_workspace):
     """Read as Latin-1, a UTF-8 mark is three letters before the first name ("ï»¿Id"): the header's
     column is still the mapped one, matched as a name up to case and spacing is, with a warning."""

@@ -112,7 +112,13 @@ def _csv_source(path: Path, feed: FeedSettings) -> str:
         store_rejects = true, rejects_table = '_csv_rejects', rejects_scan = '_csv_scans')"""
 
 
+DUCKDB_ENCODINGS = ("utf-8", "latin-1", "utf-16")
+"""The encodings DuckDB's CSV reader decodes itself; a file in another (cp1252) is read record by record."""
+
+
 def _csv_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
+    if feed.encoding not in DUCKDB_ENCODINGS:
+        return read_csv_lines(con, path, feed)
     source = _csv_source(path, feed)
     header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     columns, values = _pii_projection(header, feed)
