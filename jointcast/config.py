@@ -392,7 +392,11 @@ class FeedSettings(_Strict):
     )
     call_source_codes: dict[str, CallSource] = Field(default_factory=dict)
     default_call_source: CallSource = "citizen"
-    timestamp_format: str = "iso"
+    timestamp_format: str | list[str] = Field(
+        "iso",
+        description="a strptime format, iso, epoch_ms or epoch_s; or a list of them, the first that reads"
+        " a value winning (a feed whose export changed format)",
+    )
     timezone: str = "UTC"
     priority_range: tuple[int, int] = (1, 5)
     priority_codes: dict[str, int] = Field(
@@ -461,10 +465,20 @@ class FeedSettings(_Strict):
 
     @field_validator("timestamp_format")
     @classmethod
-    def _readable_format(cls, value: str) -> str:
-        if value not in ("iso", "epoch_ms", "epoch_s"):
-            _check_strptime(value)
+    def _readable_format(cls, value: str | list[str]) -> str | list[str]:
+        formats = [value] if isinstance(value, str) else value
+        if not formats:
+            raise ValueError("timestamp_format: an empty list reads no timestamp: give one format or more")
+        for fmt in formats:
+            if fmt not in ("iso", "epoch_ms", "epoch_s"):
+                _check_strptime(fmt)
         return value
+
+    @property
+    def timestamp_formats(self) -> tuple[str, ...]:
+        """``timestamp_format`` as a tuple, in the order a value is tried."""
+        fmt = self.timestamp_format
+        return (fmt,) if isinstance(fmt, str) else tuple(fmt)
 
     @model_validator(mode="after")
     def _readable_numbers_and_text(self) -> FeedSettings:

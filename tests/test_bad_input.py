@@ -15,6 +15,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -46,7 +47,9 @@ def corpus_source(tmp_path_factory) -> tuple[Path, Sample]:
     from jointcast.simulator import simulate
 
     root = tmp_path_factory.mktemp("corpus") / "workspace"
-    simulate(root, days=7, seed=3, messy_rate=0.0)
+    # a fixed week inside one month: the simulator writes a file per month, and a week ending
+    # today would span two in a month's first days
+    simulate(root, days=7, seed=3, messy_rate=0.0, end=date(2024, 6, 20))
     feeds = root / "feeds"
 
     def lines(feed: str, suffix: str, header: int) -> list[str]:

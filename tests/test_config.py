@@ -72,6 +72,11 @@ def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
             "feeds[0].timestamp_format: timestamp_format '%H:%M' names no date",
         ),
         (
+            ('"%m/%d/%Y %I:%M:%S %p"', '["%m/%d/%Y %I:%M:%S %p", "%H:%M"]'),
+            "feeds[0].timestamp_format: timestamp_format '%H:%M' names no date",
+        ),
+        (('"%m/%d/%Y %I:%M:%S %p"', "[]"), "feeds[0].timestamp_format: timestamp_format: an empty list"),
+        (
             ('format = "csv"', "format = \"csv\"\ntype_pattern = '^(\\w+'"),
             "feeds[0].type_pattern: invalid regex",
         ),

@@ -198,6 +198,29 @@ def test_a_mix_is_judged_per_column_and_per_file(tmp_path):
     assert_rows_accounted(config)
 
 
+def test_a_list_of_formats_reads_each_value_in_the_first_that_reads_it(tmp_path):
+    """A CAD whose export changed format: its older rows in one format, its newer in another, even in
+    one file. Each value is read in the first of the formats that reads it; one that none reads is
+    unparseable, never guessed."""
+    config = _write_feed(tmp_path, "csv", "%m/%d/%Y %I:%M:%S %p", [
+        "09/27/2019 01:14:27 AM",
+        "2019-09-27T01:14:27",
+        "2019-09-27 13:14",
+        "27.09.2019 01:14",
+    ])  # fmt: skip
+    text = config.read_text()
+    config.write_text(text.replace('"%m/%d/%Y %I:%M:%S %p"', '["%m/%d/%Y %I:%M:%S %p", "iso"]'))
+    _ingest(config)
+    assert _quarantined(config) == {4: ["unparseable_timestamp"]}
+    new_york = timedelta(hours=4)  # EDT: every value is naive, read in the feed's zone
+    assert _loaded(config) == {
+        "a1": _utc(2019, 9, 27, 1, 14, 27) + new_york,
+        "a2": _utc(2019, 9, 27, 1, 14, 27) + new_york,
+        "a3": _utc(2019, 9, 27, 13, 14) + new_york,
+    }
+    assert_rows_accounted(config)
+
+
 def test_unparseable_and_refused_zones_keep_their_reason(tmp_path):
     config = _write_feed(tmp_path, "csv", "%Y-%m-%d %H:%M:%S %Z", [
         "2019-09-27 01:14:27 UTC",

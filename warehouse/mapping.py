@@ -157,6 +157,16 @@ def _strptime(value: str, fmt: str) -> tuple[str, str]:
     return f"CASE WHEN {naive} IS NULL THEN {zoned} END", naive
 
 
+def _format_readings(value: str, fmt: str) -> tuple[str, str]:
+    """(zoned, naive) readings of text ``value`` in one format of ``timestamp_format``."""
+    if fmt in ("epoch_ms", "epoch_s"):
+        scale = "1000.0" if fmt == "epoch_ms" else "1.0"
+        return f"try(to_timestamp(try_cast({value} AS DOUBLE) / {scale}))", "CAST(NULL AS TIMESTAMP)"
+    if fmt == "iso":
+        return _iso(value)
+    return _strptime(value, fmt)
+
+
 def timestamp_readings(value: str, feed: FeedSettings) -> tuple[str, str]:
     """(zoned, naive): text ``value`` as a TIMESTAMPTZ if it names its zone, else as a TIMESTAMP.
 
@@ -164,14 +174,21 @@ def timestamp_readings(value: str, feed: FeedSettings) -> tuple[str, str]:
     Epoch numbers are instants. In a Parquet feed, a timestamp the file typed (written as
     text by DuckDB) is read as the instant or wall-clock time it is, whatever the format.
     """
-    fmt = feed.timestamp_format
-    if fmt in ("epoch_ms", "epoch_s"):
-        scale = "1000.0" if fmt == "epoch_ms" else "1.0"
-        zoned, naive = f"try(to_timestamp(try_cast({value} AS DOUBLE) / {scale}))", "CAST(NULL AS TIMESTAMP)"
-    elif fmt == "iso":
-        return _iso(value)
-    else:
-        zoned, naive = _strptime(value, fmt)
+    readings = [_format_readings(value, fmt) for fmt in feed.timestamp_formats]
+    if len(readings) == 1:
+        [(zoned, naive)] = readings
+    else:  # the first format that reads the value, as zoned or naive, gives both readings
+        read = [f"({z}) IS NOT NULL OR ({n}) IS NOT NULL" for z, n in readings]
+        zoned = (
+            "CASE "
+            + " ".join(f"WHEN {r} THEN {z}" for r, (z, _) in zip(read, readings, strict=True))
+            + " END"
+        )
+        naive = (
+            "CASE "
+            + " ".join(f"WHEN {r} THEN {n}" for r, (_, n) in zip(read, readings, strict=True))
+            + " END"
+        )
     if feed.format != "parquet":
         return zoned, naive
     typed = f"regexp_matches({value}, {literal(TYPED_TEXT)})"
