@@ -54,6 +54,9 @@ class BatchBounds:
     max_rows: int | None = None
     fresh_after: datetime | None = None
     expected_rows: float | None = None
+    earlier_rows: int = 0
+    """The batch's rows of hours the feed's earlier files delivered (re-sent or updated records): the
+    row-count bounds hold them besides the band around ``expected_rows`` for the hours after."""
 
 
 IMPROBABLE_COUNT = 1e-6
@@ -97,7 +100,11 @@ def batch_expectations(feed: FeedSettings, bounds: BatchBounds) -> list:
         for key, column in _mapped_source_columns(feed).items()
     ]
     usual = "no history" if bounds.expected_rows is None else f"about {bounds.expected_rows:,.0f} usual"
-    usual += " for the hours it covers"
+    if bounds.earlier_rows:
+        usual += (f" for its hours after the feed's earlier files, plus its {bounds.earlier_rows:,} rows"
+                  " of hours they delivered")  # fmt: skip
+    else:
+        usual += " for the hours it covers"
     if bounds.min_rows:
         found.append(
             _batch(

@@ -46,6 +46,7 @@ from warehouse.staging import (
     StagedBatch,
     absent_columns,
     add_row_reasons,
+    earlier_delivery,
     expected_rows,
     finish_batch,
     header_matched,
@@ -312,14 +313,20 @@ def _bounds(
     con, feed: FeedSettings, now: datetime, span: tuple, newest: bool, lag_hours: float
 ) -> BatchBounds:
     """What the batch's size and age are checked against: ``span`` is its oldest and newest
-    plausible received time (defective stamps left out)."""
+    plausible received time (defective stamps left out). Where the feed's loaded files already
+    delivered the span's first hours, the rows usual for the hours after them are expected, plus
+    the batch's own rows of those earlier hours (warehouse.staging.earlier_delivery)."""
     bounds = BatchBounds(now=now, fresh_after=now - timedelta(hours=lag_hours) if newest else None)
     oldest, latest = span
-    expected = None if oldest is None else expected_rows(con, feed.id, oldest, latest)
+    if oldest is None:
+        return bounds
+    until, earlier = earlier_delivery(con, feed.id, oldest, latest, EARLIEST)
+    expected = expected_rows(con, feed.id, until or oldest, latest)
     if expected is None:
         return bounds
     fewest, most = row_count_bounds(expected, feed.expected_rows_band)
-    return replace(bounds, min_rows=fewest, max_rows=most, expected_rows=expected)
+    return replace(bounds, min_rows=fewest + earlier, max_rows=most + earlier, expected_rows=expected,
+                   earlier_rows=earlier)  # fmt: skip
 
 
 def _record_run(

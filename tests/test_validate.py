@@ -57,7 +57,8 @@ def test_a_batch_far_smaller_than_usual_is_rejected(workspace):
     )
     assert status == "rejected"
     assert re.search(
-        r"expectation failed: row count at least [\d,]+ \(about [\d,]+ usual for the hours it covers\)$",
+        r"expectation failed: row count at least [\d,]+ \(about [\d,]+ usual for (the hours it covers"
+        r"|its hours after the feed's earlier files, plus its [\d,]+ rows of hours they delivered)\)$",
         message,
     )
 
@@ -141,6 +142,33 @@ def test_hourly_files_and_a_surge_day_load_while_a_day_a_third_full_is_refused(p
         SELECT r.warnings FROM quality.validation_runs r JOIN meta.batches b USING (batch_id)
         WHERE b.source_uri LIKE '%pd_20240206.csv'""")[0]  # fmt: skip
     assert warnings[0].startswith("row count above "), warnings
+
+
+def test_a_file_that_resends_earlier_days_is_sized_on_its_new_hours(police_workspace):
+    """A daily file that also carries records of days an earlier file delivered (late or updated
+    records) is held to the usual rows of its own new day, plus those it re-sends: a whole day loads
+    (its span of three days would otherwise ask for three days of rows), a day a fifth full does not."""
+    start = datetime(2024, 1, 1)
+    for d in range(35):  # five weeks of daily files: 48 a day
+        day = start + timedelta(days=d)
+        police_workspace(f"pd_{day:%Y%m%d}.csv", _daily(day, 48, f"D{d}-"))
+    _ingest(police_workspace.config)
+    late = start + timedelta(days=33)
+    whole, short = start + timedelta(days=35), start + timedelta(days=36)
+    police_workspace(f"pd_{whole:%Y%m%d}.csv", _daily(late, 20, "L") + _daily(whole, 48, "W"))
+    police_workspace(
+        f"pd_{short:%Y%m%d}.csv", _daily(late + timedelta(days=1), 20, "M") + _daily(short, 10, "S")
+    )
+    _ingest(police_workspace.config)
+    statuses = dict(_query(police_workspace.config, r"""
+        SELECT regexp_extract(source_uri, 'pd_(\d+)', 1), status FROM meta.batches WHERE batch_id > 35"""))  # fmt: skip
+    assert statuses == {f"{whole:%Y%m%d}": "loaded", f"{short:%Y%m%d}": "rejected"}, statuses
+    [(message,)] = _query(
+        police_workspace.config, "SELECT message FROM meta.batches WHERE status = 'rejected'"
+    )
+    assert re.search(
+        r"about 4\d usual for its hours after the feed's earlier files, plus its 20 rows", message
+    ), message
 
 
 def test_row_count_bounds_refuse_only_what_chance_cannot_explain():

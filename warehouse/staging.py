@@ -519,6 +519,29 @@ def trailing_rows_per_day(con: duckdb.DuckDBPyConnection, feed_id: str, batches:
     return None if row is None or row[0] is None else float(row[0])
 
 
+def earlier_delivery(
+    con: duckdb.DuckDBPyConnection, feed_id: str, oldest: datetime, newest: datetime, earliest: datetime
+) -> tuple[datetime | None, int]:
+    """Where the feed's loaded files already delivered the first hours of a batch whose records span
+    ``oldest``..``newest``: the newest record of a loaded batch that ends inside that span, and how many
+    of this batch's checked records (received from ``earliest``) lie at or before it; (None, 0) if none
+    does. A file that re-sends the last days of the one before (records updated since, an export window
+    that overlaps) holds only some of those hours' records, so its size is judged on the hours after."""
+    [(until,)] = con.execute(
+        """
+        SELECT max(newest_record_at) FROM meta.batches
+        WHERE feed_id = ? AND status = 'loaded' AND newest_record_at >= ? AND newest_record_at < ?
+        """,
+        [feed_id, oldest, newest],
+    ).fetchall()
+    if until is None:
+        return None, 0
+    [(rows,)] = con.execute(
+        "SELECT count(*) FROM _checked WHERE received_at BETWEEN ? AND ?", [earliest, until]
+    ).fetchall()
+    return until, rows
+
+
 SAME_HOURS_WEEKS = 4
 """How many earlier weeks a file of under a week is compared with, at the same hours of the week."""
 
