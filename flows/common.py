@@ -175,7 +175,7 @@ def dask_client(settings: Settings) -> Iterator:
     if options.dask_address:
         with Client(options.dask_address) as client:
             client.wait_for_workers(1, timeout=120)
-            logger().info("dask: the cluster at %s, %d workers", options.dask_address, len(_workers(client)))
+            logger().info("dask: the cluster at %s, %d workers", options.dask_address, len(client.nthreads()))
             yield client
         return
     threads = max(1, (os.cpu_count() or 1) // options.dask_workers)
@@ -188,10 +188,6 @@ def dask_client(settings: Settings) -> Iterator:
         logger().info("dask: a local cluster of %d workers of %d thread%s", options.dask_workers, threads,
                       "s" * (threads != 1))  # fmt: skip
         yield client
-
-
-def _workers(client) -> dict:
-    return client.scheduler_info()["workers"]
 
 
 @task(name="part", cache_policy=NONE, persist_result=False)

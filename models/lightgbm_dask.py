@@ -74,6 +74,24 @@ Summary = Callable[[datetime, datetime], Window]
 """(start, end) -> the window's facts, worked out on the driver (DuckDB over the partitions)."""
 
 
+WORKER_WAIT_S = 60
+"""How long a fit waits for a worker when the cluster has none (a worker its nanny is restarting)."""
+
+
+def live_workers(client) -> list[str]:
+    """The addresses of the cluster's workers, asked of the scheduler (``Client.nthreads``: a client
+    called from its own event loop keeps no per-worker list in ``scheduler_info``); with none, waits
+    up to ``WORKER_WAIT_S`` for one before failing."""
+    workers = sorted(client.nthreads())
+    if not workers:
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError:
+            raise RuntimeError(f"the Dask cluster has no workers (waited {WORKER_WAIT_S} s)") from None
+        workers = sorted(client.nthreads())
+    return workers
+
+
 @dataclass(frozen=True)
 class DaskFit:
     """Fits the demand model on the training window before an origin, on every worker of ``client``.
@@ -106,9 +124,7 @@ class DaskFit:
             )
         categories = category_levels(window.series)
         missing_level = (window.median or 1.0) if params.level_scaling else None
-        workers = sorted(self.client.scheduler_info()["workers"])
-        if not workers:
-            raise RuntimeError("the Dask cluster has no workers")
+        workers = live_workers(self.client)
         parts = self.submit_parts(workers, start, origin, features, categories, missing_level, params)
         kept = window.rows  # the rows the workers' zero samples hold: the leaf minimum shrinks by their share
         if params.zero_sample_rate < 1:
