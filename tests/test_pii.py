@@ -210,6 +210,18 @@ def test_a_uri_climbing_out_of_its_folder_is_refused(police_workspace):
     assert outcome.batches == []
 
 
+def test_leading_parent_steps_only_name_the_folder_and_its_files_load(police_workspace):
+    """Data kept beside the workspace (``../data/*.csv``, relative to the config's folder) is a folder
+    named as an absolute path would name it: its files load."""
+    police_workspace("pd_01.csv", [police_row("P1", "01/02/2024 10:00:00 AM")])
+    config = police_workspace.config
+    beside = f'"../{police_workspace.root.name}/feeds/pd/*.csv"'
+    config.write_text(config.read_text().replace('"feeds/pd/*.csv"', beside))
+    [outcome] = _ingest(config, validate=False)
+    assert outcome.errors == []
+    assert len(outcome.batches) == 1
+
+
 def test_a_symlink_out_of_the_feed_folder_is_refused_and_the_other_files_load(police_workspace, tmp_path):
     police_workspace("pd_01.csv", [police_row("P1", "01/02/2024 10:00:00 AM")])
     outside = tmp_path / "secret.csv"

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import dropwhile
 from pathlib import Path, PurePosixPath
 
 import fsspec
@@ -76,8 +77,14 @@ def _named_local(uri: str) -> bool:
 
 
 def refuse_parent_steps(uri: str) -> None:
-    """A local uri may not climb out of the folder it names with ``..``."""
-    if _named_local(uri) and ".." in PurePosixPath(uri.removeprefix("file://")).parts:
+    """A local uri may not climb out of the folder it names with ``..``: ``feeds/../../etc/*`` is
+    refused, while leading steps (``../data/*.csv``, relative to the config's folder) only name the
+    folder, as an absolute path would."""
+    if not _named_local(uri):
+        return
+    parts = PurePosixPath(uri.removeprefix("file://")).parts
+    named = list(dropwhile(lambda part: part == "..", parts))
+    if ".." in named:
         raise FeedSourceError(f"uri '{uri}' has a '..' step: a local feed may not leave its folder")
 
 
