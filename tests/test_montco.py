@@ -50,6 +50,22 @@ def test_the_example_config_validates_with_one_vocabulary_and_a_lead_per_joint_t
     assert codes == {"VEHICLE ACCIDENT"}
 
 
+@pytest.mark.parametrize("example", [EXAMPLE, H3_EXAMPLE], ids=["townships", "h3"])
+def test_each_example_reads_the_feed_its_uri_names(example):
+    """The examples' own uri (beside the checkout, up three folders) passes the feed-folder rules and
+    lists the file, as `jointcast --config <example> run` reads it."""
+    from warehouse.sources import feed_folder, list_files, refuse_parent_steps
+
+    _feed()
+    settings = load_settings(example)
+    feed = settings.feeds[0]
+    refuse_parent_steps(feed.uri)
+    uri = settings.feed_uri(feed)
+    [found] = list_files(uri)
+    assert Path(found).resolve() == settings.resolve(feed.uri).resolve()
+    assert Path(found).resolve().is_relative_to(feed_folder(uri).resolve())
+
+
 def _core_incidents(settings) -> pl.DataFrame:
     from expectations.runner import Validator
     from expectations.validate import validate_feed
