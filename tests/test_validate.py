@@ -112,15 +112,21 @@ def _daily(day: datetime, rows: int, prefix: str) -> list[str]:
     ]
 
 
+def _five_weeks_of_daily_files(police_workspace) -> datetime:
+    """Five weeks of daily files of 48 rows from 2024-01-01, ingested: the history a file is sized by."""
+    start = datetime(2024, 1, 1)
+    for d in range(35):
+        day = start + timedelta(days=d)
+        police_workspace(f"pd_{day:%Y%m%d}.csv", _daily(day, 48, f"D{d}-"))
+    _ingest(police_workspace.config)
+    return start
+
+
 def test_hourly_files_and_a_surge_day_load_while_a_day_a_third_full_is_refused(police_workspace):
     """A file is held to what the same hours of earlier weeks held: an hourly file (0 or 1 row) of a
     feed of 48 a day is no broken export, and a storm day at three times the usual loads, flagged;
     a day with a third of the usual rows is refused."""
-    start = datetime(2024, 1, 1)
-    for d in range(35):  # five weeks of daily files: 48 a day
-        day = start + timedelta(days=d)
-        police_workspace(f"pd_{day:%Y%m%d}.csv", _daily(day, 48, f"D{d}-"))
-    _ingest(police_workspace.config)
+    start = _five_weeks_of_daily_files(police_workspace)
     day = start + timedelta(days=35)
     quiet = _daily(day, 12, "H")  # a quiet day, delivered hour by hour
     for hour in range(24):
@@ -148,11 +154,7 @@ def test_a_file_that_resends_earlier_days_is_sized_on_its_new_hours(police_works
     """A daily file that also carries records of days an earlier file delivered (late or updated
     records) is held to the usual rows of its own new day, plus those it re-sends: a whole day loads
     (its span of three days would otherwise ask for three days of rows), a day a fifth full does not."""
-    start = datetime(2024, 1, 1)
-    for d in range(35):  # five weeks of daily files: 48 a day
-        day = start + timedelta(days=d)
-        police_workspace(f"pd_{day:%Y%m%d}.csv", _daily(day, 48, f"D{d}-"))
-    _ingest(police_workspace.config)
+    start = _five_weeks_of_daily_files(police_workspace)
     late = start + timedelta(days=33)
     whole, short = start + timedelta(days=35), start + timedelta(days=36)
     police_workspace(f"pd_{whole:%Y%m%d}.csv", _daily(late, 20, "L") + _daily(whole, 48, "W"))
