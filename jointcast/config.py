@@ -492,6 +492,10 @@ class FeedSettings(_Strict):
                 f"encoding: a json feed is read as UTF-8, as JSON text is written (RFC 8259),"
                 f" not {self.encoding}"
             )
+        if self.format == "jsonl" and self.encoding == "cp1252":
+            raise ValueError(
+                "encoding: cp1252 is read in csv feeds only; a jsonl feed is utf-8, latin-1 or utf-16"
+            )
         return self
 
     @model_validator(mode="after")

@@ -77,6 +77,10 @@ def test_police_demand_skips_officer_initiated_calls_by_default(tmp_path):
         ),
         (('"%m/%d/%Y %I:%M:%S %p"', "[]"), "feeds[0].timestamp_format: timestamp_format: an empty list"),
         (
+            ('format = "csv"', 'format = "jsonl"\nencoding = "cp1252"'),
+            "feeds[0]: encoding: cp1252 is read in csv feeds only",
+        ),
+        (
             ('format = "csv"', "format = \"csv\"\ntype_pattern = '^(\\w+'"),
             "feeds[0].type_pattern: invalid regex",
         ),

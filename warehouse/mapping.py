@@ -167,6 +167,13 @@ def _format_readings(value: str, fmt: str) -> tuple[str, str]:
     return _strptime(value, fmt)
 
 
+def _first_reading(readings: list[tuple[str, str]], side: int) -> str:
+    """Of a value's (zoned, naive) readings in several formats, the ``side`` (0 zoned, 1 naive) of the
+    first format that reads it at all."""
+    cases = " ".join(f"WHEN ({z}) IS NOT NULL OR ({n}) IS NOT NULL THEN {(z, n)[side]}" for z, n in readings)
+    return f"CASE {cases} END"
+
+
 def timestamp_readings(value: str, feed: FeedSettings) -> tuple[str, str]:
     """(zoned, naive): text ``value`` as a TIMESTAMPTZ if it names its zone, else as a TIMESTAMP.
 
@@ -177,18 +184,8 @@ def timestamp_readings(value: str, feed: FeedSettings) -> tuple[str, str]:
     readings = [_format_readings(value, fmt) for fmt in feed.timestamp_formats]
     if len(readings) == 1:
         [(zoned, naive)] = readings
-    else:  # the first format that reads the value, as zoned or naive, gives both readings
-        read = [f"({z}) IS NOT NULL OR ({n}) IS NOT NULL" for z, n in readings]
-        zoned = (
-            "CASE "
-            + " ".join(f"WHEN {r} THEN {z}" for r, (z, _) in zip(read, readings, strict=True))
-            + " END"
-        )
-        naive = (
-            "CASE "
-            + " ".join(f"WHEN {r} THEN {n}" for r, (_, n) in zip(read, readings, strict=True))
-            + " END"
-        )
+    else:
+        zoned, naive = _first_reading(readings, 0), _first_reading(readings, 1)
     if feed.format != "parquet":
         return zoned, naive
     typed = f"regexp_matches({value}, {literal(TYPED_TEXT)})"
