@@ -504,19 +504,28 @@ def finish_batch(
 
 def trailing_rows_per_day(con: duckdb.DuckDBPyConnection, feed_id: str, batches: int = 6) -> float | None:
     """Rows per day over the feed's last loaded batches, pooled: their rows over the time their
-    records span, each at least an hour (None with no history)."""
+    records span, each at least an hour. The last ``batches`` of them, and older ones until they
+    span a day between them: a rate read off a few hours (a first file of one morning) says nothing
+    of the night. None with no history, or with less than a day of it."""
     row = con.execute(
         """
-        SELECT sum(rows_read) / sum(greatest(1.0 / 24, epoch(newest_record_at - oldest_record_at) / 86400.0))
-        FROM (
-            SELECT * FROM meta.batches
+        WITH recent AS (
+            SELECT rows_read,
+                greatest(1.0 / 24, epoch(newest_record_at - oldest_record_at) / 86400.0) AS days,
+                row_number() OVER newest_first AS n,
+                coalesce(sum(days) OVER (newest_first ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                    AS newer_days
+            FROM meta.batches
             WHERE feed_id = ? AND status = 'loaded' AND oldest_record_at IS NOT NULL
-            ORDER BY batch_id DESC LIMIT ?
+            WINDOW newest_first AS (ORDER BY batch_id DESC)
         )
+        SELECT sum(rows_read) / sum(days), sum(days) FROM recent WHERE n <= ? OR newer_days < 1
         """,
         [feed_id, batches],
     ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+    if row is None or row[0] is None or row[1] < 1:
+        return None
+    return float(row[0])
 
 
 def earlier_delivery(
