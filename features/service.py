@@ -4,7 +4,9 @@ Pure polars: LazyFrame in, LazyFrame out; the caller collects once.
 
 An incident's busy hours are cleared minus dispatched (on scene where the feed has no
 dispatch time), kept when over 0 and up to ``MAX_SERVICE_HOURS``: a negative or zero
-time is a clock error, a longer one a record left open. An incident without such a time
+time is a clock error, a longer one a record left open. An incident of a feed written one row
+per unit has its units' hours between them (``unit_hours``, each unit's time kept by the same
+rule when it was loaded): three engines busy an hour are three hours of work. An incident without such a time
 takes the mean of its agency x incident type, then of its agency, then
 ``DEFAULT_SERVICE_HOURS``. The demand panel's workload hours (``service_hours``) and
 staffing's hours per incident (``service_times``, ``features.service_profile``, read by
@@ -29,11 +31,15 @@ SERVICE_SCHEMA = {
 }
 
 
-def busy_hours() -> pl.Expr:
-    """cleared - coalesce(dispatched, on scene) in hours; null unless in (0, MAX_SERVICE_HOURS]."""
+def busy_hours(incidents: pl.LazyFrame) -> pl.Expr:
+    """The units' hours of an incident that has them (``unit_hours``), else cleared -
+    coalesce(dispatched, on scene) in hours; null unless in (0, MAX_SERVICE_HOURS]."""
     start = pl.coalesce("dispatched_at", "on_scene_at")
     hours = (pl.col("cleared_at") - start).dt.total_seconds() / 3600.0
-    return pl.when(hours.is_between(0, MAX_SERVICE_HOURS, closed="right")).then(hours)
+    span = pl.when(hours.is_between(0, MAX_SERVICE_HOURS, closed="right")).then(hours)
+    if "unit_hours" not in incidents.collect_schema().names():
+        return span
+    return pl.coalesce(pl.when(pl.col("unit_hours") > 0).then(pl.col("unit_hours")), span)
 
 
 def _incident_type() -> pl.Expr:
@@ -46,7 +52,7 @@ def service_hours(incidents: pl.LazyFrame) -> pl.LazyFrame:
     by_type = pl.col("_busy").mean().over("agency_id", _incident_type())
     by_agency = pl.col("_busy").mean().over("agency_id")
     return (
-        incidents.with_columns(_busy=busy_hours())
+        incidents.with_columns(_busy=busy_hours(incidents))
         .with_columns(
             service_estimated=pl.col("_busy").is_null(),
             service_hours=pl.coalesce("_busy", by_type, by_agency, pl.lit(DEFAULT_SERVICE_HOURS)),
@@ -68,7 +74,7 @@ def service_times(incidents: pl.LazyFrame) -> pl.LazyFrame:
     measured_total = pl.col("measured").sum().over("agency_id")
     by_agency = pl.when(measured_total > 0).then(measured_sum / measured_total)
     return (
-        incidents.with_columns(_busy=busy_hours(), incident_type=_incident_type())
+        incidents.with_columns(_busy=busy_hours(incidents), incident_type=_incident_type())
         .group_by("agency_id", "incident_type")
         .agg(
             incidents=pl.len().cast(pl.Int64),

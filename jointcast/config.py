@@ -236,6 +236,11 @@ class ColumnMap(_Strict):
     point: str | None = Field(
         None, description="one column holding both coordinates: 'POINT (lon lat)' or a pair '(lat, lon)'"
     )
+    unit: str | None = Field(
+        None,
+        description="the unit of a feed written one row per unit dispatched: the rows of one incident id"
+        " are its units, loaded as one incident",
+    )
 
     def mapped(self) -> dict[str, str]:
         """Common field -> source column, for the fields this feed maps."""

@@ -33,4 +33,7 @@ def test_joint_links_move_out_of_core_and_core_incidents_still_shows_them(tmp_pa
     ]  # fmt: skip
     assert con.execute("SELECT count(*) FROM core.incident_records").fetchone() == (3,)
     columns = [row[0] for row in con.execute("DESCRIBE core.incidents").fetchall()]
-    assert columns[-3:] == ["joint_event_id", "batch_id", "row_number"] and len(columns) == 18
+    assert columns[-5:] == ["joint_event_id", "batch_id", "row_number", "units", "unit_hours"]
+    assert len(columns) == 20
+    # records loaded before feeds could be written one row per unit have no units
+    assert con.execute("SELECT count(units), count(unit_hours) FROM core.incidents").fetchone() == (0, 0)

@@ -14,7 +14,7 @@ from warehouse.stages import record_inputs
 
 INCIDENT_COLUMNS = (
     "incident_key", "agency_id", "feed_id", "area_id", "incident_type", "call_source", "received_at",
-    "dispatched_at", "on_scene_at", "cleared_at", "lat", "lon",
+    "dispatched_at", "on_scene_at", "cleared_at", "lat", "lon", "units", "unit_hours",
 )  # fmt: skip
 
 

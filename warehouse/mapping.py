@@ -305,6 +305,7 @@ WITH source AS (
         {texts},
         {_text(cols.area_id)} AS area_id,
         {_text(cols.point)} AS point_text,
+        {_text(cols.unit)} AS unit,
         {_coordinate_text(feed, "lat")} AS lat_text,
         {_coordinate_text(feed, "lon")} AS lon_text
     FROM _incoming
@@ -399,26 +400,29 @@ def duplicates_sql(source_columns: tuple[str, ...]) -> str:
     """Rows of ``_staged`` that repeat an id of the same file, with their reason.
 
     An exact copy of an earlier row is a ``duplicate_row``; a row replaced by a later,
-    different row with the same id is a ``duplicate_id`` (the latest version wins).
+    different row with the same id is a ``duplicate_id`` (the latest version wins). In a feed
+    written one row per unit (``unit`` mapped), a version is of one unit of the incident: rows
+    of other units are the incident's other units, not versions of one another.
     Only ids that occur more than once are looked at, so a clean file costs one GROUP BY.
     """
     row_hash = "hash(" + ", ".join(f"i.{quote(c)}" for c in source_columns) + ")"
     return f"""
 WITH repeated AS (
-    SELECT agency_id, source_incident_id FROM _staged
+    SELECT agency_id, source_incident_id, unit FROM _staged
     WHERE source_incident_id IS NOT NULL AND agency_id IS NOT NULL
-    GROUP BY agency_id, source_incident_id HAVING count(*) > 1
+    GROUP BY agency_id, source_incident_id, unit HAVING count(*) > 1
 ),
 copies AS (
-    SELECT s._row_number, s.agency_id, s.source_incident_id,
+    SELECT s._row_number, s.agency_id, s.source_incident_id, s.unit,
         row_number() OVER (PARTITION BY {row_hash} ORDER BY s._row_number) AS copy_number
     FROM _staged s
     JOIN repeated r ON r.agency_id = s.agency_id AND r.source_incident_id = s.source_incident_id
+        AND r.unit IS NOT DISTINCT FROM s.unit
     JOIN _incoming i ON i._row_number = s._row_number
 ),
 versions AS (
     SELECT *, count(*) FILTER (WHERE copy_number = 1) OVER (
-        PARTITION BY agency_id, source_incident_id ORDER BY _row_number
+        PARTITION BY agency_id, source_incident_id, unit ORDER BY _row_number
         ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
     ) AS later_versions
     FROM copies

@@ -33,7 +33,7 @@ from warehouse.raw_store import batch_path, batch_rows_sql
 CORE_COLUMNS = (
     "incident_key", "agency_id", "feed_id", "source_incident_id", "incident_type",
     "source_type", "call_source", "priority", "received_at", "dispatched_at", "on_scene_at",
-    "cleared_at", "area_id", "lat", "lon", "batch_id", "row_number",
+    "cleared_at", "area_id", "lat", "lon", "batch_id", "row_number", "units", "unit_hours",
 )  # fmt: skip
 """core.incident_records' columns (core.incidents adds the features stage's joint_event_id)."""
 
@@ -41,7 +41,7 @@ CORE_COLUMNS = (
 _STAGED_TEXT = {
     "source_incident_id": "source_incident_id", "source_type": "source_type",
     "priority": "priority_text", "area_id": "area_id", "lat": "lat_text", "lon": "lon_text",
-    "point": "point_text",
+    "point": "point_text", "unit": "unit",
     **{field: f"{field}_text" for field in TIMESTAMP_FIELDS},
     **{ColumnMap.time_key(field): f"{field}_text" for field in TIMESTAMP_FIELDS},
 }  # fmt: skip
@@ -197,7 +197,9 @@ def stage_batch(
             -- rows the staging step already holds as duplicates leave the uniqueness check
             CASE WHEN list_contains(parse_reasons, 'duplicate_row')
                 OR list_contains(parse_reasons, 'duplicate_id') THEN NULL
-                ELSE agency_id || ':' || source_incident_id END AS {CHUNK_KEY},
+                -- a feed of one row per unit: a key per unit of the incident
+                ELSE agency_id || ':' || source_incident_id || coalesce(chr(31) || unit, '') END
+                AS {CHUNK_KEY},
             received_at_text,
             CASE WHEN received_at_text IS NOT NULL THEN received_at IS NOT NULL END
                 AS received_at_parsed,
@@ -387,7 +389,8 @@ def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: Pen
     the row listed in quality.field_issues); returns (loaded, quarantined).
 
     The accepted rows are read from ``_staged`` where they lie, not copied first, and written to
-    core in one pass.
+    core in one pass. A feed written one row per unit writes each incident once, its units combined
+    (``units_combined_sql``); its loaded count is of rows, as its quarantined count is.
     """
     quarantined = con.execute(
         f"""
@@ -412,9 +415,7 @@ def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: Pen
         [batch.batch_id, feed.id],
     )
     # a view, not a copy: the accepted rows are read from _staged where they lie
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP VIEW _accepted AS
+    accepted = f"""
         SELECT agency_id || ':' || source_incident_id AS incident_key, agency_id,
             {literal(feed.id)} AS feed_id, source_incident_id, incident_type, source_type,
             call_source, {_set_aside("priority")} AS priority, received_at,
@@ -422,9 +423,14 @@ def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: Pen
             area_id, {_set_aside("lat")} AS lat, {_set_aside("lon")} AS lon,
             CAST({int(batch.batch_id)} AS BIGINT) AS batch_id, _row_number AS row_number
         FROM _staged WHERE NOT ({_QUARANTINED})
-        """
+    """
+    loaded = con.execute(f"SELECT count(*) FROM ({accepted})").fetchone()[0]
+    incidents = (
+        f"SELECT *, CAST(NULL AS INTEGER) AS units, CAST(NULL AS DOUBLE) AS unit_hours FROM ({accepted})"
+        if feed.columns.unit is None
+        else units_combined_sql(accepted)  # a feed of one row per unit: loaded rows, fewer incidents
     )
-    loaded = con.execute("SELECT count(*) FROM _accepted").fetchone()[0]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _accepted AS {incidents}")
     con.execute(HELD_SQL, [batch.source_uri, batch.batch_id])
     # a filter on row numbers, not an anti-join: a join over every accepted row costs more than the write
     newest = "true"
@@ -439,6 +445,42 @@ def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: Pen
         f"INSERT INTO core.incident_records ({columns}) SELECT {columns} FROM _accepted WHERE {newest}"
     )
     return loaded, quarantined
+
+
+UNIT_HOURS_MAX = 24.0
+"""A unit's busy time over this is a record left open, not a time (features.service.MAX_SERVICE_HOURS)."""
+
+
+def units_combined_sql(accepted: str) -> str:
+    """The ``accepted`` rows of a feed written one row per unit dispatched, one row per incident.
+
+    The incident was received and dispatched when its first unit was, reached when its first unit
+    arrived and cleared when its last unit left; its other fields are those of its last row that
+    has them, and its row number that row's, for the latest version to win as for any feed.
+    ``units`` counts its rows; ``unit_hours`` is the hours its units were busy between them (each
+    unit's cleared less dispatched, else on scene, kept in (0, 24] h), the mean of those measured
+    standing in for any unmeasured: the incident's workload.
+    """
+    last = ", ".join(
+        f"arg_max({f}, row_number) FILTER (WHERE {f} IS NOT NULL) AS {f}"
+        for f in ("incident_type", "source_type", "call_source", "priority", "area_id")
+    )
+    busy = "epoch(cleared_at - coalesce(dispatched_at, on_scene_at)) / 3600.0"
+    return f"""
+        WITH unit_rows AS (
+            SELECT *, CASE WHEN {busy} > 0 AND {busy} <= {UNIT_HOURS_MAX} THEN {busy} END AS busy
+            FROM ({accepted})
+        )
+        SELECT incident_key, any_value(agency_id) AS agency_id, any_value(feed_id) AS feed_id,
+            any_value(source_incident_id) AS source_incident_id, {last},
+            min(received_at) AS received_at, min(dispatched_at) AS dispatched_at,
+            min(on_scene_at) AS on_scene_at, max(cleared_at) AS cleared_at,
+            arg_max(lat, row_number) FILTER (WHERE lat IS NOT NULL AND lon IS NOT NULL) AS lat,
+            arg_max(lon, row_number) FILTER (WHERE lat IS NOT NULL AND lon IS NOT NULL) AS lon,
+            any_value(batch_id) AS batch_id, max(row_number) AS row_number,
+            CAST(count(*) AS INTEGER) AS units, avg(busy) * count(*) AS unit_hours
+        FROM unit_rows GROUP BY incident_key
+    """
 
 
 VERSION_ORDER = ("source_uri", "batch_id", "row_number")

@@ -1,0 +1,111 @@
+"""Feeds written one row per unit dispatched, as many fire and EMS CAD exports are: the rows of one
+incident id are its units. Each incident loads once, its units combined, and its workload is the
+hours its units were busy between them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from features.service import service_hours
+from jointcast.config import load_settings
+from tests.test_ingest import _ingest, _query, assert_rows_accounted
+from warehouse.db import open_warehouse
+from warehouse.features_store import read_incidents
+
+UNIT_HEADER = "Id,Type,Prio,Src,Rcvd,Disp,Area,Lat,Lon,Phone,Caller,Unit,Clr"
+
+
+def unit_row(incident_id: str, unit: str, dispatched: str, cleared: str, received: str = "09:00:00") -> str:
+    day = "01/15/2024"
+    return (
+        f"{incident_id},TC,2,911,{day} {received} AM,{day} {dispatched} AM,B01,40.1,-75.2,555-0100,Jane Roe,"
+        f"{unit},{day} {cleared}"
+    )
+
+
+@pytest.fixture
+def unit_feed(police_workspace):
+    config = police_workspace.config
+    config.write_text(config.read_text() + 'unit = "Unit"\ncleared_at = "Clr"\n')
+    return police_workspace
+
+
+def _incidents(config) -> dict[str, tuple]:
+    rows = _query(
+        config,
+        "SELECT source_incident_id, units, round(unit_hours, 4), dispatched_at, on_scene_at, cleared_at"
+        " FROM core.incidents",
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_the_units_of_an_incident_load_as_one_incident_with_their_hours(unit_feed):
+    unit_feed(
+        "2024-01-15.csv",
+        [
+            unit_row("F1", "E1", "09:02:00", "10:00:00 AM"),
+            unit_row("F1", "E2", "09:05:00", "09:50:00 AM"),  # superseded by its later version
+            unit_row("F1", "L1", "09:10:00", "11:10:00 AM"),
+            unit_row("F1", "E2", "09:05:00", "09:35:00 AM"),
+            unit_row("F2", "M7", "09:20:00", "09:50:00 AM"),
+            unit_row("F2", "M7", "09:20:00", "09:50:00 AM"),  # an exact copy
+        ],
+        header=UNIT_HEADER,
+    )
+    _ingest(unit_feed.config)
+
+    incidents = _incidents(unit_feed.config)
+    assert set(incidents) == {"F1", "F2"}
+    units, hours, dispatched, on_scene, cleared = incidents["F1"]
+    assert units == 3
+    assert hours == pytest.approx(58 / 60 + 30 / 60 + 2.0, abs=1e-4)  # E1, E2 (its later version), L1
+    assert dispatched == datetime(2024, 1, 15, 14, 2, tzinfo=UTC)  # the first unit's dispatch
+    assert cleared == datetime(2024, 1, 15, 16, 10, tzinfo=UTC)  # the last unit's clear
+    assert on_scene is None
+    assert incidents["F2"][:2] == (1, 0.5)
+    reasons = _query(unit_feed.config, "SELECT row_number, reasons FROM quality.quarantine ORDER BY 1")
+    assert reasons == [(2, ["duplicate_id"]), (6, ["duplicate_row"])]
+    assert _query(unit_feed.config, "SELECT rows_read, rows_loaded, rows_quarantined FROM meta.batches") == [
+        (6, 4, 2)
+    ]
+    assert_rows_accounted(unit_feed.config)
+
+    # the workload the service-time rule gives the incident is its units' hours, not its span
+    settings = load_settings(unit_feed.config)
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        frame = service_hours(read_incidents(con).lazy()).collect()
+    workload = dict(zip(frame["incident_key"], frame["service_hours"], strict=True))
+    assert workload["pd:F1"] == pytest.approx(hours, abs=1e-4)
+    assert frame.filter(pl.col("incident_key") == "pd:F1")["service_estimated"].to_list() == [False]
+
+
+def test_a_later_file_resending_an_incident_replaces_its_units_and_the_same_file_changes_nothing(unit_feed):
+    first = [unit_row("F1", "E1", "09:02:00", "10:00:00 AM"), unit_row("F1", "E2", "09:05:00", "09:35:00 AM")]
+    unit_feed("2024-01-15.csv", first, header=UNIT_HEADER)
+    _ingest(unit_feed.config)
+    _ingest(unit_feed.config)
+    assert _query(unit_feed.config, "SELECT count(*) FROM meta.batches") == [(1,)]
+    assert _incidents(unit_feed.config)["F1"][:2] == (2, 1.4667)
+
+    # the next day's export holds the incident again, with a third unit that joined it
+    later = [*first, unit_row("F1", "T3", "09:30:00", "10:30:00 AM")]
+    unit_feed("2024-01-16.csv", later, header=UNIT_HEADER)
+    _ingest(unit_feed.config)
+    assert _incidents(unit_feed.config)["F1"][:2] == (3, 2.4667)
+    assert _query(unit_feed.config, "SELECT count(*) FROM core.incidents") == [(1,)]
+    assert_rows_accounted(unit_feed.config)
+
+
+def test_a_feed_of_one_row_per_incident_has_no_units(police_workspace):
+    from tests.conftest import police_row
+
+    police_workspace(
+        "a.csv", [police_row("A1", "01/15/2024 09:00:00 AM"), police_row("A2", "01/15/2024 10:00:00 AM")]
+    )
+    _ingest(police_workspace.config)
+    assert _query(
+        police_workspace.config, "SELECT count(*), count(units), count(unit_hours) FROM core.incidents"
+    ) == [(2, 0, 0)]
