@@ -91,3 +91,20 @@ def test_a_remote_file_that_is_gone_is_one_line_naming_it(served):
     (outcome,) = _ingest(served.config, validate=False)
     assert "missing.csv" in str(outcome)
     assert _query(served.config, "SELECT count(*) FROM core.incidents") == [(0,)]
+
+
+def test_a_glob_over_a_served_folder_receives_each_file_listed(served):
+    """A web server's folder listing (an agency's file drop over HTTP): the glob finds its files."""
+    served("2024-01-15.csv", [police_row("A1", "01/15/2024 09:00:00 AM")])
+    served("2024-01-16.csv", [police_row("A2", "01/16/2024 09:00:00 AM")])
+    served("notes.txt", [])
+    _point_at(served, f"{served.base}/*.csv")
+    (outcome,) = _ingest(served.config)
+    assert sorted(batch.uri.rsplit("/", 1)[-1] for batch in outcome.batches) == [
+        "2024-01-15.csv",
+        "2024-01-16.csv",
+    ]
+    assert _query(served.config, "SELECT source_incident_id FROM core.incidents ORDER BY 1") == [
+        ("A1",),
+        ("A2",),
+    ]
