@@ -56,6 +56,7 @@ from warehouse.staging import (
     record_span,
     reject_batch,
     reset_rejected,
+    reused_ids,
     stage_batch,
     staged_chunks,
     staged_frame,
@@ -203,9 +204,9 @@ def validate_batch(
             log.error(problem)
         else:
             loaded, quarantined = promote_batch(con, feed, batch)
-            flagged = _fields_set_aside(feed, found, staged.rows)
-            if flagged:
-                outcome.warnings.append(flagged)
+            for flagged in (_fields_set_aside(feed, found, staged.rows), reused_ids(con)):
+                if flagged:
+                    outcome.warnings.append(flagged)
             problem = None
             finish_batch(con, batch, loaded=loaded, quarantined=quarantined, status="loaded",
                          message=None, record_span=span, check_digest=check)  # fmt: skip

@@ -417,6 +417,11 @@ class FeedSettings(_Strict):
         None, description="regex whose first group is the priority, e.g. '^P?(\\w+)' for 'P1', '2A'"
     )
     pii: PiiSettings = Field(default_factory=PiiSettings)
+    id_scope: Literal["feed", "year", "month", "day"] = Field(
+        "feed",
+        description="where the feed's incident ids are unique: 'year' for ids that restart each year, an"
+        " incident then being its id and the year (month, day) it was received, in the feed's timezone",
+    )
     max_quarantined_share: float = Field(
         0.8, gt=0, le=1, description="a batch with more of its rows quarantined is rejected whole"
     )

@@ -336,7 +336,7 @@ stamped AS (
 ),
 final AS (
     SELECT
-        *,
+        *{_scoped_id(feed)},
         list_filter([
             CASE WHEN source_incident_id IS NULL THEN 'blank_id' END,
             CASE WHEN agency_id IS NULL THEN 'unknown_agency' END,
@@ -352,6 +352,20 @@ final AS (
 )
 SELECT * FROM final
 """
+
+
+ID_SCOPES = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
+"""A feed's ``id_scope`` -> how the period its id is unique within is written after the id."""
+
+
+def _scoped_id(feed: FeedSettings) -> str:
+    """A feed whose ids restart each year, month or day: the id with the local period the incident was
+    received in (``A123`` of 2024 is ``A123/2024``), so that next year's ``A123`` is another incident."""
+    if feed.id_scope == "feed":
+        return ""
+    local = f"timezone({literal(feed.timezone)}, received_at)"
+    period = f"strftime({local}, {literal(ID_SCOPES[feed.id_scope])})"
+    return f" REPLACE (source_incident_id || '/' || {period} AS source_incident_id)"
 
 
 def _priority_expr(feed: FeedSettings) -> str:

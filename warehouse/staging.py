@@ -491,9 +491,10 @@ HELD_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _held AS
 SELECT a.row_number, any_value(a.incident_key) AS incident_key,
     bool_or(held.feed_id = a.feed_id
-        AND ({", ".join(f"held.{c}" for c in VERSION_ORDER)}) > (?, ?, a.row_number)) AS outranked
+        AND ({", ".join(f"held.{c}" for c in VERSION_ORDER)}) > (?, ?, a.row_number)) AS outranked,
+    max(abs(epoch(a.received_at - held.received_at))) / 86400.0 AS days_apart
 FROM _accepted a JOIN (
-    SELECT r.incident_key, r.feed_id, b.source_uri, r.batch_id, r.row_number
+    SELECT r.incident_key, r.feed_id, b.source_uri, r.batch_id, r.row_number, r.received_at
     FROM core.incident_records r JOIN meta.batches b USING (batch_id)
 ) held ON held.incident_key = a.incident_key
 GROUP BY a.row_number
@@ -501,7 +502,29 @@ GROUP BY a.row_number
 """The rows of ``_accepted`` whose incident core already holds (parameters: the batch's source uri
 and id), in ``_held``, each ``outranked`` where core holds a later version from the same feed: those
 are not written. They count as loaded: valid rows, whose incident's later version was simply
-there first. The others replace core's version."""
+there first. The others replace core's version. ``days_apart``: how far the two versions' received
+times are (``reused_ids``)."""
+
+REUSED_DAYS = 30
+"""Two versions of one incident received further apart than this are two incidents that share an id."""
+
+
+def reused_ids(con: duckdb.DuckDBPyConnection) -> str | None:
+    """A warning when the batch just promoted held incident ids core already had for an incident
+    received over ``REUSED_DAYS`` apart: a correction does not move a call by a month, an id that
+    restarts (each year, month or day) does, and one of the two incidents is lost to the other."""
+    count, example, days = con.execute(
+        "SELECT count(*), arg_max(incident_key, days_apart), max(days_apart) FROM _held WHERE days_apart > ?",
+        [REUSED_DAYS],
+    ).fetchone()
+    if not count:
+        return None
+    return (
+        f"{count:,} incident id{'' if count == 1 else 's'} already held for an incident received over"
+        f" {REUSED_DAYS} days apart "
+        f"(e.g. {example}, {days:,.0f} days): one version replaced the other. If the feed's ids restart "
+        "each year, month or day, set id_scope"
+    )
 
 
 def reject_batch(

@@ -1,6 +1,7 @@
-"""Feeds written one row per unit dispatched, as many fire and EMS CAD exports are: the rows of one
-incident id are its units. Each incident loads once, its units combined, and its workload is the
-hours its units were busy between them."""
+"""What one incident is in a feed. Feeds written one row per unit dispatched, as many fire and EMS
+CAD exports are: the rows of one incident id are its units; each incident loads once, its units
+combined, and its workload is the hours its units were busy between them. Feeds whose ids restart
+each year: the same id a year apart is two incidents, and a feed that does not say so is warned."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from features.service import service_hours
 from jointcast.config import load_settings
+from tests.conftest import police_row
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 from warehouse.db import open_warehouse
 from warehouse.features_store import read_incidents
@@ -100,8 +102,6 @@ def test_a_later_file_resending_an_incident_replaces_its_units_and_the_same_file
 
 
 def test_a_feed_of_one_row_per_incident_has_no_units(police_workspace):
-    from tests.conftest import police_row
-
     police_workspace(
         "a.csv", [police_row("A1", "01/15/2024 09:00:00 AM"), police_row("A2", "01/15/2024 10:00:00 AM")]
     )
@@ -109,3 +109,49 @@ def test_a_feed_of_one_row_per_incident_has_no_units(police_workspace):
     assert _query(
         police_workspace.config, "SELECT count(*), count(units), count(unit_hours) FROM core.incidents"
     ) == [(2, 0, 0)]
+
+
+def _resent_a_year_later(police_workspace) -> None:
+    police_workspace(
+        "2023.csv", [police_row("A1", "05/01/2023 09:00:00 AM"), police_row("A2", "05/01/2023 10:00:00 AM")]
+    )
+    _ingest(police_workspace.config)
+    police_workspace("2024.csv", [police_row("A1", "05/02/2024 09:00:00 AM", type_code="THEFT")])
+    _ingest(police_workspace.config)
+
+
+def test_an_id_held_for_an_incident_a_year_earlier_is_warned_of(police_workspace):
+    _resent_a_year_later(police_workspace)
+    assert _query(police_workspace.config, "SELECT count(*) FROM core.incidents") == [(2,)]
+    [(warnings,)] = _query(police_workspace.config, """
+        SELECT r.warnings FROM quality.validation_runs r JOIN meta.batches b USING (batch_id)
+        WHERE b.source_uri LIKE '%2024.csv'""")  # fmt: skip
+    assert warnings[-1:] == [  # (after the staleness every file of 2023 and 2024 has today)
+        "1 incident id already held for an incident received over 30 days apart (e.g. pd:A1, 367 days):"
+        " one version replaced the other. If the feed's ids restart each year, month or day, set id_scope"
+    ]
+
+
+def test_ids_that_restart_each_year_are_incidents_of_their_year(police_workspace):
+    config = police_workspace.config
+    config.write_text(config.read_text().replace("[feeds.columns]", 'id_scope = "year"\n\n[feeds.columns]'))
+    police_workspace(
+        "2023.csv",
+        [
+            police_row("A1", "12/31/2023 11:30:00 PM"),
+            police_row("A1", "12/31/2023 11:30:00 PM", type_code="THEFT"),
+        ],
+    )  # a correction within the file: still one incident, the later row
+    _ingest(config)
+    police_workspace(
+        "2024.csv", [police_row("A1", "01/01/2024 12:10:00 AM")]
+    )  # 04:30 and 05:10 UTC: local years
+    _ingest(config)
+    assert _query(config, "SELECT incident_key, incident_type FROM core.incidents ORDER BY 1") == [
+        ("pd:A1/2023", "theft"), ("pd:A1/2024", "traffic_collision"),
+    ]  # fmt: skip
+    warned = _query(
+        config, "SELECT count(*) FROM quality.validation_runs WHERE warnings::VARCHAR LIKE '%id_scope%'"
+    )
+    assert warned == [(0,)]
+    assert_rows_accounted(config)
