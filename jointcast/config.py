@@ -382,7 +382,8 @@ class FeedSettings(_Strict):
     agency: Identifier | None = None
     agency_from: AgencyFrom | None = None
     uri: str
-    format: Literal["csv", "json", "jsonl", "parquet"]
+    format: Literal["csv", "json", "jsonl", "parquet", "xlsx"]
+    sheet: str | None = Field(None, description="an xlsx feed's worksheet by name; default its first")
     delimiter: str = ","
     encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = Field(
         "utf-8", description="cp1252: Windows' Western European text (Latin-1 plus euro sign, curly quotes)"

@@ -179,13 +179,16 @@ def timestamp_readings(value: str, feed: FeedSettings) -> tuple[str, str]:
 
     At most one of the two is not NULL; both are NULL where the value does not parse.
     Epoch numbers are instants. In a Parquet feed, a timestamp the file typed (written as
-    text by DuckDB) is read as the instant or wall-clock time it is, whatever the format.
+    text by DuckDB) is read as the instant or wall-clock time it is, whatever the format; in an
+    xlsx feed, a date cell (its serial number) is read as the wall-clock time it shows.
     """
     readings = [_format_readings(value, fmt) for fmt in feed.timestamp_formats]
     if len(readings) == 1:
         [(zoned, naive)] = readings
     else:
         zoned, naive = _first_reading(readings, 0), _first_reading(readings, 1)
+    if feed.format == "xlsx":
+        return zoned, f"coalesce({naive}, CASE WHEN {zoned} IS NULL THEN {_excel_serial(value)} END)"
     if feed.format != "parquet":
         return zoned, naive
     typed = f"regexp_matches({value}, {literal(TYPED_TEXT)})"
@@ -193,6 +196,27 @@ def timestamp_readings(value: str, feed: FeedSettings) -> tuple[str, str]:
     return (
         f"coalesce({zoned}, CASE WHEN {typed} THEN {typed_zoned} END)",
         f"coalesce({naive}, CASE WHEN {typed} THEN {typed_naive} END)",
+    )
+
+
+EXCEL_SERIAL = r"^(\d+(\.\d+)?)( (0|0?\.\d+))?$"
+"""A spreadsheet's date and time as text: days since 1899-12-30 with the day's fraction (``45306.375``),
+or a date cell and a time cell joined (``45306 0.375``: a date and its time of day in two columns)."""
+EXCEL_DAYS = (1, 2958465)
+"""The serials a spreadsheet writes a date with: 1900-01-01 to 9999-12-31."""
+
+
+def _excel_serial(value: str) -> str:
+    """The wall-clock time a spreadsheet's date serial ``value`` shows, to the millisecond; NULL for
+    any other text or a number no date is written as."""
+    days = (
+        f"(try_cast(regexp_extract({value}, {literal(EXCEL_SERIAL)}, 1) AS DOUBLE)"
+        f" + coalesce(try_cast(regexp_extract({value}, {literal(EXCEL_SERIAL)}, 4) AS DOUBLE), 0))"
+    )
+    return (
+        f"CASE WHEN regexp_matches({value}, {literal(EXCEL_SERIAL)}) AND {days} BETWEEN {EXCEL_DAYS[0]}"
+        f" AND {EXCEL_DAYS[1]} THEN TIMESTAMP '1899-12-30' + to_milliseconds(CAST(round({days} * 86400000)"
+        " AS BIGINT)) END"
     )
 
 

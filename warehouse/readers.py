@@ -40,7 +40,7 @@ from warehouse.csv_lines import (
     open_bytes,
     read_lines,
 )
-from warehouse.db import literal, quote
+from warehouse.db import literal, load_extension, quote
 from warehouse.pii import PiiColumnError, hash_sql, split_pii
 
 
@@ -69,10 +69,13 @@ def open_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) ->
     """Prepare to read ``path`` as the feed's format; the SELECT is run by the caller."""
     if path.stat().st_size == 0:
         raise FeedFileError("empty file")
-    if feed.format != "parquet":
+    if feed.format not in BINARY_FORMATS:
         _refuse_other_encoding(path, feed.encoding)
     con.execute(_REJECTS)
-    readers = {"csv": _csv_rows, "json": _json_rows, "jsonl": _jsonl_rows, "parquet": _parquet_rows}
+    readers = {
+        "csv": _csv_rows, "json": _json_rows, "jsonl": _jsonl_rows, "parquet": _parquet_rows,
+        "xlsx": _xlsx_rows,
+    }  # fmt: skip
     reader = readers[feed.format]
     try:
         return reader(con, path, feed)
@@ -543,6 +546,30 @@ def _parquet_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings
         tuple(columns),
         f"""SELECT _row_number, {values} FROM (
             SELECT file_row_number + 1 AS _row_number, {texts} FROM {source}
+        )""",
+        tuple(header),
+    )
+
+
+BINARY_FORMATS = ("parquet", "xlsx")
+"""Formats whose files are no text: they have no encoding to check."""
+
+
+def _xlsx_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
+    """An Excel workbook's sheet (``feed.sheet``, else its first), its first row the header, every cell
+    as text (DuckDB's read_xlsx): a text cell as written, a number as its value, a date or time cell
+    as its serial number (days since 1899-12-30, which timestamps read: warehouse.mapping). A whole
+    number reads without the ".0" a spreadsheet's numbers carry, so an id typed 12345 is "12345"."""
+    load_extension(con, "duckdb_extension_excel")
+    sheet = "" if feed.sheet is None else f", sheet = {literal(feed.sheet)}"
+    source = f"read_xlsx({literal(str(path))}, header = true, all_varchar = true{sheet})"
+    header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    texts = ", ".join(f"regexp_replace({quote(c)}, '^(-?\d+)\.0$', '\1') AS {quote(c)}" for c in header)
+    columns, values = _pii_projection(header, feed)
+    return SourceRows(
+        tuple(columns),
+        f"""SELECT _row_number, {values} FROM (
+            SELECT row_number() OVER () AS _row_number, {texts} FROM {source}
         )""",
         tuple(header),
     )

@@ -1,0 +1,85 @@
+"""Feeds delivered as Excel workbooks, as many agencies share their exports: typed cells (numbers,
+dates) and text cells read alike, a named sheet, personal data dropped or hashed as in any feed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+
+from tests.test_ingest import _ingest, _query, assert_rows_accounted
+from warehouse.db import load_extension, quote
+
+
+def _workbook(path, rows: str, sheet: str | None = None) -> None:
+    """Write the SELECT ``rows`` to ``path`` as a workbook, each column typed as the query types it."""
+    con = duckdb.connect()
+    load_extension(con, "duckdb_extension_excel")
+    named = "" if sheet is None else f", SHEET {quote(sheet)}"
+    con.execute(f"COPY ({rows}) TO '{path}' (FORMAT xlsx, HEADER true{named})")
+    con.close()
+
+
+@pytest.fixture
+def xlsx_feed(police_workspace):
+    config = police_workspace.config
+    config.write_text(
+        config.read_text().replace(
+            'uri = "feeds/pd/*.csv"\nformat = "csv"', 'uri = "feeds/pd/*.xlsx"\nformat = "xlsx"'
+        )
+    )
+    return police_workspace
+
+
+def test_typed_cells_read_as_the_values_and_times_they_show(xlsx_feed):
+    folder = xlsx_feed.root / "feeds" / "pd"
+    _workbook(folder / "2024-01-15.xlsx", """
+        SELECT 100 + i AS Id, 'TC' AS Type, 2 AS Prio, 911 AS Src,
+            TIMESTAMP '2024-01-15 09:00:00' + i * INTERVAL 37 MINUTE AS Rcvd,
+            TIMESTAMP '2024-01-15 09:05:30' + i * INTERVAL 37 MINUTE AS Disp,
+            'B01' AS Area, 40.1 AS Lat, -75.2 AS Lon, '555-0100' AS Phone, 'Jane Roe' AS Caller
+        FROM range(3) r(i)""")  # fmt: skip
+    _ingest(xlsx_feed.config)
+    rows = _query(xlsx_feed.config, """
+        SELECT source_incident_id, priority, call_source, received_at, dispatched_at, lat, lon
+        FROM core.incidents ORDER BY 1""")  # fmt: skip
+    assert rows[0] == (
+        "100", 2, "citizen", datetime(2024, 1, 15, 14, 0, tzinfo=UTC), datetime(2024, 1, 15, 14, 5, 30, tzinfo=UTC),
+        40.1, -75.2,
+    )  # fmt: skip  # the wall clock shown, in the feed's timezone (New York)
+    assert [row[0] for row in rows] == ["100", "101", "102"]
+    assert rows[2][3] == datetime(2024, 1, 15, 15, 14, tzinfo=UTC)
+    assert_rows_accounted(xlsx_feed.config)
+
+
+def test_a_named_sheet_with_text_dates_and_a_bad_row_is_read_row_by_row(xlsx_feed):
+    config = xlsx_feed.config
+    config.write_text(config.read_text().replace('format = "xlsx"', 'format = "xlsx"\nsheet = "Calls"'))
+    _workbook(xlsx_feed.root / "feeds" / "pd" / "export.xlsx", """
+        SELECT * FROM (VALUES
+            ('A1', 'THEFT', '1', '911', '01/16/2024 09:00:00 AM', '', 'B02', '40.1', '-75.2', '555-0100', 'Jane Roe'),
+            ('A2', 'TC', '3', 'SELF', 'not a time', '', 'B02', '40.1', '-75.2', '555-0101', 'John Doe')
+        ) t(Id, Type, Prio, Src, Rcvd, Disp, Area, Lat, Lon, Phone, Caller)""", sheet="Calls")  # fmt: skip
+    _ingest(config)
+    assert _query(config, "SELECT source_incident_id, incident_type, received_at FROM core.incidents") == [
+        ("A1", "theft", datetime(2024, 1, 16, 14, 0, tzinfo=UTC))
+    ]
+    [(row_number, reasons, kept)] = _query(
+        config, "SELECT row_number, reasons, raw_values::VARCHAR FROM quality.quarantine"
+    )
+    assert (row_number, reasons) == (2, ["unparseable_timestamp"])
+    assert (
+        "555-0101" not in kept and "John Doe" not in kept
+    )  # personal data dropped or hashed, as in any feed
+    assert_rows_accounted(config)
+
+
+def test_a_sheet_the_workbook_does_not_have_fails_the_file_in_one_line(xlsx_feed):
+    config = xlsx_feed.config
+    config.write_text(config.read_text().replace('format = "xlsx"', 'format = "xlsx"\nsheet = "Calls"'))
+    _workbook(xlsx_feed.root / "feeds" / "pd" / "export.xlsx", "SELECT 'A1' AS Id")
+    (outcome,) = _ingest(config, validate=False)
+    [batch] = outcome.batches
+    assert batch.status == "failed" and "export.xlsx" in batch.message and "Calls" in batch.message
+    assert "\n" not in batch.message
