@@ -212,11 +212,15 @@ def simulate(
             help="Days the clock moved past --end: the feeds also hold them, every earlier row unchanged",
         ),  # fmt: skip
     ] = 0,
+    unit_rows: Annotated[
+        list[str] | None,
+        typer.Option(help="AGENCY: its feed is written one row per unit dispatched (repeatable)"),
+    ] = None,
 ) -> None:
     """Write realistic synthetic feeds, a ready config and the ground truth."""
     summary = _simulate(
         out, days, seed, agencies, messy_rate, end, outage or [], volume or [], trend or [], step or [],
-        advance, area_scale,
+        advance, area_scale, unit_rows or [],
     )  # fmt: skip
     table = id_table(f"simulated {days} days into {out}", "feed", "files", "rows")
     for feed_id, rows in summary.rows_per_feed.items():
@@ -227,7 +231,7 @@ def simulate(
 
 def _simulate(
     out: Path, days: int, seed: int, agencies: int, messy_rate: float, end: str | None, outages=(),
-    volume=(), trend=(), step=(), advance=0, area_scale=1,
+    volume=(), trend=(), step=(), advance=0, area_scale=1, unit_rows=(),
 ):  # fmt: skip
     from jointcast.simulator import simulate as run_simulation
     from jointcast.simulator.outages import parse_outage
@@ -243,7 +247,7 @@ def _simulate(
             return run_simulation(
                 out, days=days, seed=seed, agencies=agencies, messy_rate=messy_rate, end=end_day,
                 outages=injected, volume=volumes, trend=trends, step=steps, advance=advance,
-                area_scale=area_scale,
+                area_scale=area_scale, unit_rows=unit_rows,
             )  # fmt: skip
     except ValueError as exc:
         raise fail([str(exc)]) from None

@@ -27,7 +27,17 @@ def jointcast(*args: str) -> subprocess.CompletedProcess:
 
 
 VERBS = {  # verb -> the options its help must list (and the required ones, for a config check)
-    "simulate": ["--out", "--days", "--seed", "--agencies", "--messy-rate", "--end", "--step", "--advance"],
+    "simulate": [
+        "--out",
+        "--days",
+        "--seed",
+        "--agencies",
+        "--messy-rate",
+        "--end",
+        "--step",
+        "--advance",
+        "--unit-rows",
+    ],
     "ingest": ["--config"],
     "validate": ["--config"],
     "quality": ["--config"],

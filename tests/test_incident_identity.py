@@ -5,7 +5,7 @@ each year: the same id a year apart is two incidents, and a feed that does not s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import polars as pl
 import pytest
@@ -155,3 +155,45 @@ def test_ids_that_restart_each_year_are_incidents_of_their_year(police_workspace
     )
     assert warned == [(0,)]
     assert_rows_accounted(config)
+
+
+def test_a_simulated_feed_of_unit_rows_loads_the_incidents_of_one_row_per_incident(tmp_path):
+    """The simulator writes county fire one row per unit: the same incidents load as without it, each
+    with its units, and the workload per incident counts every unit's hours."""
+    from jointcast.simulator import simulate
+
+    loaded = {}
+    for name, unit_rows in (("incidents", ()), ("units", ("county_fire",))):
+        summary = simulate(
+            tmp_path / name, days=14, seed=5, agencies=2, end=date(2026, 6, 1), unit_rows=unit_rows
+        )
+        _ingest(summary.config_path)
+        assert_rows_accounted(summary.config_path)
+        settings = load_settings(summary.config_path)
+        with open_warehouse(settings.warehouse_path, read_only=True) as con:
+            incidents = read_incidents(con).filter(pl.col("agency_id") == "county_fire")
+        loaded[name] = service_hours(incidents.lazy()).collect()
+        rows = sum(
+            _query(
+                summary.config_path,
+                "SELECT sum(rows_read) FROM meta.batches WHERE feed_id = 'county_fire_cad'",
+            )[0]
+        )
+        assert rows == summary.rows_per_feed["county_fire_cad"]
+
+    by_incident, by_unit = loaded["incidents"], loaded["units"]
+    assert by_unit.height == by_incident.height > 100
+    assert set(by_unit["incident_key"]) == set(by_incident["incident_key"])
+    assert (
+        by_unit["units"].sum() > 1.2 * by_unit.height
+        and by_incident["units"].null_count() == by_incident.height
+    )
+    # an incident's first unit keeps its times: dispatched, on scene as before, cleared as before
+    joined = by_incident.join(by_unit, on="incident_key", suffix="_u")
+    for field in ("received_at", "dispatched_at", "on_scene_at", "cleared_at"):
+        assert (joined[field] == joined[f"{field}_u"]).all(), field
+    # the workload is the units' hours: more than the incident's span wherever several units went
+    several = joined.filter(pl.col("units_u") > 1)
+    assert (several["service_hours_u"] > several["service_hours"]).all()
+    alone = joined.filter((pl.col("units_u") == 1) & ~pl.col("service_estimated"))  # one unit, timed
+    assert alone.height > 100 and (alone["service_hours_u"] - alone["service_hours"]).abs().max() < 1e-6

@@ -22,6 +22,7 @@ COMMON_FIELDS = (
     "area_id",
     "lat",
     "lon",
+    "unit",
 )
 TIMESTAMP_FIELDS = ("received_at", "dispatched_at", "on_scene_at", "cleared_at")
 PERSON_FIELDS = ("person_name", "phone")
@@ -248,8 +249,14 @@ TRANSIT_POLICE_RMS = FeedSpec(
 FEEDS: tuple[FeedSpec, ...] = (CITY_POLICE_CAD, COUNTY_FIRE_CAD, EMS_EPCR, TRANSIT_POLICE_RMS)
 
 
-def feed_of(agency: AgencySpec) -> FeedSpec:
-    """The agency's feed: its kind's format under the agency's own feed and agency ids."""
+UNIT_COLUMN = "unit_id"
+
+
+def feed_of(agency: AgencySpec, unit_rows: bool = False) -> FeedSpec:
+    """The agency's feed: its kind's format under the agency's own feed and agency ids; with
+    ``unit_rows``, written one row per unit dispatched (a ``unit_id`` column)."""
     base_id = agency.feed_id.removesuffix(f"_{agency.copy}") if agency.copy > 1 else agency.feed_id
     feed = next(feed for feed in FEEDS if feed.id == base_id)
-    return feed if agency.copy == 1 else replace(feed, id=agency.feed_id, agency_id=agency.id)
+    if agency.copy > 1:
+        feed = replace(feed, id=agency.feed_id, agency_id=agency.id)
+    return replace(feed, columns={**feed.columns, "unit": UNIT_COLUMN}) if unit_rows else feed

@@ -336,6 +336,7 @@ def simulate(
     advance: int = 0,
     surges: Sequence[surging.Surge] = (),
     delivered_until: datetime | None = None,
+    unit_rows: Sequence[str] = (),
 ) -> SimulationSummary:
     """Write K agencies' feeds for the ``days`` before ``end`` (exclusive, midnight UTC; default
     today), their areas as ``areas/<agency_id>.geojson``, a ready ``jointcast.toml``,
@@ -369,6 +370,9 @@ def simulate(
     ``advance`` delivers their hours; a planned one is in ``events.csv`` from the start, the window's
     rows are the ones a run without surges writes. ``delivered_until``: of the later days, only the rows
     received before this UTC time (a delivery part-way through them; each holds the one before).
+
+    ``unit_rows``: agency ids whose feeds are written one row per unit dispatched (a ``unit_id`` column,
+    mapped as the feed's ``unit``): an incident's rows are its units (jointcast.simulator.exports).
     """
     specs = agency_specs(agencies, area_scale)
     if max(spec.area_count for spec in specs) > GRID_SIZE**2:
@@ -392,6 +396,10 @@ def simulate(
     volume, trend = dict(volume or {}), dict(trend or {})
     _check_drift(volume, trend, [s.id for s in specs])
     _check_steps(step, advance, [s.id for s in specs])
+    unknown = sorted(set(unit_rows) - {s.id for s in specs})
+    if unknown:
+        known = ", ".join(s.id for s in specs)
+        raise ValueError(f"unit rows: no agency {', '.join(unknown)} (agencies: {known})")
     delivered_end = end + timedelta(days=advance)
     injected = injected_outages(outages, [s.feed_id for s in specs], start, delivered_end)
     removed = {}
@@ -406,7 +414,7 @@ def simulate(
     truths, links, geographies = [], [], {}
     rows, files, defects = {}, {}, {}
     for index, spec in enumerate(specs):
-        feed = feed_of(spec)
+        feed = feed_of(spec, spec.id in unit_rows)
         steps = [(day, factor) for agency_id, day, factor in step if agency_id == spec.id]
         geographies[spec.id], truth, records, later, surged = _agency_rows(
             spec, index, scenario, seed, volume.get(spec.id, 1.0), trend.get(spec.id, 0.0), steps, placed
@@ -462,7 +470,9 @@ def simulate(
         header += f"\nEvery agency has {area_scale} times its usual areas."
     if advance:
         header += f"\nThe clock advanced {advance} days: the feeds run to {delivered_end} (exclusive)."
-    text = settings_text(specs, [feed_of(s) for s in specs], scenario.world.bbox, header)
+    if unit_rows:
+        header += f"\nWritten one row per unit dispatched: {', '.join(sorted(unit_rows))}."
+    text = settings_text(specs, [feed_of(s, s.id in unit_rows) for s in specs], scenario.world.bbox, header)
     config_path.write_text(text, encoding="utf-8")
     for spec in specs:
         write_key_file(out / KEYS_FOLDER / f"{spec.id}.key")
