@@ -35,7 +35,7 @@ def xlsx_feed(police_workspace):
 def test_typed_cells_read_as_the_values_and_times_they_show(xlsx_feed):
     folder = xlsx_feed.root / "feeds" / "pd"
     _workbook(folder / "2024-01-15.xlsx", """
-        SELECT 100 + i AS Id, 'TC' AS Type, 2 AS Prio, 911 AS Src,
+        SELECT CAST(100 + i AS DOUBLE) AS Id, 'TC' AS Type, 2 AS Prio, 911 AS Src,
             TIMESTAMP '2024-01-15 09:00:00' + i * INTERVAL 37 MINUTE AS Rcvd,
             TIMESTAMP '2024-01-15 09:05:30' + i * INTERVAL 37 MINUTE AS Disp,
             'B01' AS Area, 40.1 AS Lat, -75.2 AS Lon, '555-0100' AS Phone, 'Jane Roe' AS Caller
@@ -53,25 +53,34 @@ def test_typed_cells_read_as_the_values_and_times_they_show(xlsx_feed):
     assert_rows_accounted(xlsx_feed.config)
 
 
-def test_a_named_sheet_with_text_dates_and_a_bad_row_is_read_row_by_row(xlsx_feed):
+def test_a_named_sheet_is_read_past_an_empty_row_each_row_by_its_number(xlsx_feed):
+    """Text dates read by the feed's format, a row with a bad one quarantined by its row in the sheet,
+    and the rows after an empty row read too (an empty row is no record)."""
     config = xlsx_feed.config
     config.write_text(config.read_text().replace('format = "xlsx"', 'format = "xlsx"\nsheet = "Calls"'))
     _workbook(xlsx_feed.root / "feeds" / "pd" / "export.xlsx", """
         SELECT * FROM (VALUES
-            ('A1', 'THEFT', '1', '911', '01/16/2024 09:00:00 AM', '', 'B02', '40.1', '-75.2', '555-0100', 'Jane Roe'),
-            ('A2', 'TC', '3', 'SELF', 'not a time', '', 'B02', '40.1', '-75.2', '555-0101', 'John Doe')
-        ) t(Id, Type, Prio, Src, Rcvd, Disp, Area, Lat, Lon, Phone, Caller)""", sheet="Calls")  # fmt: skip
+            ('A1', 'THEFT', '1', '911', '01/16/2024 09:00:00 AM', 'B02', '40.1', '-75.2', '555-0100', 'Jane Roe'),
+            (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+            ('A2', 'TC', '3', 'SELF', 'not a time', 'B02', '40.1', '-75.2', '555-0101', 'John Doe'),
+            ('A3', 'TC', '2', '911', '01/16/2024 11:00:00 AM', 'B02', '40.1', '-75.2', '555-0102', 'Ann Poe')
+        ) t(Id, Type, Prio, Src, Rcvd, Area, Lat, Lon, Phone, Caller)""", sheet="Calls")  # fmt: skip
+    config.write_text(config.read_text().replace('dispatched_at = "Disp"\n', ""))
     _ingest(config)
-    assert _query(config, "SELECT source_incident_id, incident_type, received_at FROM core.incidents") == [
-        ("A1", "theft", datetime(2024, 1, 16, 14, 0, tzinfo=UTC))
+    assert _query(
+        config, "SELECT source_incident_id, incident_type, received_at FROM core.incidents ORDER BY 1"
+    ) == [
+        ("A1", "theft", datetime(2024, 1, 16, 14, 0, tzinfo=UTC)),
+        ("A3", "traffic_collision", datetime(2024, 1, 16, 16, 0, tzinfo=UTC)),
     ]
     [(row_number, reasons, kept)] = _query(
         config, "SELECT row_number, reasons, raw_values::VARCHAR FROM quality.quarantine"
     )
-    assert (row_number, reasons) == (2, ["unparseable_timestamp"])
+    assert (row_number, reasons) == (3, ["unparseable_timestamp"])  # the sheet's 4th row, below the header
     assert (
         "555-0101" not in kept and "John Doe" not in kept
     )  # personal data dropped or hashed, as in any feed
+    assert _query(config, "SELECT rows_read, rows_loaded, rows_quarantined FROM meta.batches") == [(3, 2, 1)]
     assert_rows_accounted(config)
 
 

@@ -559,20 +559,31 @@ def _xlsx_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -
     """An Excel workbook's sheet (``feed.sheet``, else its first), its first row the header, every cell
     as text (DuckDB's read_xlsx): a text cell as written, a number as its value, a date or time cell
     as its serial number (days since 1899-12-30, which timestamps read: warehouse.mapping). A whole
-    number reads without the ".0" a spreadsheet's numbers carry, so an id typed 12345 is "12345"."""
+    number reads without the ".0" a spreadsheet's numbers carry, so an id typed 12345 is "12345".
+
+    The sheet is read to its last row, past any empty one (read_xlsx would stop at the first); an
+    empty row holds no record and is no row, and a row keeps its number in the sheet below the header.
+    """
     load_extension(con, "duckdb_extension_excel")
     sheet = "" if feed.sheet is None else f", sheet = {literal(feed.sheet)}"
-    source = f"read_xlsx({literal(str(path))}, header = true, all_varchar = true{sheet})"
+    options = f"header = true, all_varchar = true, stop_at_empty = false{sheet}"
+    source = f"read_xlsx({literal(str(path))}, {options})"
     header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-    texts = ", ".join(f"regexp_replace({quote(c)}, '^(-?\d+)\.0$', '\1') AS {quote(c)}" for c in header)
+    whole = literal(WHOLE_NUMBER_CELL) + ", " + literal(r"\1")
+    texts = ", ".join(f"regexp_replace({quote(c)}, {whole}) AS {quote(c)}" for c in header)
+    filled = f"coalesce({', '.join(quote(c) for c in header)}) IS NOT NULL"
     columns, values = _pii_projection(header, feed)
     return SourceRows(
         tuple(columns),
         f"""SELECT _row_number, {values} FROM (
             SELECT row_number() OVER () AS _row_number, {texts} FROM {source}
-        )""",
+        ) WHERE {filled}""",
         tuple(header),
     )
+
+
+WHOLE_NUMBER_CELL = r"^(-?\d+)\.0$"
+"""A number cell read as text with the ".0" of a whole number."""
 
 
 def _as_text(column: str, column_type: str) -> str:
