@@ -213,37 +213,43 @@ class AgencySettings(_Strict):
         return CALL_SOURCES
 
 
+SourceColumn = str | Annotated[list[str], Field(min_length=1)]
+"""A source column's name, or the names it has gone by (``["Received", "CallReceived"]``): each file
+reads the first its header has (warehouse.staging.header_matched), so a feed whose export renamed a
+column reads its older files and its newer ones alike."""
+
+
 class ColumnMap(_Strict):
     """Source column names for each field of the common schema."""
 
-    source_incident_id: str
-    received_at: str
-    source_type: str
-    priority: str | None = None
-    call_source: str | None = None
-    dispatched_at: str | None = None
-    on_scene_at: str | None = None
-    cleared_at: str | None = None
+    source_incident_id: SourceColumn
+    received_at: SourceColumn
+    source_type: SourceColumn
+    priority: SourceColumn | None = None
+    call_source: SourceColumn | None = None
+    dispatched_at: SourceColumn | None = None
+    on_scene_at: SourceColumn | None = None
+    cleared_at: SourceColumn | None = None
     # A feed that writes a timestamp's date and time of day in two columns: the ``*_at`` key names the
     # date's column, the ``*_time`` key the time's; the two are read joined by a space.
-    received_time: str | None = None
-    dispatched_time: str | None = None
-    on_scene_time: str | None = None
-    cleared_time: str | None = None
-    area_id: str | None = None
-    lat: str | None = None
-    lon: str | None = None
-    point: str | None = Field(
+    received_time: SourceColumn | None = None
+    dispatched_time: SourceColumn | None = None
+    on_scene_time: SourceColumn | None = None
+    cleared_time: SourceColumn | None = None
+    area_id: SourceColumn | None = None
+    lat: SourceColumn | None = None
+    lon: SourceColumn | None = None
+    point: SourceColumn | None = Field(
         None, description="one column holding both coordinates: 'POINT (lon lat)' or a pair '(lat, lon)'"
     )
-    unit: str | None = Field(
+    unit: SourceColumn | None = Field(
         None,
         description="the unit of a feed written one row per unit dispatched: the rows of one incident id"
         " are its units, loaded as one incident",
     )
 
-    def mapped(self) -> dict[str, str]:
-        """Common field -> source column, for the fields this feed maps."""
+    def mapped(self) -> dict[str, str | list[str]]:
+        """Common field -> source column (or the names it has gone by), for the fields this feed maps."""
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
     @staticmethod

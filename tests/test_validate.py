@@ -3,7 +3,7 @@
 import json
 import re
 import shutil
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 
@@ -429,3 +429,28 @@ def test_a_name_the_header_holds_twice_up_to_case_is_not_guessed(police_workspac
     assert absent_columns(same, header) == {"columns.received_at": "Rcvd"}
     exact, matched = header_matched(feed, ("Rcvd", "RCVD", *header[:4], *header[6:]))
     assert matched == {} and exact.columns.received_at == "Rcvd"  # the exact name wins
+
+
+def test_a_column_the_export_renamed_reads_under_each_of_its_names(police_workspace, caplog):
+    """A feed whose export renamed its columns lists the names each has gone by: older and newer
+    files load alike, the first name a header holds wins, and a file with none of them is refused
+    naming the first."""
+    config = police_workspace.config
+    text = config.read_text().replace(
+        'source_incident_id = "Id"', 'source_incident_id = ["Id", "IncidentNumber"]'
+    )
+    config.write_text(text.replace('received_at = "Rcvd"', 'received_at = ["Rcvd", "Call Received"]'))
+    police_workspace("pd_2019.csv", [police_row("A1", "01/02/2019 10:00:00 AM")])
+    renamed = HEADER.replace("Id,", "IncidentNumber,").replace("Rcvd", "Call Received")
+    police_workspace("pd_2024.csv", [police_row("B1", "01/02/2024 10:00:00 AM")], header=renamed)
+    neither = HEADER.replace("Rcvd", "Received Time")
+    police_workspace("pd_2025.csv", [police_row("C1", "01/02/2025 10:00:00 AM")], header=neither)
+    with caplog.at_level("WARNING"):
+        _ingest(config)
+    assert _query(config, "SELECT incident_key, received_at FROM core.incidents ORDER BY 1") == [
+        ("pd:A1", datetime(2019, 1, 2, 15, 0, tzinfo=UTC)), ("pd:B1", datetime(2024, 1, 2, 15, 0, tzinfo=UTC)),
+    ]  # fmt: skip
+    assert not [m for m in caplog.messages if "up to case and spacing" in m]  # names found as written
+    [(message,)] = _query(config, "SELECT message FROM meta.batches WHERE status = 'rejected'")
+    assert "pd_2025.csv" in message and "'Rcvd' (columns.received_at)" in message, message
+    assert_rows_accounted(config)

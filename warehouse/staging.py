@@ -116,10 +116,12 @@ def reset_rejected(con: duckdb.DuckDBPyConnection, batch: PendingBatch) -> int:
 
 
 def header_matched(feed: FeedSettings, header: tuple[str, ...]) -> tuple[FeedSettings, dict[str, str]]:
-    """``feed`` with each mapped column its header lacks by that exact name read from the header's
-    one column of the same name up to case and spacing (a monthly export whose tool writes ``RCVD``
-    for ``Rcvd``), and config key -> the header's column for each such match. A name the header
-    holds twice up to case and spacing is left as configured: the batch then lacks it, and says so."""
+    """``feed`` with each mapped column read from this file's header: of a column's names (one, or
+    the names it has gone by, in order) the first the header holds, else the first the header holds
+    one column of up to case and spacing (a monthly export whose tool writes ``RCVD`` for ``Rcvd``);
+    and config key -> the header's column for each match of the second kind. A name the header holds
+    twice up to case and spacing is not guessed between, and a column none of whose names the header
+    holds is left as its first name: the batch then lacks it, and says so."""
     alike: dict[str, list[str]] = {}
     for column in header:
         alike.setdefault(folded_name(column), []).append(column)
@@ -128,14 +130,21 @@ def header_matched(feed: FeedSettings, header: tuple[str, ...]) -> tuple[FeedSet
         same = alike.get(folded_name(column), [])
         return column if column in header or len(same) != 1 else same[0]
 
-    columns = {name: found(column) for name, column in feed.columns.mapped().items()}
-    matched = {f"columns.{name}": columns[name] for name, column in feed.columns.mapped().items()
-               if columns[name] != column}  # fmt: skip
+    def chosen(names: str | list[str]) -> str:
+        options = [names] if isinstance(names, str) else names
+        exact = [name for name in options if name in header]
+        alike_named = [found(name) for name in options if found(name) != name]
+        return (exact or alike_named or options)[0]
+
+    configured = feed.columns.mapped()
+    columns = {name: chosen(names) for name, names in configured.items()}
+    matched = {f"columns.{name}": columns[name] for name, names in configured.items()
+               if columns[name] not in ([names] if isinstance(names, str) else names)}  # fmt: skip
     update: dict[str, object] = {"columns": feed.columns.model_copy(update=columns)}
     if feed.agency_from is not None and found(feed.agency_from.column) != feed.agency_from.column:
         matched["agency_from.column"] = found(feed.agency_from.column)
         update["agency_from"] = feed.agency_from.model_copy(update={"column": matched["agency_from.column"]})
-    return (feed.model_copy(update=update) if matched else feed), matched
+    return (feed.model_copy(update=update) if matched or columns != configured else feed), matched
 
 
 def absent_columns(feed: FeedSettings, columns: tuple[str, ...]) -> dict[str, str]:
