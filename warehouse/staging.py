@@ -25,6 +25,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from features.service import MAX_SERVICE_HOURS
 from jointcast.config import WGS84, ColumnMap, FeedSettings
 from warehouse.db import folded_name, literal, load_spatial, quote
 from warehouse.mapping import FIELD_REASONS, TIMESTAMP_FIELDS, duplicates_sql, stage_sql
@@ -456,10 +457,6 @@ def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: Pen
     return loaded, quarantined
 
 
-UNIT_HOURS_MAX = 24.0
-"""A unit's busy time over this is a record left open, not a time (features.service.MAX_SERVICE_HOURS)."""
-
-
 def units_combined_sql(accepted: str) -> str:
     """The ``accepted`` rows of a feed written one row per unit dispatched, one row per incident.
 
@@ -467,8 +464,8 @@ def units_combined_sql(accepted: str) -> str:
     arrived and cleared when its last unit left; its other fields are those of its last row that
     has them, and its row number that row's, for the latest version to win as for any feed.
     ``units`` counts its rows; ``unit_hours`` is the hours its units were busy between them (each
-    unit's cleared less dispatched, else on scene, kept in (0, 24] h), the mean of those measured
-    standing in for any unmeasured: the incident's workload.
+    unit's cleared less dispatched, else on scene, kept in (0, 24] h as the service-time rule keeps an
+    incident's), the mean of those measured standing in for any unmeasured: the incident's workload.
     """
     last = ", ".join(
         f"arg_max({f}, row_number) FILTER (WHERE {f} IS NOT NULL) AS {f}"
@@ -477,7 +474,7 @@ def units_combined_sql(accepted: str) -> str:
     busy = "epoch(cleared_at - coalesce(dispatched_at, on_scene_at)) / 3600.0"
     return f"""
         WITH unit_rows AS (
-            SELECT *, CASE WHEN {busy} > 0 AND {busy} <= {UNIT_HOURS_MAX} THEN {busy} END AS busy
+            SELECT *, CASE WHEN {busy} > 0 AND {busy} <= {MAX_SERVICE_HOURS} THEN {busy} END AS busy
             FROM ({accepted})
         )
         SELECT incident_key, any_value(agency_id) AS agency_id, any_value(feed_id) AS feed_id,
