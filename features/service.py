@@ -28,7 +28,15 @@ SERVICE_SCHEMA = {
     "measured": pl.Int64,  # incidents with a usable busy time
     "busy_hours": pl.Float64,  # their mean; null where none
     "service_hours": pl.Float64,  # what an incident of the type counts: the rule's fallbacks applied
+    "unit_measured": pl.Int64,  # of those measured, incidents timed by their units' hours (one row per unit)
 }
+
+
+def _unit_hours(incidents: pl.LazyFrame) -> pl.Expr:
+    """An incident's units' busy hours where its feed is written one row per unit; else null."""
+    if "unit_hours" not in incidents.collect_schema().names():
+        return pl.lit(None, dtype=pl.Float64)
+    return pl.when(pl.col("unit_hours") > 0).then(pl.col("unit_hours"))
 
 
 def busy_hours(incidents: pl.LazyFrame) -> pl.Expr:
@@ -36,10 +44,9 @@ def busy_hours(incidents: pl.LazyFrame) -> pl.Expr:
     coalesce(dispatched, on scene) in hours; null unless in (0, MAX_SERVICE_HOURS]."""
     start = pl.coalesce("dispatched_at", "on_scene_at")
     hours = (pl.col("cleared_at") - start).dt.total_seconds() / 3600.0
-    span = pl.when(hours.is_between(0, MAX_SERVICE_HOURS, closed="right")).then(hours)
-    if "unit_hours" not in incidents.collect_schema().names():
-        return span
-    return pl.coalesce(pl.when(pl.col("unit_hours") > 0).then(pl.col("unit_hours")), span)
+    return pl.coalesce(
+        _unit_hours(incidents), pl.when(hours.is_between(0, MAX_SERVICE_HOURS, closed="right")).then(hours)
+    )
 
 
 def _incident_type() -> pl.Expr:
@@ -74,12 +81,15 @@ def service_times(incidents: pl.LazyFrame) -> pl.LazyFrame:
     measured_total = pl.col("measured").sum().over("agency_id")
     by_agency = pl.when(measured_total > 0).then(measured_sum / measured_total)
     return (
-        incidents.with_columns(_busy=busy_hours(incidents), incident_type=_incident_type())
+        incidents.with_columns(
+            _busy=busy_hours(incidents), _units=_unit_hours(incidents), incident_type=_incident_type()
+        )
         .group_by("agency_id", "incident_type")
         .agg(
             incidents=pl.len().cast(pl.Int64),
             measured=pl.col("_busy").count().cast(pl.Int64),
             busy_hours=pl.col("_busy").mean(),
+            unit_measured=pl.col("_units").count().cast(pl.Int64),
         )
         .with_columns(service_hours=pl.coalesce("busy_hours", by_agency, pl.lit(DEFAULT_SERVICE_HOURS)))
         .select(pl.col(name).cast(dtype) for name, dtype in SERVICE_SCHEMA.items())

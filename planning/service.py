@@ -59,9 +59,13 @@ def service_profile(times: pl.DataFrame, staffing: StaffingSettings) -> ServiceP
     if isinstance(staffing.service_minutes, dict):
         source = f"configured per incident type, weighted by {total:,} recent incidents"
     elif measured:
+        by_units = int(times["unit_measured"].sum() or 0) if "unit_measured" in times.columns else 0
+        how = "cleared less dispatched, else on scene"
+        if by_units:
+            how = f"{by_units:,} of them by their units' busy hours, the others {how}"
         source = (
-            f"estimated from {measured:,} of {total:,} recent incidents (cleared less dispatched, else on"
-            " scene; others take their type's, else the agency's mean)"
+            f"estimated from {measured:,} of {total:,} recent incidents ({how}; others take their type's,"
+            " else the agency's mean)"
         )
     else:
         source = "no service times in the feed: default 30 minutes"

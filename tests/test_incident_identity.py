@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from features.service import service_hours
-from jointcast.config import load_settings
+from features.service import service_hours, service_times
+from jointcast.config import StaffingSettings, load_settings
+from planning.service import service_profile
 from tests.conftest import police_row
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 from warehouse.db import open_warehouse
@@ -173,6 +174,9 @@ def test_a_simulated_feed_of_unit_rows_loads_the_incidents_of_one_row_per_incide
         with open_warehouse(settings.warehouse_path, read_only=True) as con:
             incidents = read_incidents(con).filter(pl.col("agency_id") == "county_fire")
         loaded[name] = service_hours(incidents.lazy()).collect()
+        profile = service_profile(service_times(incidents.lazy()).collect(), StaffingSettings())
+        timed_by_units = f"{incidents['unit_hours'].drop_nulls().len():,} of them by their units' busy hours"
+        assert (timed_by_units in profile.source) == bool(unit_rows), profile.source
         rows = sum(
             _query(
                 summary.config_path,

@@ -75,10 +75,10 @@ def test_service_times_per_type_are_the_means_the_rule_uses():
             ]
         )  # fmt: skip
     ).collect()
-    assert times.rows() == [
-        ("fd", "fire", 1, 0, None, DEFAULT_SERVICE_HOURS),
-        ("pd", "theft", 2, 1, 1.0, 1.0),
-        ("pd", "unknown", 1, 0, None, 1.0),
+    assert times.rows() == [  # ..., unit_measured: none of these incidents come from a feed of unit rows
+        ("fd", "fire", 1, 0, None, DEFAULT_SERVICE_HOURS, 0),
+        ("pd", "theft", 2, 1, 1.0, 1.0, 0),
+        ("pd", "unknown", 1, 0, None, 1.0, 0),
     ]
 
 
