@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from jointcast.config import load_settings
 from tests.conftest import HEADER, police_row
 from tests.test_ingest import _ingest, _query, assert_rows_accounted
 
@@ -215,3 +216,30 @@ def test_a_latin1_file_with_a_utf8_byte_order_mark_keeps_its_first_column(police
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     _ingest(police_workspace.config)
     assert _loaded(police_workspace, "incident_type") == {"É1": "traffic_collision"}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])  # DuckDB's reader, and the record-by-record one
+def test_a_report_export_with_title_lines_above_its_header_reads_from_header_row(police_workspace, encoding):
+    """An export that writes a report's title and run time above the header: ``header_row`` names the
+    header's line; rows keep their numbers below it and an unreadable line is named by the file's line."""
+    config = police_workspace.config
+    text = config.read_text().replace(
+        'format = "csv"', f'format = "csv"\nheader_row = 4\nencoding = "{encoding}"'
+    )
+    config.write_text(text)
+    rows = [police_row("A1", "01/15/2024 09:00:00 AM"), "A2,TC,2", police_row("A3", "01/15/2024 10:00:00 AM")]
+    police_workspace("report.csv", rows, header="Calls for Service report\nRun 01/16/2024 06:00\n\n" + HEADER)
+    _ingest(config)
+    assert _query(config, "SELECT source_incident_id FROM core.incidents ORDER BY 1") == [("A1",), ("A3",)]
+    [(row_number, reasons)] = _query(config, "SELECT row_number, reasons FROM quality.quarantine")
+    assert (
+        row_number == 2 and reasons[0].startswith("unreadable_row: ") and reasons[0].endswith("(line 6)")
+    ), reasons
+    assert_rows_accounted(config)
+
+
+def test_header_row_is_refused_for_a_format_without_lines(police_workspace):
+    config = police_workspace.config
+    config.write_text(config.read_text().replace('format = "csv"', 'format = "parquet"\nheader_row = 2'))
+    with pytest.raises(ValueError, match="header_row: read in csv feeds only, not parquet"):
+        load_settings(config)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,22 +85,28 @@ def _lines_in(newlines: int, carriages: int, last: bytes) -> int:
     return carriages + (last not in (b"\r", b""))
 
 
-def header_line(path: Path, encoding: str) -> str:
-    """The file's first line as text (a byte-order mark left out)."""
-    first = next(_physical_lines(path, encoding), None)
+def header_line(path: Path, encoding: str, header_row: int = 1) -> str:
+    """The file's line ``header_row`` (its first by default) as text (a byte-order mark left out)."""
+    lines = _physical_lines(path, encoding)
+    first = next(itertools.islice(lines, header_row - 1, None), None)
     text = None if first is None else _decoded(first[1], encoding)
     if text is None:
-        raise CsvFileError("no header line" if first is None else f"the header line is not {encoding}")
+        missing = "no header line" + (
+            "" if header_row == 1 else f": the file has fewer than {header_row} lines"
+        )
+        raise CsvFileError(missing if first is None else f"the header line is not {encoding}")
     return text
 
 
 def read_lines(
-    path: Path, encoding: str, delimiter: str, width: int, result: ReadLines
+    path: Path, encoding: str, delimiter: str, width: int, result: ReadLines, header_row: int = 1
 ) -> Iterator[pa.Table]:
-    """The file's readable records in chunks (``_row_number`` and the fields as ``column0..``);
-    ``width`` is the header's field count; the lines not read go to ``result.rejects``."""
+    """The file's readable records in chunks (``_row_number`` and the fields as ``column0..``), from the
+    line after ``header_row``; ``width`` is the header's field count; the lines not read go to
+    ``result.rejects`` (their numbers the file's own)."""
     lines = _physical_lines(path, encoding)
-    next(lines, None)  # the header
+    for _ in range(header_row):  # the header and any lines above it
+        next(lines, None)
     schema = pa.schema([("_row_number", pa.int64())] + [(f"column{i}", pa.string()) for i in range(width)])
     chunk: list[list] = []
     for row_number, fields in _records(lines, encoding, delimiter, width, result):

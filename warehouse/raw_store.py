@@ -65,10 +65,11 @@ def write_source(
 
 def _records_match_lines(con: duckdb.DuckDBPyConnection, staging: Path, path: Path, feed: FeedSettings
                          ) -> bool:  # fmt: skip
-    """Whether DuckDB read one record per line after the header (so its numbering is the file's)."""
+    """Whether DuckDB read one record per line after the header (so its numbering is the file's); the
+    lines up to the header (``header_row``) are none."""
     kept = con.execute(f"SELECT count(*) FROM read_parquet({literal(str(staging))})").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
-    return kept + rejected == count_lines(path, feed.encoding) - 1
+    return kept + rejected == count_lines(path, feed.encoding) - feed.header_row
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, rows: SourceRows, target: Path, batch_id: int) -> Path:
@@ -83,7 +84,7 @@ def write_batch(con: duckdb.DuckDBPyConnection, rows: SourceRows, target: Path, 
     except duckdb.Error:  # a failed write (a full disk) leaves no part of the file behind
         discard(staging)
         raise
-    if rows.by_duckdb_csv and collect_csv_rejects(con):
+    if rows.by_duckdb_csv and collect_csv_rejects(con, rows.header_lines):
         _renumber(con, staging)
     return staging
 

@@ -56,6 +56,8 @@ class SourceRows:
     """Every column of the file as read, PII ones included (to split unreadable rows by)."""
     by_duckdb_csv: bool = False
     """Read by DuckDB's CSV reader, which may need checking against the file's lines."""
+    header_lines: int = 1
+    """Lines up to the header's (a CSV's ``header_row``): a data row's line is its number plus these."""
     notes: tuple[str, ...] = ()
     """What the file says that a person should know, though every row of it is read (warnings)."""
 
@@ -109,7 +111,7 @@ def describe_error(exc: duckdb.Error, file_format: str) -> str:
 
 def _csv_source(path: Path, feed: FeedSettings) -> str:
     return f"""read_csv({literal(str(path))},
-        header = true, all_varchar = true,
+        header = true, all_varchar = true, skip = {feed.header_row - 1},
         delim = {literal(feed.delimiter)}, quote = '"', escape = '"',
         encoding = {literal(feed.encoding)}, max_line_size = {MAX_RECORD_BYTES},
         store_rejects = true, rejects_table = '_csv_rejects', rejects_scan = '_csv_scans')"""
@@ -133,6 +135,7 @@ def _csv_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) ->
         " WHERE _csv_row IS NOT NULL",
         tuple(header),
         by_duckdb_csv=True,
+        header_lines=feed.header_row,
     )
 
 
@@ -141,17 +144,19 @@ def read_csv_lines(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSetting
     its unreadable lines into ``_rejects``: for a file DuckDB's reader fails on or misreads."""
     con.execute(_REJECTS)
     try:
-        first = header_line(path, feed.encoding)
+        first = header_line(path, feed.encoding, feed.header_row)
         header = _header_names(con, first, feed)
     except CsvFileError as exc:
         raise FeedFileError(f"cannot read as csv: {exc}") from None
     except duckdb.Error as exc:
-        raise FeedFileError(f"cannot read the header line (line 1) as csv: {_first_line(exc)}") from exc
+        raise FeedFileError(
+            f"cannot read the header line (line {feed.header_row}) as csv: {_first_line(exc)}"
+        ) from exc
     typed = ", ".join(f"column{i} VARCHAR" for i in range(len(header)))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_lines (_row_number BIGINT, {typed})")
     result = ReadLines()
     try:
-        for chunk in read_lines(path, feed.encoding, feed.delimiter, len(header), result):
+        for chunk in read_lines(path, feed.encoding, feed.delimiter, len(header), result, feed.header_row):
             con.register("_csv_chunk", chunk)
             try:
                 con.execute("INSERT INTO _csv_lines SELECT * FROM _csv_chunk")
@@ -185,7 +190,7 @@ def _header_names(con: duckdb.DuckDBPyConnection, line: str, feed: FeedSettings)
     try:
         [fields] = list(csv.reader([line], delimiter=feed.delimiter, quotechar='"', strict=True))
     except (csv.Error, ValueError):
-        raise CsvFileError("the header line (line 1) is not one line of fields") from None
+        raise CsvFileError(f"the header line (line {feed.header_row}) is not one line of fields") from None
     with tempfile.TemporaryDirectory(prefix="jointcast-header-") as folder:
         header_file = Path(folder) / "header.csv"
         header_file.write_text(line + "\n", encoding="utf-8")
@@ -193,7 +198,9 @@ def _header_names(con: duckdb.DuckDBPyConnection, line: str, feed: FeedSettings)
             delim = {literal(feed.delimiter)}, quote = '"', escape = '"')"""
         names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     if len(names) != len(fields):
-        raise CsvFileError(f"the header line (line 1) has {len(fields)} fields but reads as {len(names)}")
+        raise CsvFileError(
+            f"the header line (line {feed.header_row}) has {len(fields)} fields but reads as {len(names)}"
+        )
     return names
 
 
