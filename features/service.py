@@ -6,8 +6,8 @@ An incident's busy hours are cleared minus dispatched (on scene where the feed h
 dispatch time), kept when over 0 and up to ``MAX_SERVICE_HOURS``: a negative or zero
 time is a clock error, a longer one a record left open. An incident of a feed written one row
 per unit has its units' hours between them (``unit_hours``, each unit's time kept by the same
-rule when it was loaded): three engines busy an hour are three hours of work. An incident without such a time
-takes the mean of its agency x incident type, then of its agency, then
+rule when it was loaded): three engines busy an hour are three hours of work. An incident
+without such a time takes the mean of its agency x incident type, then of its agency, then
 ``DEFAULT_SERVICE_HOURS``. The demand panel's workload hours (``service_hours``) and
 staffing's hours per incident (``service_times``, ``features.service_profile``, read by
 ``planning.service``) both come from here, so a unit's busy time has one definition.

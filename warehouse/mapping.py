@@ -213,10 +213,10 @@ def _excel_serial(value: str) -> str:
         f"(try_cast(regexp_extract({value}, {literal(EXCEL_SERIAL)}, 1) AS DOUBLE)"
         f" + coalesce(try_cast(regexp_extract({value}, {literal(EXCEL_SERIAL)}, 4) AS DOUBLE), 0))"
     )
+    # a value the pattern does not match extracts '', which try_cast makes NULL: no time
     return (
-        f"CASE WHEN regexp_matches({value}, {literal(EXCEL_SERIAL)}) AND {days} BETWEEN {EXCEL_DAYS[0]}"
-        f" AND {EXCEL_DAYS[1]} THEN TIMESTAMP '1899-12-30' + to_milliseconds(CAST(round({days} * 86400000)"
-        " AS BIGINT)) END"
+        f"CASE WHEN {days} BETWEEN {EXCEL_DAYS[0]} AND {EXCEL_DAYS[1]}"
+        f" THEN TIMESTAMP '1899-12-30' + to_milliseconds(CAST(round({days} * 86400000) AS BIGINT)) END"
     )
 
 

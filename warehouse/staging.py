@@ -134,7 +134,7 @@ def header_matched(feed: FeedSettings, header: tuple[str, ...]) -> tuple[FeedSet
     def chosen(names: str | list[str]) -> str:
         options = [names] if isinstance(names, str) else names
         exact = [name for name in options if name in header]
-        alike_named = [found(name) for name in options if found(name) != name]
+        alike_named = [match for match in map(found, options) if match not in options]
         return (exact or alike_named or options)[0]
 
     configured = feed.columns.mapped()
