@@ -111,6 +111,7 @@ def test_ingest_and_validate_run_as_flows_and_quality_reports_per_feed(prefect, 
         # one line per stage and feed, in the project's format; Prefect's run states stay in its UI
         assert f" {verb} in " in result.stderr and "Task run" not in result.stderr, result.stderr
         assert "Flow run" not in result.stderr and "| INFO" not in result.stderr, result.stderr
+    assert (result.stdout + result.stderr).count("Data Docs: ") == 1, "validate names its Data Docs once"
     assert "city_police_cad" in result.stdout
     quality = runner.invoke(app, ["quality", "--config", str(workspace / "jointcast.toml")])
     assert quality.exit_code == 0, quality.output
