@@ -394,7 +394,8 @@ class FeedSettings(_Strict):
     header_row: int = Field(
         1,
         ge=1,
-        description="a csv feed's line holding the header; the lines above it (a report's title) are skipped",
+        description="a csv feed's line (an xlsx sheet's row) holding the header; the ones above it (a"
+        " report's title) are skipped",
     )
     encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = Field(
         "utf-8", description="cp1252: Windows' Western European text (Latin-1 plus euro sign, curly quotes)"
@@ -514,8 +515,8 @@ class FeedSettings(_Strict):
                 f"encoding: a json feed is read as UTF-8, as JSON text is written (RFC 8259),"
                 f" not {self.encoding}"
             )
-        if self.header_row != 1 and self.format != "csv":
-            raise ValueError(f"header_row: read in csv feeds only, not {self.format}")
+        if self.header_row != 1 and self.format not in ("csv", "xlsx"):
+            raise ValueError(f"header_row: read in csv and xlsx feeds only, not {self.format}")
         if self.format == "jsonl" and self.encoding == "cp1252":
             raise ValueError(
                 "encoding: cp1252 is read in csv feeds only; a jsonl feed is utf-8, latin-1 or utf-16"

@@ -241,5 +241,5 @@ def test_a_report_export_with_title_lines_above_its_header_reads_from_header_row
 def test_header_row_is_refused_for_a_format_without_lines(police_workspace):
     config = police_workspace.config
     config.write_text(config.read_text().replace('format = "csv"', 'format = "parquet"\nheader_row = 2'))
-    with pytest.raises(ValueError, match="header_row: read in csv feeds only, not parquet"):
+    with pytest.raises(ValueError, match="header_row: read in csv and xlsx feeds only, not parquet"):
         load_settings(config)

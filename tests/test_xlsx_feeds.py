@@ -12,12 +12,13 @@ from tests.test_ingest import _ingest, _query, assert_rows_accounted
 from warehouse.db import load_extension, quote
 
 
-def _workbook(path, rows: str, sheet: str | None = None) -> None:
-    """Write the SELECT ``rows`` to ``path`` as a workbook, each column typed as the query types it."""
+def _workbook(path, rows: str, sheet: str | None = None, header: bool = True) -> None:
+    """Write the SELECT ``rows`` to ``path`` as a workbook, each column typed as the query types it,
+    under a header row of the query's column names (``header``), else from the sheet's first row."""
     con = duckdb.connect()
     load_extension(con, "duckdb_extension_excel")
     named = "" if sheet is None else f", SHEET {quote(sheet)}"
-    con.execute(f"COPY ({rows}) TO '{path}' (FORMAT xlsx, HEADER true{named})")
+    con.execute(f"COPY ({rows}) TO '{path}' (FORMAT xlsx, HEADER {str(header).lower()}{named})")
     con.close()
 
 
@@ -92,3 +93,40 @@ def test_a_sheet_the_workbook_does_not_have_fails_the_file_in_one_line(xlsx_feed
     [batch] = outcome.batches
     assert batch.status == "failed" and "export.xlsx" in batch.message and "Calls" in batch.message
     assert "\n" not in batch.message
+
+
+def test_a_report_workbook_reads_from_its_header_row_every_named_column(xlsx_feed):
+    """A workbook saved from a report: a title and a blank row above the header (``header_row = 3``),
+    and a header cell left empty between two named ones; every column to the last named one is read,
+    and rows keep their numbers below the header."""
+    config = xlsx_feed.config
+    config.write_text(config.read_text().replace('format = "xlsx"', 'format = "xlsx"\nheader_row = 3'))
+    config.write_text(config.read_text().replace('dispatched_at = "Disp"\n', ""))
+    header = "'Id', 'Type', 'Prio', 'Src', NULL, 'Rcvd', 'Area', 'Lat', 'Lon', 'Phone', 'Caller'"
+    _workbook(xlsx_feed.root / "feeds" / "pd" / "report.xlsx", f"""
+        SELECT * FROM (VALUES
+            ('Calls for service, January 2024', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+            (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+            ({header}),
+            ('A1', 'THEFT', '1', '911', 'note', '01/16/2024 09:00:00 AM', 'B02', '40.1', '-75.2', '555-0100', 'Jane Roe'),
+            ('A2', 'TC', '3', 'SELF', NULL, 'not a time', 'B02', '40.1', '-75.2', '555-0101', 'John Doe')
+        ) t(a, b, c, d, e, f, g, h, i, j, k)""", header=False)  # fmt: skip
+    _ingest(config)
+    assert _query(config, "SELECT source_incident_id, area_id, received_at FROM core.incidents") == [
+        ("A1", "B02", datetime(2024, 1, 16, 14, 0, tzinfo=UTC))
+    ]
+    assert _query(config, "SELECT row_number, reasons FROM quality.quarantine") == [
+        (2, ["unparseable_timestamp"])
+    ]
+    assert_rows_accounted(config)
+
+
+def test_a_header_row_with_no_names_fails_the_file_in_one_line(xlsx_feed):
+    """``header_row`` below the sheet's last row (a workbook from another report)."""
+    config = xlsx_feed.config
+    config.write_text(config.read_text().replace('format = "xlsx"', 'format = "xlsx"\nheader_row = 5'))
+    _workbook(xlsx_feed.root / "feeds" / "pd" / "report.xlsx", "SELECT 'A1' AS Id")
+    (outcome,) = _ingest(config, validate=False)
+    [batch] = outcome.batches
+    assert batch.status == "failed" and "report.xlsx" in batch.message
+    assert "header row (row 5)" in batch.message and "\n" not in batch.message

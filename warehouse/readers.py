@@ -563,18 +563,23 @@ BINARY_FORMATS = ("parquet", "xlsx")
 
 
 def _xlsx_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -> SourceRows:
-    """An Excel workbook's sheet (``feed.sheet``, else its first), its first row the header, every cell
-    as text (DuckDB's read_xlsx): a text cell as written, a number as its value, a date or time cell
-    as its serial number (days since 1899-12-30, which timestamps read: warehouse.mapping). A whole
-    number reads without the ".0" a spreadsheet's numbers carry, so an id typed 12345 is "12345".
+    """An Excel workbook's sheet (``feed.sheet``, else its first), its row ``feed.header_row`` (its first
+    by default) the header, every cell as text (DuckDB's read_xlsx): a text cell as written, a number as
+    its value, a date or time cell as its serial number (days since 1899-12-30, which timestamps read:
+    warehouse.mapping). A whole number reads without the ".0" a spreadsheet's numbers carry, so an id
+    typed 12345 is "12345".
 
-    The sheet is read to its last row, past any empty one (read_xlsx would stop at the first); an
-    empty row holds no record and is no row, and a row keeps its number in the sheet below the header.
+    The rows above the header (a report's title) are not read. The columns are the header's, up to its
+    last named cell: an unnamed cell between two named ones is a column too (read_xlsx's own range
+    would end at it). The sheet is read to its last row, past any empty one (read_xlsx would stop at
+    the first); an empty row holds no record and is no row, and a row keeps its number in the sheet
+    below the header.
     """
     load_extension(con, "duckdb_extension_excel")
     sheet = "" if feed.sheet is None else f", sheet = {literal(feed.sheet)}"
-    options = f"header = true, all_varchar = true, stop_at_empty = false{sheet}"
-    source = f"read_xlsx({literal(str(path))}, {options})"
+    last = _xlsx_last_column(con, path, feed.header_row, sheet)
+    cells = literal(f"A{feed.header_row}:{last}")
+    source = f"read_xlsx({literal(str(path))}, header = true, all_varchar = true, range = {cells}{sheet})"
     header = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
     whole = literal(WHOLE_NUMBER_CELL) + ", " + literal(r"\1")
     texts = ", ".join(f"regexp_replace({quote(c)}, {whole}) AS {quote(c)}" for c in header)
@@ -587,6 +592,23 @@ def _xlsx_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -
         ) WHERE {filled}""",
         tuple(header),
     )
+
+
+def _xlsx_last_column(con: duckdb.DuckDBPyConnection, path: Path, row: int, sheet: str) -> str:
+    """The letters of the last column whose cell in the header's ``row`` holds a name."""
+    cells = literal(f"A{row}:XFD{row}")  # the whole row: the sheet's 16,384 columns, read as one row
+    found = con.execute(
+        f"SELECT * FROM read_xlsx({literal(str(path))}, header = false, all_varchar = true, range = {cells}"
+        f"{sheet})"
+    ).fetchone()
+    named = [i for i, cell in enumerate(found or ()) if cell is not None and cell.strip()]
+    if not named:
+        raise FeedFileError(f"the header row (row {row}) of the sheet is empty: no column names")
+    letters, number = "", named[-1] + 1
+    while number:
+        number, digit = divmod(number - 1, 26)
+        letters = chr(ord("A") + digit) + letters
+    return letters
 
 
 WHOLE_NUMBER_CELL = r"^(-?\d+)\.0$"
