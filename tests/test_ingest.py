@@ -277,6 +277,52 @@ def test_a_shared_parquet_feed_carries_several_agencies(tmp_path):
     assert_rows_accounted(config)
 
 
+def test_a_shared_feeds_agency_values_match_up_to_case_and_spacing_and_star_takes_the_rest(tmp_path):
+    """Hand-keyed exports write one code many ways: ``ems`` and `` Ems `` are the map's ``EMS``; with a
+    ``"*"`` entry every value the map does not list is that agency's, not unknown_agency."""
+    config = tmp_path / "jointcast.toml"
+    config.write_text(PARQUET_FEED.format(root=tmp_path).replace("pattern = '^(\\w+):'\n", ""))
+    pl.DataFrame({
+        "call_id": ["a", "b", "c", "d"],
+        "title": ["EMS", "ems", " Fire ", "Traffic"],
+        "ts": [datetime(2024, 1, 2, h) for h in range(10, 14)],
+    }).write_parquet(tmp_path / "calls.parquet")  # fmt: skip
+    _ingest(config)
+    assert _query(config, "SELECT source_incident_id, agency_id FROM core.incidents ORDER BY 1") == [
+        ("a", "ems"), ("b", "ems"), ("c", "fire"),
+    ]  # fmt: skip
+    assert _query(config, "SELECT row_number, reasons FROM quality.quarantine") == [(4, ["unknown_agency"])]
+    config.write_text(config.read_text().replace('Fire = "fire" }', 'Fire = "fire", "*" = "fire" }'))
+    (tmp_path / "warehouse.duckdb").unlink()
+    _ingest(config)
+    assert _query(config, "SELECT agency_id FROM core.incidents WHERE source_incident_id = 'd'") == [
+        ("fire",)
+    ]
+    assert_rows_accounted(config)
+
+
+def test_code_maps_match_up_to_case_and_spacing_an_exact_entry_first(police_workspace):
+    """type_codes, call_source_codes and priority_codes read ``tc``, ``Self`` and ``e`` as the codes they
+    name; an entry written exactly as the value wins over one that differs only in case."""
+    config = police_workspace.config
+    config.write_text(config.read_text().replace(
+        'pii = {', 'priority_codes = { E = 1, e = 3, "2" = 2 }\npii = {'))  # fmt: skip
+    police_workspace("pd_01.csv", [
+        "A1,tc,E,911,01/02/2024 10:00:00 AM,,B01,40.1,-75.2,555-0100,Jane Roe",
+        "A2, Theft ,e,Self,01/02/2024 10:05:00 AM,,B01,40.1,-75.2,555-0100,Jane Roe",
+        "A3,T C,2, self ,01/02/2024 10:10:00 AM,,B01,40.1,-75.2,555-0100,Jane Roe",
+    ])  # fmt: skip
+    _ingest(config)
+    assert _query(config, "SELECT source_incident_id, incident_type, call_source, priority FROM core.incidents"
+                  " ORDER BY 1") == [
+        ("A1", "traffic_collision", "citizen", 1), ("A2", "theft", "officer", 3),
+    ]  # fmt: skip
+    assert _query(config, "SELECT row_number, reasons FROM quality.quarantine") == [
+        (3, ["unknown_type_code"])
+    ]
+    assert_rows_accounted(config)
+
+
 def test_a_shared_feed_checks_each_row_against_its_own_agencys_jurisdiction(tmp_path):
     config = tmp_path / "jointcast.toml"
     text = PARQUET_FEED.format(root=tmp_path)

@@ -19,7 +19,7 @@ timestamps) rather than guessed. A value that is neither is unparseable, as befo
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from jointcast.config import WGS84, FeedSettings
@@ -221,23 +221,51 @@ def _excel_serial(value: str) -> str:
 
 
 def _agency_expr(feed: FeedSettings) -> str:
+    """The agency of a row: its own for a feed of one agency, else its column's value (or
+    ``agency_from.pattern``'s first group of it) looked up in ``agency_from.map`` (``code_lookup``;
+    a ``"*"`` entry takes every other value, a blank too); NULL (unknown_agency) otherwise."""
     if feed.agency is not None:
         return literal(feed.agency)
     assert feed.agency_from is not None
     source = _text(feed.agency_from.column)
     if feed.agency_from.pattern:
         source = f"nullif(regexp_extract({source}, {literal(feed.agency_from.pattern)}, 1), '')"
-    cases = " ".join(
-        f"WHEN {literal(code)} THEN {literal(agency)}" for code, agency in feed.agency_from.map.items()
-    )
-    return f"CASE {source} {cases} ELSE NULL END"
+    listed = {code: literal(agency) for code, agency in feed.agency_from.map.items() if code != OTHER_CODES}
+    other = feed.agency_from.map.get(OTHER_CODES)
+    return code_lookup(source, listed, "NULL" if other is None else literal(other))
+
+
+def code_lookup(value: str, codes: dict[str, str], otherwise: str) -> str:
+    """SQL for the entry of ``codes`` (code -> SQL value) that ``value`` names, else ``otherwise``.
+
+    A value matches the code it equals, else the first code it equals up to case and runs of white
+    space (``aid  response`` is ``Aid Response``): exports re-key the same codes by hand and over
+    the years, and a code map lists each once. A map may still tell ``E`` from ``e``: an exact match
+    is looked up first."""
+    if not codes:
+        return otherwise
+    exact = " ".join(f"WHEN {literal(code)} THEN {sql}" for code, sql in codes.items())
+    folded = " ".join(f"WHEN {_folded(literal(code))} THEN {sql}" for code, sql in codes.items())
+    return f"CASE {value} {exact} ELSE CASE {_folded(value)} {folded} ELSE {otherwise} END END"
+
+
+def canonical_code(value: str, codes: Iterable[str]) -> str:
+    """SQL for the code of ``codes`` that ``value`` names (``code_lookup``'s match), else ``value``."""
+    return code_lookup(value, {code: literal(code) for code in codes}, value)
+
+
+def _folded(text: str) -> str:
+    return f"upper(regexp_replace(trim({text}), '\\s+', ' ', 'g'))"
 
 
 def _code_expr(feed: FeedSettings) -> str:
-    """The type code of a row: the source type, or the first group of ``type_pattern``."""
+    """The type code of a row: the source type, or the first group of ``type_pattern``; written as
+    ``type_codes`` writes it when it names one of its codes up to case and spacing (``code_lookup``)."""
+    code = "source_type"
     if feed.type_pattern:
-        return f"nullif(trim(regexp_extract(source_type, {literal(feed.type_pattern)}, 1)), '')"
-    return "source_type"
+        code = f"nullif(trim(regexp_extract(source_type, {literal(feed.type_pattern)}, 1)), '')"
+    listed = [c for c in feed.type_codes if c != OTHER_CODES]
+    return canonical_code(code, listed) if listed else code
 
 
 OTHER_CODES = "*"
@@ -251,17 +279,15 @@ def _type_expr(feed: FeedSettings) -> str:
     listed = {code: kind for code, kind in feed.type_codes.items() if code != OTHER_CODES}
     cases = " ".join(f"WHEN {literal(code)} THEN {literal(kind)}" for code, kind in listed.items())
     other = feed.type_codes.get(OTHER_CODES)
-    return f"CASE code {cases} ELSE {'NULL' if other is None else literal(other)} END"
+    return f"CASE code {cases} ELSE {'NULL' if other is None else literal(other)} END"  # code: canonical
 
 
 def _call_source_expr(feed: FeedSettings) -> str:
     default = literal(feed.default_call_source)
     if feed.columns.call_source is None or not feed.call_source_codes:
         return default
-    cases = " ".join(
-        f"WHEN {literal(code)} THEN {literal(kind)}" for code, kind in feed.call_source_codes.items()
-    )
-    return f"CASE {_text(feed.columns.call_source)} {cases} ELSE 'other' END"
+    codes = {code: literal(kind) for code, kind in feed.call_source_codes.items()}
+    return code_lookup(_text(feed.columns.call_source), codes, "'other'")
 
 
 def mixed_offsets_reason(field: str) -> str:
@@ -400,8 +426,8 @@ def _priority_expr(feed: FeedSettings) -> str:
         value = f"nullif(trim(regexp_extract(priority_text, {literal(feed.priority_pattern)}, 1)), '')"
     if not feed.priority_codes:
         return _whole_number(value, feed)
-    cases = " ".join(f"WHEN {literal(code)} THEN {int(n)}" for code, n in feed.priority_codes.items())
-    return f"CASE {value} {cases} ELSE {_whole_number(value, feed)} END"
+    codes = {code: str(int(n)) for code, n in feed.priority_codes.items()}
+    return code_lookup(value, codes, _whole_number(value, feed))
 
 
 def _number(text: str, feed: FeedSettings) -> str:
