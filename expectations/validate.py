@@ -50,6 +50,7 @@ from warehouse.staging import (
     expected_rows,
     finish_batch,
     header_matched,
+    moved_ids,
     pending_batches,
     promote_batch,
     reasons_found,
@@ -204,7 +205,8 @@ def validate_batch(
             log.error(problem)
         else:
             loaded, quarantined = promote_batch(con, feed, batch)
-            for flagged in (_fields_set_aside(feed, found, staged.rows), reused_ids(con)):
+            flags = (_fields_set_aside(feed, found, staged.rows), reused_ids(con), moved_ids(con, feed))
+            for flagged in flags:
                 if flagged:
                     outcome.warnings.append(flagged)
             problem = None

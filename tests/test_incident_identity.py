@@ -201,3 +201,79 @@ def test_a_simulated_feed_of_unit_rows_loads_the_incidents_of_one_row_per_incide
     assert (several["service_hours_u"] > several["service_hours"]).all()
     alone = joined.filter((pl.col("units_u") == 1) & ~pl.col("service_estimated"))  # one unit, timed
     assert alone.height > 100 and (alone["service_hours_u"] - alone["service_hours"]).abs().max() < 1e-6
+
+
+SHARED_FEED = """
+[warehouse]
+path = "warehouse.duckdb"
+[[agencies]]
+id = "fire"
+name = "Fire"
+kind = "fire"
+[[agencies]]
+id = "ems"
+name = "EMS"
+kind = "ems"
+[[feeds]]
+id = "shared_911"
+uri = "calls/*.csv"
+format = "csv"
+timestamp_format = "iso"
+[feeds.agency_from]
+column = "Type"
+map = { "Auto Fire Alarm" = "fire", "Medic Response" = "ems" }
+[feeds.columns]
+source_incident_id = "Id"
+received_at = "At"
+source_type = "Type"
+"""
+
+
+def _shared_files(root, files: dict[str, list[str]]) -> None:
+    (root / "calls").mkdir(exist_ok=True)
+    for name, rows in files.items():
+        (root / "calls" / name).write_text("\n".join(["Id,Type,At", *rows]) + "\n")
+
+
+def test_an_incident_re_sent_under_another_agency_moves_to_it_counted_once(tmp_path):
+    """A shared feed whose agency follows the call's type: F1, an alarm that turned out a medical call,
+    is re-sent as one; it is EMS's demand now, no longer the fire department's too. A file that arrives
+    late with the older version moves nothing back."""
+    config = tmp_path / "jointcast.toml"
+    config.write_text(SHARED_FEED)
+    _shared_files(tmp_path, {
+        "2024-01-15.csv": ["F1,Auto Fire Alarm,2024-01-15T09:00:00", "F2,Medic Response,2024-01-15T09:30:00"],
+    })  # fmt: skip
+    _ingest(config)
+    _shared_files(tmp_path, {"2024-01-16.csv": ["F1,Medic Response,2024-01-15T09:00:00"]})
+    _ingest(config)
+    held = "SELECT incident_key, incident_type FROM core.incidents ORDER BY 1"
+    assert _query(config, held) == [("ems:F1", "medic_response"), ("ems:F2", "medic_response")]
+    [(warnings,)] = _query(config, """
+        SELECT r.warnings FROM quality.validation_runs r JOIN meta.batches b USING (batch_id)
+        WHERE b.source_uri LIKE '%2024-01-16.csv'""")  # fmt: skip
+    assert (
+        "1 incident re-sent under another agency (e.g. fire:F1 is now ems:F1): the later version replaced"
+        " the earlier, so each is counted once, by its agency now"
+    ) in warnings
+    _shared_files(tmp_path, {"2024-01-14.csv": ["F1,Auto Fire Alarm,2024-01-15T09:00:00"]})  # late, older
+    _ingest(config)
+    assert _query(config, held) == [("ems:F1", "medic_response"), ("ems:F2", "medic_response")]
+    assert_rows_accounted(config)
+
+
+def test_a_feed_that_writes_an_id_once_per_agency_keeps_each_agencys_version(tmp_path):
+    """A shared feed with a row per agency that answered (one id, two agencies, one file): a later file
+    with the fire department's row alone corrects its version and leaves EMS's."""
+    config = tmp_path / "jointcast.toml"
+    config.write_text(SHARED_FEED)
+    _shared_files(tmp_path, {
+        "2024-01-15.csv": ["J1,Auto Fire Alarm,2024-01-15T09:00:00", "J1,Medic Response,2024-01-15T09:00:00"],
+    })  # fmt: skip
+    _ingest(config)
+    _shared_files(tmp_path, {"2024-01-16.csv": ["J1,Auto Fire Alarm,2024-01-15T09:05:00"]})
+    _ingest(config)
+    assert _query(config, "SELECT incident_key, received_at FROM core.incidents ORDER BY 1") == [
+        ("ems:J1", datetime(2024, 1, 15, 9, 0, tzinfo=UTC)), ("fire:J1", datetime(2024, 1, 15, 9, 5, tzinfo=UTC)),
+    ]  # fmt: skip
+    assert_rows_accounted(config)

@@ -442,10 +442,19 @@ def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: Pen
     )
     con.execute(f"CREATE OR REPLACE TEMP VIEW _accepted AS {incidents}")
     con.execute(HELD_SQL, [batch.source_uri, batch.batch_id])
+    moved = feed.agency_from is not None and _moved_versions(con, feed, batch)
     # a filter on row numbers, not an anti-join: a join over every accepted row costs more than the write
     newest = "true"
     if con.execute("SELECT count(*) FROM _held WHERE outranked").fetchone()[0]:
         newest = "row_number NOT IN (SELECT row_number FROM _held WHERE outranked)"
+    if moved:
+        newest += " AND row_number NOT IN (SELECT row_number FROM _moved WHERE outranked)"
+        con.execute(
+            f"DELETE FROM core.incident_records WHERE feed_id = {literal(feed.id)} AND incident_key IN "
+            "(SELECT held_key FROM _moved WHERE row_number NOT IN"
+            " (SELECT row_number FROM _moved WHERE outranked"
+            " UNION ALL SELECT row_number FROM _held WHERE outranked))"
+        )
     con.execute(
         "DELETE FROM core.incident_records WHERE incident_key IN "
         "(SELECT incident_key FROM _held WHERE NOT outranked)"
@@ -510,6 +519,59 @@ and id), in ``_held``, each ``outranked`` where core holds a later version from 
 are not written. They count as loaded: valid rows, whose incident's later version was simply
 there first. The others replace core's version. ``days_apart``: how far the two versions' received
 times are (``reused_ids``)."""
+
+MOVED_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _moved AS
+SELECT a.row_number, a.incident_key, held.incident_key AS held_key,
+    ({", ".join(f"held.{c}" for c in VERSION_ORDER)}) > (?, ?, a.row_number) AS outranked
+FROM _accepted a JOIN (
+    SELECT r.incident_key, r.agency_id, r.source_incident_id, b.source_uri, r.batch_id, r.row_number
+    FROM core.incident_records r JOIN meta.batches b USING (batch_id)
+    WHERE r.feed_id = ?
+) held ON held.source_incident_id = a.source_incident_id AND held.agency_id <> a.agency_id
+"""
+"""The versions core holds of the accepted rows' ids under another agency of the same shared feed
+(parameters: the batch's source uri and id, the feed), each ``outranked`` when core's is the later."""
+
+JOINT_IDS_SQL = """
+SELECT EXISTS (SELECT 1 FROM _accepted GROUP BY source_incident_id HAVING count(DISTINCT agency_id) > 1)
+    OR EXISTS (SELECT 1 FROM core.incident_records WHERE feed_id = ?
+               GROUP BY batch_id, source_incident_id HAVING count(DISTINCT agency_id) > 1)
+"""
+"""Whether a shared feed writes one incident id under several agencies in one file (a row per agency
+that answered): then each agency's version of an id is its own."""
+
+
+def _moved_versions(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch) -> int:
+    """How many of a shared feed's incidents the batch re-sends under another agency than the one core
+    holds them under (``_moved``): a call re-typed from a fire alarm to a medical call moves from the
+    fire department's demand to EMS's. The later version wins, as for any re-sent incident, and the
+    other is no longer held: counted once, by one agency. A feed that writes one id under several
+    agencies in one file (``JOINT_IDS_SQL``: a row per agency that answered) moves nothing: each
+    agency's version is its own, replaced only by that agency's."""
+    con.execute(MOVED_SQL, [batch.source_uri, batch.batch_id, feed.id])
+    count = con.execute("SELECT count(DISTINCT held_key) FROM _moved").fetchone()[0]
+    if count and con.execute(JOINT_IDS_SQL, [feed.id]).fetchone()[0]:
+        con.execute("DELETE FROM _moved")
+        return 0
+    return count
+
+
+def moved_ids(con: duckdb.DuckDBPyConnection, feed: FeedSettings) -> str | None:
+    """A warning when the batch just promoted re-sent incidents of a shared feed under another agency."""
+    if feed.agency_from is None:
+        return None
+    count, held, new = con.execute(
+        "SELECT count(DISTINCT held_key), min(held_key), arg_min(incident_key, held_key) FROM _moved"
+        " WHERE NOT outranked"
+    ).fetchone()
+    if not count:
+        return None
+    return (
+        f"{count:,} incident{'' if count == 1 else 's'} re-sent under another agency (e.g. {held} is now"
+        f" {new}): the later version replaced the earlier, so each is counted once, by its agency now"
+    )
+
 
 REUSED_DAYS = 30
 """Two versions of one incident received further apart than this are two incidents that share an id."""
