@@ -670,6 +670,30 @@ class Settings(_Strict):
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _feed_timezones(cls, data: object) -> object:
+        """A feed that does not set ``timezone`` reads its naive timestamps in its agencies' time zone
+        (an agency's feed writes its own wall clock); a shared feed whose agencies' zones differ must
+        say which it writes (else every naive time would be read hours off, silently)."""
+        if not isinstance(data, dict) or not isinstance(data.get("feeds"), list | tuple):
+            return data
+        zones = {
+            a.get("id"): a.get("timezone", "UTC") for a in data.get("agencies") or () if isinstance(a, dict)
+        }
+        feeds = []
+        for i, feed in enumerate(data["feeds"]):
+            if isinstance(feed, dict) and "timezone" not in feed:
+                found = sorted({zones[a] for a in _named_agencies(feed) if a in zones})
+                if len(found) > 1:
+                    raise ValueError(
+                        f"feeds[{i}].timezone: not set, and its agencies' time zones differ"
+                        f" ({', '.join(found)}): set the zone its naive timestamps are written in"
+                    )
+                feed = {**feed, "timezone": found[0]} if found else feed
+            feeds.append(feed)
+        return {**data, "feeds": feeds}
+
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:
         agencies = [a.id for a in self.agencies]
@@ -823,6 +847,15 @@ class Settings(_Strict):
         raise KeyError(f"unknown feed '{feed_id}'")
 
 
+def _named_agencies(feed: dict) -> list[object]:
+    """The agency ids a feed's table names, as written (before validation)."""
+    if "agency" in feed:
+        return [feed["agency"]]
+    mapped = feed.get("agency_from")
+    values = mapped.get("map") if isinstance(mapped, dict) else None
+    return list(values.values()) if isinstance(values, dict) else []
+
+
 def _unique(section: str, ids: list[str]) -> None:
     seen: set[str] = set()
     for i, item in enumerate(ids):
@@ -840,18 +873,27 @@ def _check_timezone(value: str) -> str:
 
 
 def _format_error(path: Path, error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    """One line naming every problem (up to ``SHOWN_PROBLEMS``), each by its key: a new config is
+    fixed in one edit, not one rerun per missing key."""
+    problems = [_problem(found) for found in error.errors()]
+    shown = "; ".join(problems[:SHOWN_PROBLEMS])
+    more = len(problems) - SHOWN_PROBLEMS
+    suffix = f" (and {more} more problem{'s' * (more > 1)})" if more > 0 else ""
+    return f"config error in {path}: {shown}{suffix}"
+
+
+SHOWN_PROBLEMS = 10
+
+
+def _problem(found) -> str:
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in found["loc"])
     key = key.lstrip(".")
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    message = found["msg"].removeprefix("Value error, ")
+    if found["type"] == "extra_forbidden":
         message = "unknown key"
-    elif first["type"] == "missing":
+    elif found["type"] == "missing":
         message = "required key is missing"
-    more = len(error.errors()) - 1
-    suffix = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
-    where = f"{path}: {key}: " if key else f"{path}: "
-    return f"config error in {where}{message}{suffix}"
+    return f"{key}: {message}" if key else message
 
 
 def config_path(explicit: str | Path | None = None) -> Path:

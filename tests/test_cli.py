@@ -143,7 +143,8 @@ def test_a_bad_config_is_one_line_and_exit_status_2(tmp_path):
     result = runner.invoke(app, ["ingest", "--config", str(config)])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: config error in {config}: warehouse.colour: unknown key (and 2 more problems)"
+        f"error: config error in {config}: warehouse.colour: unknown key; agencies: required key is missing;"
+        " feeds: required key is missing"
     ]
 
 

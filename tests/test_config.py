@@ -128,6 +128,33 @@ def test_a_bad_config_is_one_line_naming_the_key(tmp_path, change, message):
     assert str(tmp_path / "jointcast.toml") in line
 
 
+def test_a_new_configs_problems_are_all_named_in_its_one_line(tmp_path):
+    text = (
+        POLICE_FEED.format(extra="")
+        .replace('name = "Police Department"\n', "")
+        .replace('format = "csv"\n', "")
+    )
+    with pytest.raises(ConfigError) as error:
+        load_settings(_write(tmp_path, text))
+    assert str(error.value).endswith(
+        ": agencies[0].name: required key is missing; feeds[0].format: required key is missing"
+    )
+
+
+def test_a_feed_without_a_timezone_reads_naive_times_in_its_agencys(tmp_path):
+    """An agency's export writes its own wall clock: a feed that leaves ``timezone`` out is read in its
+    agency's zone, not UTC (hours off, silently); a shared feed of agencies in two zones must say."""
+    text = POLICE_FEED.format(extra="").replace('timezone = "America/New_York"\ntype_codes', "type_codes")
+    assert load_settings(_write(tmp_path, text)).feeds[0].timezone == "America/New_York"
+    shared = text.replace('agency = "pd"\n', "") + (
+        '[feeds.agency_from]\ncolumn = "Area"\nmap = { B01 = "pd", B02 = "so" }\n'
+        '[[agencies]]\nid = "so"\nname = "Sheriff"\nkind = "sheriff"\ntimezone = "America/Chicago"\n'
+    )
+    with pytest.raises(ConfigError, match=r"feeds\[0\]\.timezone: not set, and its agencies' time zones differ"
+                       r" \(America/Chicago, America/New_York\)"):  # fmt: skip
+        load_settings(_write(tmp_path, shared))
+
+
 def test_a_missing_config_file_says_how_to_point_at_one(tmp_path):
     with pytest.raises(ConfigError, match="JOINTCAST_CONFIG"):
         load_settings(tmp_path / "nope.toml")
