@@ -163,7 +163,7 @@ class Validator:
             elif level == "batch":
                 outcome.batch_failures.append(meta.get("check", reason))
             elif level == "warning":
-                outcome.warnings.append(meta.get("check", reason))
+                outcome.warnings.append(_with_observed(meta.get("check", reason), meta, item.result))
             else:
                 rows = item.result.get("unexpected_index_list") or []
                 for row in rows:
@@ -238,3 +238,16 @@ def validation_frame(frame: pd.DataFrame) -> pd.DataFrame:
             tz = getattr(dtype, "tz", None)
             frame[column] = frame[column].astype(f"datetime64[ns, {tz}]" if tz else "datetime64[ns]")
     return frame
+
+
+def _with_observed(check: str, meta: dict, result: dict) -> str:
+    """A warning's check, and the value it found where the expectation names one (``meta["observed"]``)."""
+    value = result.get("observed_value")
+    if not meta.get("observed") or value is None or pd.isna(value):  # no rows: nothing found
+        return check
+    if isinstance(value, str):
+        value = pd.Timestamp(value) if value[:4].isdigit() else value
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    shown = f"{value:%Y-%m-%d %H:%M} UTC" if isinstance(value, datetime) else str(value)
+    return f"{check}; {meta['observed']}: {shown}"

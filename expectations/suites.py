@@ -121,17 +121,20 @@ def batch_expectations(feed: FeedSettings, bounds: BatchBounds) -> list:
             )
         )  # fmt: skip
     if bounds.fresh_after is not None:
-        stale = f"stale: no record after {bounds.fresh_after:%Y-%m-%d %H:%M} UTC"
+        stale = f"stale: no record after {bounds.fresh_after:%Y-%m-%d %H:%M} UTC (max_lag_hours before now)"
         newest = gxe.ExpectColumnMaxToBeBetween(
             column="received_at", min_value=bounds.fresh_after, strict_min=False
         )
-        found.append(_warning(newest, "stale", stale, "stale data still loads"))
+        found.append(_warning(newest, "stale", stale, "stale data still loads", observed="the newest"))
     return found
 
 
-def _warning(expectation, reason: str, check: str, why: str):
-    """A batch-level expectation that flags the file but never stops it loading."""
+def _warning(expectation, reason: str, check: str, why: str, observed: str | None = None):
+    """A batch-level expectation that flags the file but never stops it loading; with ``observed``, its
+    warning ends with the value the check found, so named (``...; the newest: 2020-11-01 08:00 UTC``)."""
     expectation.meta = {"reason": reason, "level": "warning", "check": check}
+    if observed is not None:
+        expectation.meta["observed"] = observed
     expectation.notes = [f"A warning only: {why}, flagged."]
     return expectation
 

@@ -132,13 +132,40 @@ def test_projected_coordinates_are_stored_as_longitude_and_latitude(police_works
         good.replace(",40.1,-75.2,", ",255000,2692000,"),  # near Philadelphia's city hall
         good.replace("HALL,", "FAR,").replace(",40.1,-75.2,", ",255000,9692000,"),  # far outside the bbox
         good.replace("HALL,", "NONE,").replace(",40.1,-75.2,", ",,,"),
+        good.replace("HALL,", "ZERO,").replace(",40.1,-75.2,", ",0,0,"),  # a CAD's "no location"
     ]
     police_workspace("pd_01.csv", rows)
     _ingest(police_workspace.config)
     assert_rows_accounted(police_workspace.config)
     points = _loaded(police_workspace, "[round(lat, 4), round(lon, 4)]")
-    assert points == {"HALL": [40.0043, -75.167], "NONE": [None, None], "FAR": [None, None]}
-    assert _set_aside(police_workspace) == {"FAR": ["out_of_jurisdiction"]}  # the bbox, on the degrees
+    assert points == {"HALL": [40.0043, -75.167], "NONE": [None, None], "FAR": [None, None],
+                      "ZERO": [None, None]}  # fmt: skip
+    assert _set_aside(police_workspace) == {
+        "FAR": ["out_of_jurisdiction"],  # the bbox, on the degrees
+        "ZERO": ["out_of_jurisdiction", "impossible_coordinates"],  # (0, 0) as written, in any CRS
+    }
+
+
+def test_a_point_no_incident_lies_at_is_set_aside_without_a_bbox(police_workspace):
+    """An agency with no bbox still gets no place at (0, 0) or off the globe; a point that could be
+    somewhere (swapped, but within range) is not guessed at."""
+    _configure(police_workspace, ("bbox = [-75.5, 39.9, -75.0, 40.3]\n", ""))
+    good = police_row("OK", "01/02/2024 10:00:00 AM")
+    rows = [
+        good,
+        good.replace("OK,", "ZERO,").replace(",40.1,-75.2,", ",0.0,0,"),
+        good.replace("OK,", "LAT,").replace(",40.1,-75.2,", ",95.5,-75.2,"),
+        good.replace("OK,", "LON,").replace(",40.1,-75.2,", ",40.1,-275.2,"),
+        good.replace("OK,", "SWAP,").replace(",40.1,-75.2,", ",-75.2,40.1,"),
+    ]
+    police_workspace("pd_01.csv", rows)
+    _ingest(police_workspace.config)
+    assert_rows_accounted(police_workspace.config)
+    assert _loaded(police_workspace, "[lat, lon]") == {
+        "OK": [40.1, -75.2], "ZERO": [None, None], "LAT": [None, None], "LON": [None, None],
+        "SWAP": [-75.2, 40.1],
+    }  # fmt: skip
+    assert _set_aside(police_workspace) == dict.fromkeys(("ZERO", "LAT", "LON"), ["impossible_coordinates"])
 
 
 def test_quality_names_the_most_common_values_behind_each_reason(police_workspace):
@@ -169,7 +196,8 @@ def test_quality_names_the_most_common_values_behind_each_reason(police_workspac
     assert quarantined == {("pd_cad", "unknown_type_code"): [("ARSON", 4), ("BURGLARY", 1)]}
     assert aside == {
         ("pd_cad", "unparseable_priority"): [("HIGH", 3), ("LOW", 1)],
-        ("pd_cad", "out_of_jurisdiction"): [("0 | 0", 1)],
+        ("pd_cad", "out_of_jurisdiction"): [("Lat=0 | Lon=0", 1)],
+        ("pd_cad", "impossible_coordinates"): [("Lat=0 | Lon=0", 1)],
     }
     shown = CliRunner().invoke(app, ["quality", "--config", str(police_workspace.config)])
     assert shown.exit_code == 0, shown.output

@@ -100,6 +100,8 @@ def test_a_stale_feed_still_loads_and_says_so(police_workspace):
     [warnings] = _query(police_workspace.config, "SELECT warnings FROM quality.validation_runs")[0]
     assert (status, loaded) == ("loaded", 5)
     assert len(warnings) == 1 and warnings[0].startswith("stale: no record after ")
+    # how old the data is, not only what would have been fresh (10:00 in New York is 15:00 UTC)
+    assert warnings[0].endswith(" UTC (max_lag_hours before now); the newest: 2024-01-02 15:00 UTC")
 
 
 def _daily(day: datetime, rows: int, prefix: str) -> list[str]:

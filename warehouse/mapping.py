@@ -396,7 +396,9 @@ final AS (
             CASE WHEN priority_text IS NOT NULL AND priority IS NULL
                 THEN 'unparseable_priority' END,
             CASE WHEN (lat_text IS NOT NULL AND lat IS NULL) OR (lon_text IS NOT NULL AND lon IS NULL)
-                THEN 'unparseable_coordinates' END{unparseable_optional}{mixed_reasons}{window_reasons(feed)}
+                THEN 'unparseable_coordinates' END,
+            CASE WHEN {_impossible_point(feed)} THEN 'impossible_coordinates' END{unparseable_optional}
+            {mixed_reasons}{window_reasons(feed)}
         ], lambda reason: reason IS NOT NULL) AS parse_reasons
     FROM stamped
 )
@@ -453,6 +455,14 @@ def _whole_number(text: str, feed: FeedSettings) -> str:
     return f"CASE WHEN {whole} THEN try_cast({number} AS INTEGER) END"
 
 
+def _impossible_point(feed: FeedSettings) -> str:
+    """A point no agency's incident lies at, whether or not the agency has a ``bbox``: (0, 0) as written
+    (a CAD's "no location", in any CRS) or as read, a latitude beyond 90 degrees or a longitude beyond
+    180. Left in, such a point would be a place of its own (an H3 cell in the Gulf of Guinea)."""
+    written_zero = f"{_finite('lat_text', feed)} = 0 AND {_finite('lon_text', feed)} = 0"
+    return f"coalesce(({written_zero}) OR (lat = 0 AND lon = 0) OR abs(lat) > 90 OR abs(lon) > 180, false)"
+
+
 def _finite(text: str, feed: FeedSettings) -> str:
     """``text`` as a DOUBLE when it is a finite number; NULL for "NaN", "inf" and non-numbers, so such
     a coordinate is unparseable instead of passing range checks it cannot fail."""
@@ -503,6 +513,7 @@ SELECT * FROM final
 FIELD_REASONS: dict[str, tuple[str, ...]] = {
     "out_of_jurisdiction": ("lat", "lon"),
     "unparseable_coordinates": ("lat", "lon"),
+    "impossible_coordinates": ("lat", "lon"),
     "negative_duration": ("dispatched_at", "on_scene_at", "cleared_at"),
     "unparseable_priority": ("priority",),
     "priority_out_of_range": ("priority",),
@@ -531,6 +542,7 @@ def reason_columns(feed: FeedSettings) -> dict[str, tuple[str, ...]]:
         "priority_out_of_range": columns("priority"),
         "unknown_type_code": columns("source_type"),
         "unparseable_coordinates": coordinates,
+        "impossible_coordinates": coordinates,
         "out_of_jurisdiction": coordinates,
         "unknown_agency": (feed.agency_from.column,) if feed.agency_from is not None else (),
         **dict.fromkeys(

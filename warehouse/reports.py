@@ -47,7 +47,7 @@ def reason_examples(
     table: str = "quarantine",
     counted: list[tuple] | None = None,
 ) -> dict[tuple[str, str], list[tuple[str, int]]]:
-    """(feed, reason) -> the most common values (several columns joined by " | ") of the source
+    """(feed, reason) -> the most common values (several columns each named, joined by " | ") of the source
     columns behind the reason (warehouse.mapping.reason_columns), with their row counts, in
     quality.quarantine or (``table``) quality.field_issues."""
     assert table in ISSUE_TABLES
@@ -58,15 +58,18 @@ def reason_examples(
         for reason, columns in reason_columns(feed).items():
             if (feed.id, reason) not in present:
                 continue
-            paths = [_json_key(c) for c in columns]
-            value = " || ' | ' || ".join("coalesce(json_extract_string(raw_values, ?), '')" for _ in paths)
+            # several columns: each value named by its column ("MapY=0 | MapX=0"), one: the value alone
+            named = len(columns) > 1
+            cell = "coalesce(json_extract_string(raw_values, ?), '')"
+            value = " || ' | ' || ".join(f"? || '=' || {cell}" if named else cell for _ in columns)
+            keys = [p for c in columns for p in ((c, _json_key(c)) if named else (_json_key(c),))]
             rows = con.execute(
                 f"""
                 SELECT {value} AS value, count(*)::BIGINT AS n FROM quality.{table}
                 WHERE feed_id = ? AND list_contains(list_transform(reasons, r -> split_part(r, ':', 1)), ?)
                 GROUP BY value ORDER BY n DESC, value LIMIT ?
                 """,
-                [*paths, feed.id, reason, top],
+                [*keys, feed.id, reason, top],
             ).fetchall()
             if rows:
                 found[(feed.id, reason)] = [(v, n) for v, n in rows]
