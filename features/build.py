@@ -7,6 +7,7 @@ from datetime import datetime
 
 import polars as pl
 
+from features.area_ids import canonical_area_ids
 from features.cross import cross_agency_demand
 from features.derived import derived_tables, recent_incidents
 from features.history import horizon_bands
@@ -150,9 +151,13 @@ def build_features(
 ) -> FeatureSet:
     """Place incidents in their agency's areas, link joint events, count the demand panel, derive
     the model inputs of every band and the tables publishing reads from the recent window
-    (service times, joint crosswalk, areas)."""
+    (service times, joint crosswalk, areas).
+
+    An area column's values that differ only in case and spacing are one area, named as the agency
+    writes it most (``features.area_ids``): every table below reads the incidents renamed so, while
+    core keeps the records as the feeds gave them."""
     incidents = incidents.drop("joint_event_id", strict=False)
-    located = incidents.collect()
+    located = canonical_area_ids(incidents.collect())
     counts_as_demand = is_counted(params.counted_sources)
     indexes = area_indexes(located, params.area_schemes, counts_as_demand, params.train_days)
     located = placed_incidents(located, indexes)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 import polars as pl
 
+from features.area_ids import named_areas
 from features.panel import aligned
 
 CALENDAR_COLUMNS = (
@@ -92,7 +93,9 @@ def calendar_features(
     return buckets.join(hours, on="bucket_start", how="left", maintain_order="left")
 
 
-def parse_events(frame: pl.DataFrame, *, timezone: str | Mapping[str, str]) -> pl.DataFrame:
+def parse_events(
+    frame: pl.DataFrame, *, timezone: str | Mapping[str, str], areas: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Validate an events table and make it one row per event and agency area, times in UTC.
 
     ``frame`` has the columns of ``EVENT_SCHEMA``, typed or all strings (as read from CSV).
@@ -100,8 +103,10 @@ def parse_events(frame: pl.DataFrame, *, timezone: str | Mapping[str, str]) -> p
     ``timezone``: one IANA zone, or agency id -> zone (each event area is read in its own
     agency's zone). A time repeated at the autumn change is read as standard time, one skipped at
     the spring change with the offset before it (02:30 New York -> 07:30 UTC), as feeds are.
-    ``areas`` is '|'-separated "agency_id:area_id". Returns event_id, name, start_at, end_at
-    (Datetime us UTC), lat, lon, radius_m, expected_attendance, agency_id, area_id.
+    ``areas`` is '|'-separated "agency_id:area_id". Given the known ``areas`` (agency_id, area_id),
+    an area written as one of them up to case and spacing is that one (``b 01`` is ``B 01``:
+    features.area_ids.named_areas). Returns event_id, name, start_at, end_at (Datetime us UTC), lat,
+    lon, radius_m, expected_attendance, agency_id, area_id.
 
     Raises:
         ValueError: a missing column, an unreadable or missing required value, end not
@@ -118,13 +123,15 @@ def parse_events(frame: pl.DataFrame, *, timezone: str | Mapping[str, str]) -> p
     _fail_where(events, pl.col("end_local") <= pl.col("start_local"), "end is not after start")
     _fail_where(events, pl.min_horizontal("expected_attendance", "radius_m") < 0, "negative number")
     _fail_where(events, pl.col("event_id").is_duplicated(), "duplicate event_id")
-    areas = pl.col("areas").str.split("|").list.eval(pl.element().str.strip_chars())
-    pairs = events.with_columns(area=areas).explode("area")
+    listed = pl.col("areas").str.split("|").list.eval(pl.element().str.strip_chars())
+    pairs = events.with_columns(area=listed).explode("area")
     pairs = pairs.with_columns(
         pl.col("area").str.splitn(":", 2).struct.rename_fields(["agency_id", "area_id"])
     ).unnest("area")
     bad = pl.col("area_id").is_null() | (pl.col("agency_id") == "") | (pl.col("area_id") == "")
     _fail_where(pairs, bad, "areas must be '|'-separated agency_id:area_id")
+    if areas is not None:
+        pairs = named_areas(pairs.lazy(), areas.lazy()).collect()
     return (
         _in_utc(pairs, timezone)
         .select(PARSED_EVENT_COLUMNS)
@@ -139,15 +146,17 @@ def event_features(
     """``keys`` (agency_id, area_id, bucket_start) with ``event_active`` (Boolean: a planned
     event listing this agency's area overlaps [bucket_start, bucket_start + 1h)) and
     ``event_attendance`` (Int32: sum of the overlapping events' expected attendance, else 0).
-    An event's span is [start, end) in UTC; ``events`` is raw, as ``parse_events`` takes it."""
+    An event's span is [start, end) in UTC; ``events`` is raw, as ``parse_events`` takes it, and
+    its areas name those of ``keys`` up to case and spacing."""
     schema = keys.collect_schema()
     if clash := [c for c in EVENT_COLUMNS if c in schema]:
         raise ValueError(f"keys already has event column(s) {clash}")
     if missing := [c for c in ("agency_id", "area_id", "bucket_start") if c not in schema]:
         raise ValueError(f"keys: missing column(s) {missing}")
     bucket = schema["bucket_start"]
+    series = keys.select("agency_id", "area_id").unique().collect()
     hours = (
-        parse_events(events, timezone=timezone)
+        parse_events(events, timezone=timezone, areas=series)
         .lazy()
         .select(
             pl.col("agency_id", "area_id", "expected_attendance"),

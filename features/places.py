@@ -3,7 +3,8 @@
 Pure: frames and plain data in, frames out; no files. An agency's areas come from one of
 three schemes (``AreaScheme.method``):
 
-- ``column``: the feed's own area field, kept as it is (nothing to place);
+- ``column``: the feed's own area field, its spellings of one area made one
+  (``features.area_ids``; nothing to place);
 - ``h3``: the H3 cell (v4, ``latlng_to_cell``) of the incident at ``resolution``. Where
   ``min_incidents`` > 0, a cell with fewer counted incidents over the training window rolls
   up to its parent, level by level, no coarser than ``coarsest_resolution``; the cells that

@@ -50,12 +50,15 @@ def _overlap(start: pl.Expr, end: pl.Expr) -> pl.Expr:
     return (inside.dt.total_microseconds() / 3.6e9).clip(lower_bound=0.0)
 
 
-def event_hours(events: pl.DataFrame, timezones: Mapping[str, str]) -> pl.DataFrame:
+def event_hours(
+    events: pl.DataFrame, timezones: Mapping[str, str], areas: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Every hour an event reaches (while it runs and in the hour after) in every area it lists:
     event_id, agency_id, area_id, bucket_start, ``during`` and ``after`` (its attendance in
     10,000s times the share of the hour in each). ``events`` is the events file as read
-    (features.calendar.parse_events checks it)."""
-    parsed = parse_events(events, timezone=dict(timezones))
+    (features.calendar.parse_events checks it); an area it lists up to case and spacing as one of
+    ``areas`` (agency_id, area_id) is that one."""
+    parsed = parse_events(events, timezone=dict(timezones), areas=areas)
     crowd = pl.col("expected_attendance") / PER
     return (
         parsed.with_columns(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from features.panel import KEYS
+from features.area_ids import named_areas
+from features.panel import KEYS, SERIES
 from models.distribution import scaled_quantile_map
 
 VALUES = ("mean", "p10", "p50", "p90")
@@ -21,11 +22,15 @@ def apply_overrides(forecast: pl.DataFrame, overrides: pl.DataFrame) -> pl.DataF
     model_quantiles) with the adjusted mean/p10/p50/p90 (and quantiles: every value of the
     map times the factor), override_factor and override_ids (List[Int64], empty when none).
 
-    ``overrides``: override_id, agency_id, area_id (null: every area), starts_at, ends_at, factor.
+    ``overrides``: override_id, agency_id, area_id (null: every area), starts_at, ends_at, factor. An
+    override's area is the forecast's area it names, up to case and spacing
+    (features.area_ids.named_areas), so it still applies should the features come to spell it
+    otherwise.
     """
+    named = named_areas(overrides.lazy(), forecast.select(SERIES).lazy()).collect()
     hits = (
         forecast.select(KEYS)
-        .join(overrides.rename({"area_id": "override_area"}), on="agency_id")
+        .join(named.rename({"area_id": "override_area"}), on="agency_id")
         .filter(
             pl.col("override_area").is_null() | (pl.col("override_area") == pl.col("area_id")),
             pl.col("bucket_start") >= pl.col("starts_at"),

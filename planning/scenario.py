@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 import shapely
 
+from features.area_ids import named_areas
 from features.calendar import event_features
 from planning.areamap import area_shapes
 from planning.scenario_file import Outage, PlannedEvent, ScenarioError, ScenarioSpec
@@ -41,10 +42,17 @@ AREA_KEYS = ("agency_id", "area_id")
 
 
 def event_areas(event: PlannedEvent, areas: pl.DataFrame, bboxes: Mapping[str, tuple | None]) -> list[str]:
-    """'agency_id:area_id' of every area ``event`` touches: its ``areas`` as given, or those whose
-    shape meets the circle of ``radius_m`` around its ``point`` (``areas``: forecast.areas)."""
+    """'agency_id:area_id' of every area ``event`` touches: the areas it names (as published: one
+    named up to case and spacing is written as ``areas`` writes it), or those whose shape meets the
+    circle of ``radius_m`` around its ``point`` (``areas``: forecast.areas)."""
     if event.point is None:
-        return list(event.areas)
+        named = pl.DataFrame(
+            [area.partition(":")[::2] for area in event.areas],
+            schema={"agency_id": pl.String, "area_id": pl.String},
+            orient="row",
+        )
+        published = named_areas(named.lazy(), areas.lazy()).collect()
+        return [f"{agency_id}:{area_id}" for agency_id, area_id in published.iter_rows()]
     lon, lat = event.point
     touched = []
     for agency_id in sorted(areas["agency_id"].unique().to_list()):

@@ -16,6 +16,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from features.area_ids import named_area
 from jointcast.config import Identifier, Settings
 
 
@@ -126,7 +127,8 @@ def _problem(source: str, error: ValidationError) -> str:
 
 
 def check_scenario(spec: ScenarioSpec, settings: Settings, known_areas: set[tuple[str, str]]) -> None:
-    """Every agency the scenario names is configured, and every area it names is published."""
+    """Every agency the scenario names is configured, and every area it names is published (as
+    written, or up to case and spacing: ``city_police:b10`` is ``B10``)."""
     agencies = set(settings.agency_ids)
     named = [(f"outages[{i}].agency", o.agency) for i, o in enumerate(spec.outages)]
     named += [(f"factors[{i}].agency", f.agency) for i, f in enumerate(spec.factors)]
@@ -134,7 +136,8 @@ def check_scenario(spec: ScenarioSpec, settings: Settings, known_areas: set[tupl
         for area in event.areas:
             agency, _, area_id = area.partition(":")
             named.append((f"events[{i}].areas", agency))
-            if agency in agencies and (agency, area_id) not in known_areas:
+            published = (known for known_agency, known in known_areas if known_agency == agency)
+            if agency in agencies and named_area(area_id, published) is None:
                 raise ScenarioError(
                     f"scenario {spec.name}: events[{i}].areas: '{agency}' has no area '{area_id}'"
                 )

@@ -126,8 +126,10 @@ def _learned_uplift(
     empty = pl.DataFrame(schema={**hours.schema, "event_uplift": pl.Float64})
     if events.is_empty() or inputs.past_events is None or inputs.past_events.is_empty():
         return empty
-    response = event_response(inputs.panel, event_hours(inputs.past_events, timezones), timezones)
-    planned = event_hours(events, timezones).join(hours, on=["agency_id", "area_id", "bucket_start"])
+    past = event_hours(inputs.past_events, timezones, inputs.panel.select("agency_id", "area_id").unique())
+    response = event_response(inputs.panel, past, timezones)
+    planned = event_hours(events, timezones, hours.select("agency_id", "area_id").unique())
+    planned = planned.join(hours, on=["agency_id", "area_id", "bucket_start"])
     return event_uplift(planned, response) if planned.height else empty
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -104,6 +105,19 @@ def test_a_count_of_incidents_and_of_joint_events_is_the_surge_s_true_uplift(tmp
     rates = pl.read_parquet(tmp_path / "truth" / "rates.parquet")
     joined = truth.join(rates, on=["agency_id", "area_id", "bucket_start"], suffix="_all")
     assert (joined["rate"] - joined["rate_all"]).abs().max() < 1e-9  # the truth holds the surge
+
+
+def test_a_surge_names_its_areas_up_to_case_and_spacing():
+    from jointcast.simulator.surges import placed_cells
+    from jointcast.simulator.world import Geography
+
+    beats = Geography(("B01", "B02"), np.array([0, 1, 1, 0]), np.full(4, 0.25), np.array([0, 1]))
+    surge = _crash(point=None, radius_m=None, areas=("city_police:b02", "city_police: B01 "))
+    assert placed_cells(surge, None, {"city_police": beats}).tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="unknown area city_police:B 02"):
+        placed_cells(
+            _crash(point=None, radius_m=None, areas=("city_police:B 02",)), None, {"city_police": beats}
+        )
 
 
 def test_each_delivery_holds_the_one_before_and_rows_past_it_arrive_later(tmp_path):

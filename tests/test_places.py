@@ -162,6 +162,15 @@ def test_a_polygon_config_reads_its_file_relative_to_the_config(tmp_path):
     assert shapes.area_ids == ("B1", "B2") and shapes.names == ("Beat B1", "Beat B2")
 
 
+def test_polygon_ids_equal_up_to_case_and_spacing_are_one_id_twice(tmp_path):
+    """``B1`` and ``b1`` would be one area wherever a planner names it, so a file may not hold both."""
+    (tmp_path / "areas").mkdir()
+    _geojson(tmp_path / "areas" / "pd.geojson", [_feature("B 1", -75.2, 40.0), _feature("b  1", -75.1, 40.0)])
+    areas = 'method = "polygons"\nfile = "areas/pd.geojson"\nid_property = "beat"'
+    with pytest.raises(ConfigError, match="feature 1: area id 'b  1' is 'B 1' up to case and spacing"):
+        load_settings(_config(tmp_path, areas))
+
+
 @pytest.mark.parametrize(
     ("areas", "message"),
     [

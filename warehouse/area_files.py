@@ -3,7 +3,9 @@
 The features stage gets the polygons as data (``features.places.AreaShapes``: ids, names,
 WKT); this module is the only one that opens the file. A feature without the id property,
 a geometry that is not a (multi)polygon or is invalid, or an id used twice is an error
-naming the feature, raised when the config is loaded.
+naming the feature, raised when the config is loaded. Ids equal up to case and spacing (``B1``,
+``b1``) are one id, as area ids are everywhere (``features.area_ids``): a planner's ``b1`` could
+not tell which polygon it names.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import shapely
 from shapely.geometry import shape
 
+from features.area_ids import fold
 from features.places import AreaShapes
 from jointcast.config import Settings
 
@@ -38,7 +41,7 @@ def read_area_shapes(path: Path, id_property: str | None, name_property: str | N
         raise AreaFileError(f"{path}: not valid GeoJSON: {exc}") from None
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         raise AreaFileError(f"{path}: not a GeoJSON FeatureCollection")
-    ids, names, wkt = [], [], []
+    ids, names, wkt, folded = [], [], [], {}
     for number, feature in enumerate(collection.get("features") or []):
         properties = (feature or {}).get("properties") or {}
         if properties.get(id_property) in (None, ""):
@@ -47,6 +50,10 @@ def read_area_shapes(path: Path, id_property: str | None, name_property: str | N
         where = f"{path}: feature {number} ('{area_id}')"
         if area_id in ids:
             raise AreaFileError(f"{path}: feature {number}: area id '{area_id}' appears twice")
+        if (same := folded.setdefault(fold(area_id), area_id)) != area_id:
+            raise AreaFileError(
+                f"{path}: feature {number}: area id '{area_id}' is '{same}' up to case and spacing"
+            )
         try:
             geometry = shape(feature.get("geometry"))
         except (AttributeError, TypeError, ValueError, shapely.errors.GEOSException) as exc:

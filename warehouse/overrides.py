@@ -7,6 +7,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from features.area_ids import named_area
 from warehouse.db import transaction
 from warehouse.features_store import read_frame
 
@@ -33,11 +34,13 @@ def add_override(
     if not reason.strip():
         raise OverrideError("--reason is required: say why, for the audit trail")
     if area_id is not None:
-        known = con.execute(
-            "SELECT count(*) FROM features.demand WHERE agency_id = ? AND area_id = ?", [agency_id, area_id]
-        ).fetchone()[0]
-        if not known:
+        areas = con.execute(
+            "SELECT DISTINCT area_id FROM features.demand WHERE agency_id = ?", [agency_id]
+        ).fetchall()
+        named = named_area(area_id, (area for (area,) in areas))
+        if named is None:
             raise OverrideError(f"agency '{agency_id}' has no area '{area_id}' in features.demand")
+        area_id = named  # recorded as the features name it (``b 01`` is ``B 01``)
     with transaction(con):
         return con.execute(
             """

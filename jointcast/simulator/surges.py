@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
+from features.area_ids import named_area
 from jointcast.simulator import events as planned
 from jointcast.simulator.feeds import NEW_YORK
 from jointcast.simulator.joint import EVENT_MINUTES, JOINT_TYPES
@@ -127,7 +128,8 @@ def placed_cells(surge: Surge, world: World, geographies: Mapping[str, Geography
     for name in surge.areas:
         agency_id, _, area_id = name.partition(":")
         geography = geographies.get(agency_id)
-        if geography is None or area_id not in geography.area_ids:
+        area_id = named_area(area_id, geography.area_ids) if geography is not None else None  # up to case
+        if area_id is None:
             raise ValueError(f"surge '{surge.surge_id}': unknown area {name} (write it agency_id:area_id)")
         chosen.append(np.flatnonzero(geography.cell_area == geography.area_ids.index(area_id)))
     return np.unique(np.concatenate(chosen))
