@@ -144,7 +144,7 @@ MALFORMED = "not one well-formed JSON array: Malformed JSON"
         (b'[{"incident_number": "F\xff1"}]', MALFORMED),
         ("[]", "the JSON array is empty: no rows"),
         ("[1, 2, null]", "no JSON objects in the array"),
-        (json.dumps(_record(1)), "the file is one JSON object, not an array of objects nor an ArcGIS"),
+        (json.dumps(_record(1)), "the file is one JSON object, not an array of objects, an ArcGIS"),
         (
             json.dumps({"error": {"code": 400, "message": "Invalid or missing input parameters."}}),
             "the file is an ArcGIS error response: 400 Invalid or missing input parameters.",
@@ -224,6 +224,31 @@ def test_an_arcgis_response_is_read_feature_by_feature_with_its_geometry(tmp_pat
     [(columns_stored,)] = _query(config, "SELECT source_columns FROM meta.batches")
     assert columns_stored == ["OBJECTID", "IncidentNum", "CallType", "CallDate", "geometry.x", "geometry.y"]
     assert any("exceededTransferLimit" in message for message in caplog.messages)
+    assert_rows_accounted(config)
+
+
+def test_a_geojson_feature_collection_is_read_feature_by_feature_its_point_from_the_geometry(tmp_path):
+    """A portal's GeoJSON export: each feature's properties by their own names (a property named
+    ``type`` too: the feature's own "Feature" is no column), its point ``geometry.coordinates``
+    ([longitude, latitude]); a feature without a geometry loads without a point."""
+
+    def feature(number: int, geometry: dict | None) -> dict:
+        return {"type": "Feature", "geometry": geometry, "properties": _record(number)}
+
+    point = {"type": "Point", "coordinates": [-122.3, 47.6]}
+    collection = {"type": "FeatureCollection", "features": [feature(1, point), feature(2, None), 7]}
+    columns = 'point = "geometry.coordinates"'
+    config = _workspace(tmp_path, "calls.geojson", json.dumps(collection), columns=columns,
+                        extra='point_order = "lon_lat"')  # fmt: skip
+    [outcome] = _ingest(config)
+    assert outcome.errors == []
+    assert _query(config, "SELECT row_number, source_incident_id, incident_type, lat, lon FROM core.incidents"
+                  " ORDER BY 1") == [
+        (1, "F1", "aid_response", 47.6, -122.3), (2, "F2", "aid_response", None, None),
+    ]  # fmt: skip
+    assert _query(config, "SELECT row_number, reasons FROM quality.quarantine") == [
+        (3, ["not_a_json_object"])
+    ]
     assert_rows_accounted(config)
 
 

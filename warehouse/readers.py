@@ -309,8 +309,7 @@ def _json_rows(con: duckdb.DuckDBPyConnection, path: Path, feed: FeedSettings) -
         unwrap, notes = None, ()
     elif first == "{":
         _refuse_json_lines(path)
-        notes = _arcgis_features(con, path)
-        unwrap = "attributes"
+        unwrap, notes = _features(con, path)
     else:
         found = "holds nothing but white space" if not first else f"starts with {first!r}"
         raise FeedFileError(f"the file is not a JSON array: it {found}")
@@ -368,11 +367,13 @@ def _refuse_json_lines(path: Path) -> None:
         )
 
 
-def _arcgis_features(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, ...]:
-    """The features of an ArcGIS REST response (``f=json``) into ``_lines``, numbered by their place
-    in ``features``; returns what the response says a person should know. The response is read
-    whole: ArcGIS pages its results (a server's maxRecordCount, 1,000 or 2,000 features), so one
-    response is small."""
+def _features(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]]:
+    """The features of an ArcGIS REST response (``f=json``) or a GeoJSON FeatureCollection into
+    ``_lines``, numbered by their place in ``features``; returns the key whose fields are named without
+    it (``attributes``, ``properties``) and what the response says a person should know. The file is
+    read whole: ArcGIS pages its results (a server's maxRecordCount, 1,000 or 2,000 features), so one
+    response is small. A GeoJSON feature is its ``properties`` and its ``geometry`` (the point in
+    ``geometry.coordinates``, ``[longitude, latitude]``); its ``type`` ("Feature") is no column."""
     size = min(max(_text_bytes(path) + 1, 16 << 20), (1 << 32) - 1)
     _read_json(
         con,
@@ -381,12 +382,13 @@ def _arcgis_features(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, .
             maximum_object_size = {size})""",
         "not one well-formed JSON value",
     )
-    [(values, kind, features, error, exceeded)] = con.execute(
+    [(values, kind, features, error, exceeded, geojson)] = con.execute(
         """
         SELECT count(*), any_value(json_type(json)), any_value(json_type(json, '$.features')),
             any_value(coalesce(json_extract_string(json, '$.error.code') || ' ', '')
                 || json_extract_string(json, '$.error.message')),
-            any_value(json_extract_string(json, '$.exceededTransferLimit'))
+            any_value(json_extract_string(json, '$.exceededTransferLimit')),
+            coalesce(any_value(json_extract_string(json, '$.type') = 'FeatureCollection'), false)
         FROM _document
         """
     ).fetchall()
@@ -399,20 +401,29 @@ def _arcgis_features(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, .
         raise FeedFileError(f"the file is an ArcGIS error response: {error}")
     if kind != "OBJECT" or features != "ARRAY":
         raise FeedFileError(
-            "the file is one JSON object, not an array of objects nor an ArcGIS response"
-            ' ({"features": [...]})'
+            "the file is one JSON object, not an array of objects, an ArcGIS response"
+            ' ({"features": [...]}) nor a GeoJSON FeatureCollection'
         )
+    # a GeoJSON feature: its properties and geometry, without the "type" every feature holds
+    line = "f"
+    if geojson:
+        line = ("CASE WHEN json_type(f) = 'OBJECT' THEN json_object('properties', f -> '$.properties',"
+                " 'geometry', f -> '$.geometry') ELSE f END")  # fmt: skip
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE _lines AS
-        SELECT generate_subscripts(features, 1) AS _row_number, CAST(unnest(features) AS VARCHAR) AS line
-        FROM (SELECT json_extract(json, '$.features[*]') AS features FROM _document);
+        SELECT i AS _row_number, CAST({line} AS VARCHAR) AS line FROM (
+            SELECT generate_subscripts(features, 1) AS i, unnest(features) AS f
+            FROM (SELECT json_extract(json, '$.features[*]') AS features FROM _document)
+        );
         DROP TABLE _document;
         """
     )
+    if geojson:
+        return "properties", ()
     if exceeded != "true":
-        return ()
-    return (
+        return "attributes", ()
+    return "attributes", (
         "the ArcGIS response says exceededTransferLimit: the query matched more features than it holds;"
         " page it (resultOffset) so that every feature is read",
     )
