@@ -158,20 +158,27 @@ def test_jsonl_epoch_milliseconds_are_instants_whatever_the_feeds_zone(tmp_path)
 
 
 @pytest.mark.parametrize("timestamp_format", ["iso", "%Y-%m-%d %H:%M:%S%z"])
-def test_a_column_mixing_naive_and_zoned_values_is_quarantined_not_guessed(tmp_path, timestamp_format):
+def test_the_odd_kind_of_value_in_a_column_mixing_naive_and_zoned_is_quarantined_not_guessed(
+    tmp_path, timestamp_format
+):
+    """A value without the offset the column's others carry (UTC with it dropped, or local?) is not
+    guessed at: it alone is quarantined, and the zoned values, instants by themselves, load."""
     sep = "T" if timestamp_format == "iso" else " "
     config = _write_feed(tmp_path, "csv", timestamp_format, [
         f"2019-09-27{sep}01:14:27+00", f"2019-09-27{sep}02:14:27", f"2019-09-27{sep}03:14:27-04:00", "soon",
     ])  # fmt: skip
     _ingest(config)
-    assert _quarantined(config) == {
-        1: ["mixed_timestamp_offsets"],
-        2: ["mixed_timestamp_offsets"],
-        3: ["mixed_timestamp_offsets"],
-        4: ["unparseable_timestamp"],
-    }
-    assert _loaded(config) == {}
-    assert _query(config, "SELECT rows_read, rows_loaded, rows_quarantined FROM meta.batches") == [(4, 0, 4)]
+    assert _quarantined(config) == {2: ["mixed_timestamp_offsets"], 4: ["unparseable_timestamp"]}
+    assert _loaded(config) == {"a1": _utc(2019, 9, 27, 1, 14, 27), "a3": _utc(2019, 9, 27, 7, 14, 27)}
+    assert _query(config, "SELECT rows_read, rows_loaded, rows_quarantined FROM meta.batches") == [(4, 2, 2)]
+    assert_rows_accounted(config)
+
+
+def test_a_column_mixing_as_many_naive_as_zoned_values_quarantines_both(tmp_path):
+    """Neither kind is the odd one out: nothing in the column is guessed."""
+    config = _write_feed(tmp_path, "csv", "iso", ["2019-09-27T01:14:27+00", "2019-09-27T02:14:27"])
+    _ingest(config)
+    assert _quarantined(config) == {1: ["mixed_timestamp_offsets"], 2: ["mixed_timestamp_offsets"]}
     assert_rows_accounted(config)
 
 

@@ -11,15 +11,16 @@ either as *zoned* (it names its own offset or zone: ``+00``, ``+05:30``, ``-0400
 naive value is read in the feed's ``timezone``, DST-correct (a local time that occurs
 twice at the autumn change resolves to standard time, one that never occurs at the
 spring change to the offset before it). A column whose values in one batch are partly
-naive and partly zoned has no single reading: every row with a value in it is
-quarantined as ``mixed_timestamp_offsets`` (``mixed_<field>_offsets`` for the optional
-timestamps) rather than guessed. A value that is neither is unparseable, as before.
+naive and partly zoned has an odd one out, the fewer kind (both, when as many): those
+values are quarantined as ``mixed_timestamp_offsets`` (``mixed_<field>_offsets`` for the
+optional timestamps) rather than guessed, and the others read as usual. A value that is
+neither is unparseable, as before.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from jointcast.config import WGS84, FeedSettings
@@ -317,13 +318,16 @@ def window_reasons(feed: FeedSettings) -> str:
     return reasons
 
 
-def stage_sql(feed: FeedSettings, mixed: Collection[str] = ()) -> str:
+def stage_sql(feed: FeedSettings, mixed: Mapping[str, str] | None = None) -> str:
     """SELECT over ``_incoming``: the common schema and the row's own parse reasons.
 
-    ``mixed``: the timestamp fields whose column mixes naive and zoned values in this batch,
-    found from a first staging of it (warehouse.staging); their rows are quarantined. Knowing
+    ``mixed``: the timestamp fields whose column mixes naive and zoned values in this batch, each
+    with the kind of value that is the odd one out (``"naive"``, ``"zoned"``, or ``"both"`` when
+    neither is fewer), found from a first staging of it (warehouse.staging): those values are
+    quarantined (``mixed_offsets_reason``), the others read as the column's usual kind. Knowing
     them up front, each row is parsed and written straight on, in one pass.
     """
+    mixed = mixed or {}
     cols, tz = feed.columns, literal(feed.timezone)
     texts = ",\n        ".join(f"{_timestamp_text(feed, f)} AS {f}_text" for f in TIMESTAMP_FIELDS)
     readings = ",\n        ".join(
@@ -339,9 +343,11 @@ def stage_sql(feed: FeedSettings, mixed: Collection[str] = ()) -> str:
         f",\n            CASE WHEN {f}_text IS NOT NULL AND {f} IS NULL THEN 'unparseable_{f}' END"
         for f in TIMESTAMP_FIELDS[1:]
     )
+    odd = {"naive": "{f}_zoned IS NULL AND {f}_naive IS NOT NULL", "zoned": "{f}_zoned IS NOT NULL",
+           "both": "{f} IS NOT NULL"}  # fmt: skip
     mixed_reasons = "".join(
-        f",\n            CASE WHEN {f}_mixed AND {f} IS NOT NULL THEN {literal(mixed_offsets_reason(f))} END"
-        for f in TIMESTAMP_FIELDS
+        f",\n            CASE WHEN {odd[kind].format(f=f)} THEN {literal(mixed_offsets_reason(f))} END"
+        for f, kind in mixed.items()
     )
     return f"""
 WITH source AS (

@@ -247,21 +247,31 @@ def _stage(con: duckdb.DuckDBPyConnection, feed: FeedSettings) -> None:
     if feed.coordinates_crs != WGS84:
         load_spatial(con)  # ST_Transform, for the feed's projected coordinates
 
-    def staged(mixed: list[str]) -> None:
+    def staged(mixed: dict[str, str]) -> None:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT * EXCLUDE ({', '.join(intermediate)}){readings}"
             f" FROM ({stage_sql(feed, mixed)})"
         )
 
-    staged([])
+    staged({})
     found = con.execute(
         "SELECT "
-        + ", ".join(f"bool_or(_{f}_zoned) AND bool_or(_{f}_naive)" for f in TIMESTAMP_FIELDS)
+        + ", ".join(f"count_if(_{f}_zoned), count_if(_{f}_naive)" for f in TIMESTAMP_FIELDS)
         + " FROM _staged"
     ).fetchone()
-    mixed = [field for field, mixes in zip(TIMESTAMP_FIELDS, found, strict=True) if mixes]
+    mixed = {
+        field: odd_kind(zoned, naive)
+        for field, zoned, naive in zip(TIMESTAMP_FIELDS, found[::2], found[1::2], strict=True)
+        if zoned and naive
+    }
     if mixed:
         staged(mixed)
+
+
+def odd_kind(zoned: int, naive: int) -> str:
+    """Of a column's values, zoned and naive, the kind that is the odd one out: the fewer (a few values
+    without the offset the rest carry, or with one the rest lack), or ``"both"`` when neither is fewer."""
+    return "both" if zoned == naive else "naive" if naive < zoned else "zoned"
 
 
 def _described(con: duckdb.DuckDBPyConnection, columns: dict[str, str]) -> StagedBatch:
