@@ -43,6 +43,7 @@ from warehouse.ingest import read_digest
 from warehouse.staging import (
     MissingRawBatch,
     PendingBatch,
+    ReasonsFound,
     StagedBatch,
     absent_columns,
     add_row_reasons,
@@ -257,29 +258,30 @@ class StagedFrames:
         return validation_frame(frame)
 
 
-def _too_many_quarantined(feed: FeedSettings, found: tuple, rows: int) -> str | None:
+def _too_many_quarantined(feed: FeedSettings, found: ReasonsFound, rows: int) -> str | None:
     """The check a batch fails when more than ``max_quarantined_share`` of its rows would be
     quarantined (a wrong mapping or a broken export, not bad luck), naming the most common
     reasons; None when it is within. ``found``: warehouse.staging.reasons_found. Rows loaded with
     a field set aside do not count: their incidents are demand (``_fields_set_aside`` flags a file
     where most rows have one)."""
-    quarantined, _set_aside, common = found
+    quarantined = found.quarantined
     if not rows or quarantined / rows <= feed.max_quarantined_share:
         return None
     limit = feed.max_quarantined_share
     return (
         f"quarantined share {quarantined / rows:.0%} of {rows} rows is above max_quarantined_share "
-        f"{limit:.0%} ({_most(common)})"
+        f"{limit:.0%} ({_most(found.common_quarantined)})"
     )
 
 
-def _fields_set_aside(feed: FeedSettings, found: tuple, rows: int) -> str | None:
+def _fields_set_aside(feed: FeedSettings, found: ReasonsFound, rows: int) -> str | None:
     """A warning when more than ``max_quarantined_share`` of the rows load with a field set aside:
     likely a mapping to correct (the wrong coordinate columns, a priority scale), not bad rows."""
-    _quarantined, set_aside, common = found
+    set_aside = found.set_aside
     if not rows or set_aside / rows <= feed.max_quarantined_share:
         return None
-    return f"fields set aside in {set_aside / rows:.0%} of {rows} rows ({_most(common)}): loaded without them"
+    common = _most(found.common_set_aside)
+    return f"fields set aside in {set_aside / rows:.0%} of {rows} rows ({common}): loaded without them"
 
 
 def _most(common: list[tuple[str, int]]) -> str:

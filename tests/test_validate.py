@@ -299,6 +299,18 @@ def test_a_fractional_priority_and_a_non_finite_coordinate_are_set_aside_not_rou
     }
 
 
+def test_a_rejected_batchs_line_names_what_quarantined_its_rows_not_fields_also_set_aside(police_workspace):
+    """Rows with an unreadable time, priority, dispatch time and point: the file is rejected for the
+    time (which quarantines them), and its line says so, however the other reasons' counts tie."""
+    row = police_row("T", "2024-01-02 10:00", dispatched="later").replace(",2,911,", ",HIGH,911,")
+    police_workspace(
+        "pd_01.csv", [row.replace("T,", f"T{i},").replace(",40.1,", ",north,") for i in range(9)]
+    )
+    _ingest(police_workspace.config)
+    [(message,)] = _query(police_workspace.config, "SELECT message FROM meta.batches")
+    assert message.endswith("above max_quarantined_share 80% (unparseable_timestamp 9)"), message
+
+
 def test_a_batch_mostly_quarantined_is_rejected_whole_with_one_line(police_workspace):
     """Every row's timestamp unreadable (a wrong format, say) is a broken file, not bad luck: the batch
     is rejected, nothing reaches core, and the line says why; the threshold is the feed's to set."""

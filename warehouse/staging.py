@@ -387,20 +387,34 @@ def _set_aside(field: str) -> str:
     return f"CASE WHEN list_has_any(parse_reasons, [{listed}]) THEN NULL ELSE {field} END"
 
 
-def reasons_found(con: duckdb.DuckDBPyConnection, top: int = 3) -> tuple[int, int, list[tuple[str, int]]]:
+def reasons_found(con: duckdb.DuckDBPyConnection, top: int = 3) -> ReasonsFound:
     """Rows of ``_staged`` to quarantine, rows with fields to set aside, and the ``top`` most common
-    reasons of either (the code before any ':' detail) with their rows."""
+    reasons of each kind (the code before any ':' detail) with their rows: a rejected file's line
+    names what quarantined its rows, not the fields its rows would also have had set aside."""
     quarantined, set_aside = con.execute(
         f"SELECT count(*) FILTER ({_QUARANTINED}), count(*) FILTER ({_SET_ASIDE}) FROM _staged"
     ).fetchone()
     common = con.execute(
+        f"""
+        SELECT list_contains({_FIELD_CODES}, reason) AS aside, split_part(reason, ':', 1) AS code,
+            count(*) AS n
+        FROM (SELECT unnest(parse_reasons) AS reason FROM _staged) GROUP BY aside, code ORDER BY n DESC, code
         """
-        SELECT split_part(reason, ':', 1) AS code, count(*) AS n
-        FROM (SELECT unnest(parse_reasons) AS reason FROM _staged) GROUP BY code ORDER BY n DESC, code LIMIT ?
-        """,
-        [top],
     ).fetchall()
-    return quarantined, set_aside, common
+    return ReasonsFound(
+        quarantined,
+        set_aside,
+        [(code, n) for aside, code, n in common if not aside][:top],
+        [(code, n) for aside, code, n in common if aside][:top],
+    )
+
+
+@dataclass(frozen=True)
+class ReasonsFound:
+    quarantined: int
+    set_aside: int
+    common_quarantined: list[tuple[str, int]]
+    common_set_aside: list[tuple[str, int]]
 
 
 def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: PendingBatch) -> tuple[int, int]:
