@@ -85,13 +85,20 @@ def test_a_named_sheet_is_read_past_an_empty_row_each_row_by_its_number(xlsx_fee
     assert_rows_accounted(config)
 
 
-def test_a_sheet_the_workbook_does_not_have_fails_the_file_in_one_line(xlsx_feed):
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [('sheet = "Calls"', "Calls"), ("header_row = 5", "header row (row 5)")],
+    ids=["a-sheet-it-lacks", "a-header-row-below-its-last"],
+)
+def test_a_workbook_without_the_sheet_or_header_row_fails_the_file_in_one_line(xlsx_feed, setting, named):
+    """A sheet the workbook does not have, or ``header_row`` below its last row (a workbook from
+    another report): the file fails, its line naming it and what it lacks."""
     config = xlsx_feed.config
-    config.write_text(config.read_text().replace('format = "xlsx"', 'format = "xlsx"\nsheet = "Calls"'))
+    config.write_text(config.read_text().replace('format = "xlsx"', f'format = "xlsx"\n{setting}'))
     _workbook(xlsx_feed.root / "feeds" / "pd" / "export.xlsx", "SELECT 'A1' AS Id")
     (outcome,) = _ingest(config, validate=False)
     [batch] = outcome.batches
-    assert batch.status == "failed" and "export.xlsx" in batch.message and "Calls" in batch.message
+    assert batch.status == "failed" and "export.xlsx" in batch.message and named in batch.message
     assert "\n" not in batch.message
 
 
@@ -119,14 +126,3 @@ def test_a_report_workbook_reads_from_its_header_row_every_named_column(xlsx_fee
         (2, ["unparseable_timestamp"])
     ]
     assert_rows_accounted(config)
-
-
-def test_a_header_row_with_no_names_fails_the_file_in_one_line(xlsx_feed):
-    """``header_row`` below the sheet's last row (a workbook from another report)."""
-    config = xlsx_feed.config
-    config.write_text(config.read_text().replace('format = "xlsx"', 'format = "xlsx"\nheader_row = 5'))
-    _workbook(xlsx_feed.root / "feeds" / "pd" / "report.xlsx", "SELECT 'A1' AS Id")
-    (outcome,) = _ingest(config, validate=False)
-    [batch] = outcome.batches
-    assert batch.status == "failed" and "report.xlsx" in batch.message
-    assert "header row (row 5)" in batch.message and "\n" not in batch.message
