@@ -132,8 +132,13 @@ def with_defects(
         received_text=pl.when(_is("unparseable_timestamp")).then("_unparseable"),
         received_absent=_is("missing_timestamp") & pl.col("_absent") & (feed.format == "jsonl"),
         source_type=pl.when(_is("unknown_type_code")).then("_unknown").otherwise("source_type"),
-        lat=pl.when(outside).then(pl.when("_swap").then("lon").otherwise(0.0)).otherwise("lat"),
-        lon=pl.when(outside).then(pl.when("_swap").then("lat").otherwise(0.0)).otherwise("lon"),
+        # swapped, or ten degrees north (another state): a point, but outside the agency's bbox
+        lat=pl.when(outside & pl.col("_swap"))
+        .then("lon")
+        .when(outside)
+        .then(pl.col("lat") + 10.0)
+        .otherwise("lat"),
+        lon=pl.when(outside & pl.col("_swap")).then("lat").otherwise("lon"),
         cleared_at=pl.when(_is("negative_duration"))
         .then(pl.col("dispatched_at") - pl.col("_back"))
         .otherwise("cleared_at"),
