@@ -8,12 +8,23 @@ Timestamps become UTC instants (TIMESTAMPTZ), whatever their shape. Each value i
 either as *zoned* (it names its own offset or zone: ``+00``, ``+05:30``, ``-0400``, ``Z``,
 ``UTC``, ``America/New_York``, one of ``ZONE_ABBREVIATIONS``; an epoch number) or as
 *naive* (a wall-clock time with no zone). A zoned value is the instant it names; only a
-naive value is read in the feed's ``timezone``, DST-correct (a local time that occurs
-twice at the autumn change resolves to standard time, one that never occurs at the
-spring change to the offset before it). A column whose values in one batch are partly
-naive and partly zoned has an odd one out, the fewer kind (both, when as many): those
-values are quarantined as ``mixed_timestamp_offsets`` (``mixed_<field>_offsets`` for the
-optional timestamps) rather than guessed, and the others read as usual. A value that is
+naive value is read in the feed's ``timezone``, DST-correct: a local time that never occurs
+at the spring change takes the offset before it. A local time that occurs twice at the
+autumn change (in the repeated hour, 01:00-02:00 in New York) is read here as standard time,
+the later instant, with its earlier (daylight-time) reading beside it as ``<field>_earlier``;
+``repeated_hour_sql`` then reads those few rows from the data. A received time is daylight
+time while the file, walked in its time order (ascending or descending, told by the rows
+around the hour), has not yet gone back on the wall clock, and standard time from where it
+does; a dispatch, on-scene or clear time is the reading at or after the row's received time
+and nearest to it. Where the data cannot tell (one row in the hour, a clock that never goes
+back, no clear order, no later reading), standard time stays. The file's order is a matter
+of the whole batch, so it is read by that second query over the staged rows, not by this one:
+a query that looked across the batch while mapping it would hold every row of it at once.
+
+A column whose values in one batch are partly naive and partly zoned has an odd one out, the
+fewer kind (both, when as many): those values are quarantined as ``mixed_timestamp_offsets``
+(``mixed_<field>_offsets`` for the optional timestamps) rather than guessed, and the others
+read as usual. A value that is
 neither is unparseable, as before.
 """
 
@@ -21,7 +32,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from jointcast.config import WGS84, FeedSettings
 from warehouse.db import literal, quote
@@ -296,23 +310,28 @@ def mixed_offsets_reason(field: str) -> str:
     return "mixed_timestamp_offsets" if field == "received_at" else f"mixed_{field}_offsets"
 
 
-def window_reasons(feed: FeedSettings) -> str:
+WINDOW_REASONS = ("before_feed_start", "after_feed_end")
+"""The codes of the reasons of a row received outside the feed's ``start`` .. ``end``."""
+
+
+def window_reasons(feed: FeedSettings) -> list[str]:
     """The quarantine reasons of rows received outside the feed's ``start`` .. ``end`` (exclusive),
     e.g. ``before_feed_start: received_at 2019-03-01 08:00 before the feed's start 2020-01-01``;
-    the record's time is shown in the feed's time zone, the bound as the config writes it."""
+    the record's time is shown in the feed's time zone, the bound as the config writes it. One
+    expression per bound the feed has, NULL for a row within it."""
     local = f"strftime(timezone({literal(feed.timezone)}, received_at), '%Y-%m-%d %H:%M')"
     start, end = feed.window
     bounds = [
-        (feed.start, start, "<", "before_feed_start", "before the feed's start"),
-        (feed.end, end, ">=", "after_feed_end", "at or after the feed's end (exclusive)"),
+        (feed.start, start, "<", WINDOW_REASONS[0], "before the feed's start"),
+        (feed.end, end, ">=", WINDOW_REASONS[1], "at or after the feed's end (exclusive)"),
     ]
-    reasons = ""
+    reasons = []
     for written, instant, test, code, words in bounds:
         if instant is None:
             continue
         shown = written.isoformat(sep=" ") if isinstance(written, datetime) else written.isoformat()
-        reasons += (
-            f",\n            CASE WHEN received_at {test} {literal(instant.isoformat())}::TIMESTAMPTZ"
+        reasons.append(
+            f"CASE WHEN received_at {test} {literal(instant.isoformat())}::TIMESTAMPTZ"
             f" THEN {literal(f'{code}: received_at ')} || {local} || {literal(f' {words} {shown}')} END"
         )
     return reasons
@@ -349,6 +368,8 @@ def stage_sql(feed: FeedSettings, mixed: Mapping[str, str] | None = None) -> str
         f",\n            CASE WHEN {odd[kind].format(f=f)} THEN {literal(mixed_offsets_reason(f))} END"
         for f, kind in mixed.items()
     )
+    outside = "".join(f",\n            {reason}" for reason in window_reasons(feed))
+    earlier = "".join(f",\n        {_earlier_reading(feed, f)} AS {f}_earlier" for f in TIMESTAMP_FIELDS)
     return f"""
 WITH source AS (
     SELECT
@@ -392,7 +413,7 @@ stamped AS (
 ),
 final AS (
     SELECT
-        *{_scoped_id(feed)},
+        *{_scoped_id(feed)}{earlier},
         list_filter([
             CASE WHEN source_incident_id IS NULL THEN 'blank_id' END,
             CASE WHEN agency_id IS NULL THEN 'unknown_agency' END,
@@ -404,11 +425,211 @@ final AS (
             CASE WHEN (lat_text IS NOT NULL AND lat IS NULL) OR (lon_text IS NOT NULL AND lon IS NULL)
                 THEN 'unparseable_coordinates' END,
             CASE WHEN {_impossible_point(feed)} THEN 'impossible_coordinates' END{unparseable_optional}
-            {mixed_reasons}{window_reasons(feed)}
+            {mixed_reasons}{outside}
         ], lambda reason: reason IS NOT NULL) AS parse_reasons
     FROM stamped
 )
 SELECT * FROM final
+"""
+
+
+CLOCK_YEARS = (1970, 2100)
+"""The years ``clock_back`` looks through for the times a zone's clock went back."""
+
+
+class ClockBack(NamedTuple):
+    """Where a zone's repeated local times lie (the hours of the day, the months, the days of the
+    month) and how far its clock went back."""
+
+    hours: tuple[int, ...]
+    months: tuple[int, ...]
+    days: tuple[int, ...]
+    shifts: tuple[timedelta, ...]
+
+
+@cache
+def clock_back(timezone: str) -> ClockBack:
+    """Where zone ``timezone``'s clock went back in ``CLOCK_YEARS`` (the autumn change, or an offset
+    made smaller for good), after which the wall clock shows again the times it has just shown. All
+    empty for a zone whose clock never goes back. Looked at a week at a time: a zone changes its clock
+    months apart.
+
+    A naive value's hour, month and day so rule out, cheaply, nearly every time that is not repeated;
+    the database's own zone rules then judge each value that passes."""
+    zone, week = ZoneInfo(timezone), 7 * 86_400
+
+    def offset(second: int) -> timedelta:
+        return datetime.fromtimestamp(second, zone).utcoffset()
+
+    hours: set[int] = set()
+    months: set[int] = set()
+    days: set[int] = set()
+    shifts: set[timedelta] = set()
+    at = int(datetime(CLOCK_YEARS[0], 1, 1, tzinfo=UTC).timestamp())
+    last = int(datetime(CLOCK_YEARS[1], 1, 1, tzinfo=UTC).timestamp())
+    before = offset(at)
+    while at < last:
+        after = offset(at + week)
+        if after < before:
+            low, high = at, at + week  # the first second of the new offset: the clock goes back there
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(middle) == before else (low, middle)
+            back = datetime.fromtimestamp(high, UTC).replace(tzinfo=None)
+            start, stop = back + after, back + before
+            hour = start.replace(minute=0, second=0)
+            while hour < stop:
+                hours.add(hour.hour)
+                months.add(hour.month)
+                days.add(hour.day)
+                hour += timedelta(hours=1)
+            shifts.add(before - after)
+        at, before = at + week, after
+    return ClockBack(*(tuple(sorted(found)) for found in (hours, months, days, shifts)))
+
+
+def _earlier_reading(feed: FeedSettings, field: str) -> str:
+    """For a naive ``field`` value in a repeated hour of the feed's zone (a local time that occurs twice
+    as the clock goes back), the earlier of the two instants it reads as: the value as read (the stamp)
+    is the later one, standard time. NULL for any other value, and for zoned values."""
+    hours, months, days, shifts = clock_back(feed.timezone)
+    if not shifts:
+        return "CAST(NULL AS TIMESTAMPTZ)"
+    naive, tz = f"{field}_naive", literal(feed.timezone)
+
+    def listed(numbers: tuple[int, ...]) -> str:
+        return ", ".join(str(n) for n in numbers)
+
+    # a zoned value has no naive reading: NULL, never near
+    near = f"hour({naive}) IN ({listed(hours)}) AND month({naive}) IN ({listed(months)})"
+    near += f" AND day({naive}) IN ({listed(days)})"
+    earlier = [f"{field} - INTERVAL '{int(shift.total_seconds())} seconds'" for shift in shifts]
+    readings = " ".join(f"WHEN timezone({tz}, {e}) = {naive} THEN {e}" for e in earlier)
+    return f"CASE WHEN {near} THEN CASE {readings} END END"
+
+
+MAX_REPEATED_HOUR_ROWS = 10_000
+"""More rows than any feed has in one hour: a batch's repeated hour with more (a broken export) keeps
+the standard-time reading, unexamined (its order is judged by comparing every pair of its rows)."""
+
+NEIGHBOUR_ROWS = 50
+"""How far from a repeated hour's rows in the file (in rows, either way) the rows lie whose order
+shows the file's direction."""
+
+
+def repeated_hour_sql(feed: FeedSettings) -> str:
+    """Rows of ``_staged`` holding a naive timestamp in a repeated hour, with their timestamps read
+    from the data; ``parse_reasons`` is not NULL only where that moves the row across the feed's
+    ``start`` or ``end`` (its reasons again).
+
+    ``received_at``: a file lists its calls in time order, ascending or descending (or by incident
+    number, which follows time). The rows of the file within ``NEIGHBOUR_ROWS`` rows of a change's
+    repeated-hour rows, outside that hour and received within a day of it, tell the file's direction:
+    their received times mostly rise from one row to the next, or mostly fall (at least three steps one
+    way for each step the other way). Walked in that order, the hour's rows are its first pass (daylight
+    time, the earlier reading) up to a point and its second (standard time) from there on: the point
+    that leaves the fewest pairs of them out of time order (the first such point on a tie), where the
+    wall clock went back. A few rows out of place so do not move it. Where no point leaves fewer pairs
+    out of order than reading every row alike (one row; rows whose clock never goes back), or the
+    direction is unclear, every row stays standard time, as read.
+
+    ``dispatched_at``, ``on_scene_at``, ``cleared_at``: the reading at or after the row's received
+    time and nearest to it; standard time, as read, when neither is.
+    """
+    near = NEIGHBOUR_ROWS
+    any_earlier = " OR ".join(f"{f}_earlier IS NOT NULL" for f in TIMESTAMP_FIELDS[1:])
+    later_fields = "".join(
+        f",\n        CASE WHEN s.{f}_earlier >= coalesce(r.received_at, s.received_at)"
+        f" THEN s.{f}_earlier ELSE s.{f} END AS {f}"
+        for f in TIMESTAMP_FIELDS[1:]
+    )
+    reasons = "CAST(NULL AS VARCHAR[])"
+    if outside := window_reasons(feed):
+        kept = " OR ".join(f"starts_with(reason, {literal(code + ':')})" for code in WINDOW_REASONS)
+        again = (
+            f"list_concat(list_filter(parse_reasons, lambda reason: NOT ({kept})),"
+            f" list_filter([{', '.join(outside)}], lambda reason: reason IS NOT NULL))"
+        )
+        reasons = f"CASE WHEN {again} <> parse_reasons THEN {again} END"
+    return f"""
+WITH repeated AS (
+    SELECT _row_number, received_at_earlier AS earlier, received_at AS later
+    FROM _staged WHERE received_at_earlier IS NOT NULL
+),
+changes AS (
+    -- the rows of one change of clock lie within its hour; changes lie months apart
+    SELECT *, sum(CAST(starts AS INTEGER)) OVER (ORDER BY later, _row_number) AS change
+    FROM (
+        SELECT *,
+            coalesce(later - lag(later) OVER (ORDER BY later, _row_number) > INTERVAL 1 DAY, true) AS starts
+        FROM repeated
+    )
+),
+spans AS (
+    SELECT change, min(earlier) - INTERVAL 1 DAY AS since, max(later) + INTERVAL 1 DAY AS until
+    FROM changes GROUP BY change HAVING count(*) <= {MAX_REPEATED_HOUR_ROWS}
+),
+neighbours AS (
+    SELECT n.change, s._row_number, epoch_us(s.received_at) AS received
+    FROM _staged s JOIN (
+        SELECT DISTINCT * FROM (
+            SELECT change, since, until, unnest(range(_row_number - {near}, _row_number + {near} + 1))
+                AS _row_number
+            FROM changes JOIN spans USING (change)
+        )
+    ) n USING (_row_number)
+    WHERE s.received_at_earlier IS NULL AND s.received_at BETWEEN n.since AND n.until
+),
+directions AS (
+    SELECT change, CASE WHEN rises > 0 AND rises >= 3 * falls THEN 1
+        WHEN falls > 0 AND falls >= 3 * rises THEN -1 END AS direction
+    FROM (
+        SELECT change, count(*) FILTER (WHERE step > 0) AS rises, count(*) FILTER (WHERE step < 0) AS falls
+        FROM (
+            SELECT change, received - lag(received) OVER (PARTITION BY change ORDER BY _row_number) AS step
+            FROM neighbours
+        )
+        GROUP BY change
+    )
+),
+walked AS (
+    -- place: the row's place in the file's time order
+    SELECT c.change, c._row_number, c.earlier, c.later, c._row_number * d.direction AS place
+    FROM changes c JOIN directions d USING (change)
+    WHERE d.direction IS NOT NULL
+),
+out_of_order AS (
+    -- of the rows before each, those with a later wall clock; of the rows after it, an earlier one
+    SELECT a._row_number, count(*) FILTER (WHERE b.place < a.place AND b.later > a.later) AS behind,
+        count(*) FILTER (WHERE b.place > a.place AND b.later < a.later) AS ahead
+    FROM walked a JOIN walked b USING (change)
+    GROUP BY a._row_number
+),
+split_costs AS (
+    -- the pairs out of order with the rows up to this one read as the first pass, the rest as the
+    -- second; unsplit: with every row read alike
+    SELECT w.*, sum(o.behind) OVER up_to + coalesce(sum(o.ahead) OVER the_rest, 0) AS cost,
+        sum(o.ahead) OVER (PARTITION BY w.change) AS unsplit
+    FROM walked w JOIN out_of_order o USING (_row_number)
+    WINDOW up_to AS (PARTITION BY w.change ORDER BY w.place ROWS UNBOUNDED PRECEDING),
+        the_rest AS (PARTITION BY w.change ORDER BY w.place ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+),
+splits AS (
+    SELECT change, arg_min(place, (cost, place)) AS last_first
+    FROM split_costs WHERE cost < unsplit GROUP BY change
+),
+received AS (
+    SELECT c._row_number, CASE WHEN c.place <= s.last_first THEN c.earlier ELSE c.later END AS received_at
+    FROM split_costs c JOIN splits s USING (change)
+),
+resolved AS (
+    SELECT s._row_number, s.parse_reasons, coalesce(r.received_at, s.received_at) AS received_at{later_fields}
+    FROM _staged s JOIN (
+        SELECT _row_number FROM received UNION SELECT _row_number FROM _staged WHERE {any_earlier}
+    ) USING (_row_number)
+    LEFT JOIN received r USING (_row_number)
+)
+SELECT _row_number, {", ".join(TIMESTAMP_FIELDS)}, {reasons} AS parse_reasons FROM resolved
 """
 
 

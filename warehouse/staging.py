@@ -28,7 +28,7 @@ import pyarrow as pa
 from features.service import MAX_SERVICE_HOURS
 from jointcast.config import WGS84, ColumnMap, FeedSettings
 from warehouse.db import folded_name, literal, load_spatial, quote
-from warehouse.mapping import FIELD_REASONS, TIMESTAMP_FIELDS, duplicates_sql, stage_sql
+from warehouse.mapping import FIELD_REASONS, TIMESTAMP_FIELDS, duplicates_sql, repeated_hour_sql, stage_sql
 from warehouse.raw_store import batch_path, batch_rows_sql
 
 CORE_COLUMNS = (
@@ -233,10 +233,13 @@ def stage_batch(
 
 def _stage(con: duckdb.DuckDBPyConnection, feed: FeedSettings) -> None:
     """Stage ``_incoming`` into ``_staged``, in one pass when no timestamp column mixes naive and
-    zoned values (the usual case); a batch where one does is staged again, knowing which.
+    zoned values (the usual case); a batch where one does is staged again, knowing which. A batch
+    with naive timestamps in a repeated hour (the autumn change) then has those rows' timestamps
+    read from the data (``repeated_hour_sql``): only those few rows are read again and updated.
 
     ``_staged`` keeps, per timestamp field, whether the row's value was read as zoned
-    (``_<field>_zoned``) or as naive (``_<field>_naive``): what the mixing is found from.
+    (``_<field>_zoned``) or as naive (``_<field>_naive``): what the mixing is found from; and, for a
+    naive value that occurs twice, its earlier reading (``<field>_earlier``).
     """
     intermediate = [f"{f}_{kind}" for f in TIMESTAMP_FIELDS for kind in ("zoned", "naive", "mixed")]
     readings = "".join(
@@ -254,11 +257,9 @@ def _stage(con: duckdb.DuckDBPyConnection, feed: FeedSettings) -> None:
         )
 
     staged({})
-    found = con.execute(
-        "SELECT "
-        + ", ".join(f"count_if(_{f}_zoned), count_if(_{f}_naive)" for f in TIMESTAMP_FIELDS)
-        + " FROM _staged"
-    ).fetchone()
+    kinds = ", ".join(f"count_if(_{f}_zoned), count_if(_{f}_naive)" for f in TIMESTAMP_FIELDS)
+    repeats = " OR ".join(f"{f}_earlier IS NOT NULL" for f in TIMESTAMP_FIELDS)
+    *found, repeated = con.execute(f"SELECT {kinds}, count(*) FILTER ({repeats}) > 0 FROM _staged").fetchone()
     mixed = {
         field: odd_kind(zoned, naive)
         for field, zoned, naive in zip(TIMESTAMP_FIELDS, found[::2], found[1::2], strict=True)
@@ -266,6 +267,15 @@ def _stage(con: duckdb.DuckDBPyConnection, feed: FeedSettings) -> None:
     }
     if mixed:
         staged(mixed)
+    if repeated:
+        # the few rows in a repeated hour: each timestamp read from the data (warehouse.mapping)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _repeated AS {repeated_hour_sql(feed)}")
+        values = ", ".join(f"{f} = r.{f}" for f in TIMESTAMP_FIELDS)
+        con.execute(f"UPDATE _staged SET {values} FROM _repeated r WHERE _staged._row_number = r._row_number")
+        con.execute(
+            "UPDATE _staged SET parse_reasons = r.parse_reasons FROM _repeated r"
+            " WHERE _staged._row_number = r._row_number AND r.parse_reasons IS NOT NULL"
+        )
 
 
 def odd_kind(zoned: int, naive: int) -> str:
@@ -349,7 +359,8 @@ def staging_memory(con: duckdb.DuckDBPyConnection, limit: str = STAGING_MEMORY) 
         yield
     finally:
         for name, kind in (("_checked", "VIEW"), ("_incoming", "VIEW"), ("_accepted", "VIEW"),
-                           ("_staged", "TABLE"), ("_shared_keys", "TABLE"), ("_held", "TABLE")):  # fmt: skip
+                           ("_staged", "TABLE"), ("_shared_keys", "TABLE"), ("_held", "TABLE"),
+                           ("_repeated", "TABLE")):  # fmt: skip
             con.execute(f"DROP {kind} IF EXISTS temp.{name}")
         con.execute(f"SET memory_limit = {literal(before)}")
 
