@@ -26,9 +26,8 @@ import pandas as pd
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
 from jointcast.config import AgencySettings, FeedSettings
-from warehouse.mapping import OTHER_CODES
+from warehouse.mapping import EARLIEST, OTHER_CODES
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(hours=1)
 SUITE_SUFFIX = "suite"
 SUITE_NOTES = [

@@ -299,6 +299,22 @@ def test_a_fractional_priority_and_a_non_finite_coordinate_are_set_aside_not_rou
     }
 
 
+def test_a_placeholder_dispatch_time_is_set_aside_alone_and_the_call_still_loads(police_workspace):
+    """A CAD's 01/01/1900 for "not dispatched" is no time: that field is set aside (null, listed in
+    quality.field_issues as dispatched_at_before_2000), the call loads, and nothing else is lost."""
+    police_workspace("pd_01.csv", [
+        police_row("OK", "01/02/2024 10:00:00 AM", dispatched="01/02/2024 10:05:00 AM"),
+        police_row("NONE", "01/02/2024 11:00:00 AM", dispatched="01/01/1900 12:00:00 AM"),
+    ])  # fmt: skip
+    _ingest(police_workspace.config)
+    assert _query(police_workspace.config, "SELECT source_incident_id, dispatched_at IS NULL, lat"
+                  " FROM core.incidents ORDER BY 1") == [("NONE", True, 40.1), ("OK", False, 40.1)]  # fmt: skip
+    assert _query(
+        police_workspace.config, "SELECT row_number, reasons, fields FROM quality.field_issues"
+    ) == [(2, ["dispatched_at_before_2000"], ["dispatched_at"])]
+    assert_rows_accounted(police_workspace.config)
+
+
 def test_a_rejected_batchs_line_names_what_quarantined_its_rows_not_fields_also_set_aside(police_workspace):
     """Rows with an unreadable time, priority, dispatch time and point: the file is rejected for the
     time (which quarantines them), and its line says so, however the other reasons' counts tie."""

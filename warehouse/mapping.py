@@ -364,6 +364,10 @@ def stage_sql(feed: FeedSettings, mixed: Mapping[str, str] | None = None) -> str
     )
     odd = {"naive": "{f}_zoned IS NULL AND {f}_naive IS NOT NULL", "zoned": "{f}_zoned IS NOT NULL",
            "both": "{f} IS NOT NULL"}  # fmt: skip
+    earliest = f"{literal(EARLIEST.isoformat())}::TIMESTAMPTZ"
+    placeholders = "".join(
+        f",\n            CASE WHEN {f} < {earliest} THEN '{f}_before_2000' END" for f in TIMESTAMP_FIELDS[1:]
+    )
     mixed_reasons = "".join(
         f",\n            CASE WHEN {odd[kind].format(f=f)} THEN {literal(mixed_offsets_reason(f))} END"
         for f, kind in mixed.items()
@@ -413,7 +417,7 @@ stamped AS (
 ),
 final AS (
     SELECT
-        *{_scoped_id(feed)}{earlier},
+        *{_replaced(feed)}{earlier},
         list_filter([
             CASE WHEN source_incident_id IS NULL THEN 'blank_id' END,
             CASE WHEN agency_id IS NULL THEN 'unknown_agency' END,
@@ -425,7 +429,7 @@ final AS (
             CASE WHEN (lat_text IS NOT NULL AND lat IS NULL) OR (lon_text IS NOT NULL AND lon IS NULL)
                 THEN 'unparseable_coordinates' END,
             CASE WHEN {_impossible_point(feed)} THEN 'impossible_coordinates' END{unparseable_optional}
-            {mixed_reasons}{outside}
+            {mixed_reasons}{outside}{placeholders}
         ], lambda reason: reason IS NOT NULL) AS parse_reasons
     FROM stamped
 )
@@ -637,14 +641,29 @@ ID_SCOPES = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d"}
 """A feed's ``id_scope`` -> how the period its id is unique within is written after the id."""
 
 
+def _replaced(feed: FeedSettings) -> str:
+    """The columns the mapping's last step writes anew: a dispatch, on-scene or clear time before
+    ``EARLIEST`` is no time (a CAD's 1900-01-01 for "none"), so it is NULL there, with its reason
+    (``<field>_before_2000``), and never makes the incident's times look out of order; and the id of a
+    feed whose ids restart (``_scoped_id``)."""
+    replaced = [f"CASE WHEN {f} >= {literal(EARLIEST.isoformat())}::TIMESTAMPTZ THEN {f} END AS {f}"
+                for f in TIMESTAMP_FIELDS[1:]]  # fmt: skip
+    if feed.id_scope != "feed":
+        replaced.append(f"{_scoped_id(feed)} AS source_incident_id")
+    return f" REPLACE ({', '.join(replaced)})"
+
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""No incident of a feed was received, dispatched, reached or cleared before this: an earlier time is a
+placeholder (``timestamp_before_2000``; ``<field>_before_2000`` for the other timestamps)."""
+
+
 def _scoped_id(feed: FeedSettings) -> str:
     """A feed whose ids restart each year, month or day: the id with the local period the incident was
     received in (``A123`` of 2024 is ``A123/2024``), so that next year's ``A123`` is another incident."""
-    if feed.id_scope == "feed":
-        return ""
     local = f"timezone({literal(feed.timezone)}, received_at)"
     period = f"strftime({local}, {literal(ID_SCOPES[feed.id_scope])})"
-    return f" REPLACE (source_incident_id || '/' || {period} AS source_incident_id)"
+    return f"source_incident_id || '/' || {period}"
 
 
 def _priority_expr(feed: FeedSettings) -> str:
@@ -746,6 +765,7 @@ FIELD_REASONS: dict[str, tuple[str, ...]] = {
     "priority_out_of_range": ("priority",),
     **{f"unparseable_{f}": (f,) for f in TIMESTAMP_FIELDS[1:]},
     **{mixed_offsets_reason(f): (f,) for f in TIMESTAMP_FIELDS[1:]},
+    **{f"{f}_before_2000": (f,) for f in TIMESTAMP_FIELDS[1:]},
 }
 """Reasons that concern a field besides what makes a row demand (its id, agency, type and time
 received), and the fields they set aside: such a row is loaded with those fields null and listed
@@ -788,4 +808,5 @@ def reason_columns(feed: FeedSettings) -> dict[str, tuple[str, ...]]:
         found[mixed_offsets_reason(field)] = stamp(field)
         if field != "received_at":
             found[f"unparseable_{field}"] = stamp(field)
+            found[f"{field}_before_2000"] = stamp(field)
     return {reason: fields for reason, fields in found.items() if fields}
