@@ -705,8 +705,10 @@ def _impossible_point(feed: FeedSettings) -> str:
     """A point no agency's incident lies at, whether or not the agency has a ``bbox``: (0, 0) as written
     (a CAD's "no location", in any CRS) or as read, a latitude beyond 90 degrees or a longitude beyond
     180. Left in, such a point would be a place of its own (an H3 cell in the Gulf of Guinea)."""
-    written_zero = f"{_finite('lat_text', feed)} = 0 AND {_finite('lon_text', feed)} = 0"
-    return f"coalesce(({written_zero}) OR (lat = 0 AND lon = 0) OR abs(lat) > 90 OR abs(lon) > 180, false)"
+    found = "(lat = 0 AND lon = 0) OR abs(lat) > 90 OR abs(lon) > 180"
+    if feed.coordinates_crs != WGS84:  # else lat and lon are the numbers as written
+        found = f"({_finite('lat_text', feed)} = 0 AND {_finite('lon_text', feed)} = 0) OR {found}"
+    return f"coalesce({found}, false)"
 
 
 def _finite(text: str, feed: FeedSettings) -> str:
