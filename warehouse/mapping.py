@@ -24,8 +24,7 @@ a query that looked across the batch while mapping it would hold every row of it
 A column whose values in one batch are partly naive and partly zoned has an odd one out, the
 fewer kind (both, when as many): those values are quarantined as ``mixed_timestamp_offsets``
 (``mixed_<field>_offsets`` for the optional timestamps) rather than guessed, and the others
-read as usual. A value that is
-neither is unparseable, as before.
+read as usual. A value that is neither is unparseable, as before.
 """
 
 from __future__ import annotations
@@ -294,7 +293,8 @@ def _type_expr(feed: FeedSettings) -> str:
     listed = {code: kind for code, kind in feed.type_codes.items() if code != OTHER_CODES}
     cases = " ".join(f"WHEN {literal(code)} THEN {literal(kind)}" for code, kind in listed.items())
     other = feed.type_codes.get(OTHER_CODES)
-    return f"CASE code {cases} ELSE {'NULL' if other is None else literal(other)} END"  # code: canonical
+    # ``code`` is already written as type_codes writes it (``_code_expr``): an exact lookup suffices
+    return f"CASE code {cases} ELSE {'NULL' if other is None else literal(other)} END"
 
 
 def _call_source_expr(feed: FeedSettings) -> str:

@@ -360,7 +360,7 @@ def staging_memory(con: duckdb.DuckDBPyConnection, limit: str = STAGING_MEMORY) 
     finally:
         for name, kind in (("_checked", "VIEW"), ("_incoming", "VIEW"), ("_accepted", "VIEW"),
                            ("_staged", "TABLE"), ("_shared_keys", "TABLE"), ("_held", "TABLE"),
-                           ("_repeated", "TABLE")):  # fmt: skip
+                           ("_moved", "TABLE"), ("_repeated", "TABLE")):  # fmt: skip
             con.execute(f"DROP {kind} IF EXISTS temp.{name}")
         con.execute(f"SET memory_limit = {literal(before)}")
 
@@ -486,9 +486,7 @@ def promote_batch(con: duckdb.DuckDBPyConnection, feed: FeedSettings, batch: Pen
         newest += " AND row_number NOT IN (SELECT row_number FROM _moved WHERE outranked)"
         con.execute(
             f"DELETE FROM core.incident_records WHERE feed_id = {literal(feed.id)} AND incident_key IN "
-            "(SELECT held_key FROM _moved WHERE row_number NOT IN"
-            " (SELECT row_number FROM _moved WHERE outranked"
-            " UNION ALL SELECT row_number FROM _held WHERE outranked))"
+            f"(SELECT held_key FROM _moved WHERE {MOVES})"
         )
     con.execute(
         "DELETE FROM core.incident_records WHERE incident_key IN "
@@ -568,6 +566,13 @@ FROM _accepted a JOIN (
 """The versions core holds of the accepted rows' ids under another agency of the same shared feed
 (parameters: the batch's source uri and id, the feed), each ``outranked`` when core's is the later."""
 
+MOVES = (
+    "row_number NOT IN (SELECT row_number FROM _moved WHERE outranked"
+    " UNION ALL SELECT row_number FROM _held WHERE outranked)"
+)
+"""The rows of ``_moved`` whose move is made: the accepted version is written (no later one held,
+under its agency or another), and the other agency's version is no longer held."""
+
 JOINT_IDS_SQL = """
 SELECT EXISTS (SELECT 1 FROM _accepted GROUP BY source_incident_id HAVING count(DISTINCT agency_id) > 1)
     OR EXISTS (SELECT 1 FROM core.incident_records WHERE feed_id = ?
@@ -598,7 +603,7 @@ def moved_ids(con: duckdb.DuckDBPyConnection, feed: FeedSettings) -> str | None:
         return None
     count, held, new = con.execute(
         "SELECT count(DISTINCT held_key), min(held_key), arg_min(incident_key, held_key) FROM _moved"
-        " WHERE NOT outranked"
+        f" WHERE {MOVES}"
     ).fetchone()
     if not count:
         return None
